@@ -1,0 +1,54 @@
+#!/bin/sh
+# Installs the Debian packages needed to build, run and test the module.
+# Run as root; installs only what is missing.
+
+set -e
+
+packages="make gcc libc6-dev dpkg-dev xz-utils nginx nginx-dev
+    libnginx-mod-rtmp libcurl4-openssl-dev libyajl-dev
+    ffmpeg rtmpdump redis-server perl libipc-run-perl curl procps iproute2"
+
+missing=""
+for p in $packages; do
+    if ! dpkg-query -W -f '${Status}' "$p" 2>/dev/null \
+         | grep -q 'install ok installed'
+    then
+        missing="$missing $p"
+    fi
+done
+
+# nginx-rtmp's headers come from its Debian source package
+need_src=0
+if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ \
+   && ! grep -qs '^deb-src' /etc/apt/sources.list
+then
+    need_src=1
+fi
+
+if [ -z "$missing" ] && [ $need_src = 0 ]; then
+    exit 0
+fi
+
+if [ "$(id -u)" != 0 ]; then
+    echo "deps: missing packages:$missing; run as root" >&2
+    exit 1
+fi
+
+if [ $need_src = 1 ]; then
+    if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+        sed -i 's/^Types: deb$/Types: deb deb-src/' \
+            /etc/apt/sources.list.d/debian.sources
+    elif [ -f /etc/apt/sources.list ]; then
+        sed -n 's/^deb \(.*\)/deb-src \1/p' /etc/apt/sources.list \
+            > /etc/apt/sources.list.d/ngx-rtmp-cluster-src.list
+    fi
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+if [ -n "$missing" ]; then
+    apt-get install -y -q --no-install-recommends $missing
+fi
+
+# the package starts a system nginx and redis we do not use
+systemctl disable --now nginx redis-server >/dev/null 2>&1 || true
