@@ -1,0 +1,1380 @@
+
+/*
+ * ngx_rtmp_cluster: the edge role.
+ *
+ * A play of a stream this worker lacks starts a pull from an origin: an
+ * outgoing session that nginx-rtmp's relay module drives (connect,
+ * createStream, play) and that publishes locally, so players are ordinary
+ * live subscribers.  Players are never linked to the relay, so when an
+ * origin fails only the upstream session goes: players stay attached and
+ * get sequence headers and metadata again from the next origin.
+ *
+ * A publish on the edge is forwarded with a relay push to the origin the
+ * same policy picks for players, and moved to another origin on failure
+ * without touching the publisher.
+ */
+
+
+#include <math.h>
+
+#include "ngx_rtmp_cluster.h"
+
+
+#define NGX_RTMP_CLUSTER_BACKOFF_MIN    250
+#define NGX_RTMP_CLUSTER_BACKOFF_MAX    4000
+
+
+struct ngx_rtmp_cluster_stream_s {
+    ngx_queue_t                     queue;          /* this worker's */
+    ngx_rtmp_cluster_app_conf_t    *cacf;
+    ngx_rtmp_conf_ctx_t             cctx;
+    ngx_shm_zone_t                 *shm_zone;
+
+    ngx_str_t                       app;
+    ngx_str_t                       name;
+    ngx_str_t                       args;
+
+    ngx_queue_t                     players;
+    ngx_uint_t                      nplayers;
+    ngx_rtmp_session_t             *publisher;
+    ngx_rtmp_session_t             *upstream;
+    ngx_rtmp_cluster_origin_t      *origin;
+
+    ngx_uint_t                      order[NGX_RTMP_CLUSTER_MAX_ORIGINS];
+    ngx_uint_t                      norder;
+    ngx_uint_t                      next;
+
+    ngx_uint_t                      kind;
+    ngx_uint_t                      state;
+    ngx_msec_t                      failing_since;
+    ngx_msec_t                      backoff;
+    ngx_msec_t                      last_media;
+    unsigned                        failing:1;
+    unsigned                        lingering:1;
+
+    ngx_event_t                     timer;
+    ngx_event_t                     linger_evt;
+    ngx_connection_t                dummy;          /* timers' ev->data */
+    ngx_rtmp_cluster_shm_stream_t  *shm;
+
+    size_t                          tried_len;
+    u_char                          tried[NGX_RTMP_CLUSTER_TRIED_LEN];
+
+    u_char                          app_buf[NGX_RTMP_MAX_NAME];
+    u_char                          name_buf[NGX_RTMP_MAX_NAME];
+    u_char                          args_buf[NGX_RTMP_MAX_ARGS];
+};
+
+
+static ngx_rtmp_cluster_stream_t *ngx_rtmp_cluster_find(
+    ngx_rtmp_cluster_app_conf_t *cacf, u_char *name);
+static ngx_rtmp_cluster_stream_t *ngx_rtmp_cluster_create(
+    ngx_rtmp_session_t *s, u_char *name, u_char *args, ngx_uint_t kind);
+static void ngx_rtmp_cluster_free(ngx_rtmp_cluster_stream_t *st);
+static void ngx_rtmp_cluster_set_state(ngx_rtmp_cluster_stream_t *st,
+    ngx_uint_t state, ngx_msec_t timeout);
+static void ngx_rtmp_cluster_order(ngx_rtmp_cluster_stream_t *st);
+static void ngx_rtmp_cluster_round(ngx_rtmp_cluster_stream_t *st);
+static void ngx_rtmp_cluster_next(ngx_rtmp_cluster_stream_t *st);
+static void ngx_rtmp_cluster_backoff(ngx_rtmp_cluster_stream_t *st);
+static void ngx_rtmp_cluster_give_up(ngx_rtmp_cluster_stream_t *st);
+static void ngx_rtmp_cluster_failed(ngx_rtmp_cluster_stream_t *st,
+    const char *reason, ngx_uint_t health);
+static void ngx_rtmp_cluster_detach_upstream(ngx_rtmp_cluster_stream_t *st,
+    ngx_uint_t close);
+static ngx_int_t ngx_rtmp_cluster_pull_connect(ngx_rtmp_cluster_stream_t *st,
+    ngx_rtmp_cluster_origin_t *o);
+static ngx_int_t ngx_rtmp_cluster_push_connect(ngx_rtmp_cluster_stream_t *st,
+    ngx_rtmp_cluster_origin_t *o);
+static ngx_int_t ngx_rtmp_cluster_play_path(ngx_rtmp_cluster_stream_t *st,
+    ngx_pool_t *pool, ngx_str_t *path);
+static ngx_int_t ngx_rtmp_cluster_tc_url(ngx_rtmp_cluster_stream_t *st,
+    ngx_rtmp_cluster_origin_t *o, ngx_pool_t *pool, ngx_str_t *url);
+static void ngx_rtmp_cluster_check_idle(ngx_rtmp_cluster_stream_t *st);
+static void ngx_rtmp_cluster_take_over(ngx_rtmp_cluster_stream_t *st);
+static void ngx_rtmp_cluster_timer_handler(ngx_event_t *ev);
+static void ngx_rtmp_cluster_linger_handler(ngx_event_t *ev);
+static ngx_int_t ngx_rtmp_cluster_get_peer(ngx_peer_connection_t *pc,
+    void *data);
+static void ngx_rtmp_cluster_free_peer(ngx_peer_connection_t *pc,
+    void *data, ngx_uint_t state);
+static void ngx_rtmp_cluster_note_tried(ngx_rtmp_cluster_stream_t *st,
+    const char *reason);
+
+
+static ngx_queue_t  ngx_rtmp_cluster_streams;
+static ngx_uint_t   ngx_rtmp_cluster_ready;
+
+
+static const char  *ngx_rtmp_cluster_states[] = {
+    "idle",
+    "connecting",
+    "waiting",
+    "live",
+    "backoff",
+    "linger",
+    "failed"
+};
+
+
+const char *
+ngx_rtmp_cluster_state_name(ngx_uint_t state)
+{
+    if (state >= sizeof(ngx_rtmp_cluster_states) / sizeof(char *)) {
+        return "unknown";
+    }
+
+    return ngx_rtmp_cluster_states[state];
+}
+
+
+ngx_int_t
+ngx_rtmp_cluster_edge_init_process(ngx_cycle_t *cycle)
+{
+    ngx_rtmp_conf_ctx_t           *rctx;
+    ngx_rtmp_cluster_main_conf_t  *cmcf;
+
+    ngx_queue_init(&ngx_rtmp_cluster_streams);
+    ngx_rtmp_cluster_ready = 1;
+
+    rctx = (ngx_rtmp_conf_ctx_t *) ngx_get_conf(cycle->conf_ctx,
+                                                ngx_rtmp_module);
+    cmcf = rctx->main_conf[ngx_rtmp_cluster_module.ctx_index];
+
+    ngx_rtmp_cluster_zone_sweep(cmcf->shm_zone);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_rtmp_cluster_edge_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_queue_t                *q;
+    ngx_rtmp_cluster_stream_t  *st;
+
+    if (!ngx_rtmp_cluster_ready) {
+        return;
+    }
+
+    while (!ngx_queue_empty(&ngx_rtmp_cluster_streams)) {
+        q = ngx_queue_head(&ngx_rtmp_cluster_streams);
+        st = ngx_queue_data(q, ngx_rtmp_cluster_stream_t, queue);
+
+        ngx_rtmp_cluster_stream_record_free(st->shm_zone, st->shm);
+        st->shm = NULL;
+
+        ngx_queue_remove(q);
+    }
+}
+
+
+ngx_int_t
+ngx_rtmp_cluster_edge_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
+{
+    ngx_rtmp_cluster_ctx_t       *ctx;
+    ngx_rtmp_cluster_stream_t    *st;
+    ngx_rtmp_cluster_app_conf_t  *cacf;
+
+    if (!ngx_rtmp_cluster_ready) {
+        return NGX_OK;
+    }
+
+    cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
+
+    ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(s->connection->pool, sizeof(ngx_rtmp_cluster_ctx_t));
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_rtmp_set_ctx(s, ctx, ngx_rtmp_cluster_module);
+        ctx->session = s;
+    }
+
+    if (ctx->stream) {
+        /* a second play on this session: nginx-rtmp keeps the first */
+        return NGX_OK;
+    }
+
+    st = ngx_rtmp_cluster_find(cacf, v->name);
+
+    if (st == NULL) {
+        st = ngx_rtmp_cluster_create(s, v->name, v->args,
+                                     NGX_RTMP_CLUSTER_PULL);
+        if (st == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                      "cluster: play of \"%V/%V\", not on this worker: "
+                      "pulling from an origin", &st->app, &st->name);
+
+        st->nplayers = 1;
+        ngx_queue_insert_tail(&st->players, &ctx->queue);
+        ctx->stream = st;
+        ctx->player = 1;
+
+        if (st->shm) {
+            (void) ngx_atomic_fetch_add(&st->shm->players, 1);
+        }
+
+        ngx_rtmp_cluster_round(st);
+
+        return NGX_OK;
+    }
+
+    st->nplayers++;
+    ngx_queue_insert_tail(&st->players, &ctx->queue);
+    ctx->stream = st;
+    ctx->player = 1;
+
+    if (st->shm) {
+        (void) ngx_atomic_fetch_add(&st->shm->players, 1);
+    }
+
+    if (st->lingering) {
+        st->lingering = 0;
+
+        if (st->linger_evt.timer_set) {
+            ngx_del_timer(&st->linger_evt);
+        }
+
+        ngx_rtmp_cluster_stream_record_set(st->shm_zone, st->shm, st->state,
+                                           NULL);
+    }
+
+    return NGX_OK;
+}
+
+
+/* before nginx-rtmp's live module sees a local publisher */
+
+ngx_int_t
+ngx_rtmp_cluster_edge_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
+{
+    ngx_rtmp_cluster_stream_t    *st;
+    ngx_rtmp_cluster_app_conf_t  *cacf;
+
+    if (!ngx_rtmp_cluster_ready) {
+        return NGX_OK;
+    }
+
+    cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
+
+    st = ngx_rtmp_cluster_find(cacf, v->name);
+
+    if (st && st->kind == NGX_RTMP_CLUSTER_PULL) {
+        /* a publisher here wins over our pull of the same stream */
+        ngx_rtmp_cluster_take_over(st);
+    }
+
+    return NGX_OK;
+}
+
+
+/* after the live module accepted a local publisher: forward it */
+
+ngx_int_t
+ngx_rtmp_cluster_edge_published(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
+{
+    ngx_rtmp_live_ctx_t          *lctx;
+    ngx_rtmp_cluster_ctx_t       *ctx;
+    ngx_rtmp_cluster_stream_t    *st;
+    ngx_rtmp_cluster_app_conf_t  *cacf;
+
+    if (!ngx_rtmp_cluster_ready) {
+        return NGX_OK;
+    }
+
+    cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
+
+    if (!cacf->forward_publish) {
+        return NGX_OK;
+    }
+
+    lctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_live_module);
+    if (lctx == NULL || !lctx->publishing) {
+        /* the live module refused it (already publishing) */
+        return NGX_OK;
+    }
+
+    ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(s->connection->pool, sizeof(ngx_rtmp_cluster_ctx_t));
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_rtmp_set_ctx(s, ctx, ngx_rtmp_cluster_module);
+        ctx->session = s;
+    }
+
+    if (ctx->stream) {
+        return NGX_OK;
+    }
+
+    st = ngx_rtmp_cluster_find(cacf, v->name);
+
+    if (st == NULL) {
+        st = ngx_rtmp_cluster_create(s, v->name, v->args,
+                                     NGX_RTMP_CLUSTER_PUBLISH);
+        if (st == NULL) {
+            return NGX_ERROR;
+        }
+
+    } else {
+        /* players were waiting for it (a pull taken over) */
+        st->kind = NGX_RTMP_CLUSTER_PUBLISH;
+        st->args.len = ngx_cpystrn(st->args_buf, v->args, NGX_RTMP_MAX_ARGS)
+                       - st->args_buf;
+
+        if (st->shm) {
+            st->shm->kind = NGX_RTMP_CLUSTER_PUBLISH;
+        }
+    }
+
+    st->publisher = s;
+    ctx->stream = st;
+    ctx->publisher = 1;
+
+    ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                  "cluster: publish of \"%V/%V\": forwarding to an origin",
+                  &st->app, &st->name);
+
+    st->failing = 0;
+    ngx_rtmp_cluster_round(st);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_rtmp_cluster_edge_close(ngx_rtmp_session_t *s)
+{
+    ngx_rtmp_cluster_ctx_t     *ctx;
+    ngx_rtmp_cluster_stream_t  *st;
+
+    ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
+    st = ctx->stream;
+    ctx->stream = NULL;
+
+    if (ctx->player) {
+        ctx->player = 0;
+        ngx_queue_remove(&ctx->queue);
+        st->nplayers--;
+
+        if (st->shm) {
+            (void) ngx_atomic_fetch_add(&st->shm->players, -1);
+        }
+    }
+
+    if (ctx->publisher) {
+        ctx->publisher = 0;
+        st->publisher = NULL;
+
+        /*
+         * the relay module ends the push session with the publisher;
+         * detach it first so its end is not taken for an origin failure
+         */
+        ngx_rtmp_cluster_detach_upstream(st, 0);
+
+        if (st->timer.timer_set) {
+            ngx_del_timer(&st->timer);
+        }
+
+        ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                      "cluster: publisher of \"%V/%V\" left",
+                      &st->app, &st->name);
+
+        if (st->nplayers) {
+            /* players wait for the stream to come back to any edge */
+            st->kind = NGX_RTMP_CLUSTER_PULL;
+            st->failing = 0;
+            st->tried_len = 0;
+
+            if (st->shm) {
+                st->shm->kind = NGX_RTMP_CLUSTER_PULL;
+            }
+
+            ngx_rtmp_cluster_round(st);
+            return;
+        }
+    }
+
+    ngx_rtmp_cluster_check_idle(st);
+}
+
+
+static void
+ngx_rtmp_cluster_check_idle(ngx_rtmp_cluster_stream_t *st)
+{
+    if (st->nplayers || st->publisher) {
+        return;
+    }
+
+    if (st->kind == NGX_RTMP_CLUSTER_PULL && st->upstream
+        && st->cacf->linger && !ngx_exiting)
+    {
+        /* keep the pull a while: a player zapping back finds it warm */
+        st->lingering = 1;
+        ngx_add_timer(&st->linger_evt, st->cacf->linger);
+
+        ngx_rtmp_cluster_stream_record_set(st->shm_zone, st->shm,
+                                           NGX_RTMP_CLUSTER_LINGER, NULL);
+        return;
+    }
+
+    ngx_rtmp_cluster_free(st);
+}
+
+
+static void
+ngx_rtmp_cluster_linger_handler(ngx_event_t *ev)
+{
+    ngx_rtmp_cluster_stream_t  *st;
+
+    st = ((ngx_connection_t *) ev->data)->data;
+
+    ngx_log_error(NGX_LOG_INFO, ev->log, 0,
+                  "cluster: no player of \"%V/%V\" for %Mms, "
+                  "stopping the pull", &st->app, &st->name, st->cacf->linger);
+
+    ngx_rtmp_cluster_free(st);
+}
+
+
+/* a local publisher replaces our pull; players stay */
+
+static void
+ngx_rtmp_cluster_take_over(ngx_rtmp_cluster_stream_t *st)
+{
+    ngx_rtmp_session_t       *rs;
+    ngx_rtmp_close_stream_t   cv;
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "cluster: local publisher takes over \"%V/%V\"",
+                  &st->app, &st->name);
+
+    rs = st->upstream;
+
+    ngx_rtmp_cluster_detach_upstream(st, 0);
+
+    if (rs) {
+        /* leave the live stream now, so the publisher is not refused */
+        ngx_memzero(&cv, sizeof(cv));
+        ngx_rtmp_close_stream(rs, &cv);
+        ngx_rtmp_finalize_session(rs);
+    }
+
+    if (st->timer.timer_set) {
+        ngx_del_timer(&st->timer);
+    }
+
+    if (st->linger_evt.timer_set) {
+        ngx_del_timer(&st->linger_evt);
+    }
+
+    st->lingering = 0;
+    st->failing = 0;
+    st->tried_len = 0;
+    st->state = NGX_RTMP_CLUSTER_IDLE;
+}
+
+
+static ngx_rtmp_cluster_stream_t *
+ngx_rtmp_cluster_find(ngx_rtmp_cluster_app_conf_t *cacf, u_char *name)
+{
+    size_t                      len;
+    ngx_queue_t                *q;
+    ngx_rtmp_cluster_stream_t  *st;
+
+    len = ngx_strlen(name);
+
+    for (q = ngx_queue_head(&ngx_rtmp_cluster_streams);
+         q != ngx_queue_sentinel(&ngx_rtmp_cluster_streams);
+         q = ngx_queue_next(q))
+    {
+        st = ngx_queue_data(q, ngx_rtmp_cluster_stream_t, queue);
+
+        if (st->cacf == cacf && st->name.len == len
+            && ngx_strncmp(st->name.data, name, len) == 0)
+        {
+            return st;
+        }
+    }
+
+    return NULL;
+}
+
+
+static ngx_rtmp_cluster_stream_t *
+ngx_rtmp_cluster_create(ngx_rtmp_session_t *s, u_char *name, u_char *args,
+    ngx_uint_t kind)
+{
+    ngx_rtmp_cluster_stream_t     *st;
+    ngx_rtmp_cluster_main_conf_t  *cmcf;
+
+    st = ngx_calloc(sizeof(ngx_rtmp_cluster_stream_t), s->connection->log);
+    if (st == NULL) {
+        return NULL;
+    }
+
+    cmcf = ngx_rtmp_get_module_main_conf(s, ngx_rtmp_cluster_module);
+
+    st->cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
+    st->cctx.main_conf = s->main_conf;
+    st->cctx.srv_conf = s->srv_conf;
+    st->cctx.app_conf = s->app_conf;
+    st->shm_zone = cmcf->shm_zone;
+    st->kind = kind;
+
+    st->app.data = st->app_buf;
+    st->app.len = ngx_min(s->app.len, NGX_RTMP_MAX_NAME - 1);
+    ngx_memcpy(st->app_buf, s->app.data, st->app.len);
+
+    st->name.data = st->name_buf;
+    st->name.len = ngx_cpystrn(st->name_buf, name, NGX_RTMP_MAX_NAME)
+                   - st->name_buf;
+
+    st->args.data = st->args_buf;
+
+    if (st->cacf->pass_args) {
+        if (args[0] == '\0' && s->args.len) {
+            /* no play arguments: take connect's (tcUrl's) */
+            st->args.len = ngx_min(s->args.len, NGX_RTMP_MAX_ARGS - 1);
+            ngx_memcpy(st->args_buf, s->args.data, st->args.len);
+
+        } else {
+            st->args.len = ngx_cpystrn(st->args_buf, args, NGX_RTMP_MAX_ARGS)
+                           - st->args_buf;
+        }
+    }
+
+    ngx_queue_init(&st->players);
+
+    st->dummy.fd = (ngx_socket_t) -1;
+    st->dummy.data = st;
+
+    st->timer.data = &st->dummy;
+    st->timer.log = ngx_cycle->log;
+    st->timer.handler = ngx_rtmp_cluster_timer_handler;
+    st->timer.cancelable = 1;
+
+    st->linger_evt.data = &st->dummy;
+    st->linger_evt.log = ngx_cycle->log;
+    st->linger_evt.handler = ngx_rtmp_cluster_linger_handler;
+    st->linger_evt.cancelable = 1;
+
+    st->shm = ngx_rtmp_cluster_stream_record(st->shm_zone, kind, &st->app,
+                                             &st->name);
+
+    ngx_queue_insert_tail(&ngx_rtmp_cluster_streams, &st->queue);
+
+    return st;
+}
+
+
+static void
+ngx_rtmp_cluster_free(ngx_rtmp_cluster_stream_t *st)
+{
+    ngx_queue_t             *q;
+    ngx_rtmp_cluster_ctx_t  *ctx;
+
+    ngx_rtmp_cluster_detach_upstream(st, 1);
+
+    if (st->timer.timer_set) {
+        ngx_del_timer(&st->timer);
+    }
+
+    if (st->linger_evt.timer_set) {
+        ngx_del_timer(&st->linger_evt);
+    }
+
+    /* players still attached (a give-up) forget the stream */
+
+    while (!ngx_queue_empty(&st->players)) {
+        q = ngx_queue_head(&st->players);
+        ctx = ngx_queue_data(q, ngx_rtmp_cluster_ctx_t, queue);
+        ngx_queue_remove(q);
+        ctx->stream = NULL;
+        ctx->player = 0;
+    }
+
+    ngx_rtmp_cluster_stream_record_free(st->shm_zone, st->shm);
+
+    ngx_queue_remove(&st->queue);
+    ngx_free(st);
+}
+
+
+static void
+ngx_rtmp_cluster_set_state(ngx_rtmp_cluster_stream_t *st, ngx_uint_t state,
+    ngx_msec_t timeout)
+{
+    ngx_str_t  *origin;
+
+    st->state = state;
+
+    if (st->timer.timer_set) {
+        ngx_del_timer(&st->timer);
+    }
+
+    if (timeout) {
+        ngx_add_timer(&st->timer, timeout);
+    }
+
+    origin = (state == NGX_RTMP_CLUSTER_CONNECTING && st->origin)
+             ? &st->origin->name : NULL;
+
+    ngx_rtmp_cluster_stream_record_set(st->shm_zone, st->shm,
+                                       st->lingering ? NGX_RTMP_CLUSTER_LINGER
+                                                     : state,
+                                       origin);
+}
+
+
+/*
+ * The order origins are tried in for this stream: usable primaries, then
+ * usable backups; origins whose circuit is open are left out, so no
+ * stream hammers a dead origin.
+ */
+
+static void
+ngx_rtmp_cluster_order(ngx_rtmp_cluster_stream_t *st)
+{
+    double                        score[NGX_RTMP_CLUSTER_MAX_ORIGINS], u, t;
+    uint32_t                      h;
+    ngx_uint_t                    i, j, n, backup, start, pick, w;
+    ngx_rtmp_cluster_origin_t    *o;
+    ngx_rtmp_cluster_app_conf_t  *cacf;
+
+    cacf = st->cacf;
+    o = cacf->origins->elts;
+    n = cacf->origins->nelts;
+
+    st->norder = 0;
+    st->next = 0;
+
+    start = 0;
+
+    if (cacf->balance == NGX_RTMP_CLUSTER_BALANCE_RR) {
+        /* the weighted slot of a host-wide counter */
+        pick = ngx_rtmp_cluster_zone_next_rr(st->shm_zone)
+               % cacf->total_weight;
+
+        for (i = 0, w = 0; i < n; i++) {
+            if (o[i].backup) {
+                continue;
+            }
+
+            w += o[i].weight;
+
+            if (pick < w) {
+                start = i;
+                break;
+            }
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        score[i] = 0;
+
+        if (cacf->balance != NGX_RTMP_CLUSTER_BALANCE_HASH) {
+            continue;
+        }
+
+        /*
+         * weighted rendezvous hashing: every edge ranks the origins of a
+         * stream the same way, and losing one moves only its streams
+         */
+
+        ngx_crc32_init(h);
+        ngx_crc32_update(&h, st->app.data, st->app.len);
+        ngx_crc32_update(&h, (u_char *) "/", 1);
+        ngx_crc32_update(&h, st->name.data, st->name.len);
+        ngx_crc32_update(&h, (u_char *) "@", 1);
+        ngx_crc32_update(&h, o[i].name.data, o[i].name.len);
+        ngx_crc32_final(h);
+
+        /* spread the bits: crc32 of similar strings is close */
+        h ^= h >> 16;
+        h *= 0x85ebca6b;
+        h ^= h >> 13;
+        h *= 0xc2b2ae35;
+        h ^= h >> 16;
+
+        u = ((double) h + 1.0) / 4294967297.0;
+        score[i] = -(double) o[i].weight / log(u);
+    }
+
+    for (backup = 0; backup < 2; backup++) {
+        j = st->norder;
+
+        for (i = 0; i < n; i++) {
+            pick = (start + i) % n;
+
+            if (o[pick].backup != backup
+                || !ngx_rtmp_cluster_origin_usable(&o[pick]))
+            {
+                continue;
+            }
+
+            st->order[st->norder++] = pick;
+        }
+
+        if (cacf->balance != NGX_RTMP_CLUSTER_BALANCE_HASH) {
+            continue;
+        }
+
+        /* sort this group by score, highest first */
+
+        for (i = j + 1; i < st->norder; i++) {
+            pick = st->order[i];
+            t = score[pick];
+
+            for (w = i; w > j && score[st->order[w - 1]] < t; w--) {
+                st->order[w] = st->order[w - 1];
+            }
+
+            st->order[w] = pick;
+        }
+    }
+}
+
+
+/* start a round over the origins */
+
+static void
+ngx_rtmp_cluster_round(ngx_rtmp_cluster_stream_t *st)
+{
+    ngx_rtmp_cluster_order(st);
+    ngx_rtmp_cluster_next(st);
+}
+
+
+static void
+ngx_rtmp_cluster_next(ngx_rtmp_cluster_stream_t *st)
+{
+    ngx_int_t                   rc;
+    ngx_rtmp_cluster_origin_t  *o;
+
+    while (st->next < st->norder) {
+        o = st->cacf->origins->elts;
+        o = &o[st->order[st->next++]];
+
+        st->origin = o;
+
+        if (st->kind == NGX_RTMP_CLUSTER_PULL) {
+            rc = ngx_rtmp_cluster_pull_connect(st, o);
+
+        } else {
+            rc = ngx_rtmp_cluster_push_connect(st, o);
+        }
+
+        if (rc == NGX_OK) {
+            ngx_rtmp_cluster_set_state(st, NGX_RTMP_CLUSTER_CONNECTING,
+                                       st->cacf->connect_timeout);
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "cluster: cannot connect to origin \"%V\" "
+                      "for \"%V/%V\"", &o->name, &st->app, &st->name);
+
+        ngx_rtmp_cluster_origin_failure(o, "connect failed");
+        ngx_rtmp_cluster_note_tried(st, "connect failed");
+
+        if (!st->failing) {
+            st->failing = 1;
+            st->failing_since = ngx_current_msec;
+        }
+    }
+
+    st->origin = NULL;
+
+    ngx_rtmp_cluster_backoff(st);
+}
+
+
+static void
+ngx_rtmp_cluster_backoff(ngx_rtmp_cluster_stream_t *st)
+{
+    ngx_msec_t  elapsed;
+
+    if (!st->failing) {
+        st->failing = 1;
+        st->failing_since = ngx_current_msec;
+    }
+
+    elapsed = ngx_current_msec - st->failing_since;
+
+    if (st->kind == NGX_RTMP_CLUSTER_PULL
+        && elapsed >= st->cacf->retry_timeout)
+    {
+        ngx_rtmp_cluster_give_up(st);
+        return;
+    }
+
+    st->backoff = st->backoff ? ngx_min(st->backoff * 2,
+                                        NGX_RTMP_CLUSTER_BACKOFF_MAX)
+                              : NGX_RTMP_CLUSTER_BACKOFF_MIN;
+
+    if (st->kind == NGX_RTMP_CLUSTER_PULL) {
+        st->backoff = ngx_min(st->backoff,
+                              st->cacf->retry_timeout - elapsed);
+    }
+
+    ngx_rtmp_cluster_set_state(st, NGX_RTMP_CLUSTER_BACKOFF,
+                               ngx_max(st->backoff, 1));
+}
+
+
+static void
+ngx_rtmp_cluster_give_up(ngx_rtmp_cluster_stream_t *st)
+{
+    u_char                  *p;
+    ngx_queue_t             *q;
+    ngx_rtmp_cluster_ctx_t  *ctx;
+    u_char                   desc[NGX_RTMP_MAX_NAME * 2 + 64];
+
+    if (st->tried_len == 0) {
+        p = ngx_cpymem(st->tried, "none usable (circuits open)",
+                       sizeof("none usable (circuits open)") - 1);
+        st->tried_len = p - st->tried;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "cluster: no origin could serve \"%V/%V\" within %Mms, "
+                  "ending %ui players; origins tried: %*s",
+                  &st->app, &st->name, st->cacf->retry_timeout,
+                  st->nplayers, st->tried_len, st->tried);
+
+    p = ngx_snprintf(desc, sizeof(desc) - 1,
+                     "cluster: no origin could serve \"%V/%V\"",
+                     &st->app, &st->name);
+    *p = '\0';
+
+    for (q = ngx_queue_head(&st->players);
+         q != ngx_queue_sentinel(&st->players);
+         q = ngx_queue_next(q))
+    {
+        ctx = ngx_queue_data(q, ngx_rtmp_cluster_ctx_t, queue);
+
+        /* level "error" ends the play in common players */
+        (void) ngx_rtmp_send_status(ctx->session, "NetStream.Play.Failed",
+                                    "error", (char *) desc);
+        ngx_rtmp_finalize_session(ctx->session);
+    }
+
+    ngx_rtmp_cluster_free(st);
+}
+
+
+static void
+ngx_rtmp_cluster_failed(ngx_rtmp_cluster_stream_t *st, const char *reason,
+    ngx_uint_t health)
+{
+    ngx_uint_t                  was_live;
+    ngx_rtmp_cluster_origin_t  *o;
+
+    o = st->origin;
+
+    if (o) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "cluster: origin \"%V\" failed for %s of \"%V/%V\": %s",
+                      &o->name,
+                      st->kind == NGX_RTMP_CLUSTER_PULL ? "pull" : "publish",
+                      &st->app, &st->name, reason);
+
+        if (health) {
+            ngx_rtmp_cluster_origin_failure(o, reason);
+        }
+
+        ngx_rtmp_cluster_note_tried(st, reason);
+    }
+
+    ngx_rtmp_cluster_detach_upstream(st, 1);
+
+    was_live = (st->state == NGX_RTMP_CLUSTER_LIVE);
+
+    if (st->kind == NGX_RTMP_CLUSTER_PULL && st->nplayers == 0) {
+        ngx_rtmp_cluster_free(st);
+        return;
+    }
+
+    if (st->kind == NGX_RTMP_CLUSTER_PUBLISH && st->publisher == NULL) {
+        ngx_rtmp_cluster_check_idle(st);
+        return;
+    }
+
+    if (ngx_exiting) {
+        ngx_rtmp_cluster_set_state(st, NGX_RTMP_CLUSTER_FAILED, 0);
+        return;
+    }
+
+    if (was_live) {
+        /* fail over: a fresh round, the failed origin is tried last */
+        if (st->shm) {
+            (void) ngx_atomic_fetch_add(&st->shm->failovers, 1);
+        }
+
+        st->failing = 1;
+        st->failing_since = ngx_current_msec;
+        st->backoff = 0;
+
+        ngx_rtmp_cluster_order(st);
+        ngx_rtmp_cluster_next(st);
+        return;
+    }
+
+    if (!st->failing) {
+        st->failing = 1;
+        st->failing_since = ngx_current_msec;
+    }
+
+    ngx_rtmp_cluster_next(st);
+}
+
+
+static void
+ngx_rtmp_cluster_detach_upstream(ngx_rtmp_cluster_stream_t *st,
+    ngx_uint_t close)
+{
+    ngx_rtmp_session_t    *rs;
+    ngx_rtmp_relay_ctx_t  *rctx;
+
+    rs = st->upstream;
+    if (rs == NULL) {
+        return;
+    }
+
+    st->upstream = NULL;
+
+    rctx = ngx_rtmp_get_module_ctx(rs, ngx_rtmp_relay_module);
+    if (rctx) {
+        rctx->data = NULL;
+    }
+
+    if (close) {
+        ngx_rtmp_finalize_session(rs);
+    }
+}
+
+
+static void
+ngx_rtmp_cluster_timer_handler(ngx_event_t *ev)
+{
+    ngx_msec_t                  idle;
+    ngx_rtmp_cluster_stream_t  *st;
+
+    st = ((ngx_connection_t *) ev->data)->data;
+
+    switch (st->state) {
+
+    case NGX_RTMP_CLUSTER_CONNECTING:
+        ngx_rtmp_cluster_failed(st, "timed out connecting", 1);
+        return;
+
+    case NGX_RTMP_CLUSTER_WAITING:
+        ngx_rtmp_cluster_failed(st, st->kind == NGX_RTMP_CLUSTER_PULL
+                                    ? "no media in time"
+                                    : "publish not confirmed in time", 0);
+        return;
+
+    case NGX_RTMP_CLUSTER_LIVE:
+        if (st->kind != NGX_RTMP_CLUSTER_PULL) {
+            return;
+        }
+
+        idle = ngx_current_msec - st->last_media;
+
+        if (idle >= st->cacf->media_timeout) {
+            ngx_rtmp_cluster_failed(st, "media stopped", 1);
+            return;
+        }
+
+        ngx_add_timer(&st->timer, st->cacf->media_timeout - idle);
+        return;
+
+    case NGX_RTMP_CLUSTER_BACKOFF:
+        ngx_rtmp_cluster_round(st);
+        return;
+
+    default:
+        return;
+    }
+}
+
+
+static ngx_int_t
+ngx_rtmp_cluster_play_path(ngx_rtmp_cluster_stream_t *st, ngx_pool_t *pool,
+    ngx_str_t *path)
+{
+    u_char  *p;
+
+    path->len = st->name.len + (st->args.len ? 1 + st->args.len : 0);
+    path->data = ngx_pnalloc(pool, path->len);
+    if (path->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(path->data, st->name.data, st->name.len);
+
+    if (st->args.len) {
+        *p++ = '?';
+        ngx_memcpy(p, st->args.data, st->args.len);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_rtmp_cluster_tc_url(ngx_rtmp_cluster_stream_t *st,
+    ngx_rtmp_cluster_origin_t *o, ngx_pool_t *pool, ngx_str_t *url)
+{
+    u_char  *p;
+
+    url->len = sizeof("rtmp://") - 1 + o->name.len + 1 + st->app.len;
+    url->data = ngx_pnalloc(pool, url->len);
+    if (url->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(url->data, "rtmp://%V/%V", &o->name, &st->app);
+    url->len = p - url->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The outgoing session of a pull: as the relay module's own, but with
+ * no player linked to it, so its end leaves players attached.
+ */
+
+static ngx_int_t
+ngx_rtmp_cluster_pull_connect(ngx_rtmp_cluster_stream_t *st,
+    ngx_rtmp_cluster_origin_t *o)
+{
+    ngx_int_t                rc;
+    ngx_addr_t              *addr;
+    ngx_pool_t              *pool;
+    ngx_connection_t        *c;
+    ngx_rtmp_session_t      *rs;
+    ngx_rtmp_conf_ctx_t     *addr_ctx;
+    ngx_rtmp_addr_conf_t    *addr_conf;
+    ngx_rtmp_relay_ctx_t    *rctx;
+    ngx_peer_connection_t   *pc;
+
+    pool = ngx_create_pool(4096, ngx_cycle->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    rctx = ngx_pcalloc(pool, sizeof(ngx_rtmp_relay_ctx_t));
+    pc = ngx_pcalloc(pool, sizeof(ngx_peer_connection_t));
+    addr_conf = ngx_pcalloc(pool, sizeof(ngx_rtmp_addr_conf_t));
+    addr_ctx = ngx_pcalloc(pool, sizeof(ngx_rtmp_conf_ctx_t));
+
+    if (rctx == NULL || pc == NULL || addr_conf == NULL || addr_ctx == NULL) {
+        goto failed;
+    }
+
+    rctx->name.data = ngx_pstrdup(pool, &st->name);
+    rctx->name.len = st->name.len;
+    rctx->app.data = ngx_pstrdup(pool, &st->app);
+    rctx->app.len = st->app.len;
+    rctx->url = o->name;
+
+    if (rctx->name.data == NULL || rctx->app.data == NULL
+        || ngx_rtmp_cluster_play_path(st, pool, &rctx->play_path) != NGX_OK
+        || ngx_rtmp_cluster_tc_url(st, o, pool, &rctx->tc_url) != NGX_OK)
+    {
+        goto failed;
+    }
+
+    rctx->live = 1;
+    rctx->tag = &ngx_rtmp_cluster_module;
+    rctx->data = st;
+    rctx->publish = rctx;       /* a pull, for the relay module */
+    rctx->log = *ngx_cycle->log;
+
+    addr = &o->url.addrs[0];
+
+    pc->log = &rctx->log;
+    pc->get = ngx_rtmp_cluster_get_peer;
+    pc->free = ngx_rtmp_cluster_free_peer;
+    pc->name = &o->name;
+    pc->socklen = addr->socklen;
+    pc->sockaddr = addr->sockaddr;
+
+    rc = ngx_event_connect_peer(pc);
+
+    if (rc != NGX_OK && rc != NGX_AGAIN) {
+        goto failed;
+    }
+
+    c = pc->connection;
+    c->pool = pool;
+    c->addr_text = o->name;
+
+    addr_conf->ctx = addr_ctx;
+    addr_ctx->main_conf = st->cctx.main_conf;
+    addr_ctx->srv_conf = st->cctx.srv_conf;
+    ngx_str_set(&addr_conf->addr_text, "ngx-cluster");
+
+    rs = ngx_rtmp_init_session(c, addr_conf);
+    if (rs == NULL) {
+        /* the connection and its pool are gone */
+        return NGX_ERROR;
+    }
+
+    rs->app_conf = st->cctx.app_conf;
+    rs->relay = 1;
+    ngx_str_set(&rs->flashver, "ngx-cluster-edge");
+
+    rctx->session = rs;
+    ngx_rtmp_set_ctx(rs, rctx, ngx_rtmp_relay_module);
+
+#if (NGX_STAT_STUB)
+    (void) ngx_atomic_fetch_add(ngx_stat_active, 1);
+#endif
+
+    st->upstream = rs;
+
+    ngx_rtmp_client_handshake(rs, 1);
+
+    return NGX_OK;
+
+failed:
+
+    ngx_destroy_pool(pool);
+    return NGX_ERROR;
+}
+
+
+/* a push of the local publisher, through the relay module */
+
+static ngx_int_t
+ngx_rtmp_cluster_push_connect(ngx_rtmp_cluster_stream_t *st,
+    ngx_rtmp_cluster_origin_t *o)
+{
+    ngx_pool_t               *pool;
+    ngx_int_t                 rc;
+    ngx_rtmp_relay_ctx_t     *rctx;
+    ngx_rtmp_relay_target_t   target;
+
+    pool = ngx_create_pool(1024, ngx_cycle->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&target, sizeof(target));
+
+    target.url = o->url;
+    target.app = st->app;
+    target.tag = &ngx_rtmp_cluster_module;
+    target.data = st;
+
+    if (ngx_rtmp_cluster_play_path(st, pool, &target.play_path) != NGX_OK
+        || ngx_rtmp_cluster_tc_url(st, o, pool, &target.tc_url) != NGX_OK)
+    {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    /* the relay copies what it keeps */
+    rc = ngx_rtmp_relay_push(st->publisher, &st->name, &target);
+
+    ngx_destroy_pool(pool);
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* the newest push session heads the publisher's list */
+
+    rctx = ngx_rtmp_get_module_ctx(st->publisher, ngx_rtmp_relay_module);
+    if (rctx == NULL || rctx->play == NULL
+        || rctx->play->data != st || rctx->play->session == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    st->upstream = rctx->play->session;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_rtmp_cluster_get_peer(ngx_peer_connection_t *pc, void *data)
+{
+    return NGX_OK;
+}
+
+
+static void
+ngx_rtmp_cluster_free_peer(ngx_peer_connection_t *pc, void *data,
+    ngx_uint_t state)
+{
+}
+
+
+static void
+ngx_rtmp_cluster_note_tried(ngx_rtmp_cluster_stream_t *st,
+    const char *reason)
+{
+    u_char  *p, *last;
+
+    if (st->origin == NULL) {
+        return;
+    }
+
+    p = st->tried + st->tried_len;
+    last = st->tried + sizeof(st->tried);
+
+    if (st->tried_len) {
+        p = ngx_slprintf(p, last, ", ");
+    }
+
+    p = ngx_slprintf(p, last, "%V (%s)", &st->origin->name, reason);
+
+    st->tried_len = p - st->tried;
+}
+
+
+void
+ngx_rtmp_cluster_edge_media(ngx_rtmp_session_t *s,
+    ngx_rtmp_relay_ctx_t *rctx, ngx_rtmp_header_t *h)
+{
+    ngx_rtmp_cluster_stream_t  *st;
+
+    st = rctx->data;
+
+    if (st->kind != NGX_RTMP_CLUSTER_PULL || st->upstream != s) {
+        return;
+    }
+
+    st->last_media = ngx_current_msec;
+
+    if (st->shm) {
+        (void) ngx_atomic_fetch_add(&st->shm->bytes, h->mlen);
+    }
+
+    if (st->state == NGX_RTMP_CLUSTER_LIVE) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                  "cluster: \"%V/%V\" is live from origin \"%V\"",
+                  &st->app, &st->name, &st->origin->name);
+
+    ngx_rtmp_cluster_origin_success(st->origin);
+
+    st->failing = 0;
+    st->backoff = 0;
+    st->tried_len = 0;
+
+    ngx_rtmp_cluster_set_state(st, NGX_RTMP_CLUSTER_LIVE,
+                               st->cacf->media_timeout);
+}
+
+
+void
+ngx_rtmp_cluster_edge_upstream_status(ngx_rtmp_session_t *s,
+    ngx_rtmp_relay_ctx_t *rctx, u_char *level, u_char *code, u_char *desc)
+{
+    u_char                     *p;
+    ngx_rtmp_cluster_stream_t  *st;
+    u_char                      reason[256];
+
+    st = rctx->data;
+
+    if (st->upstream != s) {
+        return;
+    }
+
+    if (st->kind == NGX_RTMP_CLUSTER_PUBLISH
+        && ngx_strcmp(code, "NetStream.Publish.Start") == 0)
+    {
+        ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                      "cluster: \"%V/%V\" is forwarded to origin \"%V\"",
+                      &st->app, &st->name, &st->origin->name);
+
+        ngx_rtmp_cluster_origin_success(st->origin);
+
+        st->failing = 0;
+        st->backoff = 0;
+        st->tried_len = 0;
+
+        ngx_rtmp_cluster_set_state(st, NGX_RTMP_CLUSTER_LIVE, 0);
+        return;
+    }
+
+    if (ngx_strcmp(level, "error") != 0) {
+        return;
+    }
+
+    p = ngx_snprintf(reason, sizeof(reason) - 1, "rejected with \"%s\" (%s)",
+                     code, desc);
+    *p = '\0';
+
+    ngx_rtmp_cluster_failed(st, (char *) reason, 0);
+}
+
+
+void
+ngx_rtmp_cluster_edge_upstream_published(ngx_rtmp_session_t *s,
+    ngx_rtmp_relay_ctx_t *rctx)
+{
+    ngx_rtmp_cluster_stream_t  *st;
+
+    st = rctx->data;
+
+    if (st->upstream != s || st->state != NGX_RTMP_CLUSTER_CONNECTING) {
+        return;
+    }
+
+    /* play is sent: now the origin has media_timeout to deliver */
+
+    ngx_rtmp_cluster_set_state(st, NGX_RTMP_CLUSTER_WAITING,
+                               st->cacf->media_timeout);
+}
+
+
+void
+ngx_rtmp_cluster_edge_upstream_closed(ngx_rtmp_session_t *s,
+    ngx_rtmp_relay_ctx_t *rctx)
+{
+    const char                 *reason;
+    ngx_rtmp_cluster_stream_t  *st;
+
+    st = rctx->data;
+    rctx->data = NULL;
+
+    if (st->upstream != s) {
+        return;
+    }
+
+    st->upstream = NULL;
+
+    switch (st->state) {
+
+    case NGX_RTMP_CLUSTER_CONNECTING:
+        reason = "connection refused or closed during connect";
+        break;
+
+    case NGX_RTMP_CLUSTER_WAITING:
+        reason = "connection closed before media";
+        break;
+
+    default:
+        reason = "connection closed";
+    }
+
+    ngx_rtmp_cluster_failed(st, reason, 1);
+}

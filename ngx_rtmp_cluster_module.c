@@ -1,0 +1,788 @@
+
+/*
+ * ngx_rtmp_cluster: module definition, directives, configuration, the
+ * shared zone and the hooks into nginx-rtmp's chains; role logic lives in
+ * ngx_rtmp_cluster_edge.c.
+ */
+
+
+#include "ngx_rtmp_cluster.h"
+
+
+static ngx_int_t ngx_rtmp_cluster_postconfiguration(ngx_conf_t *cf);
+static void *ngx_rtmp_cluster_create_main_conf(ngx_conf_t *cf);
+static void *ngx_rtmp_cluster_create_app_conf(ngx_conf_t *cf);
+static char *ngx_rtmp_cluster_merge_app_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_rtmp_cluster_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_rtmp_cluster_origin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_rtmp_cluster_init_process(ngx_cycle_t *cycle);
+static void ngx_rtmp_cluster_exit_process(ngx_cycle_t *cycle);
+
+static ngx_int_t ngx_rtmp_cluster_play(ngx_rtmp_session_t *s,
+    ngx_rtmp_play_t *v);
+static ngx_int_t ngx_rtmp_cluster_publish(ngx_rtmp_session_t *s,
+    ngx_rtmp_publish_t *v);
+static ngx_int_t ngx_rtmp_cluster_close_stream(ngx_rtmp_session_t *s,
+    ngx_rtmp_close_stream_t *v);
+static ngx_int_t ngx_rtmp_cluster_av(ngx_rtmp_session_t *s,
+    ngx_rtmp_header_t *h, ngx_chain_t *in);
+static ngx_int_t ngx_rtmp_cluster_on_status(ngx_rtmp_session_t *s,
+    ngx_rtmp_header_t *h, ngx_chain_t *in);
+static ngx_int_t ngx_rtmp_cluster_disconnect(ngx_rtmp_session_t *s,
+    ngx_rtmp_header_t *h, ngx_chain_t *in);
+static ngx_rtmp_relay_ctx_t *ngx_rtmp_cluster_upstream_ctx(
+    ngx_rtmp_session_t *s);
+
+
+static ngx_rtmp_play_pt          next_play;
+static ngx_rtmp_publish_pt       next_publish;
+static ngx_rtmp_close_stream_pt  next_close_stream;
+
+
+static ngx_conf_enum_t  ngx_rtmp_cluster_roles[] = {
+    { ngx_string("off"), NGX_RTMP_CLUSTER_OFF },
+    { ngx_string("edge"), NGX_RTMP_CLUSTER_EDGE },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_rtmp_cluster_balances[] = {
+    { ngx_string("hash"), NGX_RTMP_CLUSTER_BALANCE_HASH },
+    { ngx_string("round_robin"), NGX_RTMP_CLUSTER_BALANCE_RR },
+    { ngx_string("order"), NGX_RTMP_CLUSTER_BALANCE_ORDER },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_command_t  ngx_rtmp_cluster_commands[] = {
+
+    { ngx_string("cluster_zone"),
+      NGX_RTMP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_rtmp_cluster_zone,
+      NGX_RTMP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("cluster"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_app_conf_t, role),
+      &ngx_rtmp_cluster_roles },
+
+    { ngx_string("cluster_origin"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_1MORE,
+      ngx_rtmp_cluster_origin,
+      NGX_RTMP_APP_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("cluster_balance"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_app_conf_t, balance),
+      &ngx_rtmp_cluster_balances },
+
+    { ngx_string("cluster_connect_timeout"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_app_conf_t, connect_timeout),
+      NULL },
+
+    { ngx_string("cluster_media_timeout"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_app_conf_t, media_timeout),
+      NULL },
+
+    { ngx_string("cluster_retry_timeout"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_app_conf_t, retry_timeout),
+      NULL },
+
+    { ngx_string("cluster_linger"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_app_conf_t, linger),
+      NULL },
+
+    { ngx_string("cluster_pass_args"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_app_conf_t, pass_args),
+      NULL },
+
+    { ngx_string("cluster_forward_publish"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_app_conf_t, forward_publish),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_rtmp_module_t  ngx_rtmp_cluster_module_ctx = {
+    NULL,                                   /* preconfiguration */
+    ngx_rtmp_cluster_postconfiguration,     /* postconfiguration */
+    ngx_rtmp_cluster_create_main_conf,      /* create main configuration */
+    NULL,                                   /* init main configuration */
+    NULL,                                   /* create server configuration */
+    NULL,                                   /* merge server configuration */
+    ngx_rtmp_cluster_create_app_conf,       /* create app configuration */
+    ngx_rtmp_cluster_merge_app_conf         /* merge app configuration */
+};
+
+
+ngx_module_t  ngx_rtmp_cluster_module = {
+    NGX_MODULE_V1,
+    &ngx_rtmp_cluster_module_ctx,           /* module context */
+    ngx_rtmp_cluster_commands,              /* module directives */
+    NGX_RTMP_MODULE,                        /* module type */
+    NULL,                                   /* init master */
+    NULL,                                   /* init module */
+    ngx_rtmp_cluster_init_process,          /* init process */
+    NULL,                                   /* init thread */
+    NULL,                                   /* exit thread */
+    ngx_rtmp_cluster_exit_process,          /* exit process */
+    NULL,                                   /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_rtmp_cluster_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_rtmp_cluster_main_conf_t  *cmcf;
+
+    cmcf = ngx_pcalloc(cf->pool, sizeof(ngx_rtmp_cluster_main_conf_t));
+    if (cmcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&cmcf->origins, cf->pool, 4,
+                       sizeof(ngx_rtmp_cluster_origin_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return cmcf;
+}
+
+
+static void *
+ngx_rtmp_cluster_create_app_conf(ngx_conf_t *cf)
+{
+    ngx_rtmp_cluster_app_conf_t  *cacf;
+
+    cacf = ngx_pcalloc(cf->pool, sizeof(ngx_rtmp_cluster_app_conf_t));
+    if (cacf == NULL) {
+        return NULL;
+    }
+
+    cacf->role = NGX_CONF_UNSET_UINT;
+    cacf->origins = NGX_CONF_UNSET_PTR;
+    cacf->balance = NGX_CONF_UNSET_UINT;
+    cacf->connect_timeout = NGX_CONF_UNSET_MSEC;
+    cacf->media_timeout = NGX_CONF_UNSET_MSEC;
+    cacf->retry_timeout = NGX_CONF_UNSET_MSEC;
+    cacf->linger = NGX_CONF_UNSET_MSEC;
+    cacf->pass_args = NGX_CONF_UNSET;
+    cacf->forward_publish = NGX_CONF_UNSET;
+
+    return cacf;
+}
+
+
+static char *
+ngx_rtmp_cluster_merge_app_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_rtmp_cluster_app_conf_t *prev = parent;
+    ngx_rtmp_cluster_app_conf_t *conf = child;
+
+    ngx_uint_t                     i;
+    ngx_rtmp_cluster_origin_t     *o;
+    ngx_rtmp_cluster_main_conf_t  *cmcf;
+
+    ngx_conf_merge_uint_value(conf->role, prev->role, NGX_RTMP_CLUSTER_OFF);
+    ngx_conf_merge_ptr_value(conf->origins, prev->origins, NULL);
+    ngx_conf_merge_uint_value(conf->balance, prev->balance,
+                              NGX_RTMP_CLUSTER_BALANCE_HASH);
+    ngx_conf_merge_msec_value(conf->connect_timeout, prev->connect_timeout,
+                              3000);
+    ngx_conf_merge_msec_value(conf->media_timeout, prev->media_timeout,
+                              5000);
+    ngx_conf_merge_msec_value(conf->retry_timeout, prev->retry_timeout,
+                              30000);
+    ngx_conf_merge_msec_value(conf->linger, prev->linger, 5000);
+    ngx_conf_merge_value(conf->pass_args, prev->pass_args, 1);
+    ngx_conf_merge_value(conf->forward_publish, prev->forward_publish, 1);
+
+    if (conf->role == NGX_RTMP_CLUSTER_OFF) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->connect_timeout == 0 || conf->media_timeout == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_connect_timeout\" and "
+                           "\"cluster_media_timeout\" must be positive");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->role == NGX_RTMP_CLUSTER_EDGE) {
+        if (conf->origins == NULL || conf->origins->nelts == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"cluster edge\" needs at least one "
+                               "\"cluster_origin\"");
+            return NGX_CONF_ERROR;
+        }
+
+        conf->total_weight = 0;
+        o = conf->origins->elts;
+
+        for (i = 0; i < conf->origins->nelts; i++) {
+            if (!o[i].backup) {
+                conf->total_weight += o[i].weight;
+            }
+        }
+
+        if (conf->total_weight == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"cluster_origin\": every origin is a "
+                               "backup; at least one must not be");
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    cmcf = ngx_rtmp_conf_get_module_main_conf(cf, ngx_rtmp_cluster_module);
+    cmcf->roles++;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_rtmp_cluster_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_rtmp_cluster_main_conf_t *cmcf = conf;
+
+    u_char                   *p;
+    ssize_t                   size;
+    ngx_str_t                *value, name, s;
+    ngx_rtmp_cluster_zone_t  *ctx;
+
+    if (cmcf->shm_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    p = (u_char *) ngx_strchr(value[1].data, ':');
+    if (p == NULL || p == value[1].data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\": expected name:size",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data;
+    name.len = p - value[1].data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small: the minimum is %uzk",
+                           &value[1], 8 * ngx_pagesize / 1024);
+        return NGX_CONF_ERROR;
+    }
+
+    ctx = ngx_pcalloc(cf->pool, sizeof(ngx_rtmp_cluster_zone_t));
+    if (ctx == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ctx->origins = &cmcf->origins;
+
+    cmcf->shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                           &ngx_rtmp_cluster_module);
+    if (cmcf->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmcf->shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is already used", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    cmcf->shm_zone->init = ngx_rtmp_cluster_zone_init;
+    cmcf->shm_zone->data = ctx;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * cluster_origin host[:port] [weight=N] [max_fails=N] [fail_timeout=T]
+ *                [backup];
+ * may be repeated; the address is resolved here, at configuration time.
+ */
+
+static char *
+ngx_rtmp_cluster_origin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_rtmp_cluster_app_conf_t *cacf = conf;
+
+    u_char                        *p;
+    ngx_int_t                      n;
+    ngx_str_t                     *value, s;
+    ngx_uint_t                     i;
+    ngx_rtmp_cluster_origin_t     *o, **po;
+    ngx_rtmp_cluster_main_conf_t  *cmcf;
+
+    if (cacf->origins == NGX_CONF_UNSET_PTR) {
+        cacf->origins = ngx_array_create(cf->pool, 4,
+                                         sizeof(ngx_rtmp_cluster_origin_t));
+        if (cacf->origins == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (cacf->origins->nelts == NGX_RTMP_CLUSTER_MAX_ORIGINS) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "too many origins: the maximum is %d",
+                           NGX_RTMP_CLUSTER_MAX_ORIGINS);
+        return NGX_CONF_ERROR;
+    }
+
+    o = ngx_array_push(cacf->origins);
+    if (o == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(o, sizeof(ngx_rtmp_cluster_origin_t));
+
+    value = cf->args->elts;
+
+    o->weight = 1;
+    o->max_fails = 1;
+    o->fail_timeout = 10000;
+
+    o->url.url = value[1];
+    o->url.default_port = 1935;
+    o->url.uri_part = 1;
+
+    if (ngx_strncasecmp(o->url.url.data, (u_char *) "rtmp://", 7) == 0) {
+        o->url.url.data += 7;
+        o->url.url.len -= 7;
+    }
+
+    if (ngx_parse_url(cf->pool, &o->url) != NGX_OK) {
+        if (o->url.err) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s in origin \"%V\"", o->url.err, &value[1]);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    if (o->url.uri.len > 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "origin \"%V\" must be host:port, without an "
+                           "application or stream", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (o->url.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "origin \"%V\" has no address", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    o->host = o->url.host;
+    o->port = o->url.port ? o->url.port : 1935;
+
+    o->name.len = o->host.len + sizeof(":65535") - 1;
+    o->name.data = ngx_pnalloc(cf->pool, o->name.len);
+    if (o->name.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_sprintf(o->name.data, "%V:%d", &o->host, (int) o->port);
+    o->name.len = p - o->name.data;
+
+    if (o->name.len >= NGX_RTMP_CLUSTER_ADDR_LEN) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "origin \"%V\" is too long", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "weight=", 7) == 0) {
+            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
+            if (n == NGX_ERROR || n == 0 || n > 100) {
+                goto invalid;
+            }
+
+            o->weight = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_fails=", 10) == 0) {
+            n = ngx_atoi(value[i].data + 10, value[i].len - 10);
+            if (n == NGX_ERROR || n == 0) {
+                goto invalid;
+            }
+
+            o->max_fails = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "fail_timeout=", 13) == 0) {
+            s.data = value[i].data + 13;
+            s.len = value[i].len - 13;
+
+            n = ngx_parse_time(&s, 0);
+            if (n == NGX_ERROR) {
+                goto invalid;
+            }
+
+            o->fail_timeout = n;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "backup") == 0) {
+            o->backup = 1;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    /* one health record per address, whichever application names it */
+
+    cmcf = ngx_rtmp_conf_get_module_main_conf(cf, ngx_rtmp_cluster_module);
+
+    po = ngx_array_push(&cmcf->origins);
+    if (po == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *po = o;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static ngx_int_t
+ngx_rtmp_cluster_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_rtmp_handler_pt           *h;
+    ngx_rtmp_amf_handler_t        *ch;
+    ngx_rtmp_core_main_conf_t     *cmcf;
+    ngx_rtmp_cluster_main_conf_t  *ccmcf;
+
+    ccmcf = ngx_rtmp_conf_get_module_main_conf(cf, ngx_rtmp_cluster_module);
+
+    if (ccmcf->roles && ccmcf->shm_zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster\" needs a shared zone: add "
+                           "\"cluster_zone name:size;\" to the rtmp block");
+        return NGX_ERROR;
+    }
+
+    cmcf = ngx_rtmp_conf_get_module_main_conf(cf, ngx_rtmp_core_module);
+
+    h = ngx_array_push(&cmcf->events[NGX_RTMP_MSG_AUDIO]);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+    *h = ngx_rtmp_cluster_av;
+
+    h = ngx_array_push(&cmcf->events[NGX_RTMP_MSG_VIDEO]);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+    *h = ngx_rtmp_cluster_av;
+
+    h = ngx_array_push(&cmcf->events[NGX_RTMP_DISCONNECT]);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+    *h = ngx_rtmp_cluster_disconnect;
+
+    ch = ngx_array_push(&cmcf->amf);
+    if (ch == NULL) {
+        return NGX_ERROR;
+    }
+    ngx_str_set(&ch->name, "onStatus");
+    ch->handler = ngx_rtmp_cluster_on_status;
+
+    ch = ngx_array_push(&cmcf->amf);
+    if (ch == NULL) {
+        return NGX_ERROR;
+    }
+    ngx_str_set(&ch->name, "_error");
+    ch->handler = ngx_rtmp_cluster_on_status;
+
+    next_play = ngx_rtmp_play;
+    ngx_rtmp_play = ngx_rtmp_cluster_play;
+
+    next_publish = ngx_rtmp_publish;
+    ngx_rtmp_publish = ngx_rtmp_cluster_publish;
+
+    next_close_stream = ngx_rtmp_close_stream;
+    ngx_rtmp_close_stream = ngx_rtmp_cluster_close_stream;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_rtmp_cluster_init_process(ngx_cycle_t *cycle)
+{
+    ngx_rtmp_cluster_zone_t  *zone;
+
+    zone = ngx_rtmp_cluster_zone_get(cycle);
+    if (zone == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_rtmp_cluster_edge_init_process(cycle);
+}
+
+
+static void
+ngx_rtmp_cluster_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_rtmp_cluster_edge_exit_process(cycle);
+}
+
+
+/* the relay context of an upstream session this module created */
+
+static ngx_rtmp_relay_ctx_t *
+ngx_rtmp_cluster_upstream_ctx(ngx_rtmp_session_t *s)
+{
+    ngx_rtmp_relay_ctx_t  *rctx;
+
+    if (!s->relay) {
+        return NULL;
+    }
+
+    rctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_relay_module);
+    if (rctx == NULL || rctx->tag != &ngx_rtmp_cluster_module
+        || rctx->data == NULL)
+    {
+        return NULL;
+    }
+
+    return rctx;
+}
+
+
+static ngx_int_t
+ngx_rtmp_cluster_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
+{
+    ngx_rtmp_cluster_app_conf_t  *cacf;
+
+    cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
+
+    if (cacf == NULL || s->relay || cacf->role != NGX_RTMP_CLUSTER_EDGE) {
+        return next_play(s, v);
+    }
+
+    if (ngx_rtmp_cluster_edge_play(s, v) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return next_play(s, v);
+}
+
+
+static ngx_int_t
+ngx_rtmp_cluster_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
+{
+    ngx_int_t                     rc;
+    ngx_rtmp_relay_ctx_t         *rctx;
+    ngx_rtmp_cluster_app_conf_t  *cacf;
+
+    cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
+
+    if (cacf == NULL || cacf->role != NGX_RTMP_CLUSTER_EDGE) {
+        return next_publish(s, v);
+    }
+
+    if (s->relay) {
+        rctx = ngx_rtmp_cluster_upstream_ctx(s);
+
+        rc = next_publish(s, v);
+
+        if (rc == NGX_OK && rctx) {
+            /* our pull got createStream's result and now plays upstream */
+            ngx_rtmp_cluster_edge_upstream_published(s, rctx);
+        }
+
+        return rc;
+    }
+
+    if (ngx_rtmp_cluster_edge_publish(s, v) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = next_publish(s, v);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_rtmp_cluster_edge_published(s, v);
+}
+
+
+static ngx_int_t
+ngx_rtmp_cluster_close_stream(ngx_rtmp_session_t *s,
+    ngx_rtmp_close_stream_t *v)
+{
+    ngx_rtmp_cluster_ctx_t  *ctx;
+
+    ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
+
+    if (ctx && ctx->stream) {
+        ngx_rtmp_cluster_edge_close(s);
+    }
+
+    return next_close_stream(s, v);
+}
+
+
+static ngx_int_t
+ngx_rtmp_cluster_av(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
+    ngx_chain_t *in)
+{
+    ngx_rtmp_relay_ctx_t  *rctx;
+
+    if (!s->relay) {
+        return NGX_OK;
+    }
+
+    rctx = ngx_rtmp_cluster_upstream_ctx(s);
+    if (rctx) {
+        ngx_rtmp_cluster_edge_media(s, rctx, h);
+    }
+
+    return NGX_OK;
+}
+
+
+/* onStatus and _error from an origin we pull from or push to */
+
+static ngx_int_t
+ngx_rtmp_cluster_on_status(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
+    ngx_chain_t *in)
+{
+    ngx_rtmp_relay_ctx_t  *rctx;
+
+    static struct {
+        double                  trans;
+        u_char                  level[32];
+        u_char                  code[128];
+        u_char                  desc[256];
+    } v;
+
+    static ngx_rtmp_amf_elt_t  in_inf[] = {
+
+        { NGX_RTMP_AMF_STRING,
+          ngx_string("level"),
+          v.level, sizeof(v.level) },
+
+        { NGX_RTMP_AMF_STRING,
+          ngx_string("code"),
+          v.code, sizeof(v.code) },
+
+        { NGX_RTMP_AMF_STRING,
+          ngx_string("description"),
+          v.desc, sizeof(v.desc) },
+    };
+
+    static ngx_rtmp_amf_elt_t  in_elts[] = {
+
+        { NGX_RTMP_AMF_NUMBER,
+          ngx_null_string,
+          &v.trans, 0 },
+
+        { NGX_RTMP_AMF_NULL,
+          ngx_null_string,
+          NULL, 0 },
+
+        { NGX_RTMP_AMF_OBJECT,
+          ngx_null_string,
+          in_inf, sizeof(in_inf) },
+    };
+
+    rctx = ngx_rtmp_cluster_upstream_ctx(s);
+    if (rctx == NULL || h->type != NGX_RTMP_MSG_AMF_CMD) {
+        return NGX_OK;
+    }
+
+    ngx_memzero(&v, sizeof(v));
+
+    if (ngx_rtmp_receive_amf(s, in, in_elts,
+                             sizeof(in_elts) / sizeof(in_elts[0]))
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
+                      "cluster: malformed status from origin");
+        ngx_rtmp_cluster_edge_upstream_status(s, rctx, (u_char *) "error",
+                                              (u_char *) "malformed",
+                                              (u_char *) "");
+        return NGX_OK;
+    }
+
+    ngx_rtmp_cluster_edge_upstream_status(s, rctx, v.level, v.code, v.desc);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_rtmp_cluster_disconnect(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
+    ngx_chain_t *in)
+{
+    ngx_rtmp_relay_ctx_t  *rctx;
+
+    rctx = ngx_rtmp_cluster_upstream_ctx(s);
+    if (rctx) {
+        ngx_rtmp_cluster_edge_upstream_closed(s, rctx);
+    }
+
+    return NGX_OK;
+}

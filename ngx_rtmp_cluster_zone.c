@@ -1,0 +1,353 @@
+
+/*
+ * ngx_rtmp_cluster: the shared zone.  Origin health (the circuit breaker
+ * every worker obeys) and one record per stream a worker handles, which
+ * the status handler lists.  The slab mutex is held only around reads and
+ * updates of the records, never around I/O.
+ */
+
+
+#include "ngx_rtmp_cluster.h"
+
+
+static ngx_rtmp_cluster_shm_origin_t *ngx_rtmp_cluster_origin_record(
+    ngx_rtmp_cluster_zone_t *ctx, ngx_str_t *name);
+
+
+uint64_t
+ngx_rtmp_cluster_now(void)
+{
+    ngx_time_t  *tp;
+
+    /* wall clock: comparable across workers, unlike a per-process base */
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+ngx_int_t
+ngx_rtmp_cluster_zone_init(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_rtmp_cluster_zone_t  *octx = data;
+
+    size_t                      len;
+    ngx_uint_t                  i;
+    ngx_slab_pool_t            *shpool;
+    ngx_rtmp_cluster_zone_t    *ctx;
+    ngx_rtmp_cluster_origin_t **origins;
+
+    ctx = shm_zone->data;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (octx) {
+        /* reload: keep the health and stream records of the old cycle */
+        ctx->sh = octx->sh;
+        ctx->shpool = octx->shpool;
+
+    } else if (shm_zone->shm.exists) {
+        ctx->sh = shpool->data;
+        ctx->shpool = shpool;
+
+    } else {
+        ctx->shpool = shpool;
+
+        ctx->sh = ngx_slab_alloc(shpool, sizeof(ngx_rtmp_cluster_shm_t));
+        if (ctx->sh == NULL) {
+            return NGX_ERROR;
+        }
+
+        shpool->data = ctx->sh;
+
+        ngx_queue_init(&ctx->sh->origins);
+        ngx_queue_init(&ctx->sh->streams);
+        ctx->sh->rr = 0;
+
+        len = sizeof(" in cluster zone \"\"") + shm_zone->shm.name.len;
+
+        shpool->log_ctx = ngx_slab_alloc(shpool, len);
+        if (shpool->log_ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_sprintf(shpool->log_ctx, " in cluster zone \"%V\"%Z",
+                    &shm_zone->shm.name);
+
+        /* running out of room is reported by this module, at a lower level */
+        shpool->log_nomem = 0;
+    }
+
+    origins = ctx->origins->elts;
+
+    for (i = 0; i < ctx->origins->nelts; i++) {
+        origins[i]->shm = ngx_rtmp_cluster_origin_record(ctx,
+                                                         &origins[i]->name);
+        if (origins[i]->shm == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "cluster: zone \"%V\" is too small for %ui origins",
+                          &shm_zone->shm.name, ctx->origins->nelts);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_rtmp_cluster_shm_origin_t *
+ngx_rtmp_cluster_origin_record(ngx_rtmp_cluster_zone_t *ctx, ngx_str_t *name)
+{
+    ngx_queue_t                    *q;
+    ngx_rtmp_cluster_shm_origin_t  *r;
+
+    for (q = ngx_queue_head(&ctx->sh->origins);
+         q != ngx_queue_sentinel(&ctx->sh->origins);
+         q = ngx_queue_next(q))
+    {
+        r = ngx_queue_data(q, ngx_rtmp_cluster_shm_origin_t, queue);
+
+        if (r->name_len == name->len
+            && ngx_strncmp(r->name, name->data, name->len) == 0)
+        {
+            return r;
+        }
+    }
+
+    r = ngx_slab_calloc(ctx->shpool, sizeof(ngx_rtmp_cluster_shm_origin_t));
+    if (r == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(r->name, name->data, name->len);
+    r->name_len = name->len;
+
+    ngx_queue_insert_tail(&ctx->sh->origins, &r->queue);
+
+    return r;
+}
+
+
+ngx_rtmp_cluster_zone_t *
+ngx_rtmp_cluster_zone_get(ngx_cycle_t *cycle)
+{
+    ngx_rtmp_conf_ctx_t           *rctx;
+    ngx_rtmp_cluster_zone_t       *zone;
+    ngx_rtmp_cluster_main_conf_t  *cmcf;
+
+    rctx = (ngx_rtmp_conf_ctx_t *) ngx_get_conf(cycle->conf_ctx,
+                                                ngx_rtmp_module);
+    if (rctx == NULL) {
+        return NULL;
+    }
+
+    cmcf = rctx->main_conf[ngx_rtmp_cluster_module.ctx_index];
+    if (cmcf == NULL || cmcf->shm_zone == NULL) {
+        return NULL;
+    }
+
+    zone = cmcf->shm_zone->data;
+    if (zone == NULL || zone->sh == NULL) {
+        return NULL;
+    }
+
+    return zone;
+}
+
+
+ngx_int_t
+ngx_rtmp_cluster_origin_usable(ngx_rtmp_cluster_origin_t *o)
+{
+    if (o->shm == NULL) {
+        return 1;
+    }
+
+    return ngx_rtmp_cluster_now() >= o->shm->open_until;
+}
+
+
+void
+ngx_rtmp_cluster_origin_failure(ngx_rtmp_cluster_origin_t *o,
+    const char *reason)
+{
+    uint64_t                        now;
+    ngx_slab_pool_t                *shpool;
+    ngx_rtmp_cluster_shm_origin_t  *r;
+
+    r = o->shm;
+    if (r == NULL) {
+        return;
+    }
+
+    shpool = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle)->shpool;
+    now = ngx_rtmp_cluster_now();
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    r->fails++;
+    r->total_fails++;
+    r->last_failure = ngx_time();
+    ngx_cpystrn(r->last_error, (u_char *) reason, sizeof(r->last_error));
+
+    if (r->fails >= o->max_fails) {
+        if (r->open_until <= now) {
+            r->circuit_opens++;
+        }
+
+        r->open_until = now + o->fail_timeout;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+}
+
+
+void
+ngx_rtmp_cluster_origin_success(ngx_rtmp_cluster_origin_t *o)
+{
+    ngx_slab_pool_t                *shpool;
+    ngx_rtmp_cluster_shm_origin_t  *r;
+
+    r = o->shm;
+    if (r == NULL) {
+        return;
+    }
+
+    shpool = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle)->shpool;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    r->fails = 0;
+    r->successes++;
+    r->open_until = 0;
+
+    ngx_shmtx_unlock(&shpool->mutex);
+}
+
+
+ngx_uint_t
+ngx_rtmp_cluster_zone_next_rr(ngx_shm_zone_t *shm_zone)
+{
+    ngx_rtmp_cluster_zone_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    return ngx_atomic_fetch_add(&ctx->sh->rr, 1);
+}
+
+
+ngx_rtmp_cluster_shm_stream_t *
+ngx_rtmp_cluster_stream_record(ngx_shm_zone_t *shm_zone, ngx_uint_t kind,
+    ngx_str_t *app, ngx_str_t *name)
+{
+    ngx_rtmp_cluster_zone_t        *ctx;
+    ngx_rtmp_cluster_shm_stream_t  *r;
+
+    ctx = shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    r = ngx_slab_calloc_locked(ctx->shpool,
+                               sizeof(ngx_rtmp_cluster_shm_stream_t));
+    if (r == NULL) {
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "cluster: zone \"%V\" is full, stream \"%V/%V\" "
+                      "is not shown in the status",
+                      &shm_zone->shm.name, app, name);
+        return NULL;
+    }
+
+    r->pid = ngx_pid;
+    r->kind = kind;
+    r->started = ngx_time();
+    ngx_memcpy(r->app, app->data, ngx_min(app->len, NGX_RTMP_MAX_NAME - 1));
+    ngx_memcpy(r->name, name->data,
+               ngx_min(name->len, NGX_RTMP_MAX_NAME - 1));
+
+    ngx_queue_insert_tail(&ctx->sh->streams, &r->queue);
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return r;
+}
+
+
+void
+ngx_rtmp_cluster_stream_record_set(ngx_shm_zone_t *shm_zone,
+    ngx_rtmp_cluster_shm_stream_t *r, ngx_uint_t state, ngx_str_t *origin)
+{
+    ngx_rtmp_cluster_zone_t  *ctx;
+
+    if (r == NULL) {
+        return;
+    }
+
+    ctx = shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    r->state = state;
+
+    if (origin) {
+        ngx_memzero(r->origin, sizeof(r->origin));
+        ngx_memcpy(r->origin, origin->data,
+                   ngx_min(origin->len, sizeof(r->origin) - 1));
+        r->origin_since = ngx_time();
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+void
+ngx_rtmp_cluster_stream_record_free(ngx_shm_zone_t *shm_zone,
+    ngx_rtmp_cluster_shm_stream_t *r)
+{
+    ngx_rtmp_cluster_zone_t  *ctx;
+
+    if (r == NULL) {
+        return;
+    }
+
+    ctx = shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    ngx_queue_remove(&r->queue);
+    ngx_slab_free_locked(ctx->shpool, r);
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+/* drop the records of workers that died without cleaning up */
+
+void
+ngx_rtmp_cluster_zone_sweep(ngx_shm_zone_t *shm_zone)
+{
+    ngx_queue_t                    *q, *next;
+    ngx_rtmp_cluster_zone_t        *ctx;
+    ngx_rtmp_cluster_shm_stream_t  *r;
+
+    ctx = shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    for (q = ngx_queue_head(&ctx->sh->streams);
+         q != ngx_queue_sentinel(&ctx->sh->streams);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        r = ngx_queue_data(q, ngx_rtmp_cluster_shm_stream_t, queue);
+
+        if (r->pid == ngx_pid
+            || (kill(r->pid, 0) == -1 && ngx_errno == NGX_ESRCH))
+        {
+            ngx_queue_remove(q);
+            ngx_slab_free_locked(ctx->shpool, r);
+        }
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
