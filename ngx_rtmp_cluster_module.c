@@ -18,6 +18,8 @@ static char *ngx_rtmp_cluster_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_rtmp_cluster_origin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_rtmp_cluster_set_enum(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_rtmp_cluster_init_process(ngx_cycle_t *cycle);
 static void ngx_rtmp_cluster_exit_process(ngx_cycle_t *cycle);
 
@@ -68,7 +70,7 @@ static ngx_command_t  ngx_rtmp_cluster_commands[] = {
 
     { ngx_string("cluster"),
       NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_rtmp_cluster_set_enum,
       NGX_RTMP_APP_CONF_OFFSET,
       offsetof(ngx_rtmp_cluster_app_conf_t, role),
       &ngx_rtmp_cluster_roles },
@@ -82,7 +84,7 @@ static ngx_command_t  ngx_rtmp_cluster_commands[] = {
 
     { ngx_string("cluster_balance"),
       NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_rtmp_cluster_set_enum,
       NGX_RTMP_APP_CONF_OFFSET,
       offsetof(ngx_rtmp_cluster_app_conf_t, balance),
       &ngx_rtmp_cluster_balances },
@@ -292,7 +294,8 @@ ngx_rtmp_cluster_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     p = (u_char *) ngx_strchr(value[1].data, ':');
     if (p == NULL || p == value[1].data) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone \"%V\": expected name:size",
+                           "\"cluster_zone\": invalid zone \"%V\", "
+                           "expected name:size",
                            &value[1]);
         return NGX_CONF_ERROR;
     }
@@ -306,13 +309,15 @@ ngx_rtmp_cluster_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     size = ngx_parse_size(&s);
     if (size == NGX_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone size \"%V\"", &value[1]);
+                           "\"cluster_zone\": invalid size in \"%V\"",
+                           &value[1]);
         return NGX_CONF_ERROR;
     }
 
     if (size < (ssize_t) (8 * ngx_pagesize)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is too small: the minimum is %uzk",
+                           "\"cluster_zone\": zone \"%V\" is too small, "
+                           "the minimum is %uzk",
                            &value[1], 8 * ngx_pagesize / 1024);
         return NGX_CONF_ERROR;
     }
@@ -332,7 +337,8 @@ ngx_rtmp_cluster_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (cmcf->shm_zone->data) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is already used", &name);
+                           "\"cluster_zone\": zone \"%V\" is already used",
+                           &name);
         return NGX_CONF_ERROR;
     }
 
@@ -371,7 +377,8 @@ ngx_rtmp_cluster_origin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (cacf->origins->nelts == NGX_RTMP_CLUSTER_MAX_ORIGINS) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "too many origins: the maximum is %d",
+                           "\"cluster_origin\": too many origins, "
+                           "the maximum is %d",
                            NGX_RTMP_CLUSTER_MAX_ORIGINS);
         return NGX_CONF_ERROR;
     }
@@ -401,7 +408,8 @@ ngx_rtmp_cluster_origin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (ngx_parse_url(cf->pool, &o->url) != NGX_OK) {
         if (o->url.err) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "%s in origin \"%V\"", o->url.err, &value[1]);
+                               "\"cluster_origin\": %s in \"%V\"",
+                               o->url.err, &value[1]);
         }
 
         return NGX_CONF_ERROR;
@@ -409,14 +417,15 @@ ngx_rtmp_cluster_origin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (o->url.uri.len > 1) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "origin \"%V\" must be host:port, without an "
-                           "application or stream", &value[1]);
+                           "\"cluster_origin\": \"%V\" must be host:port, "
+                           "without an application or stream", &value[1]);
         return NGX_CONF_ERROR;
     }
 
     if (o->url.naddrs == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "origin \"%V\" has no address", &value[1]);
+                           "\"cluster_origin\": \"%V\" has no address",
+                           &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -434,7 +443,8 @@ ngx_rtmp_cluster_origin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (o->name.len >= NGX_RTMP_CLUSTER_ADDR_LEN) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "origin \"%V\" is too long", &value[1]);
+                           "\"cluster_origin\": \"%V\" is too long",
+                           &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -497,7 +507,51 @@ ngx_rtmp_cluster_origin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\"", &value[i]);
+                       "\"cluster_origin\": invalid parameter \"%V\"",
+                       &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/* as ngx_conf_set_enum_slot, with an error that lists the choices */
+
+static char *
+ngx_rtmp_cluster_set_enum(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    u_char  *p = conf;
+
+    u_char           *q;
+    ngx_str_t        *value;
+    ngx_uint_t       *np, i;
+    ngx_conf_enum_t  *e;
+    u_char            choices[256];
+
+    np = (ngx_uint_t *) (p + cmd->offset);
+
+    if (*np != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    e = cmd->post;
+    q = choices;
+
+    for (i = 0; e[i].name.len != 0; i++) {
+        if (e[i].name.len == value[1].len
+            && ngx_strcasecmp(e[i].name.data, value[1].data) == 0)
+        {
+            *np = e[i].value;
+            return NGX_CONF_OK;
+        }
+
+        q = ngx_slprintf(q, choices + sizeof(choices), "%s%V",
+                         i ? ", " : "", &e[i].name);
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\", expected one of: %*s",
+                       &value[1], &cmd->name, q - choices, choices);
 
     return NGX_CONF_ERROR;
 }
