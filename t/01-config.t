@@ -1,0 +1,123 @@
+#!/usr/bin/perl
+
+# Configuration errors: every bad directive fails "nginx -t" with a
+# message naming the directive and the reason; a good one passes.
+
+use strict;
+use warnings;
+
+use Test::More;
+
+use lib 't/lib';
+use ClusterTest;
+
+my $t = ClusterTest->new;
+$t->skip_unless_module;
+
+my $port = $t->port;
+
+sub conf {
+    my ($rtmp, $app, %opt) = @_;
+    my $load = $opt{load} // '%%LOAD_MODULES%%';
+    my $http = $opt{http} // '';
+    return <<"END";
+error_log logs/error.log info;
+pid logs/nginx.pid;
+$load
+events {}
+rtmp {
+    $rtmp
+    server {
+        listen 127.0.0.1:$port;
+        application live {
+            live on;
+            $app
+        }
+    }
+}
+$http
+END
+}
+
+sub fails_like {
+    my ($conf, $re, $name) = @_;
+    my ($code, $out) = $t->nginx_t($conf);
+    isnt($code, 0, "$name: nginx -t fails");
+    like($out, $re, "$name: message") or diag($out);
+}
+
+my ($code, $out) = $t->nginx_t(conf('cluster_zone z:1m;',
+    'cluster edge; cluster_origin 127.0.0.1:1; cluster_origin localhost:2 '
+    . 'weight=3 max_fails=2 fail_timeout=3s; cluster_origin 127.0.0.2 backup;'
+    . ' cluster_balance round_robin; cluster_linger 0;',
+    http => 'http { %%HTTP_DEFAULTS%% server { listen 127.0.0.1:'
+            . $t->port . '; location /c { cluster_status; } } }'));
+is($code, 0, 'a complete edge configuration passes nginx -t') or diag($out);
+
+fails_like(conf('cluster_zone z:1m;', 'cluster edge;'),
+    qr/"cluster edge" needs at least one "cluster_origin"/,
+    'edge without origins');
+
+fails_like(conf('', 'cluster edge; cluster_origin 127.0.0.1:1;'),
+    qr/"cluster" needs a shared zone: add "cluster_zone/,
+    'edge without a zone');
+
+fails_like(conf('cluster_zone z:8k;', 'cluster edge; cluster_origin 127.0.0.1:1;'),
+    qr/"cluster_zone": zone "z:8k" is too small/, 'zone too small');
+
+fails_like(conf('cluster_zone z;', 'cluster edge; cluster_origin 127.0.0.1:1;'),
+    qr/"cluster_zone": invalid zone "z", expected name:size/, 'zone without size');
+
+fails_like(conf('cluster_zone z:1m; cluster_zone y:1m;',
+                'cluster edge; cluster_origin 127.0.0.1:1;'),
+    qr/"cluster_zone" directive is duplicate/, 'duplicate zone');
+
+fails_like(conf('cluster_zone z:1m;',
+                'cluster edge; cluster_origin no-such-host.invalid:1935;'),
+    qr/"cluster_origin": host not found in "no-such-host.invalid:1935"/,
+    'unresolvable origin');
+
+fails_like(conf('cluster_zone z:1m;',
+                'cluster edge; cluster_origin 127.0.0.1:1935/live/x;'),
+    qr/"cluster_origin": "127.0.0.1:1935\/live\/x" must be host:port/,
+    'origin with a path');
+
+fails_like(conf('cluster_zone z:1m;',
+                'cluster edge; cluster_origin 127.0.0.1:1 weight=0;'),
+    qr/"cluster_origin": invalid parameter "weight=0"/, 'zero weight');
+
+fails_like(conf('cluster_zone z:1m;',
+                'cluster edge; cluster_origin 127.0.0.1:1 fast;'),
+    qr/"cluster_origin": invalid parameter "fast"/, 'unknown origin parameter');
+
+fails_like(conf('cluster_zone z:1m;',
+                'cluster edge; cluster_origin 127.0.0.1:1 backup;'),
+    qr/every origin is a backup/, 'only backups');
+
+fails_like(conf('cluster_zone z:1m;',
+                'cluster edge; cluster_origin 127.0.0.1:1; '
+                . 'cluster_balance random;'),
+    qr/invalid value "random" in "cluster_balance", expected one of: hash, round_robin, order/, 'unknown balance');
+
+fails_like(conf('cluster_zone z:1m;', 'cluster middle;'),
+    qr/invalid value "middle" in "cluster", expected one of: off, edge/, 'unknown role');
+
+fails_like(conf('cluster_zone z:1m;',
+                'cluster edge; cluster_origin 127.0.0.1:1; '
+                . 'cluster_connect_timeout 0;'),
+    qr/"cluster_connect_timeout" and "cluster_media_timeout" must be positive/,
+    'zero timeout');
+
+fails_like(conf('cluster_zone z:1m;',
+                'cluster edge; cluster_origin 127.0.0.1:1; '
+                . 'cluster_linger soon;'),
+    qr/"cluster_linger" directive invalid value/, 'bad time');
+
+# the module needs nginx-rtmp's symbols: loading it first fails clearly
+fails_like(conf('', '', load => 'load_module ' . $t->module_path . ';'
+                . "\nload_module /usr/lib/nginx/modules/ngx_rtmp_module.so;"),
+    qr/undefined symbol/, 'loaded before nginx-rtmp');
+
+$t->check_logs;
+
+done_testing;

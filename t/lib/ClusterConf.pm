@@ -1,0 +1,110 @@
+package ClusterConf;
+
+# Configurations shared by the cluster tests: a plain nginx-rtmp origin
+# and an edge with this module, written out in full like nginx-tests do.
+
+use strict;
+use warnings;
+
+use Exporter qw(import);
+use Time::HiRes qw(time);
+
+our @EXPORT = qw(origin_conf edge_conf wait_video wait_keyframe
+                 stream_status origin_status);
+
+# origin_conf($rtmp_port): nginx-rtmp with a live application
+sub origin_conf {
+    my ($port, %opt) = @_;
+    my $app = $opt{app} // '';
+    return <<"END";
+error_log logs/error.log info;
+pid logs/nginx.pid;
+%%LOAD_MODULES%%
+events {}
+rtmp {
+    server {
+        listen 127.0.0.1:$port;
+        application live {
+            live on;
+            $app
+        }
+    }
+}
+END
+}
+
+# edge_conf(port => N, http => N, origins => ['127.0.0.1:1 backup', ...],
+#           app => 'extra directives', workers => 1, listen => 'opts')
+sub edge_conf {
+    my (%o) = @_;
+    my $origins = join "\n",
+        map { "            cluster_origin $_;" } @{$o{origins}};
+    my $workers = $o{workers} // 1;
+    my $listen = $o{listen} // '';
+    my $app = $o{app} // '';
+    return <<"END";
+error_log logs/error.log info;
+pid logs/nginx.pid;
+worker_processes $workers;
+%%LOAD_MODULES%%
+events {}
+rtmp {
+    cluster_zone cluster:1m;
+    server {
+        listen 127.0.0.1:$o{port} $listen;
+        application live {
+            live on;
+            cluster edge;
+$origins
+            $app
+        }
+    }
+}
+http {
+    %%HTTP_DEFAULTS%%
+    server {
+        listen 127.0.0.1:$o{http};
+        location /cluster { cluster_status; }
+    }
+}
+END
+}
+
+# wait_video($client, count => N, timeout => s): true once N video
+# messages (sequence headers not counted) arrived
+sub wait_video {
+    my ($c, %o) = @_;
+    my $n = $o{count} // 1;
+    my $got = 0;
+    return $c->wait_message(sub {
+        my $m = shift;
+        $got++ if $m->{type} eq '9' && !$m->{is_seq_header};
+        return $got >= $n;
+    }, timeout => $o{timeout} // 10);
+}
+
+# wait_keyframe($client, timeout => s): the next video keyframe (not a
+# sequence header) message, or undef
+sub wait_keyframe {
+    my ($c, %o) = @_;
+    return $c->wait_message(sub {
+        my $m = shift;
+        $m->{type} eq '9' && $m->{keyframe} && !$m->{is_seq_header};
+    }, timeout => $o{timeout} // 10);
+}
+
+# stream_status($status, $name): the status entries of stream $name
+sub stream_status {
+    my ($st, $name) = @_;
+    return () unless $st;
+    return grep { $_->{name} eq $name } @{$st->{streams}};
+}
+
+sub origin_status {
+    my ($st, $addr) = @_;
+    return undef unless $st;
+    my ($o) = grep { $_->{address} eq $addr } @{$st->{origins}};
+    return $o;
+}
+
+1;
