@@ -110,6 +110,7 @@ typedef struct {
     ngx_array_t                     origins;    /* ngx_rtmp_cluster_origin_t *,
                                                    all applications */
     ngx_uint_t                      roles;      /* applications with a role */
+    ngx_flag_t                      reuseport;
 } ngx_rtmp_cluster_main_conf_t;
 
 

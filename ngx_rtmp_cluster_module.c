@@ -21,6 +21,7 @@ static char *ngx_rtmp_cluster_origin(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_rtmp_cluster_set_enum(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_rtmp_cluster_init_process(ngx_cycle_t *cycle);
+static char *ngx_rtmp_cluster_core_init_conf(ngx_cycle_t *cycle, void *conf);
 static void ngx_rtmp_cluster_exit_process(ngx_cycle_t *cycle);
 
 static ngx_int_t ngx_rtmp_cluster_play(ngx_rtmp_session_t *s,
@@ -66,6 +67,13 @@ static ngx_command_t  ngx_rtmp_cluster_commands[] = {
       ngx_rtmp_cluster_zone,
       NGX_RTMP_MAIN_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("cluster_reuseport"),
+      NGX_RTMP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_RTMP_MAIN_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_main_conf_t, reuseport),
       NULL },
 
     { ngx_string("cluster"),
@@ -163,6 +171,79 @@ ngx_module_t  ngx_rtmp_cluster_module = {
 };
 
 
+/*
+ * A core module only for its init_conf, which runs once the whole
+ * configuration is read and before listening sockets are opened: the one
+ * place to give nginx-rtmp's listeners a socket per worker.
+ */
+
+static ngx_core_module_t  ngx_rtmp_cluster_core_module_ctx = {
+    ngx_string("rtmp_cluster"),
+    NULL,
+    ngx_rtmp_cluster_core_init_conf
+};
+
+
+ngx_module_t  ngx_rtmp_cluster_core_module = {
+    NGX_MODULE_V1,
+    &ngx_rtmp_cluster_core_module_ctx,      /* module context */
+    NULL,                                   /* module directives */
+    NGX_CORE_MODULE,                        /* module type */
+    NULL,                                   /* init master */
+    NULL,                                   /* init module */
+    NULL,                                   /* init process */
+    NULL,                                   /* init thread */
+    NULL,                                   /* exit thread */
+    NULL,                                   /* exit process */
+    NULL,                                   /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static char *
+ngx_rtmp_cluster_core_init_conf(ngx_cycle_t *cycle, void *conf)
+{
+#if (NGX_HAVE_REUSEPORT)
+    ngx_uint_t                     i, n;
+    ngx_listening_t               *ls;
+    ngx_rtmp_conf_ctx_t           *rctx;
+    ngx_rtmp_cluster_main_conf_t  *cmcf;
+
+    rctx = (ngx_rtmp_conf_ctx_t *) ngx_get_conf(cycle->conf_ctx,
+                                                ngx_rtmp_module);
+    if (rctx == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    cmcf = rctx->main_conf[ngx_rtmp_cluster_module.ctx_index];
+    if (cmcf == NULL || cmcf->reuseport != 1) {
+        return NGX_CONF_OK;
+    }
+
+    /* the array grows while cloning: walk the original entries by index */
+
+    n = cycle->listening.nelts;
+
+    for (i = 0; i < n; i++) {
+        ls = cycle->listening.elts;
+        ls = &ls[i];
+
+        if (ls->handler != ngx_rtmp_init_connection || ls->reuseport) {
+            continue;
+        }
+
+        ls->reuseport = 1;
+
+        if (ngx_clone_listening(cycle, ls) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+#endif
+
+    return NGX_CONF_OK;
+}
+
+
 static void *
 ngx_rtmp_cluster_create_main_conf(ngx_conf_t *cf)
 {
@@ -179,6 +260,8 @@ ngx_rtmp_cluster_create_main_conf(ngx_conf_t *cf)
     {
         return NULL;
     }
+
+    cmcf->reuseport = NGX_CONF_UNSET;
 
     return cmcf;
 }

@@ -34,7 +34,8 @@ END
 }
 
 # edge_conf(port => N, http => N, origins => ['127.0.0.1:1 backup', ...],
-#           app => 'extra directives', workers => 1, listen => 'opts')
+#           app => 'extra directives', workers => 1, listen => 'opts',
+#           rtmp => 'directives at rtmp level')
 sub edge_conf {
     my (%o) = @_;
     my $origins = join "\n",
@@ -42,6 +43,7 @@ sub edge_conf {
     my $workers = $o{workers} // 1;
     my $listen = $o{listen} // '';
     my $app = $o{app} // '';
+    my $rtmp = $o{rtmp} // '';
     return <<"END";
 error_log logs/error.log info;
 pid logs/nginx.pid;
@@ -50,6 +52,7 @@ worker_processes $workers;
 events {}
 rtmp {
     cluster_zone cluster:1m;
+    $rtmp
     server {
         listen 127.0.0.1:$o{port} $listen;
         application live {
