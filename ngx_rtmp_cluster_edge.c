@@ -1298,6 +1298,11 @@ ngx_rtmp_cluster_edge_upstream_status(ngx_rtmp_session_t *s,
         return;
     }
 
+    if (code == NULL) {
+        ngx_rtmp_cluster_failed(st, "malformed status message", 1);
+        return;
+    }
+
     if (st->kind == NGX_RTMP_CLUSTER_PUBLISH
         && ngx_strcmp(code, "NetStream.Publish.Start") == 0)
     {

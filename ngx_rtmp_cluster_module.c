@@ -451,7 +451,12 @@ ngx_rtmp_cluster_origin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_rtmp_cluster_main_conf_t  *cmcf;
 
     if (cacf->origins == NGX_CONF_UNSET_PTR) {
-        cacf->origins = ngx_array_create(cf->pool, 4,
+        /*
+         * room for all at once: the main configuration keeps pointers to
+         * the elements, so the array must never move
+         */
+        cacf->origins = ngx_array_create(cf->pool,
+                                         NGX_RTMP_CLUSTER_MAX_ORIGINS,
                                          sizeof(ngx_rtmp_cluster_origin_t));
         if (cacf->origins == NULL) {
             return NGX_CONF_ERROR;
@@ -896,11 +901,8 @@ ngx_rtmp_cluster_on_status(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
                              sizeof(in_elts) / sizeof(in_elts[0]))
         != NGX_OK)
     {
-        ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
-                      "cluster: malformed status from origin");
-        ngx_rtmp_cluster_edge_upstream_status(s, rctx, (u_char *) "error",
-                                              (u_char *) "malformed",
-                                              (u_char *) "");
+        /* a broken peer: counts against the origin's health */
+        ngx_rtmp_cluster_edge_upstream_status(s, rctx, NULL, NULL, NULL);
         return NGX_OK;
     }
 
