@@ -100,6 +100,10 @@ static void ngx_rtmp_cluster_free_peer(ngx_peer_connection_t *pc,
     void *data, ngx_uint_t state);
 static void ngx_rtmp_cluster_note_tried(ngx_rtmp_cluster_stream_t *st,
     const char *reason);
+static ngx_rtmp_cluster_ctx_t *ngx_rtmp_cluster_session_ctx(
+    ngx_rtmp_session_t *s);
+static void ngx_rtmp_cluster_attach_player(ngx_rtmp_cluster_stream_t *st,
+    ngx_rtmp_cluster_ctx_t *ctx);
 
 
 static ngx_queue_t  ngx_rtmp_cluster_streams;
@@ -182,15 +186,9 @@ ngx_rtmp_cluster_edge_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
 
     cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
 
-    ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
+    ctx = ngx_rtmp_cluster_session_ctx(s);
     if (ctx == NULL) {
-        ctx = ngx_pcalloc(s->connection->pool, sizeof(ngx_rtmp_cluster_ctx_t));
-        if (ctx == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_rtmp_set_ctx(s, ctx, ngx_rtmp_cluster_module);
-        ctx->session = s;
+        return NGX_ERROR;
     }
 
     if (ctx->stream) {
@@ -211,28 +209,13 @@ ngx_rtmp_cluster_edge_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
                       "cluster: play of \"%V/%V\", not on this worker: "
                       "pulling from an origin", &st->app, &st->name);
 
-        st->nplayers = 1;
-        ngx_queue_insert_tail(&st->players, &ctx->queue);
-        ctx->stream = st;
-        ctx->player = 1;
-
-        if (st->shm) {
-            (void) ngx_atomic_fetch_add(&st->shm->players, 1);
-        }
-
+        ngx_rtmp_cluster_attach_player(st, ctx);
         ngx_rtmp_cluster_round(st);
 
         return NGX_OK;
     }
 
-    st->nplayers++;
-    ngx_queue_insert_tail(&st->players, &ctx->queue);
-    ctx->stream = st;
-    ctx->player = 1;
-
-    if (st->shm) {
-        (void) ngx_atomic_fetch_add(&st->shm->players, 1);
-    }
+    ngx_rtmp_cluster_attach_player(st, ctx);
 
     if (st->lingering) {
         st->lingering = 0;
@@ -246,6 +229,43 @@ ngx_rtmp_cluster_edge_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
     }
 
     return NGX_OK;
+}
+
+
+static ngx_rtmp_cluster_ctx_t *
+ngx_rtmp_cluster_session_ctx(ngx_rtmp_session_t *s)
+{
+    ngx_rtmp_cluster_ctx_t  *ctx;
+
+    ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
+    if (ctx) {
+        return ctx;
+    }
+
+    ctx = ngx_pcalloc(s->connection->pool, sizeof(ngx_rtmp_cluster_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ngx_rtmp_set_ctx(s, ctx, ngx_rtmp_cluster_module);
+    ctx->session = s;
+
+    return ctx;
+}
+
+
+static void
+ngx_rtmp_cluster_attach_player(ngx_rtmp_cluster_stream_t *st,
+    ngx_rtmp_cluster_ctx_t *ctx)
+{
+    st->nplayers++;
+    ngx_queue_insert_tail(&st->players, &ctx->queue);
+    ctx->stream = st;
+    ctx->player = 1;
+
+    if (st->shm) {
+        (void) ngx_atomic_fetch_add(&st->shm->players, 1);
+    }
 }
 
 
@@ -300,15 +320,9 @@ ngx_rtmp_cluster_edge_published(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
         return NGX_OK;
     }
 
-    ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
+    ctx = ngx_rtmp_cluster_session_ctx(s);
     if (ctx == NULL) {
-        ctx = ngx_pcalloc(s->connection->pool, sizeof(ngx_rtmp_cluster_ctx_t));
-        if (ctx == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_rtmp_set_ctx(s, ctx, ngx_rtmp_cluster_module);
-        ctx->session = s;
+        return NGX_ERROR;
     }
 
     if (ctx->stream) {
