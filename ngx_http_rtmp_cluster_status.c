@@ -14,11 +14,26 @@
 #include "ngx_rtmp_cluster.h"
 
 
-#define NGX_RTMP_CLUSTER_VERSION  "0.1.0"
+#define NGX_RTMP_CLUSTER_VERSION  "0.2.0"
 
+
+typedef struct {
+    ngx_pid_t                       pid;
+    uint64_t                        since;
+    u_char                          addr[NGX_RTMP_CLUSTER_ADDR_LEN];
+    size_t                          len;
+    u_char                          key[NGX_RTMP_CLUSTER_KEY_LEN];
+} ngx_rtmp_cluster_http_pub_t;
+
+
+ngx_int_t ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r);
 
 static char *ngx_http_rtmp_cluster_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_rtmp_cluster_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static void ngx_http_rtmp_cluster_gen_counters(yajl_gen g,
+    ngx_rtmp_cluster_shm_t *sh);
 static ngx_int_t ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r);
 static void ngx_http_rtmp_cluster_gen_str(yajl_gen g, const char *key,
     u_char *data, size_t len);
@@ -32,6 +47,13 @@ static ngx_command_t  ngx_http_rtmp_cluster_commands[] = {
     { ngx_string("cluster_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_rtmp_cluster_status,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("cluster_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_rtmp_cluster_api,
       0,
       0,
       NULL },
@@ -80,6 +102,18 @@ ngx_http_rtmp_cluster_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+static char *
+ngx_http_rtmp_cluster_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_rtmp_cluster_api_handler;
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_int_t
 ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r)
 {
@@ -93,8 +127,14 @@ ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r)
     const unsigned char            *json;
     yajl_gen                        g;
     ngx_rtmp_cluster_zone_t        *zone;
+    ngx_uint_t                      npublished;
+    ngx_rtmp_cluster_shm_t          counters;
     ngx_rtmp_cluster_shm_origin_t  *origins, *o;
     ngx_rtmp_cluster_shm_stream_t  *streams, *s;
+    ngx_rtmp_cluster_shm_entry_t   *e;
+    ngx_rtmp_cluster_http_pub_t    *published, *pub;
+
+    static const char  *kinds[] = { "pull", "publish", "proxy" };
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -109,8 +149,11 @@ ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r)
 
     origins = NULL;
     streams = NULL;
+    published = NULL;
     norigins = 0;
     nstreams = 0;
+    npublished = 0;
+    ngx_memzero(&counters, sizeof(counters));
 
     if (zone) {
         /* copy under the lock, format after it */
@@ -131,12 +174,21 @@ ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r)
             nstreams++;
         }
 
+        for (q = ngx_queue_head(&zone->sh->registry.queue);
+             q != ngx_queue_sentinel(&zone->sh->registry.queue);
+             q = ngx_queue_next(q))
+        {
+            npublished++;
+        }
+
         origins = ngx_palloc(r->pool, (norigins + 1)
                                       * sizeof(ngx_rtmp_cluster_shm_origin_t));
         streams = ngx_palloc(r->pool, (nstreams + 1)
                                       * sizeof(ngx_rtmp_cluster_shm_stream_t));
+        published = ngx_palloc(r->pool, (npublished + 1)
+                                         * sizeof(ngx_rtmp_cluster_http_pub_t));
 
-        if (origins == NULL || streams == NULL) {
+        if (origins == NULL || streams == NULL || published == NULL) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -158,6 +210,22 @@ ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r)
             streams[i++] = *ngx_queue_data(q, ngx_rtmp_cluster_shm_stream_t,
                                            queue);
         }
+
+        i = 0;
+        for (q = ngx_queue_head(&zone->sh->registry.queue);
+             q != ngx_queue_sentinel(&zone->sh->registry.queue);
+             q = ngx_queue_next(q))
+        {
+            e = ngx_queue_data(q, ngx_rtmp_cluster_shm_entry_t, queue);
+            pub = &published[i++];
+            pub->pid = e->pid;
+            pub->since = e->since;
+            ngx_memcpy(pub->addr, e->addr, sizeof(pub->addr));
+            pub->len = ngx_min(e->len, sizeof(pub->key));
+            ngx_memcpy(pub->key, e->key, pub->len);
+        }
+
+        counters = *zone->sh;
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
     }
@@ -201,12 +269,9 @@ ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r)
                                       ngx_strlen(s->app));
         ngx_http_rtmp_cluster_gen_str(g, "name", s->name,
                                       ngx_strlen(s->name));
-        ngx_http_rtmp_cluster_gen_str(g, "kind",
-                                      (u_char *) (s->kind
-                                                  == NGX_RTMP_CLUSTER_PULL
-                                                  ? "pull" : "publish"),
-                                      s->kind == NGX_RTMP_CLUSTER_PULL
-                                      ? 4 : 7);
+        json = (const unsigned char *) kinds[s->kind];
+        ngx_http_rtmp_cluster_gen_str(g, "kind", (u_char *) json,
+                                      ngx_strlen(json));
         json = (const unsigned char *) ngx_rtmp_cluster_state_name(s->state);
         ngx_http_rtmp_cluster_gen_str(g, "state", (u_char *) json,
                                       ngx_strlen(json));
@@ -232,6 +297,32 @@ ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r)
     }
 
     yajl_gen_array_close(g);
+
+    yajl_gen_string(g, (u_char *) "published", sizeof("published") - 1);
+    yajl_gen_array_open(g);
+
+    for (i = 0; i < npublished; i++) {
+        pub = &published[i];
+
+        if (pub->pid != ngx_pid
+            && kill(pub->pid, 0) == -1 && ngx_errno == NGX_ESRCH)
+        {
+            continue;
+        }
+
+        yajl_gen_map_open(g);
+        ngx_http_rtmp_cluster_gen_str(g, "stream", pub->key, pub->len);
+        ngx_http_rtmp_cluster_gen_str(g, "publisher", pub->addr,
+                                      ngx_strlen(pub->addr));
+        ngx_http_rtmp_cluster_gen_int(g, "uptime",
+                                      (now - pub->since) / 1000);
+        ngx_http_rtmp_cluster_gen_int(g, "worker", pub->pid);
+        yajl_gen_map_close(g);
+    }
+
+    yajl_gen_array_close(g);
+
+    ngx_http_rtmp_cluster_gen_counters(g, &counters);
 
     yajl_gen_string(g, (u_char *) "origins", sizeof("origins") - 1);
     yajl_gen_array_open(g);
@@ -312,6 +403,38 @@ ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r)
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+static void
+ngx_http_rtmp_cluster_gen_counters(yajl_gen g, ngx_rtmp_cluster_shm_t *sh)
+{
+    ngx_uint_t  asked;
+
+    asked = sh->lookups_total - sh->lookups_cached - sh->lookups_joined;
+
+    yajl_gen_string(g, (u_char *) "lookups", sizeof("lookups") - 1);
+    yajl_gen_map_open(g);
+    ngx_http_rtmp_cluster_gen_int(g, "total", sh->lookups_total);
+    ngx_http_rtmp_cluster_gen_int(g, "cache_hits", sh->lookups_cached);
+    ngx_http_rtmp_cluster_gen_int(g, "joined", sh->lookups_joined);
+    ngx_http_rtmp_cluster_gen_int(g, "found", sh->lookups_found);
+    ngx_http_rtmp_cluster_gen_int(g, "queries", sh->lookup_queries);
+    ngx_http_rtmp_cluster_gen_int(g, "errors", sh->lookup_errors);
+    ngx_http_rtmp_cluster_gen_int(g, "avg_ms",
+                                  asked ? sh->lookup_ms_total / asked : 0);
+    ngx_http_rtmp_cluster_gen_int(g, "max_ms", sh->lookup_ms_max);
+    yajl_gen_map_close(g);
+
+    yajl_gen_string(g, (u_char *) "redirects", sizeof("redirects") - 1);
+    yajl_gen_map_open(g);
+    ngx_http_rtmp_cluster_gen_int(g, "sent", sh->redirects_sent);
+    ngx_http_rtmp_cluster_gen_int(g, "followed", sh->redirects_followed);
+    ngx_http_rtmp_cluster_gen_int(g, "refused", sh->redirects_refused);
+    yajl_gen_map_close(g);
+
+    ngx_http_rtmp_cluster_gen_int(g, "publishes_rejected",
+                                  sh->publishes_rejected);
 }
 
 

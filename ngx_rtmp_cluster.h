@@ -23,6 +23,23 @@
 #define NGX_RTMP_CLUSTER_EDGE           1
 #define NGX_RTMP_CLUSTER_ORIGIN         2
 
+#define NGX_RTMP_CLUSTER_FOUND_REDIRECT 0
+#define NGX_RTMP_CLUSTER_FOUND_PROXY    1
+
+#define NGX_RTMP_CLUSTER_DIALECT_SRS    0
+#define NGX_RTMP_CLUSTER_DIALECT_FMS    1
+
+#define NGX_RTMP_CLUSTER_MISS_WAIT      0
+#define NGX_RTMP_CLUSTER_MISS_REJECT    1
+
+/* lookup states, in the zone */
+#define NGX_RTMP_CLUSTER_LOOKUP_PENDING   0
+#define NGX_RTMP_CLUSTER_LOOKUP_FOUND     1
+#define NGX_RTMP_CLUSTER_LOOKUP_NOTFOUND  2
+
+#define NGX_RTMP_CLUSTER_MAX_COWORKERS  64
+#define NGX_RTMP_CLUSTER_KEY_LEN        (2 * NGX_RTMP_MAX_NAME)
+
 #define NGX_RTMP_CLUSTER_BALANCE_HASH   0
 #define NGX_RTMP_CLUSTER_BALANCE_RR     1
 #define NGX_RTMP_CLUSTER_BALANCE_ORDER  2
@@ -44,6 +61,7 @@
 /* what a stream record describes */
 #define NGX_RTMP_CLUSTER_PULL           0
 #define NGX_RTMP_CLUSTER_PUBLISH        1
+#define NGX_RTMP_CLUSTER_PROXY          2
 
 
 /* origin health, one record per origin address, shared by all workers */
@@ -78,10 +96,51 @@ typedef struct {
 } ngx_rtmp_cluster_shm_stream_t;
 
 
+/*
+ * A stream published on this host (the registry), or the answer of a
+ * coworker lookup (single-flight and cache): keyed by "app/name".
+ */
+typedef struct {
+    ngx_rbtree_node_t               node;       /* key: crc32 of the key */
+    ngx_queue_t                     queue;
+    ngx_uint_t                      state;
+    ngx_pid_t                       pid;        /* publisher's or owner's */
+    uint64_t                        since;      /* wall-clock ms */
+    uint64_t                        expires;
+    in_port_t                       port;
+    u_char                          addr[NGX_RTMP_CLUSTER_ADDR_LEN];
+    u_short                         len;
+    u_char                          key[1];
+} ngx_rtmp_cluster_shm_entry_t;
+
+
+typedef struct {
+    ngx_rbtree_t                    rbtree;
+    ngx_rbtree_node_t               sentinel;
+    ngx_queue_t                     queue;      /* LRU first */
+} ngx_rtmp_cluster_shm_table_t;
+
+
 typedef struct {
     ngx_queue_t                     origins;
     ngx_queue_t                     streams;
     ngx_atomic_t                    rr;
+    ngx_rtmp_cluster_shm_table_t    registry;
+    ngx_rtmp_cluster_shm_table_t    lookups;
+
+    /* counters for the status handler */
+    ngx_atomic_t                    lookups_total;
+    ngx_atomic_t                    lookups_cached;
+    ngx_atomic_t                    lookups_joined;
+    ngx_atomic_t                    lookups_found;
+    ngx_atomic_t                    lookup_queries;
+    ngx_atomic_t                    lookup_errors;
+    ngx_atomic_t                    lookup_ms_total;
+    ngx_atomic_t                    lookup_ms_max;
+    ngx_atomic_t                    redirects_sent;
+    ngx_atomic_t                    redirects_followed;
+    ngx_atomic_t                    redirects_refused;
+    ngx_atomic_t                    publishes_rejected;
 } ngx_rtmp_cluster_shm_t;
 
 
@@ -115,8 +174,24 @@ typedef struct {
 
 
 typedef struct {
+    ngx_str_t                       name;       /* host:port, as configured */
+    ngx_str_t                       url;        /* of the API, resolved */
+} ngx_rtmp_cluster_coworker_t;
+
+
+typedef struct {
     ngx_uint_t                      role;
     ngx_array_t                    *origins;    /* ngx_rtmp_cluster_origin_t */
+    ngx_array_t                    *coworkers;  /* ngx_rtmp_cluster_coworker_t */
+    ngx_str_t                       advertise;  /* host[:port] */
+    ngx_msec_t                      lookup_timeout;
+    ngx_msec_t                      cache_found;
+    ngx_msec_t                      cache_notfound;
+    ngx_uint_t                      found;
+    ngx_uint_t                      dialect;
+    ngx_uint_t                      not_found;
+    ngx_uint_t                      reject_duplicate;
+    ngx_uint_t                      redirect_depth;
     ngx_uint_t                      balance;
     ngx_msec_t                      connect_timeout;
     ngx_msec_t                      media_timeout;
@@ -129,11 +204,52 @@ typedef struct {
 
 
 typedef struct ngx_rtmp_cluster_stream_s  ngx_rtmp_cluster_stream_t;
+typedef struct ngx_rtmp_cluster_fetch_s  ngx_rtmp_cluster_fetch_t;
+typedef struct ngx_rtmp_cluster_waiter_s  ngx_rtmp_cluster_waiter_t;
+
+
+typedef struct {
+    long                            status;
+    const char                     *error;      /* NULL on success */
+    u_char                         *body;
+    size_t                          len;
+    size_t                          size;
+    ngx_msec_t                      elapsed;
+    unsigned                        too_big:1;
+} ngx_rtmp_cluster_fetch_result_t;
+
+typedef void (*ngx_rtmp_cluster_fetch_pt)(ngx_rtmp_cluster_fetch_t *f,
+    ngx_rtmp_cluster_fetch_result_t *r, void *data);
+
+/* rc: NGX_OK found (addr, port), NGX_DECLINED not found */
+typedef void (*ngx_rtmp_cluster_lookup_pt)(ngx_rtmp_cluster_waiter_t *w,
+    ngx_int_t rc);
+
+
+struct ngx_rtmp_cluster_waiter_s {
+    ngx_queue_t                     queue;
+    ngx_rtmp_cluster_lookup_pt      handler;
+    void                           *data;
+    void                           *flight;
+    ngx_rtmp_cluster_app_conf_t    *cacf;
+    ngx_str_t                       key;        /* "app/name" */
+    size_t                          app_len;
+    ngx_str_t                       tc_host;    /* the "ip" parameter */
+    ngx_uint_t                      fresh;      /* ignore a cached "found" */
+    in_port_t                       port;       /* result */
+    u_char                          addr[NGX_RTMP_CLUSTER_ADDR_LEN];
+    u_char                          key_buf[NGX_RTMP_CLUSTER_KEY_LEN];
+};
 
 
 /* per session */
 typedef struct {
     ngx_rtmp_session_t             *session;
+    ngx_rtmp_cluster_waiter_t      *waiter;     /* a suspended command */
+    ngx_rtmp_play_t                *play;
+    ngx_rtmp_publish_t             *publish;
+    ngx_event_t                     close_evt;  /* after a redirect */
+    unsigned                        registered:1;
     ngx_rtmp_cluster_stream_t      *stream;
     ngx_queue_t                     queue;      /* in stream->players */
     unsigned                        player:1;
@@ -163,6 +279,60 @@ void ngx_rtmp_cluster_stream_record_free(ngx_shm_zone_t *shm_zone,
 void ngx_rtmp_cluster_zone_sweep(ngx_shm_zone_t *shm_zone);
 uint64_t ngx_rtmp_cluster_now(void);
 
+/* the module */
+ngx_int_t ngx_rtmp_cluster_next_play(ngx_rtmp_session_t *s,
+    ngx_rtmp_play_t *v);
+ngx_int_t ngx_rtmp_cluster_next_publish(ngx_rtmp_session_t *s,
+    ngx_rtmp_publish_t *v);
+ngx_rtmp_cluster_ctx_t *ngx_rtmp_cluster_session_ctx(ngx_rtmp_session_t *s);
+
+/* the registry of streams published on this host */
+ngx_int_t ngx_rtmp_cluster_registry_add(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *key, ngx_str_t *publisher);
+void ngx_rtmp_cluster_registry_remove(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *key);
+ngx_int_t ngx_rtmp_cluster_registry_find(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *key);
+ngx_rtmp_cluster_shm_entry_t *ngx_rtmp_cluster_table_find(
+    ngx_rtmp_cluster_shm_table_t *t, ngx_str_t *key, uint32_t hash);
+ngx_rtmp_cluster_shm_entry_t *ngx_rtmp_cluster_table_add(
+    ngx_rtmp_cluster_zone_t *zone, ngx_rtmp_cluster_shm_table_t *t,
+    ngx_str_t *key, uint32_t hash);
+void ngx_rtmp_cluster_table_delete(ngx_rtmp_cluster_zone_t *zone,
+    ngx_rtmp_cluster_shm_table_t *t, ngx_rtmp_cluster_shm_entry_t *e);
+void ngx_rtmp_cluster_counter_max(ngx_atomic_t *a, ngx_atomic_uint_t v);
+
+/* HTTP requests through libcurl on nginx events */
+ngx_int_t ngx_rtmp_cluster_fetch_init(ngx_cycle_t *cycle);
+void ngx_rtmp_cluster_fetch_exit(ngx_cycle_t *cycle);
+ngx_rtmp_cluster_fetch_t *ngx_rtmp_cluster_fetch_start(ngx_str_t *url,
+    ngx_str_t *host, ngx_msec_t timeout, size_t max,
+    ngx_rtmp_cluster_fetch_pt handler, void *data);
+void ngx_rtmp_cluster_fetch_cancel(ngx_rtmp_cluster_fetch_t *f);
+
+/* coworker lookups: single-flight across workers, cached */
+ngx_int_t ngx_rtmp_cluster_lookup(ngx_rtmp_cluster_waiter_t *w);
+void ngx_rtmp_cluster_lookup_cancel(ngx_rtmp_cluster_waiter_t *w);
+ngx_int_t ngx_rtmp_cluster_lookup_init_process(ngx_cycle_t *cycle);
+void ngx_rtmp_cluster_lookup_forget(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *key);
+ngx_int_t ngx_rtmp_cluster_parse_answer(u_char *body, size_t len,
+    u_char *addr, size_t addr_size, in_port_t *port, const char **err);
+
+/* the origin role */
+ngx_int_t ngx_rtmp_cluster_origin_play(ngx_rtmp_session_t *s,
+    ngx_rtmp_play_t *v);
+ngx_int_t ngx_rtmp_cluster_origin_publish(ngx_rtmp_session_t *s,
+    ngx_rtmp_publish_t *v);
+void ngx_rtmp_cluster_origin_published(ngx_rtmp_session_t *s,
+    ngx_rtmp_publish_t *v);
+void ngx_rtmp_cluster_origin_close(ngx_rtmp_session_t *s);
+ngx_int_t ngx_rtmp_cluster_key(ngx_str_t *app, u_char *name, ngx_str_t *key,
+    u_char *buf);
+ngx_int_t ngx_rtmp_cluster_advertised(ngx_rtmp_cluster_app_conf_t *cacf,
+    ngx_rtmp_core_srv_conf_t *cscf, ngx_str_t *coworker, ngx_str_t *host,
+    in_port_t *port);
+
 /* the edge role */
 ngx_int_t ngx_rtmp_cluster_edge_play(ngx_rtmp_session_t *s,
     ngx_rtmp_play_t *v);
@@ -175,13 +345,15 @@ void ngx_rtmp_cluster_edge_media(ngx_rtmp_session_t *s,
     ngx_rtmp_relay_ctx_t *rctx, ngx_rtmp_header_t *h);
 void ngx_rtmp_cluster_edge_upstream_status(ngx_rtmp_session_t *s,
     ngx_rtmp_relay_ctx_t *rctx, u_char *level, u_char *code,
-    u_char *desc);
+    u_char *desc, u_char *redirect);
 void ngx_rtmp_cluster_edge_upstream_published(ngx_rtmp_session_t *s,
     ngx_rtmp_relay_ctx_t *rctx);
 void ngx_rtmp_cluster_edge_upstream_closed(ngx_rtmp_session_t *s,
     ngx_rtmp_relay_ctx_t *rctx);
 ngx_int_t ngx_rtmp_cluster_edge_init_process(ngx_cycle_t *cycle);
 void ngx_rtmp_cluster_edge_exit_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_rtmp_cluster_edge_proxy(ngx_rtmp_session_t *s,
+    ngx_rtmp_play_t *v, u_char *addr, in_port_t port);
 const char *ngx_rtmp_cluster_state_name(ngx_uint_t state);
 
 

@@ -44,6 +44,19 @@ struct ngx_rtmp_cluster_stream_s {
     ngx_uint_t                      norder;
     ngx_uint_t                      next;
 
+    /* tried before the order goes on: a redirect's target, a proxy's */
+    ngx_rtmp_cluster_origin_t      *redirect_to;
+    ngx_uint_t                      redirects;
+    size_t                          chain_len;
+    u_char                          chain[NGX_RTMP_CLUSTER_TRIED_LEN];
+
+    /* an origin not in the configuration: an address, no health record */
+    ngx_rtmp_cluster_origin_t      *proxy;
+    ngx_rtmp_cluster_origin_t       dyn;
+    ngx_addr_t                      dyn_addr;
+    struct sockaddr_in              dyn_sin;
+    u_char                          dyn_name[NGX_RTMP_CLUSTER_ADDR_LEN];
+
     ngx_uint_t                      kind;
     ngx_uint_t                      state;
     ngx_msec_t                      failing_since;
@@ -100,10 +113,15 @@ static void ngx_rtmp_cluster_free_peer(ngx_peer_connection_t *pc,
     void *data, ngx_uint_t state);
 static void ngx_rtmp_cluster_note_tried(ngx_rtmp_cluster_stream_t *st,
     const char *reason);
-static ngx_rtmp_cluster_ctx_t *ngx_rtmp_cluster_session_ctx(
-    ngx_rtmp_session_t *s);
 static void ngx_rtmp_cluster_attach_player(ngx_rtmp_cluster_stream_t *st,
     ngx_rtmp_cluster_ctx_t *ctx);
+static ngx_rtmp_cluster_origin_t *ngx_rtmp_cluster_target(
+    ngx_rtmp_cluster_stream_t *st, u_char *host, size_t host_len,
+    in_port_t port);
+static void ngx_rtmp_cluster_follow(ngx_rtmp_cluster_stream_t *st,
+    u_char *url);
+static ngx_int_t ngx_rtmp_cluster_in_chain(ngx_rtmp_cluster_stream_t *st,
+    ngx_str_t *name);
 
 
 static ngx_queue_t  ngx_rtmp_cluster_streams;
@@ -232,7 +250,7 @@ ngx_rtmp_cluster_edge_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
 }
 
 
-static ngx_rtmp_cluster_ctx_t *
+ngx_rtmp_cluster_ctx_t *
 ngx_rtmp_cluster_session_ctx(ngx_rtmp_session_t *s)
 {
     ngx_rtmp_cluster_ctx_t  *ctx;
@@ -428,7 +446,7 @@ ngx_rtmp_cluster_check_idle(ngx_rtmp_cluster_stream_t *st)
         return;
     }
 
-    if (st->kind == NGX_RTMP_CLUSTER_PULL && st->upstream
+    if (st->kind != NGX_RTMP_CLUSTER_PUBLISH && st->upstream
         && st->cacf->linger && !ngx_exiting)
     {
         /* keep the pull a while: a player zapping back finds it warm */
@@ -665,11 +683,22 @@ ngx_rtmp_cluster_order(ngx_rtmp_cluster_stream_t *st)
     ngx_rtmp_cluster_app_conf_t  *cacf;
 
     cacf = st->cacf;
-    o = cacf->origins->elts;
-    n = cacf->origins->nelts;
 
     st->norder = 0;
     st->next = 0;
+    st->redirects = 0;
+    st->chain_len = 0;
+
+    if (st->kind == NGX_RTMP_CLUSTER_PROXY || cacf->origins == NULL) {
+        /* the origin a coworker named */
+        st->redirect_to = st->proxy;
+        return;
+    }
+
+    st->redirect_to = NULL;
+
+    o = cacf->origins->elts;
+    n = cacf->origins->nelts;
 
     start = 0;
 
@@ -771,16 +800,29 @@ ngx_rtmp_cluster_round(ngx_rtmp_cluster_stream_t *st)
 static void
 ngx_rtmp_cluster_next(ngx_rtmp_cluster_stream_t *st)
 {
+    u_char                     *p;
     ngx_int_t                   rc;
     ngx_rtmp_cluster_origin_t  *o;
 
-    while (st->next < st->norder) {
-        o = st->cacf->origins->elts;
-        o = &o[st->order[st->next++]];
+    while (st->redirect_to || st->next < st->norder) {
+
+        if (st->redirect_to) {
+            o = st->redirect_to;
+            st->redirect_to = NULL;
+
+        } else {
+            o = st->cacf->origins->elts;
+            o = &o[st->order[st->next++]];
+        }
 
         st->origin = o;
 
-        if (st->kind == NGX_RTMP_CLUSTER_PULL) {
+        p = st->chain + st->chain_len;
+        p = ngx_slprintf(p, st->chain + sizeof(st->chain), "%s%V",
+                         st->chain_len ? " -> " : "", &o->name);
+        st->chain_len = p - st->chain;
+
+        if (st->kind != NGX_RTMP_CLUSTER_PUBLISH) {
             rc = ngx_rtmp_cluster_pull_connect(st, o);
 
         } else {
@@ -824,7 +866,7 @@ ngx_rtmp_cluster_backoff(ngx_rtmp_cluster_stream_t *st)
 
     elapsed = ngx_current_msec - st->failing_since;
 
-    if (st->kind == NGX_RTMP_CLUSTER_PULL
+    if (st->kind != NGX_RTMP_CLUSTER_PUBLISH
         && elapsed >= st->cacf->retry_timeout)
     {
         ngx_rtmp_cluster_give_up(st);
@@ -835,7 +877,7 @@ ngx_rtmp_cluster_backoff(ngx_rtmp_cluster_stream_t *st)
                                         NGX_RTMP_CLUSTER_BACKOFF_MAX)
                               : NGX_RTMP_CLUSTER_BACKOFF_MIN;
 
-    if (st->kind == NGX_RTMP_CLUSTER_PULL) {
+    if (st->kind != NGX_RTMP_CLUSTER_PUBLISH) {
         st->backoff = ngx_min(st->backoff,
                               st->cacf->retry_timeout - elapsed);
     }
@@ -899,7 +941,7 @@ ngx_rtmp_cluster_failed(ngx_rtmp_cluster_stream_t *st, const char *reason,
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "cluster: origin \"%V\" failed for %s of \"%V/%V\": %s",
                       &o->name,
-                      st->kind == NGX_RTMP_CLUSTER_PULL ? "pull" : "publish",
+                      st->kind == NGX_RTMP_CLUSTER_PUBLISH ? "publish" : "pull",
                       &st->app, &st->name, reason);
 
         if (health) {
@@ -913,7 +955,7 @@ ngx_rtmp_cluster_failed(ngx_rtmp_cluster_stream_t *st, const char *reason,
 
     was_live = (st->state == NGX_RTMP_CLUSTER_LIVE);
 
-    if (st->kind == NGX_RTMP_CLUSTER_PULL && st->nplayers == 0) {
+    if (st->kind != NGX_RTMP_CLUSTER_PUBLISH && st->nplayers == 0) {
         ngx_rtmp_cluster_free(st);
         return;
     }
@@ -992,13 +1034,13 @@ ngx_rtmp_cluster_timer_handler(ngx_event_t *ev)
         return;
 
     case NGX_RTMP_CLUSTER_WAITING:
-        ngx_rtmp_cluster_failed(st, st->kind == NGX_RTMP_CLUSTER_PULL
+        ngx_rtmp_cluster_failed(st, st->kind != NGX_RTMP_CLUSTER_PUBLISH
                                     ? "no media in time"
                                     : "publish not confirmed in time", 0);
         return;
 
     case NGX_RTMP_CLUSTER_LIVE:
-        if (st->kind != NGX_RTMP_CLUSTER_PULL) {
+        if (st->kind == NGX_RTMP_CLUSTER_PUBLISH) {
             return;
         }
 
@@ -1269,7 +1311,7 @@ ngx_rtmp_cluster_edge_media(ngx_rtmp_session_t *s,
 
     st = rctx->data;
 
-    if (st->kind != NGX_RTMP_CLUSTER_PULL || st->upstream != s) {
+    if (st->kind == NGX_RTMP_CLUSTER_PUBLISH || st->upstream != s) {
         return;
     }
 
@@ -1300,7 +1342,8 @@ ngx_rtmp_cluster_edge_media(ngx_rtmp_session_t *s,
 
 void
 ngx_rtmp_cluster_edge_upstream_status(ngx_rtmp_session_t *s,
-    ngx_rtmp_relay_ctx_t *rctx, u_char *level, u_char *code, u_char *desc)
+    ngx_rtmp_relay_ctx_t *rctx, u_char *level, u_char *code, u_char *desc,
+    u_char *redirect)
 {
     u_char                     *p;
     ngx_rtmp_cluster_stream_t  *st;
@@ -1335,6 +1378,11 @@ ngx_rtmp_cluster_edge_upstream_status(ngx_rtmp_session_t *s,
     }
 
     if (ngx_strcmp(level, "error") != 0) {
+        return;
+    }
+
+    if (redirect && st->kind != NGX_RTMP_CLUSTER_PUBLISH) {
+        ngx_rtmp_cluster_follow(st, redirect);
         return;
     }
 
@@ -1396,4 +1444,253 @@ ngx_rtmp_cluster_edge_upstream_closed(ngx_rtmp_session_t *s,
     }
 
     ngx_rtmp_cluster_failed(st, reason, 1);
+}
+
+
+/*
+ * An origin for an address: the configured origin of that name (with its
+ * health record), else the stream's dynamic one, for an IPv4 address; a
+ * host name would need a blocking lookup, so it is refused.
+ */
+
+static ngx_rtmp_cluster_origin_t *
+ngx_rtmp_cluster_target(ngx_rtmp_cluster_stream_t *st, u_char *host,
+    size_t host_len, in_port_t port)
+{
+    u_char                     *p;
+    in_addr_t                   inaddr;
+    ngx_uint_t                  i;
+    ngx_rtmp_cluster_origin_t  *o, *dyn;
+    u_char                      name[NGX_RTMP_CLUSTER_ADDR_LEN];
+
+    if (host_len == 0 || host_len + sizeof(":65535") > sizeof(name)) {
+        return NULL;
+    }
+
+    p = ngx_sprintf(name, "%*s:%d", host_len, host, (int) port);
+
+    if (st->cacf->origins) {
+        o = st->cacf->origins->elts;
+
+        for (i = 0; i < st->cacf->origins->nelts; i++) {
+            if (o[i].name.len == (size_t) (p - name)
+                && ngx_strncmp(o[i].name.data, name, p - name) == 0)
+            {
+                return &o[i];
+            }
+        }
+    }
+
+    inaddr = ngx_inet_addr(host, host_len);
+    if (inaddr == INADDR_NONE) {
+        return NULL;
+    }
+
+    dyn = &st->dyn;
+    ngx_memzero(dyn, sizeof(ngx_rtmp_cluster_origin_t));
+
+    ngx_memcpy(st->dyn_name, name, p - name);
+    dyn->name.data = st->dyn_name;
+    dyn->name.len = p - name;
+    dyn->host.data = st->dyn_name;
+    dyn->host.len = host_len;
+    dyn->port = port;
+    dyn->weight = 1;
+    dyn->max_fails = 1;
+
+    ngx_memzero(&st->dyn_sin, sizeof(struct sockaddr_in));
+    st->dyn_sin.sin_family = AF_INET;
+    st->dyn_sin.sin_port = htons(port);
+    st->dyn_sin.sin_addr.s_addr = inaddr;
+
+    st->dyn_addr.sockaddr = (struct sockaddr *) &st->dyn_sin;
+    st->dyn_addr.socklen = sizeof(struct sockaddr_in);
+    st->dyn_addr.name = dyn->name;
+
+    dyn->url.url = dyn->name;
+    dyn->url.host = dyn->host;
+    dyn->url.port = port;
+    dyn->url.addrs = &st->dyn_addr;
+    dyn->url.naddrs = 1;
+
+    return dyn;
+}
+
+
+static ngx_int_t
+ngx_rtmp_cluster_in_chain(ngx_rtmp_cluster_stream_t *st, ngx_str_t *name)
+{
+    u_char  *p, *last, *end;
+
+    p = st->chain;
+    last = st->chain + st->chain_len;
+
+    while (p < last) {
+        end = ngx_strlcasestrn(p, last, (u_char *) " -> ", 4 - 1);
+        if (end == NULL) {
+            end = last;
+        }
+
+        if ((size_t) (end - p) == name->len
+            && ngx_strncmp(p, name->data, name->len) == 0)
+        {
+            return 1;
+        }
+
+        p = end + 4;
+    }
+
+    return 0;
+}
+
+
+/* RTMP 302 from an origin: reconnect there, players stay attached */
+
+static void
+ngx_rtmp_cluster_follow(ngx_rtmp_cluster_stream_t *st, u_char *url)
+{
+    u_char                     *p, *last, *host;
+    size_t                      host_len;
+    ngx_int_t                   port;
+    const char                 *why;
+    ngx_rtmp_cluster_zone_t    *zone;
+    ngx_rtmp_cluster_origin_t  *o;
+
+    zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
+
+    p = url;
+    last = url + ngx_strlen(url);
+
+    /* only host:port is taken, as SRS does: app, name and args stay ours */
+
+    if (ngx_strncasecmp(p, (u_char *) "rtmp://", 7) == 0) {
+        p += 7;
+    }
+
+    host = p;
+
+    while (p < last && *p != ':' && *p != '/') {
+        p++;
+    }
+
+    host_len = p - host;
+    port = 1935;
+
+    if (p < last && *p == ':') {
+        url = ++p;
+
+        while (p < last && *p != '/') {
+            p++;
+        }
+
+        port = ngx_atoi(url, p - url);
+    }
+
+    o = NULL;
+    why = NULL;
+
+    if (port <= 0 || port > 65535 || host_len == 0) {
+        why = "invalid URL";
+
+    } else if (st->redirects >= st->cacf->redirect_depth) {
+        why = "too many redirects";
+
+    } else {
+        o = ngx_rtmp_cluster_target(st, host, host_len, (in_port_t) port);
+
+        if (o == NULL) {
+            why = "not an IPv4 address nor a configured origin";
+
+        } else if (ngx_rtmp_cluster_in_chain(st, &o->name)) {
+            why = "a loop";
+        }
+    }
+
+    if (why) {
+        if (zone) {
+            (void) ngx_atomic_fetch_add(&zone->sh->redirects_refused, 1);
+        }
+
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "cluster: refusing the redirect of \"%V/%V\" to "
+                      "\"%s\": %s; chain: %*s", &st->app, &st->name,
+                      host, why, st->chain_len, st->chain);
+
+        ngx_rtmp_cluster_failed(st, "redirect refused", 0);
+        return;
+    }
+
+    if (zone) {
+        (void) ngx_atomic_fetch_add(&zone->sh->redirects_followed, 1);
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "cluster: \"%V/%V\" redirected from \"%V\" to \"%V\"",
+                  &st->app, &st->name, &st->origin->name, &o->name);
+
+    st->redirects++;
+
+    ngx_rtmp_cluster_detach_upstream(st, 1);
+
+    st->redirect_to = o;
+    ngx_rtmp_cluster_next(st);
+}
+
+
+/* an origin's play of a stream a coworker has: pull it from there */
+
+ngx_int_t
+ngx_rtmp_cluster_edge_proxy(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
+    u_char *addr, in_port_t port)
+{
+    ngx_rtmp_cluster_ctx_t       *ctx;
+    ngx_rtmp_cluster_stream_t    *st;
+    ngx_rtmp_cluster_app_conf_t  *cacf;
+
+    cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
+
+    ctx = ngx_rtmp_cluster_session_ctx(s);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->stream) {
+        return NGX_OK;
+    }
+
+    st = ngx_rtmp_cluster_find(cacf, v->name);
+
+    if (st) {
+        ngx_rtmp_cluster_attach_player(st, ctx);
+
+        if (st->lingering) {
+            st->lingering = 0;
+
+            if (st->linger_evt.timer_set) {
+                ngx_del_timer(&st->linger_evt);
+            }
+        }
+
+        return NGX_OK;
+    }
+
+    st = ngx_rtmp_cluster_create(s, v->name, v->args, NGX_RTMP_CLUSTER_PROXY);
+    if (st == NULL) {
+        return NGX_ERROR;
+    }
+
+    st->proxy = ngx_rtmp_cluster_target(st, addr, ngx_strlen(addr), port);
+
+    if (st->proxy == NULL) {
+        ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
+                      "cluster: cannot proxy \"%V/%V\" from \"%s\": "
+                      "not an IPv4 address", &st->app, &st->name, addr);
+        ngx_rtmp_cluster_free(st);
+        return NGX_OK;
+    }
+
+    ngx_rtmp_cluster_attach_player(st, ctx);
+    ngx_rtmp_cluster_round(st);
+
+    return NGX_OK;
 }

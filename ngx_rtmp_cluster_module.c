@@ -20,6 +20,10 @@ static char *ngx_rtmp_cluster_origin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_rtmp_cluster_set_enum(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_rtmp_cluster_coworkers(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_rtmp_cluster_lookup_cache(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_rtmp_cluster_init_process(ngx_cycle_t *cycle);
 static char *ngx_rtmp_cluster_core_init_conf(ngx_cycle_t *cycle, void *conf);
 static void ngx_rtmp_cluster_exit_process(ngx_cycle_t *cycle);
@@ -48,6 +52,35 @@ static ngx_rtmp_close_stream_pt  next_close_stream;
 static ngx_conf_enum_t  ngx_rtmp_cluster_roles[] = {
     { ngx_string("off"), NGX_RTMP_CLUSTER_OFF },
     { ngx_string("edge"), NGX_RTMP_CLUSTER_EDGE },
+    { ngx_string("origin"), NGX_RTMP_CLUSTER_ORIGIN },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_rtmp_cluster_found_modes[] = {
+    { ngx_string("redirect"), NGX_RTMP_CLUSTER_FOUND_REDIRECT },
+    { ngx_string("proxy"), NGX_RTMP_CLUSTER_FOUND_PROXY },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_rtmp_cluster_dialects[] = {
+    { ngx_string("srs"), NGX_RTMP_CLUSTER_DIALECT_SRS },
+    { ngx_string("fms"), NGX_RTMP_CLUSTER_DIALECT_FMS },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_rtmp_cluster_miss_modes[] = {
+    { ngx_string("wait"), NGX_RTMP_CLUSTER_MISS_WAIT },
+    { ngx_string("reject"), NGX_RTMP_CLUSTER_MISS_REJECT },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_rtmp_cluster_duplicate_modes[] = {
+    { ngx_string("allow"), 0 },
+    { ngx_string("reject"), 1 },
     { ngx_null_string, 0 }
 };
 
@@ -130,6 +163,69 @@ static ngx_command_t  ngx_rtmp_cluster_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_RTMP_APP_CONF_OFFSET,
       offsetof(ngx_rtmp_cluster_app_conf_t, pass_args),
+      NULL },
+
+    { ngx_string("cluster_coworkers"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_1MORE,
+      ngx_rtmp_cluster_coworkers,
+      NGX_RTMP_APP_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("cluster_advertise"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_app_conf_t, advertise),
+      NULL },
+
+    { ngx_string("cluster_lookup_timeout"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_app_conf_t, lookup_timeout),
+      NULL },
+
+    { ngx_string("cluster_lookup_cache"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE12,
+      ngx_rtmp_cluster_lookup_cache,
+      NGX_RTMP_APP_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("cluster_found"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
+      ngx_rtmp_cluster_set_enum,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_app_conf_t, found),
+      &ngx_rtmp_cluster_found_modes },
+
+    { ngx_string("cluster_redirect"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
+      ngx_rtmp_cluster_set_enum,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_app_conf_t, dialect),
+      &ngx_rtmp_cluster_dialects },
+
+    { ngx_string("cluster_not_found"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
+      ngx_rtmp_cluster_set_enum,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_app_conf_t, not_found),
+      &ngx_rtmp_cluster_miss_modes },
+
+    { ngx_string("cluster_duplicate_publish"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
+      ngx_rtmp_cluster_set_enum,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_app_conf_t, reject_duplicate),
+      &ngx_rtmp_cluster_duplicate_modes },
+
+    { ngx_string("cluster_redirect_depth"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_app_conf_t, redirect_depth),
       NULL },
 
     { ngx_string("cluster_forward_publish"),
@@ -279,6 +375,15 @@ ngx_rtmp_cluster_create_app_conf(ngx_conf_t *cf)
 
     cacf->role = NGX_CONF_UNSET_UINT;
     cacf->origins = NGX_CONF_UNSET_PTR;
+    cacf->coworkers = NGX_CONF_UNSET_PTR;
+    cacf->lookup_timeout = NGX_CONF_UNSET_MSEC;
+    cacf->cache_found = NGX_CONF_UNSET_MSEC;
+    cacf->cache_notfound = NGX_CONF_UNSET_MSEC;
+    cacf->found = NGX_CONF_UNSET_UINT;
+    cacf->dialect = NGX_CONF_UNSET_UINT;
+    cacf->not_found = NGX_CONF_UNSET_UINT;
+    cacf->reject_duplicate = NGX_CONF_UNSET_UINT;
+    cacf->redirect_depth = NGX_CONF_UNSET_UINT;
     cacf->balance = NGX_CONF_UNSET_UINT;
     cacf->connect_timeout = NGX_CONF_UNSET_MSEC;
     cacf->media_timeout = NGX_CONF_UNSET_MSEC;
@@ -297,6 +402,7 @@ ngx_rtmp_cluster_merge_app_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_rtmp_cluster_app_conf_t *prev = parent;
     ngx_rtmp_cluster_app_conf_t *conf = child;
 
+    u_char                        *p;
     ngx_uint_t                     i;
     ngx_rtmp_cluster_origin_t     *o;
     ngx_rtmp_cluster_main_conf_t  *cmcf;
@@ -314,9 +420,49 @@ ngx_rtmp_cluster_merge_app_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->linger, prev->linger, 5000);
     ngx_conf_merge_value(conf->pass_args, prev->pass_args, 1);
     ngx_conf_merge_value(conf->forward_publish, prev->forward_publish, 1);
+    ngx_conf_merge_ptr_value(conf->coworkers, prev->coworkers, NULL);
+    ngx_conf_merge_str_value(conf->advertise, prev->advertise, "");
+    ngx_conf_merge_msec_value(conf->lookup_timeout, prev->lookup_timeout,
+                              500);
+    ngx_conf_merge_msec_value(conf->cache_found, prev->cache_found, 3000);
+    ngx_conf_merge_msec_value(conf->cache_notfound, prev->cache_notfound,
+                              1000);
+    ngx_conf_merge_uint_value(conf->found, prev->found,
+                              NGX_RTMP_CLUSTER_FOUND_REDIRECT);
+    ngx_conf_merge_uint_value(conf->dialect, prev->dialect,
+                              NGX_RTMP_CLUSTER_DIALECT_SRS);
+    ngx_conf_merge_uint_value(conf->not_found, prev->not_found,
+                              NGX_RTMP_CLUSTER_MISS_WAIT);
+    ngx_conf_merge_uint_value(conf->reject_duplicate, prev->reject_duplicate,
+                              1);
+    ngx_conf_merge_uint_value(conf->redirect_depth, prev->redirect_depth, 3);
 
     if (conf->role == NGX_RTMP_CLUSTER_OFF) {
         return NGX_CONF_OK;
+    }
+
+    if (conf->lookup_timeout == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_lookup_timeout\" must be positive");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->advertise.len) {
+        p = ngx_strlchr(conf->advertise.data,
+                        conf->advertise.data + conf->advertise.len, ':');
+
+        if (p == conf->advertise.data
+            || conf->advertise.len >= NGX_RTMP_CLUSTER_ADDR_LEN
+            || (p && ngx_atoi(p + 1, conf->advertise.data
+                                     + conf->advertise.len - p - 1)
+                     <= 0))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"cluster_advertise\": invalid address "
+                               "\"%V\", expected host[:port]",
+                               &conf->advertise);
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (conf->connect_timeout == 0 || conf->media_timeout == 0) {
@@ -602,6 +748,124 @@ invalid:
 }
 
 
+/*
+ * cluster_coworkers host:port ...;  the HTTP API addresses of the other
+ * origins, resolved here; requests go to the address, with the
+ * configured name as Host and as SRS's "coworker" parameter.
+ */
+
+static char *
+ngx_rtmp_cluster_coworkers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_rtmp_cluster_app_conf_t *cacf = conf;
+
+    u_char                       *p;
+    ngx_url_t                     u;
+    ngx_str_t                    *value;
+    ngx_uint_t                    i;
+    ngx_rtmp_cluster_coworker_t  *cw;
+
+    if (cacf->coworkers == NGX_CONF_UNSET_PTR) {
+        cacf->coworkers = ngx_array_create(cf->pool, 4,
+                                          sizeof(ngx_rtmp_cluster_coworker_t));
+        if (cacf->coworkers == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (cacf->coworkers->nelts == NGX_RTMP_CLUSTER_MAX_COWORKERS) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"cluster_coworkers\": too many coworkers, "
+                               "the maximum is %d",
+                               NGX_RTMP_CLUSTER_MAX_COWORKERS);
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&u, sizeof(ngx_url_t));
+
+        u.url = value[i];
+        u.default_port = 80;
+
+        if (ngx_strncasecmp(u.url.data, (u_char *) "http://", 7) == 0) {
+            u.url.data += 7;
+            u.url.len -= 7;
+        }
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"cluster_coworkers\": %s in \"%V\"",
+                               u.err ? u.err : "no address", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (u.uri.len > 1 || u.url.len >= NGX_RTMP_CLUSTER_ADDR_LEN) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"cluster_coworkers\": \"%V\" must be "
+                               "host:port of an HTTP API", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        cw = ngx_array_push(cacf->coworkers);
+        if (cw == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        cw->name = u.url;
+
+        cw->url.data = ngx_pnalloc(cf->pool, sizeof("http://")
+                                             + NGX_SOCKADDR_STRLEN);
+        if (cw->url.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        p = ngx_cpymem(cw->url.data, "http://", sizeof("http://") - 1);
+        p += ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, p,
+                           NGX_SOCKADDR_STRLEN, 1);
+        cw->url.len = p - cw->url.data;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* cluster_lookup_cache found [not_found]; */
+
+static char *
+ngx_rtmp_cluster_lookup_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_rtmp_cluster_app_conf_t *cacf = conf;
+
+    ngx_str_t   *value;
+    ngx_msec_t   found, notfound;
+
+    if (cacf->cache_found != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    found = (ngx_msec_t) ngx_parse_time(&value[1], 0);
+    notfound = (cf->args->nelts == 3)
+               ? (ngx_msec_t) ngx_parse_time(&value[2], 0) : found;
+
+    if (found == (ngx_msec_t) NGX_ERROR || notfound == (ngx_msec_t) NGX_ERROR)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_lookup_cache\": invalid time");
+        return NGX_CONF_ERROR;
+    }
+
+    cacf->cache_found = found;
+    cacf->cache_notfound = notfound;
+
+    return NGX_CONF_OK;
+}
+
+
 /* as ngx_conf_set_enum_slot, with an error that lists the choices */
 
 static char *
@@ -719,6 +983,10 @@ ngx_rtmp_cluster_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    if (ngx_rtmp_cluster_lookup_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_rtmp_cluster_edge_init_process(cycle);
 }
 
@@ -727,6 +995,7 @@ static void
 ngx_rtmp_cluster_exit_process(ngx_cycle_t *cycle)
 {
     ngx_rtmp_cluster_edge_exit_process(cycle);
+    ngx_rtmp_cluster_fetch_exit(cycle);
 }
 
 
@@ -755,12 +1024,22 @@ ngx_rtmp_cluster_upstream_ctx(ngx_rtmp_session_t *s)
 static ngx_int_t
 ngx_rtmp_cluster_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
 {
+    ngx_int_t                     rc;
     ngx_rtmp_cluster_app_conf_t  *cacf;
 
     cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
 
-    if (cacf == NULL || s->relay || cacf->role != NGX_RTMP_CLUSTER_EDGE) {
+    if (cacf == NULL || s->relay || cacf->role == NGX_RTMP_CLUSTER_OFF
+        || ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle) == NULL)
+    {
         return next_play(s, v);
+    }
+
+    if (cacf->role == NGX_RTMP_CLUSTER_ORIGIN) {
+        rc = ngx_rtmp_cluster_origin_play(s, v);
+
+        /* NGX_OK: suspended, redirected or refused here */
+        return (rc == NGX_DECLINED) ? next_play(s, v) : rc;
     }
 
     if (ngx_rtmp_cluster_edge_play(s, v) != NGX_OK) {
@@ -768,6 +1047,28 @@ ngx_rtmp_cluster_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
     }
 
     return next_play(s, v);
+}
+
+
+ngx_int_t
+ngx_rtmp_cluster_next_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
+{
+    return next_play(s, v);
+}
+
+
+ngx_int_t
+ngx_rtmp_cluster_next_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
+{
+    ngx_int_t  rc;
+
+    rc = next_publish(s, v);
+
+    if (rc == NGX_OK) {
+        ngx_rtmp_cluster_origin_published(s, v);
+    }
+
+    return rc;
 }
 
 
@@ -780,11 +1081,14 @@ ngx_rtmp_cluster_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
 
     cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
 
-    if (cacf == NULL || cacf->role != NGX_RTMP_CLUSTER_EDGE) {
+    if (cacf == NULL || cacf->role == NGX_RTMP_CLUSTER_OFF
+        || ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle) == NULL)
+    {
         return next_publish(s, v);
     }
 
     if (s->relay) {
+        /* a pull (or an origin's proxy) is not registered */
         rctx = ngx_rtmp_cluster_upstream_ctx(s);
 
         rc = next_publish(s, v);
@@ -795,6 +1099,13 @@ ngx_rtmp_cluster_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
         }
 
         return rc;
+    }
+
+    if (cacf->role == NGX_RTMP_CLUSTER_ORIGIN) {
+        rc = ngx_rtmp_cluster_origin_publish(s, v);
+
+        return (rc == NGX_DECLINED) ? ngx_rtmp_cluster_next_publish(s, v)
+                                    : rc;
     }
 
     if (ngx_rtmp_cluster_edge_publish(s, v) != NGX_OK) {
@@ -818,8 +1129,12 @@ ngx_rtmp_cluster_close_stream(ngx_rtmp_session_t *s,
 
     ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
 
-    if (ctx && ctx->stream) {
-        ngx_rtmp_cluster_edge_close(s);
+    if (ctx) {
+        ngx_rtmp_cluster_origin_close(s);
+
+        if (ctx->stream) {
+            ngx_rtmp_cluster_edge_close(s);
+        }
     }
 
     return next_close_stream(s, v);
@@ -855,10 +1170,28 @@ ngx_rtmp_cluster_on_status(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
 
     static struct {
         double                  trans;
+        double                  ex_code;
         u_char                  level[32];
         u_char                  code[128];
         u_char                  desc[256];
+        u_char                  redirect[512];
+        u_char                  redirect2[512];
     } v;
+
+    static ngx_rtmp_amf_elt_t  in_ex[] = {
+
+        { NGX_RTMP_AMF_NUMBER,
+          ngx_string("code"),
+          &v.ex_code, 0 },
+
+        { NGX_RTMP_AMF_STRING,
+          ngx_string("redirect"),
+          v.redirect, sizeof(v.redirect) },
+
+        { NGX_RTMP_AMF_STRING,
+          ngx_string("redirect2"),
+          v.redirect2, sizeof(v.redirect2) },
+    };
 
     static ngx_rtmp_amf_elt_t  in_inf[] = {
 
@@ -873,6 +1206,10 @@ ngx_rtmp_cluster_on_status(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
         { NGX_RTMP_AMF_STRING,
           ngx_string("description"),
           v.desc, sizeof(v.desc) },
+
+        { NGX_RTMP_AMF_OBJECT,
+          ngx_string("ex"),
+          in_ex, sizeof(in_ex) },
     };
 
     static ngx_rtmp_amf_elt_t  in_elts[] = {
@@ -890,6 +1227,8 @@ ngx_rtmp_cluster_on_status(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
           in_inf, sizeof(in_inf) },
     };
 
+    u_char  *redirect;
+
     rctx = ngx_rtmp_cluster_upstream_ctx(s);
     if (rctx == NULL || h->type != NGX_RTMP_MSG_AMF_CMD) {
         return NGX_OK;
@@ -902,11 +1241,22 @@ ngx_rtmp_cluster_on_status(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
         != NGX_OK)
     {
         /* a broken peer: counts against the origin's health */
-        ngx_rtmp_cluster_edge_upstream_status(s, rctx, NULL, NULL, NULL);
+        ngx_rtmp_cluster_edge_upstream_status(s, rctx, NULL, NULL, NULL,
+                                              NULL);
         return NGX_OK;
     }
 
-    ngx_rtmp_cluster_edge_upstream_status(s, rctx, v.level, v.code, v.desc);
+    /* RTMP 302: the full URL (SRS), else the tcUrl or FMS's URL */
+
+    redirect = NULL;
+
+    if ((ngx_int_t) v.ex_code == 302) {
+        redirect = v.redirect2[0] ? v.redirect2
+                                  : (v.redirect[0] ? v.redirect : NULL);
+    }
+
+    ngx_rtmp_cluster_edge_upstream_status(s, rctx, v.level, v.code, v.desc,
+                                          redirect);
 
     return NGX_OK;
 }

@@ -12,6 +12,9 @@
 
 static ngx_rtmp_cluster_shm_origin_t *ngx_rtmp_cluster_origin_record(
     ngx_rtmp_cluster_zone_t *ctx, ngx_str_t *name);
+static void ngx_rtmp_cluster_table_init(ngx_rtmp_cluster_shm_table_t *t);
+static void ngx_rtmp_cluster_table_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 
 
 uint64_t
@@ -60,9 +63,12 @@ ngx_rtmp_cluster_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 
         shpool->data = ctx->sh;
 
+        ngx_memzero(ctx->sh, sizeof(ngx_rtmp_cluster_shm_t));
+
         ngx_queue_init(&ctx->sh->origins);
         ngx_queue_init(&ctx->sh->streams);
-        ctx->sh->rr = 0;
+        ngx_rtmp_cluster_table_init(&ctx->sh->registry);
+        ngx_rtmp_cluster_table_init(&ctx->sh->lookups);
 
         len = sizeof(" in cluster zone \"\"") + shm_zone->shm.name.len;
 
@@ -321,6 +327,264 @@ ngx_rtmp_cluster_stream_record_free(ngx_shm_zone_t *shm_zone,
 }
 
 
+static void
+ngx_rtmp_cluster_table_init(ngx_rtmp_cluster_shm_table_t *t)
+{
+    ngx_rbtree_init(&t->rbtree, &t->sentinel,
+                    ngx_rtmp_cluster_table_insert_value);
+    ngx_queue_init(&t->queue);
+}
+
+
+static void
+ngx_rtmp_cluster_table_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t             **p;
+    ngx_rtmp_cluster_shm_entry_t   *e, *et;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else { /* node->key == temp->key */
+
+            e = (ngx_rtmp_cluster_shm_entry_t *) node;
+            et = (ngx_rtmp_cluster_shm_entry_t *) temp;
+
+            p = (ngx_memn2cmp(e->key, et->key, e->len, et->len) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/* the caller holds the zone's mutex in the three functions below */
+
+ngx_rtmp_cluster_shm_entry_t *
+ngx_rtmp_cluster_table_find(ngx_rtmp_cluster_shm_table_t *t, ngx_str_t *key,
+    uint32_t hash)
+{
+    ngx_int_t                      rc;
+    ngx_rbtree_node_t             *node, *sentinel;
+    ngx_rtmp_cluster_shm_entry_t  *e;
+
+    node = t->rbtree.root;
+    sentinel = t->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        e = (ngx_rtmp_cluster_shm_entry_t *) node;
+
+        rc = ngx_memn2cmp(key->data, e->key, key->len, e->len);
+
+        if (rc == 0) {
+            return e;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+ngx_rtmp_cluster_shm_entry_t *
+ngx_rtmp_cluster_table_add(ngx_rtmp_cluster_zone_t *zone,
+    ngx_rtmp_cluster_shm_table_t *t, ngx_str_t *key, uint32_t hash)
+{
+    size_t                          size;
+    ngx_uint_t                      n;
+    ngx_queue_t                    *q;
+    ngx_rtmp_cluster_shm_entry_t   *e, *old;
+
+    size = offsetof(ngx_rtmp_cluster_shm_entry_t, key) + key->len;
+
+    e = ngx_slab_alloc_locked(zone->shpool, size);
+
+    /* out of room: drop the oldest cached lookups, never the registry */
+
+    for (n = 0; e == NULL && n < 16; n++) {
+        if (ngx_queue_empty(&zone->sh->lookups.queue)) {
+            break;
+        }
+
+        q = ngx_queue_head(&zone->sh->lookups.queue);
+        old = ngx_queue_data(q, ngx_rtmp_cluster_shm_entry_t, queue);
+
+        if (old->state == NGX_RTMP_CLUSTER_LOOKUP_PENDING) {
+            break;
+        }
+
+        ngx_rtmp_cluster_table_delete(zone, &zone->sh->lookups, old);
+
+        e = ngx_slab_alloc_locked(zone->shpool, size);
+    }
+
+    if (e == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(e, size);
+
+    e->node.key = hash;
+    e->len = (u_short) key->len;
+    ngx_memcpy(e->key, key->data, key->len);
+
+    ngx_rbtree_insert(&t->rbtree, &e->node);
+    ngx_queue_insert_tail(&t->queue, &e->queue);
+
+    return e;
+}
+
+
+void
+ngx_rtmp_cluster_table_delete(ngx_rtmp_cluster_zone_t *zone,
+    ngx_rtmp_cluster_shm_table_t *t, ngx_rtmp_cluster_shm_entry_t *e)
+{
+    ngx_rbtree_delete(&t->rbtree, &e->node);
+    ngx_queue_remove(&e->queue);
+    ngx_slab_free_locked(zone->shpool, e);
+}
+
+
+ngx_int_t
+ngx_rtmp_cluster_registry_add(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_str_t *publisher)
+{
+    uint32_t                       hash;
+    ngx_rtmp_cluster_zone_t       *zone;
+    ngx_rtmp_cluster_shm_entry_t  *e;
+
+    zone = shm_zone->data;
+    hash = ngx_crc32_short(key->data, key->len);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    e = ngx_rtmp_cluster_table_find(&zone->sh->registry, key, hash);
+
+    if (e == NULL) {
+        e = ngx_rtmp_cluster_table_add(zone, &zone->sh->registry, key, hash);
+        if (e == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "cluster: zone \"%V\" is full, stream \"%V\" "
+                          "is not registered", &shm_zone->shm.name, key);
+            return NGX_ERROR;
+        }
+    }
+
+    e->pid = ngx_pid;
+    e->since = ngx_rtmp_cluster_now();
+    ngx_memzero(e->addr, sizeof(e->addr));
+    ngx_memcpy(e->addr, publisher->data,
+               ngx_min(publisher->len, sizeof(e->addr) - 1));
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_rtmp_cluster_registry_remove(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
+{
+    uint32_t                       hash;
+    ngx_rtmp_cluster_zone_t       *zone;
+    ngx_rtmp_cluster_shm_entry_t  *e;
+
+    zone = shm_zone->data;
+    hash = ngx_crc32_short(key->data, key->len);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    e = ngx_rtmp_cluster_table_find(&zone->sh->registry, key, hash);
+
+    /* only our own: another worker may have taken the name over */
+    if (e && e->pid == ngx_pid) {
+        ngx_rtmp_cluster_table_delete(zone, &zone->sh->registry, e);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+ngx_int_t
+ngx_rtmp_cluster_registry_find(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
+{
+    uint32_t                       hash;
+    ngx_pid_t                      pid;
+    ngx_rtmp_cluster_zone_t       *zone;
+    ngx_rtmp_cluster_shm_entry_t  *e;
+
+    zone = shm_zone->data;
+    hash = ngx_crc32_short(key->data, key->len);
+    pid = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    e = ngx_rtmp_cluster_table_find(&zone->sh->registry, key, hash);
+    if (e) {
+        pid = e->pid;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (pid == 0) {
+        return NGX_DECLINED;
+    }
+
+    /* a dead worker's entry is not trusted */
+    if (pid != ngx_pid && kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_rtmp_cluster_counter_max(ngx_atomic_t *a, ngx_atomic_uint_t v)
+{
+    ngx_atomic_uint_t  old;
+
+    for ( ;; ) {
+        old = *a;
+
+        if (old >= v || ngx_atomic_cmp_set(a, old, v)) {
+            return;
+        }
+    }
+}
+
+
 /* drop the records of workers that died without cleaning up */
 
 void
@@ -328,6 +592,7 @@ ngx_rtmp_cluster_zone_sweep(ngx_shm_zone_t *shm_zone)
 {
     ngx_queue_t                    *q, *next;
     ngx_rtmp_cluster_zone_t        *ctx;
+    ngx_rtmp_cluster_shm_entry_t   *e;
     ngx_rtmp_cluster_shm_stream_t  *r;
 
     ctx = shm_zone->data;
@@ -346,6 +611,20 @@ ngx_rtmp_cluster_zone_sweep(ngx_shm_zone_t *shm_zone)
         {
             ngx_queue_remove(q);
             ngx_slab_free_locked(ctx->shpool, r);
+        }
+    }
+
+    for (q = ngx_queue_head(&ctx->sh->registry.queue);
+         q != ngx_queue_sentinel(&ctx->sh->registry.queue);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        e = ngx_queue_data(q, ngx_rtmp_cluster_shm_entry_t, queue);
+
+        if (e->pid == ngx_pid
+            || (kill(e->pid, 0) == -1 && ngx_errno == NGX_ESRCH))
+        {
+            ngx_rtmp_cluster_table_delete(ctx, &ctx->sh->registry, e);
         }
     }
 

@@ -9,7 +9,41 @@ package FakeOrigin;
 #   garbage    random bytes in place of chunks
 #   silent     nothing: never sends media
 #
-# Each connection it served is logged to its log file, one line each.
+# and two modes that redirect the client elsewhere (RTMP "302"), in the
+# dialects an edge meets in the wild; both need target => 'host:port':
+#
+#   redirect_srs  as SRS 3-6 origins of a cluster do: on play, onStatus
+#                 NetStream.Play.Reset and NetStream.Play.Start (level
+#                 status) on the play's message stream, then on message
+#                 stream 0, chunk stream 5, timestamp 0 the command
+#                   onStatus, 0, null, {level: "error",
+#                     code: "NetConnection.Connect.Rejected",
+#                     description: "RTMP 302 Redirect",
+#                     ex: {code: 302, redirect: TCURL, redirect2: FULLURL}}
+#                 with TCURL = rtmp://<target>/<app> and FULLURL =
+#                 rtmp://<target>/<app>/<stream>[?<args>] (app from the
+#                 connect, stream?args from the play name); then it waits
+#                 up to 3 s for any command (SRS waits for the client's
+#                 answer) and closes.  Options:
+#                   only_ex_redirect => 1   no redirect2 (older servers)
+#                   redirect_form => 'tcurl' (default) | 'tcurl_args'
+#                     (rtmp://<target>/<app>?<args>) | 'full' (FULLURL,
+#                     what SRS sent in redirect before it had redirect2)
+#                   full_start => 1   the whole start sequence SRS sends
+#                     before the redirect: StreamBegin, Play.Reset,
+#                     Play.Start, |RtmpSampleAccess, onStatus
+#                     NetStream.Data.Start (data message)
+#   redirect_fms  as FMS/Wowza do: the connect itself is answered with
+#                   _error, <connect's transaction id>, null, {level:
+#                     "error", code: "NetConnection.Connect.Rejected",
+#                     description: "Connection failed: Application
+#                     rejected connection.", ex: {code: 302, redirect:
+#                     "rtmp://<target>/<app>"}}
+#                 and the connection closed after 1 s.
+#
+# Connections are served one at a time.  The log file gets one line
+# "connection" per connection, "connect APP" per connect and "play NAME"
+# per play received (served() counts connections only).
 
 use strict;
 use warnings;
@@ -19,12 +53,23 @@ use POSIX qw(_exit);
 use Time::HiRes qw(time sleep);
 
 use RTMP::Client;
-use RTMP::AMF0 qw(num str obj);
+use RTMP::AMF0 qw(num str obj bool amf0_encode);
 
+my %MODES = map { $_ => 1 } qw(reject malformed garbage silent
+                                redirect_srs redirect_fms);
+
+# start(mode => MODE, log => FILE, lifetime => 120, target => 'host:port',
+#       only_ex_redirect => 0, redirect_form => 'tcurl', full_start => 0)
 sub start {
     my ($class, %o) = @_;
     my $mode = $o{mode} // die "FakeOrigin: mode required";
     my $log = $o{log} // die "FakeOrigin: log required";
+    die "FakeOrigin: unknown mode '$mode'\n" unless $MODES{$mode};
+    die "FakeOrigin: mode $mode needs target => 'host:port'\n"
+        if $mode =~ /^redirect_/ && !defined $o{target};
+    die "FakeOrigin: unknown redirect_form '$o{redirect_form}'\n"
+        if defined $o{redirect_form}
+           && $o{redirect_form} !~ /^(?:tcurl|tcurl_args|full)\z/;
     my $ls = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => 0,
                                  Listen => 16, ReuseAddr => 1)
         or die "FakeOrigin: listen: $!";
@@ -35,28 +80,48 @@ sub start {
         $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP);
         local $SIG{ALRM} = sub { _exit(0) };
         alarm($o{lifetime} // 120);
+        $SIG{PIPE} = 'IGNORE';
+        # never write to the test's stdout (TAP)
+        open STDOUT, '>', '/dev/null';
         while (my $c = $ls->accept) {
-            eval { _serve($c, $mode, $log) };
+            eval { _serve($c, $mode, $log, \%o) };
             close $c;
         }
         _exit(0);
     }
     close $ls;
-    return bless { pid => $pid, port => $port, log => $log }, $class;
+    return bless { pid => $pid, port => $port, log => $log, owner => $$ },
+                 $class;
 }
 
 sub port { $_[0]{port} }
+sub pid  { $_[0]{pid} }
 
+# the log's lines, without newlines
+sub log_lines {
+    my ($self) = @_;
+    open my $fh, '<', $self->{log} or return;
+    my @l = <$fh>;
+    chomp @l;
+    return @l;
+}
+
+# number of connections served
 sub served {
     my ($self) = @_;
-    open my $fh, '<', $self->{log} or return 0;
-    my @l = <$fh>;
-    return scalar @l;
+    return scalar grep { $_ eq 'connection' } $self->log_lines;
 }
+
+# the names played / apps connected to, in order
+sub plays    { map { /^play (.*)/s ? $1 : () } $_[0]->log_lines }
+sub connects { map { /^connect (.*)/s ? $1 : () } $_[0]->log_lines }
 
 sub stop {
     my ($self) = @_;
     return unless $self->{pid};
+    # a forked copy of the test process must not stop the parent's fake
+    return if $self->{owner} != $$;
+    local ($?, $!, $@);
     kill 'KILL', $self->{pid};
     waitpid $self->{pid}, 0;
     delete $self->{pid};
@@ -76,12 +141,24 @@ sub _read_n {
     return $buf;
 }
 
-sub _serve {
-    my ($c, $mode, $log) = @_;
-
-    open my $fh, '>>', $log;
-    print $fh "connection\n";
+sub _log {
+    my ($log, $line) = @_;
+    open my $fh, '>>', $log or return;
+    $line =~ s/\n/\\n/g;
+    print $fh "$line\n";
     close $fh;
+}
+
+sub _status {
+    my ($level, $code, $desc, @more) = @_;
+    return obj(level => str($level), code => str($code),
+               description => str($desc), @more);
+}
+
+sub _serve {
+    my ($c, $mode, $log, $o) = @_;
+
+    _log($log, 'connection');
 
     # server handshake: C0 C1 in, S0 S1 S2 out, C2 in
     my $c1 = substr(_read_n($c, 1537), 1);
@@ -89,12 +166,27 @@ sub _serve {
     _read_n($c, 1536);
 
     my $r = RTMP::Client->new(sock => $c, no_handshake => 1, timeout => 5);
+    my $app = '';
 
     while (my $m = $r->read_message(timeout => 10)) {
         last if $m->{type} eq 'eof';
         next unless ($m->{name} // '') ne '';
 
         if ($m->{name} eq 'connect') {
+            my $cmd = $m->{amf}[2];
+            $app = ref $cmd eq 'HASH' ? $cmd->{app} // '' : '';
+            _log($log, "connect $app");
+
+            if ($mode eq 'redirect_fms') {
+                $r->send_command(3, 0, '_error', $m->{trans}, undef,
+                    _status('error', 'NetConnection.Connect.Rejected',
+                        'Connection failed: Application rejected connection.',
+                        ex => obj(code => num(302),
+                                  redirect => str("rtmp://$o->{target}/$app"))));
+                _drain($r, $log, 1);
+                return;
+            }
+
             $r->send_command(3, 0, '_result', 1,
                 obj(fmsVer => str('FMS/3,0,1,123'), capabilities => num(31)),
                 obj(level => str('status'),
@@ -105,7 +197,17 @@ sub _serve {
             $r->send_command(3, 0, '_result', $m->{trans}, undef, num(1));
 
         } elsif ($m->{name} eq 'play') {
-            if ($mode eq 'reject') {
+            my $name = $m->{amf}[3] // '';
+            _log($log, "play $name");
+
+            if ($mode eq 'redirect_srs') {
+                _redirect_srs($r, $o, $app, $name, $m->{msid});
+                # SRS waits (3 s at most) for the client to answer with any
+                # command before it closes
+                _drain($r, $log, 3, 1);
+                return;
+
+            } elsif ($mode eq 'reject') {
                 $r->send_command(5, 1, 'onStatus', 0, undef,
                     obj(level => str('error'),
                         code => str('NetStream.Play.StreamNotFound'),
@@ -122,6 +224,64 @@ sub _serve {
                 syswrite $c, join '', map { chr int rand 256 } 1 .. 4096;
             }
         }
+    }
+}
+
+# The start of a play and the redirect, as SRS sends them
+sub _redirect_srs {
+    my ($r, $o, $app, $name, $msid) = @_;
+    my ($stream, $args) = split /\?/, $name, 2;
+    $stream //= '';
+    my $q = defined $args && length $args ? "?$args" : '';
+    my $tcurl = "rtmp://$o->{target}/$app";
+    my $full = "$tcurl/$stream$q";
+    my $form = $o->{redirect_form} // 'tcurl';
+    my $redirect = $form eq 'full' ? $full
+                 : $form eq 'tcurl_args' ? "$tcurl$q"
+                 : $tcurl;
+
+    # user control StreamBegin (event 0) for the play's stream
+    $r->send_user_control(0, pack('N', $msid)) if $o->{full_start};
+    $r->send_command(5, $msid, 'onStatus', 0, undef,
+        _status('status', 'NetStream.Play.Reset',
+                "Playing and resetting $stream.",
+                details => str($stream), clientid => str('ASAICiss')));
+    $r->send_command(5, $msid, 'onStatus', 0, undef,
+        _status('status', 'NetStream.Play.Start', "Started playing $stream.",
+                details => str($stream), clientid => str('ASAICiss')));
+    if ($o->{full_start}) {
+        $r->send_message(type => 18, csid => 5, msid => $msid,
+            data => amf0_encode(str('|RtmpSampleAccess'), bool(0), bool(0)));
+        $r->send_message(type => 18, csid => 5, msid => $msid,
+            data => amf0_encode(str('onStatus'),
+                                obj(code => str('NetStream.Data.Start'))));
+    }
+
+    my @ex = (code => num(302), redirect => str($redirect));
+    push @ex, redirect2 => str($full) unless $o->{only_ex_redirect};
+    $r->send_message(type => 20, csid => 5, msid => 0, timestamp => 0,
+        data => amf0_encode(str('onStatus'), num(0), undef,
+            _status('error', 'NetConnection.Connect.Rejected',
+                    'RTMP 302 Redirect', ex => obj(@ex))));
+}
+
+# Read (and log) what the client sends for $secs at most; stop early at
+# EOF, or, with $until_command, once any command arrived.
+sub _drain {
+    my ($r, $log, $secs, $until_command) = @_;
+    my $deadline = time + $secs;
+    while ((my $left = $deadline - time) > 0) {
+        my $m = $r->read_message(timeout => $left) or last;
+        last if $m->{type} eq 'eof';
+        my $name = $m->{name} // '';
+        next unless $name ne '' && ($m->{type} == 20 || $m->{type} == 17);
+        if ($name eq 'play') {
+            _log($log, 'play ' . ($m->{amf}[3] // ''));
+        } elsif ($name eq 'connect') {
+            my $cmd = $m->{amf}[2];
+            _log($log, 'connect ' . (ref $cmd eq 'HASH' ? $cmd->{app} // '' : ''));
+        }
+        last if $until_command;
     }
 }
 

@@ -1,0 +1,301 @@
+
+/*
+ * ngx_rtmp_cluster: the coworker API, answered as SRS does at
+ * /api/v1/clusters, from the registry of streams published on this host.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <yajl/yajl_gen.h>
+
+#include "ngx_rtmp_cluster.h"
+
+
+ngx_int_t ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r);
+
+static ngx_int_t ngx_http_rtmp_cluster_arg(ngx_http_request_t *r,
+    char *name, ngx_str_t *value);
+static void ngx_http_rtmp_cluster_api_app(ngx_str_t *app,
+    ngx_rtmp_cluster_app_conf_t **cacfp, ngx_rtmp_core_srv_conf_t **cscfp);
+static void ngx_http_rtmp_cluster_gen_kv(yajl_gen g, const char *key,
+    ngx_str_t *value);
+static ngx_int_t ngx_http_rtmp_cluster_api_send(ngx_http_request_t *r,
+    ngx_uint_t status, yajl_gen g);
+
+
+ngx_int_t
+ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r)
+{
+    u_char                        *p;
+    ngx_int_t                      rc, found;
+    ngx_str_t                      vhost, ip, app, stream, coworker, api;
+    ngx_str_t                      key, host;
+    in_port_t                      port;
+    yajl_gen                       g;
+    ngx_rtmp_cluster_zone_t       *zone;
+    ngx_rtmp_core_srv_conf_t      *cscf;
+    ngx_rtmp_cluster_app_conf_t   *cacf;
+    ngx_rtmp_cluster_main_conf_t  *cmcf;
+    ngx_rtmp_conf_ctx_t           *rctx;
+    u_char                         key_buf[NGX_RTMP_CLUSTER_KEY_LEN];
+    u_char                         name_buf[NGX_RTMP_MAX_NAME];
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* any method, as SRS */
+
+    if (ngx_http_rtmp_cluster_arg(r, "vhost", &vhost) != NGX_OK
+        || ngx_http_rtmp_cluster_arg(r, "ip", &ip) != NGX_OK
+        || ngx_http_rtmp_cluster_arg(r, "app", &app) != NGX_OK
+        || ngx_http_rtmp_cluster_arg(r, "stream", &stream) != NGX_OK
+        || ngx_http_rtmp_cluster_arg(r, "coworker", &coworker) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (vhost.len == 0) {
+        ngx_str_set(&vhost, "__defaultVhost__");
+    }
+
+    g = yajl_gen_alloc(NULL);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+
+    if (app.len == 0 || stream.len == 0 || stream.len >= NGX_RTMP_MAX_NAME
+        || app.len + 1 + stream.len > NGX_RTMP_CLUSTER_KEY_LEN)
+    {
+        yajl_gen_map_open(g);
+        yajl_gen_string(g, (u_char *) "code", 4);
+        yajl_gen_integer(g, 400);
+        yajl_gen_string(g, (u_char *) "error", 5);
+        yajl_gen_string(g, (u_char *) "app and stream are required",
+                        sizeof("app and stream are required") - 1);
+        yajl_gen_map_close(g);
+
+        return ngx_http_rtmp_cluster_api_send(r, NGX_HTTP_BAD_REQUEST, g);
+    }
+
+    ngx_memcpy(name_buf, stream.data, stream.len);
+    name_buf[stream.len] = '\0';
+
+    (void) ngx_rtmp_cluster_key(&app, name_buf, &key, key_buf);
+
+    found = 0;
+    cacf = NULL;
+    cscf = NULL;
+    port = 0;
+
+    zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
+
+    if (zone) {
+        ngx_http_rtmp_cluster_api_app(&app, &cacf, &cscf);
+    }
+
+    if (cacf) {
+        rctx = (ngx_rtmp_conf_ctx_t *) ngx_get_conf(ngx_cycle->conf_ctx,
+                                                    ngx_rtmp_module);
+        cmcf = rctx->main_conf[ngx_rtmp_cluster_module.ctx_index];
+
+        if (ngx_rtmp_cluster_registry_find(cmcf->shm_zone, &key) == NGX_OK
+            && ngx_rtmp_cluster_advertised(cacf, cscf, &coworker, &host,
+                                           &port)
+               == NGX_OK)
+        {
+            found = 1;
+        }
+    }
+
+    /* where this API is reached: as the asker named it, else Host */
+
+    api = coworker;
+
+    if (api.len == 0 && r->headers_in.host) {
+        api = r->headers_in.host->value;
+    }
+
+    yajl_gen_map_open(g);
+
+    yajl_gen_string(g, (u_char *) "code", 4);
+    yajl_gen_integer(g, 0);
+
+    yajl_gen_string(g, (u_char *) "data", 4);
+    yajl_gen_map_open(g);
+
+    yajl_gen_string(g, (u_char *) "query", 5);
+    yajl_gen_map_open(g);
+    ngx_http_rtmp_cluster_gen_kv(g, "ip", &ip);
+    ngx_http_rtmp_cluster_gen_kv(g, "vhost", &vhost);
+    ngx_http_rtmp_cluster_gen_kv(g, "app", &app);
+    ngx_http_rtmp_cluster_gen_kv(g, "stream", &stream);
+    yajl_gen_map_close(g);
+
+    yajl_gen_string(g, (u_char *) "origin", 6);
+
+    if (found) {
+        yajl_gen_map_open(g);
+        ngx_http_rtmp_cluster_gen_kv(g, "ip", &host);
+
+        /* the RTMP port, not this API's */
+        yajl_gen_string(g, (u_char *) "port", 4);
+        yajl_gen_integer(g, port);
+
+        ngx_http_rtmp_cluster_gen_kv(g, "vhost", &vhost);
+        ngx_http_rtmp_cluster_gen_kv(g, "api", &api);
+
+        yajl_gen_string(g, (u_char *) "routers", 7);
+        yajl_gen_array_open(g);
+        p = api.len ? api.data : (u_char *) "";
+        if (yajl_gen_string(g, p, api.len) != yajl_gen_status_ok) {
+            yajl_gen_string(g, (u_char *) "", 0);
+        }
+        yajl_gen_array_close(g);
+
+        yajl_gen_map_close(g);
+
+    } else {
+        yajl_gen_null(g);
+    }
+
+    yajl_gen_map_close(g);
+    yajl_gen_map_close(g);
+
+    return ngx_http_rtmp_cluster_api_send(r, NGX_HTTP_OK, g);
+}
+
+
+/* a query parameter, unescaped; empty when absent */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_arg(ngx_http_request_t *r, char *name,
+    ngx_str_t *value)
+{
+    u_char     *dst, *src;
+    ngx_str_t   raw;
+
+    value->len = 0;
+    value->data = (u_char *) "";
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    dst = ngx_pnalloc(r->pool, raw.len);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->data = dst;
+    src = raw.data;
+
+    ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
+
+    value->len = dst - value->data;
+
+    return NGX_OK;
+}
+
+
+/* the first origin application of that name, in any rtmp server */
+
+static void
+ngx_http_rtmp_cluster_api_app(ngx_str_t *app,
+    ngx_rtmp_cluster_app_conf_t **cacfp, ngx_rtmp_core_srv_conf_t **cscfp)
+{
+    ngx_uint_t                    n, m;
+    ngx_rtmp_conf_ctx_t          *rctx;
+    ngx_rtmp_core_srv_conf_t    **cscf;
+    ngx_rtmp_core_app_conf_t    **cacf;
+    ngx_rtmp_core_main_conf_t    *cmcf;
+    ngx_rtmp_cluster_app_conf_t  *ccf;
+
+    rctx = (ngx_rtmp_conf_ctx_t *) ngx_get_conf(ngx_cycle->conf_ctx,
+                                                ngx_rtmp_module);
+    if (rctx == NULL) {
+        return;
+    }
+
+    cmcf = rctx->main_conf[ngx_rtmp_core_module.ctx_index];
+    cscf = cmcf->servers.elts;
+
+    for (n = 0; n < cmcf->servers.nelts; n++) {
+        cacf = cscf[n]->applications.elts;
+
+        for (m = 0; m < cscf[n]->applications.nelts; m++) {
+            ccf = cacf[m]->app_conf[ngx_rtmp_cluster_module.ctx_index];
+
+            if (ccf->role == NGX_RTMP_CLUSTER_ORIGIN
+                && cacf[m]->name.len == app->len
+                && ngx_strncmp(cacf[m]->name.data, app->data, app->len) == 0)
+            {
+                *cacfp = ccf;
+                *cscfp = cscf[n];
+                return;
+            }
+        }
+    }
+}
+
+
+static void
+ngx_http_rtmp_cluster_gen_kv(yajl_gen g, const char *key, ngx_str_t *value)
+{
+    yajl_gen_string(g, (const unsigned char *) key, ngx_strlen(key));
+
+    if (yajl_gen_string(g, value->data, value->len) != yajl_gen_status_ok) {
+        /* not UTF-8: yajl refused it and wrote nothing */
+        yajl_gen_string(g, (u_char *) "", 0);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_rtmp_cluster_api_send(ngx_http_request_t *r, ngx_uint_t status,
+    yajl_gen g)
+{
+    size_t                len;
+    ngx_int_t             rc;
+    ngx_buf_t            *b;
+    ngx_chain_t           out;
+    const unsigned char  *json;
+
+    if (yajl_gen_get_buf(g, &json, &len) != yajl_gen_status_ok) {
+        yajl_gen_free(g);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b = ngx_create_temp_buf(r->pool, len ? len : 1);
+    if (b == NULL) {
+        yajl_gen_free(g);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, json, len);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    yajl_gen_free(g);
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
