@@ -32,7 +32,7 @@ ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r)
     u_char                        *p;
     ngx_int_t                      rc, found;
     ngx_str_t                      vhost, ip, app, stream, coworker, api;
-    ngx_str_t                      key, host;
+    ngx_str_t                      key, host, origin_vhost;
     in_port_t                      port;
     yajl_gen                       g;
     ngx_rtmp_cluster_zone_t       *zone;
@@ -59,8 +59,12 @@ ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (vhost.len == 0) {
-        ngx_str_set(&vhost, "__defaultVhost__");
+    /* the query is echoed as asked; the origin gets a vhost anyway */
+
+    origin_vhost = vhost;
+
+    if (origin_vhost.len == 0) {
+        ngx_str_set(&origin_vhost, "__defaultVhost__");
     }
 
     g = yajl_gen_alloc(NULL);
@@ -148,7 +152,7 @@ ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r)
         yajl_gen_string(g, (u_char *) "port", 4);
         yajl_gen_integer(g, port);
 
-        ngx_http_rtmp_cluster_gen_kv(g, "vhost", &vhost);
+        ngx_http_rtmp_cluster_gen_kv(g, "vhost", &origin_vhost);
         ngx_http_rtmp_cluster_gen_kv(g, "api", &api);
 
         yajl_gen_string(g, (u_char *) "routers", 7);

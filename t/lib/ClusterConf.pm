@@ -9,8 +9,8 @@ use warnings;
 use Exporter qw(import);
 use Time::HiRes qw(time);
 
-our @EXPORT = qw(origin_conf edge_conf wait_video wait_keyframe
-                 stream_status origin_status);
+our @EXPORT = qw(origin_conf edge_conf cluster_origin_conf wait_video
+                 wait_keyframe stream_status origin_status);
 
 # origin_conf($rtmp_port): nginx-rtmp with a live application
 sub origin_conf {
@@ -28,6 +28,46 @@ rtmp {
             live on;
             $app
         }
+    }
+}
+END
+}
+
+# cluster_origin_conf(port => N, http => N, coworkers => ['127.0.0.1:1'],
+#                     app => 'extra directives', workers => 1, rtmp => '')
+# an origin with this module: coworker API, status
+sub cluster_origin_conf {
+    my (%o) = @_;
+    my $cw = @{$o{coworkers} // []}
+        ? 'cluster_coworkers ' . join(' ', @{$o{coworkers}}) . ';' : '';
+    my $workers = $o{workers} // 1;
+    my $app = $o{app} // '';
+    my $rtmp = $o{rtmp} // '';
+    return <<"END";
+error_log logs/error.log info;
+pid logs/nginx.pid;
+worker_processes $workers;
+%%LOAD_MODULES%%
+events {}
+rtmp {
+    cluster_zone cluster:1m;
+    $rtmp
+    server {
+        listen 127.0.0.1:$o{port};
+        application live {
+            live on;
+            cluster origin;
+            $cw
+            $app
+        }
+    }
+}
+http {
+    %%HTTP_DEFAULTS%%
+    server {
+        listen 127.0.0.1:$o{http};
+        location /api/v1/clusters { cluster_api; }
+        location /cluster { cluster_status; }
     }
 }
 END

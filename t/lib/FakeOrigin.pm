@@ -70,7 +70,8 @@ sub start {
     die "FakeOrigin: unknown redirect_form '$o{redirect_form}'\n"
         if defined $o{redirect_form}
            && $o{redirect_form} !~ /^(?:tcurl|tcurl_args|full)\z/;
-    my $ls = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => 0,
+    my $ls = IO::Socket::IP->new(LocalHost => '127.0.0.1',
+                                 LocalPort => $o{port} // 0,
                                  Listen => 16, ReuseAddr => 1)
         or die "FakeOrigin: listen: $!";
     my $port = $ls->sockport;
