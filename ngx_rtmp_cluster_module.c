@@ -789,6 +789,7 @@ ngx_rtmp_cluster_coworkers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         u.url = value[i];
         u.default_port = 80;
+        u.uri_part = 1;
 
         if (ngx_strncasecmp(u.url.data, (u_char *) "http://", 7) == 0) {
             u.url.data += 7;
@@ -815,6 +816,7 @@ ngx_rtmp_cluster_coworkers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         cw->name = u.url;
+        cw->name.len -= u.uri.len;
 
         cw->url.data = ngx_pnalloc(cf->pool, sizeof("http://")
                                              + NGX_SOCKADDR_STRLEN);

@@ -100,7 +100,7 @@ fails_like(conf('cluster_zone z:1m;',
     qr/invalid value "random" in "cluster_balance", expected one of: hash, round_robin, order/, 'unknown balance');
 
 fails_like(conf('cluster_zone z:1m;', 'cluster middle;'),
-    qr/invalid value "middle" in "cluster", expected one of: off, edge/, 'unknown role');
+    qr/invalid value "middle" in "cluster", expected one of: off, edge, origin/, 'unknown role');
 
 fails_like(conf('cluster_zone z:1m;',
                 'cluster edge; cluster_origin 127.0.0.1:1; '
@@ -112,6 +112,56 @@ fails_like(conf('cluster_zone z:1m;',
                 'cluster edge; cluster_origin 127.0.0.1:1; '
                 . 'cluster_linger soon;'),
     qr/"cluster_linger" directive invalid value/, 'bad time');
+
+($code, $out) = $t->nginx_t(conf('cluster_zone z:1m;',
+    'cluster origin; cluster_coworkers 127.0.0.1:1985 localhost:1986; '
+    . 'cluster_coworkers http://127.0.0.2; cluster_advertise 10.0.0.1:1935; '
+    . 'cluster_lookup_timeout 300ms; cluster_lookup_cache 2s 500ms; '
+    . 'cluster_found proxy; cluster_redirect fms; cluster_not_found reject; '
+    . 'cluster_duplicate_publish allow;',
+    http => 'http { %%HTTP_DEFAULTS%% server { listen 127.0.0.1:'
+            . $t->port . '; location /api/v1/clusters { cluster_api; } } }'));
+is($code, 0, 'a complete origin configuration passes nginx -t') or diag($out);
+
+fails_like(conf('cluster_zone z:1m;',
+                'cluster origin; cluster_coworkers nowhere.invalid:1985;'),
+    qr/"cluster_coworkers": host not found in "nowhere.invalid:1985"/,
+    'unresolvable coworker');
+
+fails_like(conf('cluster_zone z:1m;',
+                'cluster origin; cluster_coworkers 127.0.0.1:1985/api;'),
+    qr/"cluster_coworkers": "127.0.0.1:1985\/api" must be host:port/,
+    'coworker with a path');
+
+fails_like(conf('cluster_zone z:1m;',
+                'cluster origin; cluster_advertise :1935;'),
+    qr/"cluster_advertise": invalid address ":1935"/, 'bad advertise');
+
+fails_like(conf('cluster_zone z:1m;',
+                'cluster origin; cluster_advertise 10.0.0.1:http;'),
+    qr/"cluster_advertise": invalid address "10.0.0.1:http"/,
+    'bad advertise port');
+
+fails_like(conf('cluster_zone z:1m;',
+                'cluster origin; cluster_lookup_timeout 0;'),
+    qr/"cluster_lookup_timeout" must be positive/, 'zero lookup timeout');
+
+fails_like(conf('cluster_zone z:1m;',
+                'cluster origin; cluster_lookup_cache soon;'),
+    qr/"cluster_lookup_cache": invalid time/, 'bad cache time');
+
+fails_like(conf('cluster_zone z:1m;', 'cluster origin; cluster_found copy;'),
+    qr/invalid value "copy" in "cluster_found", expected one of: redirect, proxy/,
+    'unknown found mode');
+
+fails_like(conf('cluster_zone z:1m;', 'cluster origin; cluster_redirect rtmp;'),
+    qr/invalid value "rtmp" in "cluster_redirect", expected one of: srs, fms/,
+    'unknown dialect');
+
+fails_like(conf('cluster_zone z:1m;',
+                'cluster edge; cluster_origin 127.0.0.1:1; '
+                . 'cluster_redirect_depth many;'),
+    qr/"cluster_redirect_depth" directive invalid number/, 'bad depth');
 
 # the module needs nginx-rtmp's symbols: loading it first fails clearly
 fails_like(conf('', '', load => 'load_module ' . $t->module_path . ';'
