@@ -5,16 +5,8 @@
  */
 
 
-#include <ngx_config.h>
-#include <ngx_core.h>
-#include <ngx_http.h>
+#include "ngx_http_rtmp_cluster.h"
 
-#include <yajl/yajl_gen.h>
-
-#include "ngx_rtmp_cluster.h"
-
-
-ngx_int_t ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r);
 
 static ngx_int_t ngx_http_rtmp_cluster_arg(ngx_http_request_t *r,
     char *name, ngx_str_t *value);
@@ -22,8 +14,6 @@ static void ngx_http_rtmp_cluster_api_app(ngx_str_t *app,
     ngx_rtmp_cluster_app_conf_t **cacfp, ngx_rtmp_core_srv_conf_t **cscfp);
 static void ngx_http_rtmp_cluster_gen_kv(yajl_gen g, const char *key,
     ngx_str_t *value);
-static ngx_int_t ngx_http_rtmp_cluster_api_send(ngx_http_request_t *r,
-    ngx_uint_t status, yajl_gen g);
 
 
 ngx_int_t
@@ -85,7 +75,7 @@ ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r)
                         sizeof("app and stream are required") - 1);
         yajl_gen_map_close(g);
 
-        return ngx_http_rtmp_cluster_api_send(r, NGX_HTTP_BAD_REQUEST, g);
+        return ngx_http_rtmp_cluster_send_json(r, NGX_HTTP_BAD_REQUEST, g);
     }
 
     ngx_memcpy(name_buf, stream.data, stream.len);
@@ -172,7 +162,7 @@ ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r)
     yajl_gen_map_close(g);
     yajl_gen_map_close(g);
 
-    return ngx_http_rtmp_cluster_api_send(r, NGX_HTTP_OK, g);
+    return ngx_http_rtmp_cluster_send_json(r, NGX_HTTP_OK, g);
 }
 
 
@@ -261,8 +251,10 @@ ngx_http_rtmp_cluster_gen_kv(yajl_gen g, const char *key, ngx_str_t *value)
 }
 
 
-static ngx_int_t
-ngx_http_rtmp_cluster_api_send(ngx_http_request_t *r, ngx_uint_t status,
+/* the document of g, freed here, as the whole answer */
+
+ngx_int_t
+ngx_http_rtmp_cluster_send_json(ngx_http_request_t *r, ngx_uint_t status,
     yajl_gen g)
 {
     size_t                len;

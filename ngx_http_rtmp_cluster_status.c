@@ -5,13 +5,7 @@
  */
 
 
-#include <ngx_config.h>
-#include <ngx_core.h>
-#include <ngx_http.h>
-
-#include <yajl/yajl_gen.h>
-
-#include "ngx_rtmp_cluster.h"
+#include "ngx_http_rtmp_cluster.h"
 
 
 #define NGX_RTMP_CLUSTER_VERSION  "0.2.0"
@@ -25,8 +19,6 @@ typedef struct {
     u_char                          key[NGX_RTMP_CLUSTER_KEY_LEN];
 } ngx_rtmp_cluster_http_pub_t;
 
-
-ngx_int_t ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r);
 
 static char *ngx_http_rtmp_cluster_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -117,17 +109,13 @@ ngx_http_rtmp_cluster_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r)
 {
-    size_t                          len;
     uint64_t                        now;
     ngx_int_t                       rc;
-    ngx_buf_t                      *b;
-    ngx_uint_t                      i, norigins, nstreams;
-    ngx_chain_t                     out;
+    ngx_uint_t                      i, norigins, nstreams, npublished;
     ngx_queue_t                    *q;
     const unsigned char            *json;
     yajl_gen                        g;
     ngx_rtmp_cluster_zone_t        *zone;
-    ngx_uint_t                      npublished;
     ngx_rtmp_cluster_shm_t          counters;
     ngx_rtmp_cluster_shm_origin_t  *origins, *o;
     ngx_rtmp_cluster_shm_stream_t  *streams, *s;
@@ -371,38 +359,7 @@ ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r)
     yajl_gen_array_close(g);
     yajl_gen_map_close(g);
 
-    if (yajl_gen_get_buf(g, &json, &len) != yajl_gen_status_ok) {
-        yajl_gen_free(g);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b = ngx_create_temp_buf(r->pool, len + 1);
-    if (b == NULL) {
-        yajl_gen_free(g);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->last = ngx_cpymem(b->last, json, len);
-    *b->last++ = '\n';
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    yajl_gen_free(g);
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_rtmp_cluster_send_json(r, NGX_HTTP_OK, g);
 }
 
 

@@ -182,7 +182,7 @@ typedef struct {
 typedef struct {
     ngx_uint_t                      role;
     ngx_array_t                    *origins;    /* ngx_rtmp_cluster_origin_t */
-    ngx_array_t                    *coworkers;  /* ngx_rtmp_cluster_coworker_t */
+    ngx_array_t                    *coworkers;  /* of coworker_t */
     ngx_str_t                       advertise;  /* host[:port] */
     ngx_msec_t                      lookup_timeout;
     ngx_msec_t                      cache_found;

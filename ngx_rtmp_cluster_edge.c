@@ -235,17 +235,6 @@ ngx_rtmp_cluster_edge_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
 
     ngx_rtmp_cluster_attach_player(st, ctx);
 
-    if (st->lingering) {
-        st->lingering = 0;
-
-        if (st->linger_evt.timer_set) {
-            ngx_del_timer(&st->linger_evt);
-        }
-
-        ngx_rtmp_cluster_stream_record_set(st->shm_zone, st->shm, st->state,
-                                           NULL);
-    }
-
     return NGX_OK;
 }
 
@@ -283,6 +272,18 @@ ngx_rtmp_cluster_attach_player(ngx_rtmp_cluster_stream_t *st,
 
     if (st->shm) {
         (void) ngx_atomic_fetch_add(&st->shm->players, 1);
+    }
+
+    if (st->lingering) {
+        /* a player is back: the pull stays */
+        st->lingering = 0;
+
+        if (st->linger_evt.timer_set) {
+            ngx_del_timer(&st->linger_evt);
+        }
+
+        ngx_rtmp_cluster_stream_record_set(st->shm_zone, st->shm, st->state,
+                                           NULL);
     }
 }
 
@@ -1662,15 +1663,6 @@ ngx_rtmp_cluster_edge_proxy(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
 
     if (st) {
         ngx_rtmp_cluster_attach_player(st, ctx);
-
-        if (st->lingering) {
-            st->lingering = 0;
-
-            if (st->linger_evt.timer_set) {
-                ngx_del_timer(&st->linger_evt);
-            }
-        }
-
         return NGX_OK;
     }
 

@@ -43,7 +43,6 @@ static void ngx_rtmp_cluster_fetch_free(ngx_rtmp_cluster_fetch_t *f);
 static CURLM             *ngx_rtmp_cluster_multi;
 static ngx_event_t        ngx_rtmp_cluster_fetch_timer_ev;
 static ngx_connection_t   ngx_rtmp_cluster_fetch_dummy;
-static ngx_uint_t         ngx_rtmp_cluster_fetch_running;
 
 
 ngx_int_t
@@ -167,7 +166,6 @@ ngx_rtmp_cluster_fetch_start(ngx_str_t *url, ngx_str_t *host,
         return NULL;
     }
 
-    ngx_rtmp_cluster_fetch_running++;
 
     return f;
 }
@@ -177,7 +175,6 @@ void
 ngx_rtmp_cluster_fetch_cancel(ngx_rtmp_cluster_fetch_t *f)
 {
     curl_multi_remove_handle(ngx_rtmp_cluster_multi, f->easy);
-    ngx_rtmp_cluster_fetch_running--;
     ngx_rtmp_cluster_fetch_free(f);
 }
 
@@ -414,7 +411,6 @@ ngx_rtmp_cluster_fetch_done(void)
         }
 
         curl_multi_remove_handle(ngx_rtmp_cluster_multi, easy);
-        ngx_rtmp_cluster_fetch_running--;
 
         /* the handler may start or cancel other fetches */
         f->handler(f, &f->result, f->data);

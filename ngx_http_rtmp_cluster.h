@@ -1,0 +1,25 @@
+
+/*
+ * ngx_rtmp_cluster: what the http handlers share.
+ */
+
+
+#ifndef _NGX_HTTP_RTMP_CLUSTER_H_INCLUDED_
+#define _NGX_HTTP_RTMP_CLUSTER_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <yajl/yajl_gen.h>
+
+#include "ngx_rtmp_cluster.h"
+
+
+ngx_int_t ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_rtmp_cluster_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, yajl_gen g);
+
+
+#endif /* _NGX_HTTP_RTMP_CLUSTER_H_INCLUDED_ */
