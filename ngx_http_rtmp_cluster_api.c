@@ -99,7 +99,7 @@ ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r)
                                                     ngx_rtmp_module);
         cmcf = rctx->main_conf[ngx_rtmp_cluster_module.ctx_index];
 
-        if (ngx_rtmp_cluster_registry_find(cmcf->shm_zone, &key) == NGX_OK
+        if (ngx_rtmp_cluster_registry_find(cmcf->shm_zone, &key)
             && ngx_rtmp_cluster_advertised(cacf, cscf, &coworker, &host,
                                            &port)
                == NGX_OK)

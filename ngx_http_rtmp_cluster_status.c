@@ -276,6 +276,11 @@ ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r)
         }
 
         ngx_http_rtmp_cluster_gen_int(g, "players", (long) s->players);
+        ngx_http_rtmp_cluster_gen_int(g, "relays", (long) s->relays);
+
+        if (s->owner) {
+            ngx_http_rtmp_cluster_gen_int(g, "owner", s->owner);
+        }
         ngx_http_rtmp_cluster_gen_int(g, "bytes_in", s->bytes);
         ngx_http_rtmp_cluster_gen_int(g, "uptime", ngx_time() - s->started);
         ngx_http_rtmp_cluster_gen_int(g, "failovers", s->failovers);

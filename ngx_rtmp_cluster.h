@@ -13,6 +13,8 @@
 #include <ngx_event.h>
 #include <ngx_event_connect.h>
 
+#include <sys/un.h>
+
 #include "ngx_rtmp.h"
 #include "ngx_rtmp_cmd_module.h"
 #include "ngx_rtmp_live_module.h"
@@ -89,6 +91,8 @@ typedef struct {
     u_char                          name[NGX_RTMP_MAX_NAME];
     u_char                          origin[NGX_RTMP_CLUSTER_ADDR_LEN];
     ngx_atomic_t                    players;
+    ngx_atomic_t                    relays;     /* other workers' pulls */
+    ngx_pid_t                       owner;
     ngx_atomic_t                    bytes;
     ngx_atomic_t                    failovers;
     time_t                          started;
@@ -127,6 +131,7 @@ typedef struct {
     ngx_atomic_t                    rr;
     ngx_rtmp_cluster_shm_table_t    registry;
     ngx_rtmp_cluster_shm_table_t    lookups;
+    ngx_rtmp_cluster_shm_table_t    owners;
 
     /* counters for the status handler */
     ngx_atomic_t                    lookups_total;
@@ -170,6 +175,8 @@ typedef struct {
                                                    all applications */
     ngx_uint_t                      roles;      /* applications with a role */
     ngx_flag_t                      reuseport;
+    ngx_flag_t                      share;
+    ngx_str_t                       socket_dir;
 } ngx_rtmp_cluster_main_conf_t;
 
 
@@ -254,6 +261,7 @@ typedef struct {
     ngx_queue_t                     queue;      /* in stream->players */
     unsigned                        player:1;
     unsigned                        publisher:1;
+    unsigned                        inner:1;
 } ngx_rtmp_cluster_ctx_t;
 
 
@@ -291,7 +299,7 @@ ngx_int_t ngx_rtmp_cluster_registry_add(ngx_shm_zone_t *shm_zone,
     ngx_str_t *key, ngx_str_t *publisher);
 void ngx_rtmp_cluster_registry_remove(ngx_shm_zone_t *shm_zone,
     ngx_str_t *key);
-ngx_int_t ngx_rtmp_cluster_registry_find(ngx_shm_zone_t *shm_zone,
+ngx_pid_t ngx_rtmp_cluster_registry_find(ngx_shm_zone_t *shm_zone,
     ngx_str_t *key);
 ngx_rtmp_cluster_shm_entry_t *ngx_rtmp_cluster_table_find(
     ngx_rtmp_cluster_shm_table_t *t, ngx_str_t *key, uint32_t hash);
@@ -333,6 +341,19 @@ ngx_int_t ngx_rtmp_cluster_advertised(ngx_rtmp_cluster_app_conf_t *cacf,
     ngx_rtmp_core_srv_conf_t *cscf, ngx_str_t *coworker, ngx_str_t *host,
     in_port_t *port);
 
+/* one upstream per stream per host */
+ngx_int_t ngx_rtmp_cluster_workers_init_module(ngx_cycle_t *cycle);
+ngx_int_t ngx_rtmp_cluster_workers_init_process(ngx_cycle_t *cycle);
+void ngx_rtmp_cluster_workers_exit_process(ngx_cycle_t *cycle);
+void ngx_rtmp_cluster_socket_path(ngx_rtmp_cluster_main_conf_t *cmcf,
+    ngx_pid_t pid, ngx_uint_t server, struct sockaddr_un *sun);
+ngx_int_t ngx_rtmp_cluster_server_index(void **srv_conf);
+ngx_pid_t ngx_rtmp_cluster_owner(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_uint_t take, ngx_uint_t force);
+void ngx_rtmp_cluster_owner_release(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *key);
+void ngx_rtmp_cluster_note_session(ngx_rtmp_session_t *s);
+
 /* the edge role */
 ngx_int_t ngx_rtmp_cluster_edge_play(ngx_rtmp_session_t *s,
     ngx_rtmp_play_t *v);
@@ -352,6 +373,7 @@ void ngx_rtmp_cluster_edge_upstream_closed(ngx_rtmp_session_t *s,
     ngx_rtmp_relay_ctx_t *rctx);
 ngx_int_t ngx_rtmp_cluster_edge_init_process(ngx_cycle_t *cycle);
 void ngx_rtmp_cluster_edge_exit_process(ngx_cycle_t *cycle);
+void ngx_rtmp_cluster_edge_shutdown(void);
 ngx_int_t ngx_rtmp_cluster_edge_proxy(ngx_rtmp_session_t *s,
     ngx_rtmp_play_t *v, u_char *addr, in_port_t port);
 const char *ngx_rtmp_cluster_state_name(ngx_uint_t state);

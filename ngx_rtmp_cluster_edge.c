@@ -33,9 +33,12 @@ struct ngx_rtmp_cluster_stream_s {
     ngx_str_t                       app;
     ngx_str_t                       name;
     ngx_str_t                       args;
+    ngx_str_t                       key;            /* "app/name" */
+    ngx_pid_t                       owner;          /* the host's puller */
 
     ngx_queue_t                     players;
     ngx_uint_t                      nplayers;
+    ngx_uint_t                      ninner;         /* of them, relays */
     ngx_rtmp_session_t             *publisher;
     ngx_rtmp_session_t             *upstream;
     ngx_rtmp_cluster_origin_t      *origin;
@@ -55,6 +58,7 @@ struct ngx_rtmp_cluster_stream_s {
     ngx_rtmp_cluster_origin_t       dyn;
     ngx_addr_t                      dyn_addr;
     struct sockaddr_in              dyn_sin;
+    struct sockaddr_un              dyn_sun;
     u_char                          dyn_name[NGX_RTMP_CLUSTER_ADDR_LEN];
 
     ngx_uint_t                      kind;
@@ -76,6 +80,7 @@ struct ngx_rtmp_cluster_stream_s {
     u_char                          app_buf[NGX_RTMP_MAX_NAME];
     u_char                          name_buf[NGX_RTMP_MAX_NAME];
     u_char                          args_buf[NGX_RTMP_MAX_ARGS];
+    u_char                          key_buf[NGX_RTMP_CLUSTER_KEY_LEN];
 };
 
 
@@ -122,6 +127,9 @@ static void ngx_rtmp_cluster_follow(ngx_rtmp_cluster_stream_t *st,
     u_char *url);
 static ngx_int_t ngx_rtmp_cluster_in_chain(ngx_rtmp_cluster_stream_t *st,
     ngx_str_t *name);
+static ngx_rtmp_cluster_origin_t *ngx_rtmp_cluster_inner_target(
+    ngx_rtmp_cluster_stream_t *st, ngx_pid_t pid);
+static void ngx_rtmp_cluster_drop_relays(ngx_rtmp_cluster_stream_t *st);
 
 
 static ngx_queue_t  ngx_rtmp_cluster_streams;
@@ -270,8 +278,13 @@ ngx_rtmp_cluster_attach_player(ngx_rtmp_cluster_stream_t *st,
     ctx->stream = st;
     ctx->player = 1;
 
+    /* another worker's pull, through our unix socket */
+    ctx->inner = ctx->session->auto_pushed;
+    st->ninner += ctx->inner;
+
     if (st->shm) {
-        (void) ngx_atomic_fetch_add(&st->shm->players, 1);
+        (void) ngx_atomic_fetch_add(ctx->inner ? &st->shm->relays
+                                               : &st->shm->players, 1);
     }
 
     if (st->lingering) {
@@ -372,6 +385,13 @@ ngx_rtmp_cluster_edge_published(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
     ctx->stream = st;
     ctx->publisher = 1;
 
+    /* the publisher's worker serves the stream to the others */
+    st->owner = ngx_rtmp_cluster_owner(st->shm_zone, &st->key, 1, 1);
+
+    if (st->shm) {
+        st->shm->owner = st->owner;
+    }
+
     ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
                   "cluster: publish of \"%V/%V\": forwarding to an origin",
                   &st->app, &st->name);
@@ -399,8 +419,12 @@ ngx_rtmp_cluster_edge_close(ngx_rtmp_session_t *s)
         st->nplayers--;
 
         if (st->shm) {
-            (void) ngx_atomic_fetch_add(&st->shm->players, -1);
+            (void) ngx_atomic_fetch_add(ctx->inner ? &st->shm->relays
+                                                   : &st->shm->players, -1);
         }
+
+        st->ninner -= ctx->inner;
+        ctx->inner = 0;
     }
 
     if (ctx->publisher) {
@@ -443,6 +467,14 @@ ngx_rtmp_cluster_edge_close(ngx_rtmp_session_t *s)
 static void
 ngx_rtmp_cluster_check_idle(ngx_rtmp_cluster_stream_t *st)
 {
+    if (ngx_exiting && st->nplayers && st->nplayers == st->ninner
+        && st->publisher == NULL)
+    {
+        /* only other workers' pulls are left: they re-pull elsewhere */
+        ngx_rtmp_cluster_drop_relays(st);
+        return;
+    }
+
     if (st->nplayers || st->publisher) {
         return;
     }
@@ -585,6 +617,13 @@ ngx_rtmp_cluster_create(ngx_rtmp_session_t *s, u_char *name, u_char *args,
         }
     }
 
+    if (ngx_rtmp_cluster_key(&st->app, st->name_buf, &st->key, st->key_buf)
+        != NGX_OK)
+    {
+        ngx_free(st);
+        return NULL;
+    }
+
     ngx_queue_init(&st->players);
 
     st->dummy.fd = (ngx_socket_t) -1;
@@ -633,6 +672,12 @@ ngx_rtmp_cluster_free(ngx_rtmp_cluster_stream_t *st)
         ngx_queue_remove(q);
         ctx->stream = NULL;
         ctx->player = 0;
+        ctx->inner = 0;
+    }
+
+    if (st->owner == ngx_pid) {
+        /* the other workers' pulls from us end; one of them takes over */
+        ngx_rtmp_cluster_owner_release(st->shm_zone, &st->key);
     }
 
     ngx_rtmp_cluster_stream_record_free(st->shm_zone, st->shm);
@@ -690,13 +735,28 @@ ngx_rtmp_cluster_order(ngx_rtmp_cluster_stream_t *st)
     st->redirects = 0;
     st->chain_len = 0;
 
+    st->redirect_to = NULL;
+
+    if (st->kind != NGX_RTMP_CLUSTER_PUBLISH) {
+        /* one worker of the host pulls from upstream, the others from it */
+
+        st->owner = ngx_rtmp_cluster_owner(st->shm_zone, &st->key, 1, 0);
+
+        if (st->shm) {
+            st->shm->owner = st->owner;
+        }
+
+        if (st->owner != ngx_pid) {
+            st->redirect_to = ngx_rtmp_cluster_inner_target(st, st->owner);
+            return;
+        }
+    }
+
     if (st->kind == NGX_RTMP_CLUSTER_PROXY || cacf->origins == NULL) {
-        /* the origin a coworker named */
+        /* the origin a coworker named, or none: an origin waits */
         st->redirect_to = st->proxy;
         return;
     }
-
-    st->redirect_to = NULL;
 
     o = cacf->origins->elts;
     n = cacf->origins->nelts;
@@ -868,8 +928,11 @@ ngx_rtmp_cluster_backoff(ngx_rtmp_cluster_stream_t *st)
     elapsed = ngx_current_msec - st->failing_since;
 
     if (st->kind != NGX_RTMP_CLUSTER_PUBLISH
+        && !(st->kind == NGX_RTMP_CLUSTER_PULL
+             && st->cacf->role == NGX_RTMP_CLUSTER_ORIGIN)
         && elapsed >= st->cacf->retry_timeout)
     {
+        /* an origin's players wait for their publisher to come back */
         ngx_rtmp_cluster_give_up(st);
         return;
     }
@@ -878,7 +941,7 @@ ngx_rtmp_cluster_backoff(ngx_rtmp_cluster_stream_t *st)
                                         NGX_RTMP_CLUSTER_BACKOFF_MAX)
                               : NGX_RTMP_CLUSTER_BACKOFF_MIN;
 
-    if (st->kind != NGX_RTMP_CLUSTER_PUBLISH) {
+    if (elapsed < st->cacf->retry_timeout) {
         st->backoff = ngx_min(st->backoff,
                               st->cacf->retry_timeout - elapsed);
     }
@@ -1685,4 +1748,92 @@ ngx_rtmp_cluster_edge_proxy(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
     ngx_rtmp_cluster_round(st);
 
     return NGX_OK;
+}
+
+
+/* the owner worker's unix socket for this stream's server block */
+
+static ngx_rtmp_cluster_origin_t *
+ngx_rtmp_cluster_inner_target(ngx_rtmp_cluster_stream_t *st, ngx_pid_t pid)
+{
+    u_char                        *p;
+    ngx_int_t                      n;
+    ngx_rtmp_cluster_origin_t     *dyn;
+    ngx_rtmp_cluster_main_conf_t  *cmcf;
+
+    n = ngx_rtmp_cluster_server_index(st->cctx.srv_conf);
+    if (n == NGX_ERROR) {
+        return NULL;
+    }
+
+    cmcf = st->cctx.main_conf[ngx_rtmp_cluster_module.ctx_index];
+
+    ngx_rtmp_cluster_socket_path(cmcf, pid, n, &st->dyn_sun);
+
+    dyn = &st->dyn;
+    ngx_memzero(dyn, sizeof(ngx_rtmp_cluster_origin_t));
+
+    p = ngx_sprintf(st->dyn_name, "worker:%P", pid);
+    dyn->name.data = st->dyn_name;
+    dyn->name.len = p - st->dyn_name;
+    dyn->host = dyn->name;
+    dyn->weight = 1;
+    dyn->max_fails = 1;
+
+    st->dyn_addr.sockaddr = (struct sockaddr *) &st->dyn_sun;
+    st->dyn_addr.socklen = sizeof(struct sockaddr_un);
+    st->dyn_addr.name = dyn->name;
+
+    dyn->url.url = dyn->name;
+    dyn->url.host = dyn->host;
+    dyn->url.addrs = &st->dyn_addr;
+    dyn->url.naddrs = 1;
+
+    return dyn;
+}
+
+
+/* a worker shutting down ends its pulls without players at once */
+
+void
+ngx_rtmp_cluster_edge_shutdown(void)
+{
+    ngx_queue_t                *q, *next;
+    ngx_rtmp_cluster_stream_t  *st;
+
+    if (!ngx_rtmp_cluster_ready) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&ngx_rtmp_cluster_streams);
+         q != ngx_queue_sentinel(&ngx_rtmp_cluster_streams);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        st = ngx_queue_data(q, ngx_rtmp_cluster_stream_t, queue);
+
+        if (st->nplayers == st->ninner && st->publisher == NULL) {
+            ngx_rtmp_cluster_drop_relays(st);
+        }
+    }
+}
+
+
+/* end a stream whose only players are other workers' pulls */
+
+static void
+ngx_rtmp_cluster_drop_relays(ngx_rtmp_cluster_stream_t *st)
+{
+    ngx_queue_t             *q;
+    ngx_rtmp_cluster_ctx_t  *ctx;
+
+    for (q = ngx_queue_head(&st->players);
+         q != ngx_queue_sentinel(&st->players);
+         q = ngx_queue_next(q))
+    {
+        ctx = ngx_queue_data(q, ngx_rtmp_cluster_ctx_t, queue);
+        ngx_rtmp_finalize_session(ctx->session);
+    }
+
+    ngx_rtmp_cluster_free(st);
 }

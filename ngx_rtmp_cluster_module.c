@@ -11,6 +11,7 @@
 
 static ngx_int_t ngx_rtmp_cluster_postconfiguration(ngx_conf_t *cf);
 static void *ngx_rtmp_cluster_create_main_conf(ngx_conf_t *cf);
+static char *ngx_rtmp_cluster_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_rtmp_cluster_create_app_conf(ngx_conf_t *cf);
 static char *ngx_rtmp_cluster_merge_app_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -107,6 +108,20 @@ static ngx_command_t  ngx_rtmp_cluster_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_RTMP_MAIN_CONF_OFFSET,
       offsetof(ngx_rtmp_cluster_main_conf_t, reuseport),
+      NULL },
+
+    { ngx_string("cluster_worker_relay"),
+      NGX_RTMP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_RTMP_MAIN_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_main_conf_t, share),
+      NULL },
+
+    { ngx_string("cluster_socket_dir"),
+      NGX_RTMP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_RTMP_MAIN_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_main_conf_t, socket_dir),
       NULL },
 
     { ngx_string("cluster"),
@@ -243,7 +258,7 @@ static ngx_rtmp_module_t  ngx_rtmp_cluster_module_ctx = {
     NULL,                                   /* preconfiguration */
     ngx_rtmp_cluster_postconfiguration,     /* postconfiguration */
     ngx_rtmp_cluster_create_main_conf,      /* create main configuration */
-    NULL,                                   /* init main configuration */
+    ngx_rtmp_cluster_init_main_conf,        /* init main configuration */
     NULL,                                   /* create server configuration */
     NULL,                                   /* merge server configuration */
     ngx_rtmp_cluster_create_app_conf,       /* create app configuration */
@@ -257,7 +272,7 @@ ngx_module_t  ngx_rtmp_cluster_module = {
     ngx_rtmp_cluster_commands,              /* module directives */
     NGX_RTMP_MODULE,                        /* module type */
     NULL,                                   /* init master */
-    NULL,                                   /* init module */
+    ngx_rtmp_cluster_workers_init_module,   /* init module */
     ngx_rtmp_cluster_init_process,          /* init process */
     NULL,                                   /* init thread */
     NULL,                                   /* exit thread */
@@ -358,8 +373,30 @@ ngx_rtmp_cluster_create_main_conf(ngx_conf_t *cf)
     }
 
     cmcf->reuseport = NGX_CONF_UNSET;
+    cmcf->share = NGX_CONF_UNSET;
 
     return cmcf;
+}
+
+
+static char *
+ngx_rtmp_cluster_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_rtmp_cluster_main_conf_t *cmcf = conf;
+
+    ngx_conf_init_value(cmcf->share, 1);
+
+    if (cmcf->socket_dir.len == 0) {
+        ngx_str_set(&cmcf->socket_dir, "/run/nginx-rtmp-cluster");
+    }
+
+    while (cmcf->socket_dir.len > 1
+           && cmcf->socket_dir.data[cmcf->socket_dir.len - 1] == '/')
+    {
+        cmcf->socket_dir.len--;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -985,7 +1022,9 @@ ngx_rtmp_cluster_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_rtmp_cluster_lookup_init_process(cycle) != NGX_OK) {
+    if (ngx_rtmp_cluster_lookup_init_process(cycle) != NGX_OK
+        || ngx_rtmp_cluster_workers_init_process(cycle) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -996,6 +1035,7 @@ ngx_rtmp_cluster_init_process(ngx_cycle_t *cycle)
 static void
 ngx_rtmp_cluster_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_rtmp_cluster_workers_exit_process(cycle);
     ngx_rtmp_cluster_edge_exit_process(cycle);
     ngx_rtmp_cluster_fetch_exit(cycle);
 }
@@ -1037,10 +1077,12 @@ ngx_rtmp_cluster_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
         return next_play(s, v);
     }
 
+    ngx_rtmp_cluster_note_session(s);
+
     if (cacf->role == NGX_RTMP_CLUSTER_ORIGIN) {
         rc = ngx_rtmp_cluster_origin_play(s, v);
 
-        /* NGX_OK: suspended, redirected or refused here */
+        /* NGX_OK: suspended, redirected, refused or relayed here */
         return (rc == NGX_DECLINED) ? next_play(s, v) : rc;
     }
 

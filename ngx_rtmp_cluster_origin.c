@@ -185,6 +185,7 @@ ngx_rtmp_cluster_waiter(ngx_rtmp_session_t *s, ngx_rtmp_cluster_ctx_t *ctx,
 ngx_int_t
 ngx_rtmp_cluster_origin_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
 {
+    ngx_pid_t                      pid;
     ngx_int_t                      rc;
     ngx_rtmp_cluster_ctx_t        *ctx;
     ngx_rtmp_cluster_waiter_t     *w;
@@ -204,8 +205,21 @@ ngx_rtmp_cluster_origin_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
         return NGX_DECLINED;
     }
 
-    if (ngx_rtmp_cluster_registry_find(cmcf->shm_zone, &w->key) == NGX_OK) {
+    pid = ngx_rtmp_cluster_registry_find(cmcf->shm_zone, &w->key);
+
+    if (pid == ngx_pid) {
         return NGX_DECLINED;
+    }
+
+    if (pid) {
+        /* published on another worker of this host: relayed from it */
+
+        if (!cmcf->share) {
+            return NGX_DECLINED;
+        }
+
+        return ngx_rtmp_cluster_edge_play(s, v) == NGX_OK ? NGX_DECLINED
+                                                          : NGX_ERROR;
     }
 
     if (cacf->coworkers == NULL) {
@@ -626,6 +640,9 @@ ngx_rtmp_cluster_origin_published(ngx_rtmp_session_t *s,
     ngx_rtmp_cluster_lookup_forget(cmcf->shm_zone, &w->key);
     ctx->registered = 1;
 
+    /* this worker serves the stream to the host's other workers */
+    (void) ngx_rtmp_cluster_owner(cmcf->shm_zone, &w->key, 1, 1);
+
     ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
                   "cluster: \"%V\" registered on this origin", &w->key);
 }
@@ -655,5 +672,6 @@ ngx_rtmp_cluster_origin_close(ngx_rtmp_session_t *s)
 
         cmcf = ngx_rtmp_get_module_main_conf(s, ngx_rtmp_cluster_module);
         ngx_rtmp_cluster_registry_remove(cmcf->shm_zone, &ctx->waiter->key);
+        ngx_rtmp_cluster_owner_release(cmcf->shm_zone, &ctx->waiter->key);
     }
 }

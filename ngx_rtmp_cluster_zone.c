@@ -13,6 +13,8 @@
 static ngx_rtmp_cluster_shm_origin_t *ngx_rtmp_cluster_origin_record(
     ngx_rtmp_cluster_zone_t *ctx, ngx_str_t *name);
 static void ngx_rtmp_cluster_table_init(ngx_rtmp_cluster_shm_table_t *t);
+static void ngx_rtmp_cluster_table_sweep(ngx_rtmp_cluster_zone_t *ctx,
+    ngx_rtmp_cluster_shm_table_t *t);
 static void ngx_rtmp_cluster_table_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 
@@ -69,6 +71,7 @@ ngx_rtmp_cluster_zone_init(ngx_shm_zone_t *shm_zone, void *data)
         ngx_queue_init(&ctx->sh->streams);
         ngx_rtmp_cluster_table_init(&ctx->sh->registry);
         ngx_rtmp_cluster_table_init(&ctx->sh->lookups);
+        ngx_rtmp_cluster_table_init(&ctx->sh->owners);
 
         len = sizeof(" in cluster zone \"\"") + shm_zone->shm.name.len;
 
@@ -536,7 +539,9 @@ ngx_rtmp_cluster_registry_remove(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
 }
 
 
-ngx_int_t
+/* the pid of the worker holding the publisher of key, or 0 */
+
+ngx_pid_t
 ngx_rtmp_cluster_registry_find(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
 {
     uint32_t                       hash;
@@ -557,16 +562,13 @@ ngx_rtmp_cluster_registry_find(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    if (pid == 0) {
-        return NGX_DECLINED;
-    }
-
     /* a dead worker's entry is not trusted */
-    if (pid != ngx_pid && kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH) {
-        return NGX_DECLINED;
+    if (pid && pid != ngx_pid && kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH)
+    {
+        return 0;
     }
 
-    return NGX_OK;
+    return pid;
 }
 
 
@@ -585,6 +587,29 @@ ngx_rtmp_cluster_counter_max(ngx_atomic_t *a, ngx_atomic_uint_t v)
 }
 
 
+static void
+ngx_rtmp_cluster_table_sweep(ngx_rtmp_cluster_zone_t *ctx,
+    ngx_rtmp_cluster_shm_table_t *t)
+{
+    ngx_queue_t                   *q, *next;
+    ngx_rtmp_cluster_shm_entry_t  *e;
+
+    for (q = ngx_queue_head(&t->queue);
+         q != ngx_queue_sentinel(&t->queue);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        e = ngx_queue_data(q, ngx_rtmp_cluster_shm_entry_t, queue);
+
+        if (e->pid == ngx_pid
+            || (kill(e->pid, 0) == -1 && ngx_errno == NGX_ESRCH))
+        {
+            ngx_rtmp_cluster_table_delete(ctx, t, e);
+        }
+    }
+}
+
+
 /* drop the records of workers that died without cleaning up */
 
 void
@@ -592,7 +617,6 @@ ngx_rtmp_cluster_zone_sweep(ngx_shm_zone_t *shm_zone)
 {
     ngx_queue_t                    *q, *next;
     ngx_rtmp_cluster_zone_t        *ctx;
-    ngx_rtmp_cluster_shm_entry_t   *e;
     ngx_rtmp_cluster_shm_stream_t  *r;
 
     ctx = shm_zone->data;
@@ -614,19 +638,8 @@ ngx_rtmp_cluster_zone_sweep(ngx_shm_zone_t *shm_zone)
         }
     }
 
-    for (q = ngx_queue_head(&ctx->sh->registry.queue);
-         q != ngx_queue_sentinel(&ctx->sh->registry.queue);
-         q = next)
-    {
-        next = ngx_queue_next(q);
-        e = ngx_queue_data(q, ngx_rtmp_cluster_shm_entry_t, queue);
-
-        if (e->pid == ngx_pid
-            || (kill(e->pid, 0) == -1 && ngx_errno == NGX_ESRCH))
-        {
-            ngx_rtmp_cluster_table_delete(ctx, &ctx->sh->registry, e);
-        }
-    }
+    ngx_rtmp_cluster_table_sweep(ctx, &ctx->sh->registry);
+    ngx_rtmp_cluster_table_sweep(ctx, &ctx->sh->owners);
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 }

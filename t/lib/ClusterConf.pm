@@ -51,6 +51,7 @@ worker_processes $workers;
 events {}
 rtmp {
     cluster_zone cluster:1m;
+    cluster_socket_dir %%PREFIX%%/sock;
     $rtmp
     server {
         listen 127.0.0.1:$o{port};
@@ -75,7 +76,7 @@ END
 
 # edge_conf(port => N, http => N, origins => ['127.0.0.1:1 backup', ...],
 #           app => 'extra directives', workers => 1, listen => 'opts',
-#           rtmp => 'directives at rtmp level')
+#           rtmp => 'directives at rtmp level', main => 'top level')
 sub edge_conf {
     my (%o) = @_;
     my $origins = join "\n",
@@ -84,14 +85,17 @@ sub edge_conf {
     my $listen = $o{listen} // '';
     my $app = $o{app} // '';
     my $rtmp = $o{rtmp} // '';
+    my $main = $o{main} // '';
     return <<"END";
 error_log logs/error.log info;
 pid logs/nginx.pid;
 worker_processes $workers;
+$main
 %%LOAD_MODULES%%
 events {}
 rtmp {
     cluster_zone cluster:1m;
+    cluster_socket_dir %%PREFIX%%/sock;
     $rtmp
     server {
         listen 127.0.0.1:$o{port} $listen;
