@@ -26,6 +26,9 @@ static char *ngx_http_rtmp_cluster_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_http_rtmp_cluster_gen_counters(yajl_gen g,
     ngx_rtmp_cluster_shm_t *sh);
+static void ngx_http_rtmp_cluster_gen_hosted(yajl_gen g,
+    ngx_rtmp_cluster_shm_stream_t *streams, ngx_uint_t n);
+static ngx_int_t ngx_http_rtmp_cluster_alive(ngx_pid_t pid);
 static ngx_int_t ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r);
 static void ngx_http_rtmp_cluster_gen_str(yajl_gen g, const char *key,
     u_char *data, size_t len);
@@ -291,6 +294,8 @@ ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r)
 
     yajl_gen_array_close(g);
 
+    ngx_http_rtmp_cluster_gen_hosted(g, streams, nstreams);
+
     yajl_gen_string(g, (u_char *) "published", sizeof("published") - 1);
     yajl_gen_array_open(g);
 
@@ -365,6 +370,108 @@ ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r)
     yajl_gen_map_close(g);
 
     return ngx_http_rtmp_cluster_send_json(r, NGX_HTTP_OK, g);
+}
+
+
+static ngx_int_t
+ngx_http_rtmp_cluster_alive(ngx_pid_t pid)
+{
+    return pid == ngx_pid || !(kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH);
+}
+
+
+/*
+ * The same streams, one entry each for the host: the owner worker (the
+ * one pulling from upstream or holding the publisher), the workers with
+ * players, and the players in all.
+ */
+
+static void
+ngx_http_rtmp_cluster_gen_hosted(yajl_gen g,
+    ngx_rtmp_cluster_shm_stream_t *streams, ngx_uint_t n)
+{
+    ngx_uint_t                      i, j, players;
+    ngx_pid_t                       owner;
+    ngx_rtmp_cluster_shm_stream_t  *s, *x;
+
+    yajl_gen_string(g, (u_char *) "hosted", sizeof("hosted") - 1);
+    yajl_gen_array_open(g);
+
+    for (i = 0; i < n; i++) {
+        s = &streams[i];
+
+        if (!ngx_http_rtmp_cluster_alive(s->pid)) {
+            continue;
+        }
+
+        /* the first live record of each stream speaks for it */
+
+        for (j = 0; j < i; j++) {
+            x = &streams[j];
+
+            if (ngx_http_rtmp_cluster_alive(x->pid)
+                && ngx_strcmp(x->app, s->app) == 0
+                && ngx_strcmp(x->name, s->name) == 0)
+            {
+                break;
+            }
+        }
+
+        if (j < i) {
+            continue;
+        }
+
+        players = 0;
+        owner = 0;
+
+        yajl_gen_map_open(g);
+        ngx_http_rtmp_cluster_gen_str(g, "app", s->app, ngx_strlen(s->app));
+        ngx_http_rtmp_cluster_gen_str(g, "name", s->name,
+                                      ngx_strlen(s->name));
+
+        yajl_gen_string(g, (u_char *) "workers", sizeof("workers") - 1);
+        yajl_gen_array_open(g);
+
+        for (j = i; j < n; j++) {
+            x = &streams[j];
+
+            if (!ngx_http_rtmp_cluster_alive(x->pid)
+                || ngx_strcmp(x->app, s->app) != 0
+                || ngx_strcmp(x->name, s->name) != 0)
+            {
+                continue;
+            }
+
+            if (x->owner) {
+                owner = x->owner;
+            }
+
+            if (x->kind == NGX_RTMP_CLUSTER_PUBLISH) {
+                owner = x->pid;
+            }
+
+            players += x->players;
+
+            if (x->players) {
+                yajl_gen_integer(g, x->pid);
+            }
+        }
+
+        yajl_gen_array_close(g);
+
+        ngx_http_rtmp_cluster_gen_int(g, "players", players);
+
+        yajl_gen_string(g, (u_char *) "owner", sizeof("owner") - 1);
+        if (owner) {
+            yajl_gen_integer(g, owner);
+        } else {
+            yajl_gen_null(g);
+        }
+
+        yajl_gen_map_close(g);
+    }
+
+    yajl_gen_array_close(g);
 }
 
 

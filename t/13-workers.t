@@ -61,6 +61,11 @@ is(scalar @up, 1, 'one worker pulls from the origin');
 is($up[0]{worker}, $owner, 'the owner');
 is(scalar(grep { $_->{origin} eq "worker:$owner" } @r), 3,
    'the three others pull from the owner');
+my ($hosted) = grep { $_->{name} eq 's1' }
+               @{$edge->status($eh, '/cluster')->{hosted}};
+is($hosted->{owner}, $owner, 'status, per stream: the owner');
+is($hosted->{players}, 40, 'status, per stream: 40 players');
+is(scalar @{$hosted->{workers}}, 4, 'status, per stream: four workers with players');
 is(plays(), 1, 'the origin saw one play');
 is(upstreams(), 1, 'ss: one connection from the edge to the origin');
 
@@ -162,8 +167,25 @@ is(scalar(grep { $_->{kind} eq 'pull' && $_->{origin} eq "worker:$pub->{worker}"
 cmp_ok(scalar(@pr), '>=', 3, 'players landed on several workers');
 $_->close for @pp;
 
+# an origin: published on one worker, played from the others
+
+my ($gp, $gh) = map { $t->port } 1 .. 2;
+my $go = $t->nginx('origin-4', cluster_origin_conf(port => $gp, http => $gh,
+    workers => 4, rtmp => 'cluster_reuseport on;'), ports => [$gp, $gh]);
+ok($t->wait_until(sub { $go->worker_pids == 4 }), 'origin: four workers');
+$t->publish("rtmp://127.0.0.1:$gp/live/g1");
+ok($t->wait_until(sub { $go->grep_log(qr/"live\/g1" registered/) }),
+   'origin: published');
+my @gg = map { $t->rtmp_play($gp, 'live', 'g1', wait => 1) } 1 .. 16;
+is(scalar(grep { wait_video($_, count => 5, timeout => 10) } @gg), 16,
+   'origin: 16 players on all workers get video');
+my ($gs) = grep { $_->{name} eq 'g1' } @{$go->status($gh, '/cluster')->{hosted}};
+cmp_ok(scalar @{$gs->{workers} // []}, '>=', 2,
+       'origin: players on several workers');
+$_->close for @gg;
+
 my @bad = grep { !/exited on signal 9/ } $edge->grep_log(qr/\[(?:alert|crit)\]/);
 is(scalar @bad, 0, 'edge: no [alert]/[crit] but the killed worker') or diag(@bad);
-$t->check_logs($o, $pe);
+$t->check_logs($o, $pe, $go);
 
 done_testing;
