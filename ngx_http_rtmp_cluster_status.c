@@ -504,6 +504,30 @@ ngx_http_rtmp_cluster_gen_counters(yajl_gen g, ngx_rtmp_cluster_shm_t *sh)
 
     ngx_http_rtmp_cluster_gen_int(g, "publishes_rejected",
                                   sh->publishes_rejected);
+
+    yajl_gen_string(g, (u_char *) "manager", sizeof("manager") - 1);
+    yajl_gen_map_open(g);
+
+    ngx_http_rtmp_cluster_gen_str(g, "health",
+        (u_char *) (sh->manager_requests == 0 ? "unused"
+                    : (sh->manager_ok >= sh->manager_failed ? "up"
+                                                            : "down")),
+        sh->manager_requests == 0 ? 6
+        : (sh->manager_ok >= sh->manager_failed ? 2 : 4));
+
+    ngx_http_rtmp_cluster_gen_int(g, "requests", sh->manager_requests);
+    ngx_http_rtmp_cluster_gen_int(g, "errors", sh->manager_errors);
+    ngx_http_rtmp_cluster_gen_int(g, "leases_held", sh->leases_held);
+    ngx_http_rtmp_cluster_gen_int(g, "lease_conflicts", sh->lease_conflicts);
+    ngx_http_rtmp_cluster_gen_int(g, "renew_failures", sh->renew_failures);
+
+    if (sh->manager_failed) {
+        ngx_http_rtmp_cluster_gen_int(g, "last_failure", sh->manager_failed);
+        ngx_http_rtmp_cluster_gen_str(g, "last_error", sh->manager_error,
+                                      ngx_strlen(sh->manager_error));
+    }
+
+    yajl_gen_map_close(g);
 }
 
 

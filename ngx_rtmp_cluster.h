@@ -146,6 +146,16 @@ typedef struct {
     ngx_atomic_t                    redirects_followed;
     ngx_atomic_t                    redirects_refused;
     ngx_atomic_t                    publishes_rejected;
+
+    /* the stream manager, as this host sees it */
+    ngx_atomic_t                    manager_requests;
+    ngx_atomic_t                    manager_errors;
+    ngx_atomic_t                    leases_held;
+    ngx_atomic_t                    lease_conflicts;
+    ngx_atomic_t                    renew_failures;
+    time_t                          manager_ok;
+    time_t                          manager_failed;
+    u_char                          manager_error[NGX_RTMP_CLUSTER_ERR_LEN];
 } ngx_rtmp_cluster_shm_t;
 
 
@@ -190,6 +200,8 @@ typedef struct {
     ngx_uint_t                      role;
     ngx_array_t                    *origins;    /* ngx_rtmp_cluster_origin_t */
     ngx_array_t                    *coworkers;  /* of coworker_t */
+    ngx_array_t                    *managers;   /* of coworker_t */
+    ngx_msec_t                      lease_ttl;
     ngx_str_t                       advertise;  /* host[:port] */
     ngx_msec_t                      lookup_timeout;
     ngx_msec_t                      cache_found;
@@ -213,6 +225,7 @@ typedef struct {
 typedef struct ngx_rtmp_cluster_stream_s  ngx_rtmp_cluster_stream_t;
 typedef struct ngx_rtmp_cluster_fetch_s  ngx_rtmp_cluster_fetch_t;
 typedef struct ngx_rtmp_cluster_waiter_s  ngx_rtmp_cluster_waiter_t;
+typedef struct ngx_rtmp_cluster_lease_s  ngx_rtmp_cluster_lease_t;
 
 
 typedef struct {
@@ -253,6 +266,7 @@ struct ngx_rtmp_cluster_waiter_s {
 typedef struct {
     ngx_rtmp_session_t             *session;
     ngx_rtmp_cluster_waiter_t      *waiter;     /* a suspended command */
+    ngx_rtmp_cluster_lease_t       *lease;      /* at the stream manager */
     ngx_rtmp_play_t                *play;
     ngx_rtmp_publish_t             *publish;
     ngx_event_t                     close_evt;  /* after a redirect */
@@ -314,8 +328,8 @@ void ngx_rtmp_cluster_counter_max(ngx_atomic_t *a, ngx_atomic_uint_t v);
 ngx_int_t ngx_rtmp_cluster_fetch_init(ngx_cycle_t *cycle);
 void ngx_rtmp_cluster_fetch_exit(ngx_cycle_t *cycle);
 ngx_rtmp_cluster_fetch_t *ngx_rtmp_cluster_fetch_start(ngx_str_t *url,
-    ngx_str_t *host, ngx_msec_t timeout, size_t max,
-    ngx_rtmp_cluster_fetch_pt handler, void *data);
+    ngx_str_t *host, const char *method, ngx_str_t *body, ngx_msec_t timeout,
+    size_t max, ngx_rtmp_cluster_fetch_pt handler, void *data);
 void ngx_rtmp_cluster_fetch_cancel(ngx_rtmp_cluster_fetch_t *f);
 
 /* coworker lookups: single-flight across workers, cached */
@@ -327,11 +341,28 @@ void ngx_rtmp_cluster_lookup_forget(ngx_shm_zone_t *shm_zone,
 ngx_int_t ngx_rtmp_cluster_parse_answer(u_char *body, size_t len,
     u_char *addr, size_t addr_size, in_port_t *port, const char **err);
 
+/* leases at the stream manager */
+ngx_int_t ngx_rtmp_cluster_lease_publish(ngx_rtmp_session_t *s,
+    ngx_rtmp_publish_t *v);
+void ngx_rtmp_cluster_lease_close(ngx_rtmp_session_t *s);
+void ngx_rtmp_cluster_manager_result(ngx_rtmp_cluster_app_conf_t *cacf,
+    ngx_uint_t i, ngx_rtmp_cluster_fetch_result_t *r, const char *err);
+ngx_int_t ngx_rtmp_cluster_manager_url(ngx_rtmp_cluster_coworker_t *m,
+    ngx_str_t *key, size_t app_len, ngx_str_t *url, u_char *buf,
+    size_t size);
+ngx_int_t ngx_rtmp_cluster_parse_lease(u_char *body, size_t len,
+    u_char *addr, size_t addr_size, in_port_t *port, u_char *token,
+    size_t token_size);
+
 /* the origin role */
 ngx_int_t ngx_rtmp_cluster_origin_play(ngx_rtmp_session_t *s,
     ngx_rtmp_play_t *v);
 ngx_int_t ngx_rtmp_cluster_origin_publish(ngx_rtmp_session_t *s,
     ngx_rtmp_publish_t *v);
+ngx_int_t ngx_rtmp_cluster_origin_check_publish(ngx_rtmp_session_t *s,
+    ngx_rtmp_publish_t *v);
+ngx_int_t ngx_rtmp_cluster_refuse_publish(ngx_rtmp_session_t *s,
+    ngx_str_t *key, u_char *addr, in_port_t port);
 void ngx_rtmp_cluster_origin_published(ngx_rtmp_session_t *s,
     ngx_rtmp_publish_t *v);
 void ngx_rtmp_cluster_origin_close(ngx_rtmp_session_t *s);

@@ -98,12 +98,18 @@ ngx_rtmp_cluster_fetch_exit(ngx_cycle_t *cycle)
 }
 
 
+/*
+ * method NULL: POST with an empty body, as SRS asks its coworkers; a body
+ * is sent as JSON.
+ */
+
 ngx_rtmp_cluster_fetch_t *
 ngx_rtmp_cluster_fetch_start(ngx_str_t *url, ngx_str_t *host,
-    ngx_msec_t timeout, size_t max, ngx_rtmp_cluster_fetch_pt handler,
-    void *data)
+    const char *method, ngx_str_t *body, ngx_msec_t timeout, size_t max,
+    ngx_rtmp_cluster_fetch_pt handler, void *data)
 {
     u_char                    *p;
+    struct curl_slist         *headers;
     ngx_rtmp_cluster_fetch_t  *f;
     u_char                     buf[NGX_RTMP_CLUSTER_ADDR_LEN + 8];
 
@@ -111,15 +117,19 @@ ngx_rtmp_cluster_fetch_start(ngx_str_t *url, ngx_str_t *host,
         return NULL;
     }
 
-    f = ngx_calloc(sizeof(ngx_rtmp_cluster_fetch_t) + url->len + 1,
-                   ngx_cycle->log);
+    f = ngx_calloc(sizeof(ngx_rtmp_cluster_fetch_t) + url->len + 1
+                   + (body ? body->len + 1 : 0), ngx_cycle->log);
     if (f == NULL) {
         return NULL;
     }
 
-    /* the URL as a C string, right after the structure */
+    /* the URL and the body as C strings, right after the structure */
     p = (u_char *) (f + 1);
     ngx_memcpy(p, url->data, url->len);
+
+    if (body) {
+        ngx_memcpy(p + url->len + 1, body->data, body->len);
+    }
 
     f->handler = handler;
     f->data = data;
@@ -140,7 +150,20 @@ ngx_rtmp_cluster_fetch_start(ngx_str_t *url, ngx_str_t *host,
             ngx_rtmp_cluster_fetch_free(f);
             return NULL;
         }
+    }
 
+    if (body) {
+        headers = curl_slist_append(f->headers,
+                                    "Content-Type: application/json");
+        if (headers == NULL) {
+            ngx_rtmp_cluster_fetch_free(f);
+            return NULL;
+        }
+
+        f->headers = headers;
+    }
+
+    if (f->headers) {
         curl_easy_setopt(f->easy, CURLOPT_HTTPHEADER, f->headers);
     }
 
@@ -156,10 +179,17 @@ ngx_rtmp_cluster_fetch_start(ngx_str_t *url, ngx_str_t *host,
     curl_easy_setopt(f->easy, CURLOPT_PROTOCOLS_STR, "http");
     curl_easy_setopt(f->easy, CURLOPT_USERAGENT, "ngx_rtmp_cluster");
 
-    /* as SRS asks its coworkers: POST with an empty body */
-    curl_easy_setopt(f->easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(f->easy, CURLOPT_POSTFIELDSIZE, 0L);
-    curl_easy_setopt(f->easy, CURLOPT_POSTFIELDS, "");
+    if (method == NULL || body) {
+        curl_easy_setopt(f->easy, CURLOPT_POST, 1L);
+        curl_easy_setopt(f->easy, CURLOPT_POSTFIELDSIZE,
+                         (long) (body ? body->len : 0));
+        curl_easy_setopt(f->easy, CURLOPT_POSTFIELDS,
+                         body ? (char *) p + url->len + 1 : "");
+    }
+
+    if (method) {
+        curl_easy_setopt(f->easy, CURLOPT_CUSTOMREQUEST, method);
+    }
 
     if (curl_multi_add_handle(ngx_rtmp_cluster_multi, f->easy) != CURLM_OK) {
         ngx_rtmp_cluster_fetch_free(f);

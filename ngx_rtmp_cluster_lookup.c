@@ -32,6 +32,8 @@ typedef struct {
     uint32_t                        hash;
     ngx_queue_t                     waiters;
     ngx_rtmp_cluster_fetch_t       *fetches[NGX_RTMP_CLUSTER_MAX_COWORKERS];
+    ngx_rtmp_cluster_fetch_t       *manager_fetch;
+    ngx_uint_t                      manager;
     ngx_uint_t                      pending;
     ngx_msec_t                      started;
     ngx_event_t                     timer;
@@ -46,6 +48,12 @@ static ngx_rtmp_cluster_flight_t *ngx_rtmp_cluster_flight_get(
     ngx_rtmp_cluster_waiter_t *w, ngx_rtmp_cluster_zone_t *zone,
     uint32_t hash);
 static ngx_int_t ngx_rtmp_cluster_flight_ask(ngx_rtmp_cluster_flight_t *fl);
+static ngx_int_t ngx_rtmp_cluster_flight_ask_manager(
+    ngx_rtmp_cluster_flight_t *fl);
+static void ngx_rtmp_cluster_flight_manager(ngx_rtmp_cluster_fetch_t *f,
+    ngx_rtmp_cluster_fetch_result_t *r, void *data);
+static ngx_int_t ngx_rtmp_cluster_flight_ask_coworkers(
+    ngx_rtmp_cluster_flight_t *fl);
 static void ngx_rtmp_cluster_flight_answer(ngx_rtmp_cluster_fetch_t *f,
     ngx_rtmp_cluster_fetch_result_t *r, void *data);
 static void ngx_rtmp_cluster_flight_finish(ngx_rtmp_cluster_flight_t *fl,
@@ -85,7 +93,9 @@ ngx_rtmp_cluster_lookup(ngx_rtmp_cluster_waiter_t *w)
     ngx_rtmp_cluster_shm_entry_t  *e;
 
     zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
-    if (zone == NULL || w->cacf->coworkers == NULL) {
+    if (zone == NULL
+        || (w->cacf->coworkers == NULL && w->cacf->managers == NULL))
+    {
         return NGX_DECLINED;
     }
 
@@ -292,10 +302,123 @@ ngx_rtmp_cluster_flight_get(ngx_rtmp_cluster_waiter_t *w,
 }
 
 
-/* become the owner: ask every coworker at once */
+/* become the owner: ask the stream manager, else every coworker */
 
 static ngx_int_t
 ngx_rtmp_cluster_flight_ask(ngx_rtmp_cluster_flight_t *fl)
+{
+    fl->owner = 1;
+    fl->started = ngx_current_msec;
+    fl->manager = 0;
+
+    if (fl->timer.timer_set) {
+        ngx_del_timer(&fl->timer);
+    }
+
+    if (fl->cacf->managers) {
+        return ngx_rtmp_cluster_flight_ask_manager(fl);
+    }
+
+    return ngx_rtmp_cluster_flight_ask_coworkers(fl);
+}
+
+
+/* one question to one manager, in the configured order */
+
+static ngx_int_t
+ngx_rtmp_cluster_flight_ask_manager(ngx_rtmp_cluster_flight_t *fl)
+{
+    ngx_str_t                     url;
+    ngx_rtmp_cluster_coworker_t  *m;
+    u_char                        buf[4 * NGX_RTMP_CLUSTER_KEY_LEN + 256];
+
+    m = fl->cacf->managers->elts;
+
+    for ( ;; ) {
+        if (fl->manager == fl->cacf->managers->nelts) {
+            /* no manager answered: the coworkers, if any */
+            return ngx_rtmp_cluster_flight_ask_coworkers(fl);
+        }
+
+        if (ngx_rtmp_cluster_manager_url(&m[fl->manager], &fl->key,
+                                         fl->app_len, &url, buf, sizeof(buf))
+            == NGX_OK)
+        {
+            fl->manager_fetch = ngx_rtmp_cluster_fetch_start(&url,
+                                       &m[fl->manager].name, "GET", NULL,
+                                       fl->cacf->lookup_timeout, 4096,
+                                       ngx_rtmp_cluster_flight_manager, fl);
+            if (fl->manager_fetch) {
+                break;
+            }
+        }
+
+        fl->manager++;
+    }
+
+    (void) ngx_atomic_fetch_add(&fl->zone->sh->manager_requests, 1);
+
+    ngx_add_timer(&fl->timer, fl->cacf->lookup_timeout);
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_rtmp_cluster_flight_manager(ngx_rtmp_cluster_fetch_t *f,
+    ngx_rtmp_cluster_fetch_result_t *r, void *data)
+{
+    ngx_rtmp_cluster_flight_t *fl = data;
+
+    in_port_t   port;
+    ngx_int_t   rc;
+    u_char      addr[NGX_RTMP_CLUSTER_ADDR_LEN];
+
+    fl->manager_fetch = NULL;
+
+    rc = NGX_ERROR;
+
+    if (r->error == NULL && r->status == 200) {
+        rc = ngx_rtmp_cluster_parse_lease(r->body, r->len, addr,
+                                          sizeof(addr), &port, NULL, 0);
+        if (rc != NGX_OK) {
+            rc = NGX_ERROR;
+        }
+
+    } else if (r->error == NULL && r->status == 404) {
+        rc = NGX_DECLINED;
+    }
+
+    ngx_rtmp_cluster_manager_result(fl->cacf, fl->manager, r,
+                                    rc == NGX_ERROR
+                                    ? (r->error ? r->error
+                                                : "unexpected answer")
+                                    : NULL);
+
+    if (rc == NGX_OK) {
+        ngx_rtmp_cluster_flight_finish(fl, NGX_OK, addr, port);
+        return;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_rtmp_cluster_flight_finish(fl, NGX_DECLINED, NULL, 0);
+        return;
+    }
+
+    if (fl->timer.timer_set) {
+        ngx_del_timer(&fl->timer);
+    }
+
+    fl->manager++;
+
+    if (ngx_rtmp_cluster_flight_ask_manager(fl) != NGX_AGAIN) {
+        ngx_rtmp_cluster_flight_finish(fl, NGX_DECLINED, NULL, 0);
+    }
+}
+
+
+static ngx_int_t
+ngx_rtmp_cluster_flight_ask_coworkers(ngx_rtmp_cluster_flight_t *fl)
 {
     u_char                       *p, *last;
     size_t                        len;
@@ -304,11 +427,8 @@ ngx_rtmp_cluster_flight_ask(ngx_rtmp_cluster_flight_t *fl)
     ngx_rtmp_cluster_coworker_t  *cw;
     u_char                        buf[4 * NGX_RTMP_CLUSTER_KEY_LEN + 256];
 
-    fl->owner = 1;
-    fl->started = ngx_current_msec;
-
-    if (fl->timer.timer_set) {
-        ngx_del_timer(&fl->timer);
+    if (fl->cacf->coworkers == NULL) {
+        return NGX_ERROR;
     }
 
     /* the key is "app/name"; either may hold a '/' */
@@ -356,6 +476,7 @@ ngx_rtmp_cluster_flight_ask(ngx_rtmp_cluster_flight_t *fl)
         url.len = p - buf;
 
         fl->fetches[i] = ngx_rtmp_cluster_fetch_start(&url, &cw[i].name,
+                                                NULL, NULL,
                                                 fl->cacf->lookup_timeout,
                                                 NGX_RTMP_CLUSTER_ANSWER_MAX,
                                                 ngx_rtmp_cluster_flight_answer,
@@ -462,6 +583,24 @@ ngx_rtmp_cluster_flight_timer(ngx_event_t *ev)
 
     fl = ((ngx_connection_t *) ev->data)->data;
 
+    if (fl->owner && fl->manager_fetch) {
+        ngx_rtmp_cluster_fetch_cancel(fl->manager_fetch);
+        fl->manager_fetch = NULL;
+
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "cluster: stream manager did not answer the lookup of "
+                      "\"%V\" within %Mms", &fl->key,
+                      fl->cacf->lookup_timeout);
+
+        fl->manager++;
+
+        if (ngx_rtmp_cluster_flight_ask_manager(fl) != NGX_AGAIN) {
+            ngx_rtmp_cluster_flight_finish(fl, NGX_DECLINED, NULL, 0);
+        }
+
+        return;
+    }
+
     if (fl->owner) {
         cw = fl->cacf->coworkers->elts;
 
@@ -554,6 +693,11 @@ ngx_rtmp_cluster_flight_finish(ngx_rtmp_cluster_flight_t *fl, ngx_int_t rc,
         }
     }
 
+    if (fl->manager_fetch) {
+        ngx_rtmp_cluster_fetch_cancel(fl->manager_fetch);
+        fl->manager_fetch = NULL;
+    }
+
     fl->pending = 0;
 
     if (fl->timer.timer_set) {
@@ -642,6 +786,10 @@ ngx_rtmp_cluster_flight_free(ngx_rtmp_cluster_flight_t *fl)
         if (fl->fetches[i]) {
             ngx_rtmp_cluster_fetch_cancel(fl->fetches[i]);
         }
+    }
+
+    if (fl->manager_fetch) {
+        ngx_rtmp_cluster_fetch_cancel(fl->manager_fetch);
     }
 
     if (fl->timer.timer_set) {

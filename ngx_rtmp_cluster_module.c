@@ -21,10 +21,10 @@ static char *ngx_rtmp_cluster_origin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_rtmp_cluster_set_enum(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_rtmp_cluster_coworkers(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static char *ngx_rtmp_cluster_lookup_cache(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_rtmp_cluster_http_peers(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_rtmp_cluster_init_process(ngx_cycle_t *cycle);
 static char *ngx_rtmp_cluster_core_init_conf(ngx_cycle_t *cycle, void *conf);
 static void ngx_rtmp_cluster_exit_process(ngx_cycle_t *cycle);
@@ -182,9 +182,23 @@ static ngx_command_t  ngx_rtmp_cluster_commands[] = {
 
     { ngx_string("cluster_coworkers"),
       NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_1MORE,
-      ngx_rtmp_cluster_coworkers,
+      ngx_rtmp_cluster_http_peers,
       NGX_RTMP_APP_CONF_OFFSET,
-      0,
+      offsetof(ngx_rtmp_cluster_app_conf_t, coworkers),
+      NULL },
+
+    { ngx_string("cluster_manager"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_1MORE,
+      ngx_rtmp_cluster_http_peers,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_app_conf_t, managers),
+      NULL },
+
+    { ngx_string("cluster_lease_ttl"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_app_conf_t, lease_ttl),
       NULL },
 
     { ngx_string("cluster_advertise"),
@@ -413,6 +427,8 @@ ngx_rtmp_cluster_create_app_conf(ngx_conf_t *cf)
     cacf->role = NGX_CONF_UNSET_UINT;
     cacf->origins = NGX_CONF_UNSET_PTR;
     cacf->coworkers = NGX_CONF_UNSET_PTR;
+    cacf->managers = NGX_CONF_UNSET_PTR;
+    cacf->lease_ttl = NGX_CONF_UNSET_MSEC;
     cacf->lookup_timeout = NGX_CONF_UNSET_MSEC;
     cacf->cache_found = NGX_CONF_UNSET_MSEC;
     cacf->cache_notfound = NGX_CONF_UNSET_MSEC;
@@ -458,6 +474,8 @@ ngx_rtmp_cluster_merge_app_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->pass_args, prev->pass_args, 1);
     ngx_conf_merge_value(conf->forward_publish, prev->forward_publish, 1);
     ngx_conf_merge_ptr_value(conf->coworkers, prev->coworkers, NULL);
+    ngx_conf_merge_ptr_value(conf->managers, prev->managers, NULL);
+    ngx_conf_merge_msec_value(conf->lease_ttl, prev->lease_ttl, 10000);
     ngx_conf_merge_str_value(conf->advertise, prev->advertise, "");
     ngx_conf_merge_msec_value(conf->lookup_timeout, prev->lookup_timeout,
                               500);
@@ -476,6 +494,12 @@ ngx_rtmp_cluster_merge_app_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->role == NGX_RTMP_CLUSTER_OFF) {
         return NGX_CONF_OK;
+    }
+
+    if (conf->lease_ttl < 3000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_lease_ttl\" must be at least 3s");
+        return NGX_CONF_ERROR;
     }
 
     if (conf->lookup_timeout == 0) {
@@ -787,25 +811,31 @@ invalid:
 
 /*
  * cluster_coworkers host:port ...;  the HTTP API addresses of the other
- * origins, resolved here; requests go to the address, with the
- * configured name as Host and as SRS's "coworker" parameter.
+ * origins.  cluster_manager http://host:port/path ...;  stream managers,
+ * tried in order.  Resolved here; requests go to the address, with the
+ * configured name as Host (and as SRS's "coworker" parameter).
  */
 
 static char *
-ngx_rtmp_cluster_coworkers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_rtmp_cluster_http_peers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_rtmp_cluster_app_conf_t *cacf = conf;
+    u_char  *p = conf;
 
-    u_char                       *p;
+    u_char                       *q;
     ngx_url_t                     u;
     ngx_str_t                    *value;
-    ngx_uint_t                    i;
+    ngx_uint_t                    i, with_path;
+    ngx_array_t                 **peers;
     ngx_rtmp_cluster_coworker_t  *cw;
 
-    if (cacf->coworkers == NGX_CONF_UNSET_PTR) {
-        cacf->coworkers = ngx_array_create(cf->pool, 4,
-                                          sizeof(ngx_rtmp_cluster_coworker_t));
-        if (cacf->coworkers == NULL) {
+    peers = (ngx_array_t **) (p + cmd->offset);
+    with_path = (cmd->offset == offsetof(ngx_rtmp_cluster_app_conf_t,
+                                         managers));
+
+    if (*peers == NGX_CONF_UNSET_PTR) {
+        *peers = ngx_array_create(cf->pool, 4,
+                                  sizeof(ngx_rtmp_cluster_coworker_t));
+        if (*peers == NULL) {
             return NGX_CONF_ERROR;
         }
     }
@@ -814,10 +844,10 @@ ngx_rtmp_cluster_coworkers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (cacf->coworkers->nelts == NGX_RTMP_CLUSTER_MAX_COWORKERS) {
+        if ((*peers)->nelts == NGX_RTMP_CLUSTER_MAX_COWORKERS) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"cluster_coworkers\": too many coworkers, "
-                               "the maximum is %d",
+                               "\"%V\": too many addresses, the maximum "
+                               "is %d", &cmd->name,
                                NGX_RTMP_CLUSTER_MAX_COWORKERS);
             return NGX_CONF_ERROR;
         }
@@ -835,36 +865,50 @@ ngx_rtmp_cluster_coworkers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"cluster_coworkers\": %s in \"%V\"",
+                               "\"%V\": %s in \"%V\"", &cmd->name,
                                u.err ? u.err : "no address", &value[i]);
             return NGX_CONF_ERROR;
         }
 
-        if (u.uri.len > 1 || u.url.len >= NGX_RTMP_CLUSTER_ADDR_LEN) {
+        while (u.uri.len && u.uri.data[u.uri.len - 1] == '/') {
+            u.uri.len--;
+        }
+
+        if ((!with_path && u.uri.len)
+            || u.url.len >= NGX_RTMP_CLUSTER_ADDR_LEN + u.uri.len
+            || u.uri.len > 256)
+        {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"cluster_coworkers\": \"%V\" must be "
-                               "host:port of an HTTP API", &value[i]);
+                               "\"%V\": \"%V\" must be host:port of an "
+                               "HTTP API%s", &cmd->name, &value[i],
+                               with_path ? ", with an optional path" : "");
             return NGX_CONF_ERROR;
         }
 
-        cw = ngx_array_push(cacf->coworkers);
+        cw = ngx_array_push(*peers);
         if (cw == NULL) {
             return NGX_CONF_ERROR;
         }
 
         cw->name = u.url;
-        cw->name.len -= u.uri.len;
+        cw->name.len = u.host.len + (u.port_text.len ? 1 + u.port_text.len
+                                                     : 0);
+        if (u.port_text.len == 0) {
+            cw->name = u.host;
+        }
 
         cw->url.data = ngx_pnalloc(cf->pool, sizeof("http://")
-                                             + NGX_SOCKADDR_STRLEN);
+                                             + NGX_SOCKADDR_STRLEN
+                                             + u.uri.len);
         if (cw->url.data == NULL) {
             return NGX_CONF_ERROR;
         }
 
-        p = ngx_cpymem(cw->url.data, "http://", sizeof("http://") - 1);
-        p += ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, p,
+        q = ngx_cpymem(cw->url.data, "http://", sizeof("http://") - 1);
+        q += ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, q,
                            NGX_SOCKADDR_STRLEN, 1);
-        cw->url.len = p - cw->url.data;
+        q = ngx_cpymem(q, u.uri.data, u.uri.len);
+        cw->url.len = q - cw->url.data;
     }
 
     return NGX_CONF_OK;

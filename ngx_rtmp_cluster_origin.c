@@ -222,7 +222,7 @@ ngx_rtmp_cluster_origin_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
                                                           : NGX_ERROR;
     }
 
-    if (cacf->coworkers == NULL) {
+    if (cacf->coworkers == NULL && cacf->managers == NULL) {
         return ngx_rtmp_cluster_play_decide(s, v, w, NGX_DECLINED);
     }
 
@@ -503,6 +503,25 @@ ngx_rtmp_cluster_close_handler(ngx_event_t *ev)
 ngx_int_t
 ngx_rtmp_cluster_origin_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
 {
+    ngx_rtmp_cluster_app_conf_t  *cacf;
+
+    cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
+
+    if (cacf->managers) {
+        /* a lease first; the coworkers only if no manager answers */
+        return ngx_rtmp_cluster_lease_publish(s, v);
+    }
+
+    return ngx_rtmp_cluster_origin_check_publish(s, v);
+}
+
+
+/* is the stream live on another origin?  ask the coworkers */
+
+ngx_int_t
+ngx_rtmp_cluster_origin_check_publish(ngx_rtmp_session_t *s,
+    ngx_rtmp_publish_t *v)
+{
     ngx_int_t                     rc;
     ngx_rtmp_cluster_ctx_t       *ctx;
     ngx_rtmp_cluster_waiter_t    *w;
@@ -534,14 +553,16 @@ ngx_rtmp_cluster_origin_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
         return ngx_rtmp_cluster_publish_decide(s, w, rc);
     }
 
-    ctx->publish = ngx_palloc(s->connection->pool,
-                              sizeof(ngx_rtmp_publish_t));
     if (ctx->publish == NULL) {
-        ngx_rtmp_cluster_lookup_cancel(w);
-        return NGX_ERROR;
-    }
+        ctx->publish = ngx_palloc(s->connection->pool,
+                                  sizeof(ngx_rtmp_publish_t));
+        if (ctx->publish == NULL) {
+            ngx_rtmp_cluster_lookup_cancel(w);
+            return NGX_ERROR;
+        }
 
-    *ctx->publish = *v;
+        *ctx->publish = *v;
+    }
 
     return NGX_OK;
 }
@@ -572,17 +593,25 @@ static ngx_int_t
 ngx_rtmp_cluster_publish_decide(ngx_rtmp_session_t *s,
     ngx_rtmp_cluster_waiter_t *w, ngx_int_t rc)
 {
-    u_char                   *p;
-    ngx_rtmp_cluster_zone_t  *zone;
-    u_char                    desc[NGX_RTMP_CLUSTER_ADDR_LEN + 64];
-
     if (rc != NGX_OK || ngx_rtmp_cluster_is_self(s, w)) {
         return NGX_DECLINED;
     }
 
+    return ngx_rtmp_cluster_refuse_publish(s, &w->key, w->addr, w->port);
+}
+
+
+ngx_int_t
+ngx_rtmp_cluster_refuse_publish(ngx_rtmp_session_t *s, ngx_str_t *key,
+    u_char *addr, in_port_t port)
+{
+    u_char                   *p;
+    ngx_rtmp_cluster_zone_t  *zone;
+    u_char                    desc[NGX_RTMP_CLUSTER_ADDR_LEN + 64];
+
     ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
                   "cluster: publish of \"%V\" refused: live on %s:%d",
-                  &w->key, w->addr, (int) w->port);
+                  key, addr, (int) port);
 
     zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
     if (zone) {
@@ -591,7 +620,7 @@ ngx_rtmp_cluster_publish_decide(ngx_rtmp_session_t *s,
 
     p = ngx_snprintf(desc, sizeof(desc) - 1,
                      "cluster: already published on %s:%d",
-                     w->addr, (int) w->port);
+                     addr, (int) port);
     *p = '\0';
 
     (void) ngx_rtmp_send_status(s, "NetStream.Publish.BadName", "error",
@@ -661,6 +690,10 @@ ngx_rtmp_cluster_origin_close(ngx_rtmp_session_t *s)
 
     if (ctx->waiter && ctx->waiter->flight) {
         ngx_rtmp_cluster_lookup_cancel(ctx->waiter);
+    }
+
+    if (ctx->lease) {
+        ngx_rtmp_cluster_lease_close(s);
     }
 
     if (ctx->close_evt.timer_set) {
