@@ -47,7 +47,8 @@ $(BUILD)/nginx/objs/Makefile: config $(RTMP_DEP)
 
 $(MODULE): $(BUILD)/nginx/objs/Makefile $(SOURCES)
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
-	cp $(BUILD)/nginx/objs/ngx_rtmp_cluster_module.so $@
+	cp $(BUILD)/nginx/objs/ngx_rtmp_cluster_module.so $@.tmp
+	mv -f $@.tmp $@    # a new file: a running nginx keeps its mapped one
 
 test: $(MODULE)
 	prove -I t/lib $(PROVE_FLAGS) t/

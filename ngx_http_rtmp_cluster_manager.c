@@ -1,22 +1,2706 @@
 
 /*
- * ngx_rtmp_cluster: the stream manager (placeholder, being written).
+ * ngx_rtmp_cluster: the stream manager.  An HTTP API, backed by Redis,
+ * that records which origin publishes each stream: an origin registers a
+ * lease on APP/NAME with a TTL (POST), renews it with the token it got
+ * (PUT) and releases it (DELETE); anyone looks a stream up (GET), lists
+ * the streams, or asks in SRS's coworker dialect (/api/v1/clusters).
+ *
+ * Redis is driven through hiredis's asynchronous API on nginx's event
+ * loop: each worker keeps one connection per configured Redis address,
+ * polled through a borrowed nginx connection with level-triggered events
+ * (the descriptor stays hiredis's).  A request has one command in flight
+ * at a time, under a timer.  hiredis holds a small heap record for that
+ * command, not the request: a request that ends first (timeout, client
+ * gone) only detaches from the record, and the late reply is dropped.
+ * While Redis is unreachable, requests are answered 503 at once and the
+ * connection is retried every second.
  */
 
 
 #include "ngx_http_rtmp_cluster.h"
 
+#include <yajl/yajl_tree.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+#if (NGX_LINUX)
+#include <sys/random.h>
+#endif
+
+
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX     "ngx_rtmp_cluster:stream:"
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_SRS        "/api/v1/clusters"
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_RETRY      1000
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX   4096
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_NAME_MAX   512
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_HOST_MAX   255
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_TOKEN_MAX  64
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_TOKEN_LEN  32
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_TTL_MAX    86400
+
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_LIST       0
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_LOOKUP     1
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_REGISTER   2
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_RENEW      3
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_RELEASE    4
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_COWORKER   5
+
+
+/* one Redis address; in each worker, its connection */
+
+typedef struct {
+    ngx_str_t                                  name;
+    struct sockaddr                           *sockaddr;
+    socklen_t                                  socklen;
+    int                                        port;
+    ngx_msec_t                                 connect_timeout;
+    ngx_msec_t                                 ready_at;
+    redisAsyncContext                         *ac;
+    ngx_event_t                                timer;  /* connect, retry */
+    unsigned                                   ready:1;
+    unsigned                                   down:1;
+    char                                       ip[NGX_SOCKADDR_STRLEN + 1];
+} ngx_http_rtmp_cluster_manager_redis_t;
+
+
+typedef struct {
+    ngx_array_t                                redis;
+} ngx_http_rtmp_cluster_manager_main_conf_t;
+
+
+typedef struct {
+    ngx_http_rtmp_cluster_manager_redis_t     *redis;
+    ngx_uint_t                                 ttl;     /* seconds */
+    ngx_msec_t                                 timeout;
+} ngx_http_rtmp_cluster_manager_loc_conf_t;
+
+
+typedef struct ngx_http_rtmp_cluster_manager_ctx_s
+    ngx_http_rtmp_cluster_manager_ctx_t;
+
+
+/* what hiredis holds for a command in flight: it outlives the request */
+
+typedef struct {
+    ngx_http_rtmp_cluster_manager_ctx_t       *ctx;    /* NULL: detached */
+} ngx_http_rtmp_cluster_manager_cmd_t;
+
+
+typedef struct {
+    ngx_str_t                                  stream;
+    ngx_str_t                                  host;
+    ngx_uint_t                                 port;
+} ngx_http_rtmp_cluster_manager_entry_t;
+
+
+struct ngx_http_rtmp_cluster_manager_ctx_s {
+    ngx_http_request_t                        *request;
+    ngx_http_rtmp_cluster_manager_loc_conf_t  *conf;
+    ngx_http_rtmp_cluster_manager_cmd_t       *cmd;
+    ngx_event_t                                timer;
+    ngx_uint_t                                 op;
+    ngx_str_t                                  key;
+    ngx_str_t                                  stream;
+    ngx_str_t                                  token;
+    ngx_str_t                                  host;
+    ngx_uint_t                                 port;
+    ngx_uint_t                                 ttl;
+
+    /* the coworker query */
+    ngx_str_t                                  vhost;
+    ngx_str_t                                  ip;
+    ngx_str_t                                  app;
+    ngx_str_t                                  name;
+    ngx_str_t                                  coworker;
+
+    /* the list: SCAN's cursor, the keys of the MGET in flight */
+    ngx_str_t                                  cursor;
+    ngx_array_t                               *batch;
+    ngx_array_t                               *entries;
+};
+
+
+static void *ngx_http_rtmp_cluster_manager_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_rtmp_cluster_manager_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_rtmp_cluster_manager_merge_loc_conf(ngx_conf_t *cf,
+    void *parent, void *child);
+static char *ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_http_rtmp_cluster_manager_redis_t *
+    ngx_http_rtmp_cluster_manager_add_redis(ngx_conf_t *cf, ngx_url_t *u);
+static ngx_int_t ngx_http_rtmp_cluster_manager_init_process(
+    ngx_cycle_t *cycle);
+static void ngx_http_rtmp_cluster_manager_exit_process(ngx_cycle_t *cycle);
+
+static void ngx_http_rtmp_cluster_manager_connect(
+    ngx_http_rtmp_cluster_manager_redis_t *rd);
+static void ngx_http_rtmp_cluster_manager_close(
+    ngx_http_rtmp_cluster_manager_redis_t *rd);
+static void ngx_http_rtmp_cluster_manager_fail(
+    ngx_http_rtmp_cluster_manager_redis_t *rd, const char *err);
+static ngx_int_t ngx_http_rtmp_cluster_manager_usable(
+    ngx_http_rtmp_cluster_manager_redis_t *rd);
+static void ngx_http_rtmp_cluster_manager_retry(ngx_event_t *ev);
+static void ngx_http_rtmp_cluster_manager_connected(
+    const redisAsyncContext *ac, int status);
+static void ngx_http_rtmp_cluster_manager_pong(redisAsyncContext *ac,
+    void *reply, void *data);
+static void ngx_http_rtmp_cluster_manager_disconnected(
+    const redisAsyncContext *ac, int status);
+static void ngx_http_rtmp_cluster_manager_read(ngx_event_t *ev);
+static void ngx_http_rtmp_cluster_manager_write(ngx_event_t *ev);
+static void ngx_http_rtmp_cluster_manager_add_read(void *data);
+static void ngx_http_rtmp_cluster_manager_del_read(void *data);
+static void ngx_http_rtmp_cluster_manager_add_write(void *data);
+static void ngx_http_rtmp_cluster_manager_del_write(void *data);
+static void ngx_http_rtmp_cluster_manager_ev_cleanup(void *data);
+
+static ngx_int_t ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_rtmp_cluster_manager_query(ngx_http_request_t *r,
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx);
+static ngx_int_t ngx_http_rtmp_cluster_manager_path(ngx_http_request_t *r,
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx, char **error);
+static ngx_int_t ngx_http_rtmp_cluster_manager_key(ngx_http_request_t *r,
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx, ngx_str_t *app,
+    ngx_str_t *name);
+static void ngx_http_rtmp_cluster_manager_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_rtmp_cluster_manager_read_body(
+    ngx_http_request_t *r, u_char *buf, size_t *len);
+static ngx_int_t ngx_http_rtmp_cluster_manager_parse_body(
+    ngx_http_request_t *r, ngx_http_rtmp_cluster_manager_ctx_t *ctx,
+    char **error);
+static ngx_int_t ngx_http_rtmp_cluster_manager_start(
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx);
+static ngx_int_t ngx_http_rtmp_cluster_manager_scan(
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx);
+static ngx_int_t ngx_http_rtmp_cluster_manager_send(
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx, int argc, const char **argv,
+    const size_t *argvlen);
+static void ngx_http_rtmp_cluster_manager_reply(redisAsyncContext *ac,
+    void *reply, void *data);
+static ngx_int_t ngx_http_rtmp_cluster_manager_answer(
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx, redisReply *reply);
+static ngx_int_t ngx_http_rtmp_cluster_manager_answer_lease(
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx, redisReply *reply);
+static ngx_int_t ngx_http_rtmp_cluster_manager_answer_list(
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx, redisReply *reply);
+static ngx_int_t ngx_http_rtmp_cluster_manager_list(
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx);
+static ngx_int_t ngx_http_rtmp_cluster_manager_coworker(
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx, ngx_str_t *host,
+    ngx_uint_t port);
+static ngx_int_t ngx_http_rtmp_cluster_manager_unexpected(
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx);
+static void ngx_http_rtmp_cluster_manager_timeout(ngx_event_t *ev);
+static void ngx_http_rtmp_cluster_manager_cleanup(void *data);
+
+static ngx_int_t ngx_http_rtmp_cluster_manager_refuse(ngx_http_request_t *r,
+    ngx_uint_t status, const char *error);
+static ngx_int_t ngx_http_rtmp_cluster_manager_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *error);
+static yajl_gen ngx_http_rtmp_cluster_manager_gen(ngx_int_t code);
+static void ngx_http_rtmp_cluster_manager_gen_str(yajl_gen g,
+    const char *key, u_char *data, size_t len);
+static void ngx_http_rtmp_cluster_manager_gen_int(yajl_gen g,
+    const char *key, long long n);
+static void ngx_http_rtmp_cluster_manager_gen_origin(yajl_gen g,
+    ngx_str_t *host, ngx_uint_t port);
+static ngx_int_t ngx_http_rtmp_cluster_manager_lease(u_char *data,
+    size_t len, ngx_str_t *host, ngx_uint_t *port);
+static ngx_int_t ngx_http_rtmp_cluster_manager_arg(ngx_http_request_t *r,
+    char *name, ngx_str_t *value);
+static ngx_int_t ngx_http_rtmp_cluster_manager_utf8(u_char *p, size_t len);
+static ngx_int_t ngx_http_rtmp_cluster_manager_valid_host(u_char *p,
+    size_t len);
+static ngx_int_t ngx_http_rtmp_cluster_manager_valid_token(u_char *p,
+    size_t len);
+static void ngx_http_rtmp_cluster_manager_random(u_char *dst);
+static int ngx_libc_cdecl ngx_http_rtmp_cluster_manager_cmp(const void *one,
+    const void *two);
+
+
+/*
+ * The scripts make each change atomic.  Register sets the lease only if
+ * there is none (SET NX PX) and otherwise returns the holder's value;
+ * renew and release act only if the value starts with the token given.
+ * Renew and release return 1 done, 0 no lease, -1 another token.
+ */
+
+static const char  ngx_http_rtmp_cluster_manager_register_lua[] =
+    "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then "
+        "return 1 "
+    "end "
+    "return redis.call('GET', KEYS[1])";
+
+static const char  ngx_http_rtmp_cluster_manager_renew_lua[] =
+    "local v = redis.call('GET', KEYS[1]) "
+    "if not v then return 0 end "
+    "if string.match(v, '^[^ ]+') ~= ARGV[1] then return -1 end "
+    "redis.call('PEXPIRE', KEYS[1], ARGV[2]) "
+    "return 1";
+
+static const char  ngx_http_rtmp_cluster_manager_release_lua[] =
+    "local v = redis.call('GET', KEYS[1]) "
+    "if not v then return 0 end "
+    "if string.match(v, '^[^ ]+') ~= ARGV[1] then return -1 end "
+    "redis.call('DEL', KEYS[1]) "
+    "return 1";
+
+static const char  ngx_http_rtmp_cluster_manager_lookup_lua[] =
+    "local v = redis.call('GET', KEYS[1]) "
+    "if not v then return false end "
+    "return {v, redis.call('PTTL', KEYS[1])}";
+
+
+static ngx_uint_t         ngx_http_rtmp_cluster_manager_exiting;
+static ngx_connection_t   ngx_http_rtmp_cluster_manager_dummy;
+
+
+static ngx_command_t  ngx_http_rtmp_cluster_manager_commands[] = {
+
+    { ngx_string("cluster_manager"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_rtmp_cluster_manager,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
 
 static ngx_http_module_t  ngx_http_rtmp_cluster_manager_module_ctx = {
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    NULL,                                   /* preconfiguration */
+    NULL,                                   /* postconfiguration */
+
+    ngx_http_rtmp_cluster_manager_create_main_conf,
+                                            /* create main configuration */
+    NULL,                                   /* init main configuration */
+
+    NULL,                                   /* create server configuration */
+    NULL,                                   /* merge server configuration */
+
+    ngx_http_rtmp_cluster_manager_create_loc_conf,
+                                            /* create location configuration */
+    ngx_http_rtmp_cluster_manager_merge_loc_conf
+                                            /* merge location configuration */
 };
 
 
 ngx_module_t  ngx_http_rtmp_cluster_manager_module = {
     NGX_MODULE_V1,
-    &ngx_http_rtmp_cluster_manager_module_ctx,
-    NULL,
-    NGX_HTTP_MODULE,
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+    &ngx_http_rtmp_cluster_manager_module_ctx, /* module context */
+    ngx_http_rtmp_cluster_manager_commands, /* module directives */
+    NGX_HTTP_MODULE,                        /* module type */
+    NULL,                                   /* init master */
+    NULL,                                   /* init module */
+    ngx_http_rtmp_cluster_manager_init_process, /* init process */
+    NULL,                                   /* init thread */
+    NULL,                                   /* exit thread */
+    ngx_http_rtmp_cluster_manager_exit_process, /* exit process */
+    NULL,                                   /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+/* configuration */
+
+static void *
+ngx_http_rtmp_cluster_manager_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_rtmp_cluster_manager_main_conf_t  *mmcf;
+
+    mmcf = ngx_pcalloc(cf->pool,
+                       sizeof(ngx_http_rtmp_cluster_manager_main_conf_t));
+    if (mmcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&mmcf->redis, cf->pool, 2,
+                       sizeof(ngx_http_rtmp_cluster_manager_redis_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return mmcf;
+}
+
+
+static void *
+ngx_http_rtmp_cluster_manager_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_rtmp_cluster_manager_loc_conf_t  *mlcf;
+
+    mlcf = ngx_pcalloc(cf->pool,
+                       sizeof(ngx_http_rtmp_cluster_manager_loc_conf_t));
+    if (mlcf == NULL) {
+        return NULL;
+    }
+
+    /* mlcf->redis = NULL; */
+
+    mlcf->ttl = NGX_CONF_UNSET_UINT;
+    mlcf->timeout = NGX_CONF_UNSET_MSEC;
+
+    return mlcf;
+}
+
+
+static char *
+ngx_http_rtmp_cluster_manager_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child)
+{
+    ngx_http_rtmp_cluster_manager_loc_conf_t *prev = parent;
+    ngx_http_rtmp_cluster_manager_loc_conf_t *conf = child;
+
+    if (conf->redis == NULL) {
+        conf->redis = prev->redis;
+        conf->ttl = prev->ttl;
+        conf->timeout = prev->timeout;
+    }
+
+    ngx_conf_merge_uint_value(conf->ttl, prev->ttl, 10);
+    ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 1000);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_rtmp_cluster_manager_loc_conf_t *mlcf = conf;
+
+    ngx_int_t                  n;
+    ngx_str_t                 *value, s;
+    ngx_url_t                  u;
+    ngx_uint_t                 i;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (mlcf->redis) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "redis=", 6) == 0) {
+            if (u.url.data) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"cluster_manager\": duplicate "
+                                   "\"redis\" parameter");
+                return NGX_CONF_ERROR;
+            }
+
+            u.url.data = value[i].data + 6;
+            u.url.len = value[i].len - 6;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            n = ngx_parse_time(&s, 1);
+            if (n == NGX_ERROR || n < 1
+                || n > NGX_HTTP_RTMP_CLUSTER_MANAGER_TTL_MAX)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"cluster_manager\": invalid ttl "
+                                   "\"%V\", expected 1s to 24h", &s);
+                return NGX_CONF_ERROR;
+            }
+
+            mlcf->ttl = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            n = ngx_parse_time(&s, 0);
+            if (n == NGX_ERROR || n < 1) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"cluster_manager\": invalid timeout "
+                                   "\"%V\"", &s);
+                return NGX_CONF_ERROR;
+            }
+
+            mlcf->timeout = n;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_manager\": invalid parameter \"%V\"",
+                           &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (u.url.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_manager\": \"redis=HOST:PORT\" is "
+                           "required");
+        return NGX_CONF_ERROR;
+    }
+
+    /* a name is resolved here, once: never at run time */
+
+    u.default_port = 6379;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_manager\": %s in redis \"%V\"",
+                           u.err ? u.err : "invalid address", &u.url);
+        return NGX_CONF_ERROR;
+    }
+
+    if (u.family == AF_UNIX || u.uri.len || u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_manager\": invalid redis \"%V\", "
+                           "expected HOST:PORT", &u.url);
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->named
+#if (NGX_PCRE)
+        || clcf->regex
+#endif
+       )
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_manager\" needs a prefix location, "
+                           "APP/NAME follow its name");
+        return NGX_CONF_ERROR;
+    }
+
+    if (mlcf->ttl == NGX_CONF_UNSET_UINT) {
+        mlcf->ttl = 10;
+    }
+
+    if (mlcf->timeout == NGX_CONF_UNSET_MSEC) {
+        mlcf->timeout = 1000;
+    }
+
+    mlcf->redis = ngx_http_rtmp_cluster_manager_add_redis(cf, &u);
+    if (mlcf->redis == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* connecting has as long as the slowest location allows a command */
+
+    if (mlcf->redis->connect_timeout < mlcf->timeout) {
+        mlcf->redis->connect_timeout = mlcf->timeout;
+    }
+
+    clcf->handler = ngx_http_rtmp_cluster_manager_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* one record per address, shared by the locations that name it */
+
+static ngx_http_rtmp_cluster_manager_redis_t *
+ngx_http_rtmp_cluster_manager_add_redis(ngx_conf_t *cf, ngx_url_t *u)
+{
+    size_t                                      len;
+    ngx_uint_t                                  i;
+    ngx_http_rtmp_cluster_manager_redis_t     **rdp, *rd;
+    ngx_http_rtmp_cluster_manager_main_conf_t  *mmcf;
+    u_char                                      text[NGX_SOCKADDR_STRLEN];
+
+    mmcf = ngx_http_conf_get_module_main_conf(cf,
+                                         ngx_http_rtmp_cluster_manager_module);
+
+    rdp = mmcf->redis.elts;
+
+    for (i = 0; i < mmcf->redis.nelts; i++) {
+        if (ngx_cmp_sockaddr(rdp[i]->sockaddr, rdp[i]->socklen,
+                             u->addrs[0].sockaddr, u->addrs[0].socklen, 1)
+            == NGX_OK)
+        {
+            return rdp[i];
+        }
+    }
+
+    if (u->naddrs > 1) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"cluster_manager\": \"%V\" has several "
+                           "addresses, using %V", &u->url, &u->addrs[0].name);
+    }
+
+    rd = ngx_pcalloc(cf->pool, sizeof(ngx_http_rtmp_cluster_manager_redis_t));
+    if (rd == NULL) {
+        return NULL;
+    }
+
+    rd->sockaddr = u->addrs[0].sockaddr;
+    rd->socklen = u->addrs[0].socklen;
+    rd->port = ngx_inet_get_port(rd->sockaddr);
+
+    /* hiredis connects to the numeric address: it resolves nothing */
+    len = ngx_sock_ntop(rd->sockaddr, rd->socklen, (u_char *) rd->ip,
+                        NGX_SOCKADDR_STRLEN, 0);
+    rd->ip[len] = '\0';
+
+    len = ngx_sock_ntop(rd->sockaddr, rd->socklen, text, NGX_SOCKADDR_STRLEN,
+                        1);
+
+    rd->name.data = ngx_pnalloc(cf->pool, len);
+    if (rd->name.data == NULL) {
+        return NULL;
+    }
+
+    rd->name.len = len;
+    ngx_memcpy(rd->name.data, text, len);
+
+    rdp = ngx_array_push(&mmcf->redis);
+    if (rdp == NULL) {
+        return NULL;
+    }
+
+    *rdp = rd;
+
+    return rd;
+}
+
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                                  i;
+    ngx_http_rtmp_cluster_manager_redis_t     **rdp;
+    ngx_http_rtmp_cluster_manager_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                         ngx_http_rtmp_cluster_manager_module);
+    if (mmcf == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_http_rtmp_cluster_manager_exiting = 0;
+
+    /* a timer's data must look like a connection for debug logging */
+    ngx_http_rtmp_cluster_manager_dummy.fd = (ngx_socket_t) -1;
+
+    rdp = mmcf->redis.elts;
+
+    for (i = 0; i < mmcf->redis.nelts; i++) {
+        rdp[i]->timer.handler = ngx_http_rtmp_cluster_manager_retry;
+        rdp[i]->timer.data = &ngx_http_rtmp_cluster_manager_dummy;
+        rdp[i]->timer.log = cycle->log;
+        rdp[i]->timer.cancelable = 1;
+
+        ngx_http_rtmp_cluster_manager_connect(rdp[i]);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_rtmp_cluster_manager_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                                  i;
+    ngx_http_rtmp_cluster_manager_redis_t     **rdp;
+    ngx_http_rtmp_cluster_manager_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                         ngx_http_rtmp_cluster_manager_module);
+    if (mmcf == NULL) {
+        return;
+    }
+
+    /* replies still owed are dropped: no request is touched any more */
+    ngx_http_rtmp_cluster_manager_exiting = 1;
+
+    rdp = mmcf->redis.elts;
+
+    for (i = 0; i < mmcf->redis.nelts; i++) {
+        if (rdp[i]->timer.timer_set) {
+            ngx_del_timer(&rdp[i]->timer);
+        }
+
+        if (rdp[i]->ac) {
+            ngx_http_rtmp_cluster_manager_close(rdp[i]);
+        }
+    }
+}
+
+
+/* the Redis connection of this worker */
+
+static void
+ngx_http_rtmp_cluster_manager_connect(
+    ngx_http_rtmp_cluster_manager_redis_t *rd)
+{
+    ngx_connection_t   *c;
+    redisAsyncContext  *ac;
+    u_char              err[128];
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "cluster: redis %V connecting", &rd->name);
+
+    /* non-blocking; the numeric address needs no resolver */
+    ac = redisAsyncConnect(rd->ip, rd->port);
+
+    if (ac == NULL) {
+        ngx_http_rtmp_cluster_manager_fail(rd, "out of memory");
+        return;
+    }
+
+    if (ac->err) {
+        ngx_cpystrn(err, (u_char *) ac->c.errstr, sizeof(err));
+        redisAsyncFree(ac);
+        ngx_http_rtmp_cluster_manager_fail(rd, (char *) err);
+        return;
+    }
+
+    c = ngx_get_connection(ac->c.fd, ngx_cycle->log);
+    if (c == NULL) {
+        redisAsyncFree(ac);
+        ngx_http_rtmp_cluster_manager_fail(rd, "no free connection");
+        return;
+    }
+
+    c->data = ac;
+    c->read->handler = ngx_http_rtmp_cluster_manager_read;
+    c->write->handler = ngx_http_rtmp_cluster_manager_write;
+    c->read->log = c->log;
+    c->write->log = c->log;
+
+    ac->data = rd;
+    ac->ev.data = c;
+    ac->ev.addRead = ngx_http_rtmp_cluster_manager_add_read;
+    ac->ev.delRead = ngx_http_rtmp_cluster_manager_del_read;
+    ac->ev.addWrite = ngx_http_rtmp_cluster_manager_add_write;
+    ac->ev.delWrite = ngx_http_rtmp_cluster_manager_del_write;
+    ac->ev.cleanup = ngx_http_rtmp_cluster_manager_ev_cleanup;
+
+    rd->ac = ac;
+    rd->ready = 0;
+
+    /* the first write event tells the connect's outcome */
+    (void) redisAsyncSetConnectCallback(ac,
+                                   ngx_http_rtmp_cluster_manager_connected);
+    (void) redisAsyncSetDisconnectCallback(ac,
+                                   ngx_http_rtmp_cluster_manager_disconnected);
+
+    ngx_add_timer(&rd->timer, rd->connect_timeout);
+}
+
+
+/* frees our context: commands in flight are answered with no reply */
+
+static void
+ngx_http_rtmp_cluster_manager_close(ngx_http_rtmp_cluster_manager_redis_t *rd)
+{
+    redisAsyncContext  *ac;
+
+    ac = rd->ac;
+    rd->ac = NULL;
+    rd->ready = 0;
+
+    redisAsyncFree(ac);
+}
+
+
+static void
+ngx_http_rtmp_cluster_manager_fail(ngx_http_rtmp_cluster_manager_redis_t *rd,
+    const char *err)
+{
+    /* err may belong to the context: used before it is freed */
+
+    if (!rd->down) {
+        rd->down = 1;
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "cluster: redis %V is down: %s", &rd->name, err);
+
+    } else {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "cluster: redis %V is still down: %s",
+                       &rd->name, err);
+    }
+
+    if (rd->timer.timer_set) {
+        ngx_del_timer(&rd->timer);
+    }
+
+    if (rd->ac) {
+        ngx_http_rtmp_cluster_manager_close(rd);
+    }
+
+    if (!ngx_http_rtmp_cluster_manager_exiting && !ngx_exiting
+        && !ngx_terminate)
+    {
+        ngx_add_timer(&rd->timer, NGX_HTTP_RTMP_CLUSTER_MANAGER_RETRY);
+    }
+}
+
+
+/* NGX_OK: a command may be sent now (queued while connecting) */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_usable(ngx_http_rtmp_cluster_manager_redis_t *rd)
+{
+    if (ngx_http_rtmp_cluster_manager_exiting) {
+        return NGX_DECLINED;
+    }
+
+    if (rd->ac == NULL) {
+        if (rd->down || ngx_exiting || ngx_terminate) {
+            return NGX_DECLINED;
+        }
+
+        ngx_http_rtmp_cluster_manager_connect(rd);
+
+        if (rd->ac == NULL) {
+            return NGX_DECLINED;
+        }
+    }
+
+    /* after a failure, only an answered PING lets commands in again */
+
+    if (!rd->ready && rd->down) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the connect timeout while connecting, else the retry */
+
+static void
+ngx_http_rtmp_cluster_manager_retry(ngx_event_t *ev)
+{
+    ngx_http_rtmp_cluster_manager_redis_t  *rd;
+
+    rd = (ngx_http_rtmp_cluster_manager_redis_t *)
+             ((u_char *) ev
+              - offsetof(ngx_http_rtmp_cluster_manager_redis_t, timer));
+
+    if (rd->ac) {
+        ngx_http_rtmp_cluster_manager_fail(rd, "connection timed out");
+        return;
+    }
+
+    if (ngx_http_rtmp_cluster_manager_exiting || ngx_exiting
+        || ngx_terminate)
+    {
+        return;
+    }
+
+    ngx_http_rtmp_cluster_manager_connect(rd);
+}
+
+
+static void
+ngx_http_rtmp_cluster_manager_connected(const redisAsyncContext *ac,
+    int status)
+{
+    ngx_http_rtmp_cluster_manager_redis_t  *rd;
+
+    rd = ac->data;
+
+    if (rd->ac != ac) {
+        return;
+    }
+
+    if (status != REDIS_OK) {
+        /* hiredis frees the context when this returns */
+        rd->ac = NULL;
+
+        ngx_http_rtmp_cluster_manager_fail(rd, ac->c.errstr[0]
+                                               ? ac->c.errstr
+                                               : "cannot connect");
+        return;
+    }
+
+    /*
+     * The context must not be freed from here, hiredis still uses it:
+     * if PING cannot be sent, the connect timer ends the attempt.
+     */
+
+    if (redisAsyncCommand(rd->ac, ngx_http_rtmp_cluster_manager_pong, rd,
+                          "PING")
+        != REDIS_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "cluster: redis %V: cannot send PING", &rd->name);
+    }
+}
+
+
+static void
+ngx_http_rtmp_cluster_manager_pong(redisAsyncContext *ac, void *reply,
+    void *data)
+{
+    ngx_http_rtmp_cluster_manager_redis_t *rd = data;
+
+    redisReply  *rr;
+    u_char       err[128];
+
+    rr = reply;
+
+    if (rr == NULL || rd->ac != ac) {
+        return;
+    }
+
+    if (rr->type == REDIS_REPLY_ERROR) {
+        /* e.g. NOAUTH, LOADING: not usable yet */
+        ngx_cpystrn(err, (u_char *) rr->str,
+                    ngx_min(sizeof(err), rr->len + 1));
+        ngx_http_rtmp_cluster_manager_fail(rd, (char *) err);
+        return;
+    }
+
+    if (rd->timer.timer_set) {
+        ngx_del_timer(&rd->timer);
+    }
+
+    rd->ready = 1;
+    rd->ready_at = ngx_current_msec;
+
+    if (rd->down) {
+        rd->down = 0;
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "cluster: redis %V is up", &rd->name);
+
+    } else {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "cluster: redis %V connected", &rd->name);
+    }
+}
+
+
+/* a connection we did not close: it failed, or Redis closed it */
+
+static void
+ngx_http_rtmp_cluster_manager_disconnected(const redisAsyncContext *ac,
+    int status)
+{
+    ngx_uint_t                              ready;
+    const char                             *err;
+    ngx_http_rtmp_cluster_manager_redis_t  *rd;
+
+    rd = ac->data;
+
+    if (rd->ac != ac) {
+        return;
+    }
+
+    rd->ac = NULL;
+    ready = rd->ready;
+    rd->ready = 0;
+
+    err = ac->c.err ? ac->c.errstr : "connection closed";
+
+    if (rd->timer.timer_set) {
+        ngx_del_timer(&rd->timer);
+    }
+
+    /*
+     * A connection that served a while is tried again at once, so an
+     * idle close or a quick restart costs nothing; one that dies young
+     * is a failure, retried later.
+     */
+
+    if (ready
+        && ngx_current_msec - rd->ready_at
+           >= NGX_HTTP_RTMP_CLUSTER_MANAGER_RETRY
+        && !ngx_http_rtmp_cluster_manager_exiting && !ngx_exiting
+        && !ngx_terminate)
+    {
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "cluster: redis %V closed the connection (%s), "
+                      "reconnecting", &rd->name, err);
+
+        ngx_http_rtmp_cluster_manager_connect(rd);
+        return;
+    }
+
+    ngx_http_rtmp_cluster_manager_fail(rd, err);
+}
+
+
+/* the event adapter: hiredis's socket polled by nginx, level-triggered */
+
+static void
+ngx_http_rtmp_cluster_manager_read(ngx_event_t *ev)
+{
+    ngx_connection_t  *c;
+
+    c = ev->data;
+
+    /* c may be freed inside */
+    redisAsyncHandleRead(c->data);
+}
+
+
+static void
+ngx_http_rtmp_cluster_manager_write(ngx_event_t *ev)
+{
+    ngx_connection_t  *c;
+
+    c = ev->data;
+
+    redisAsyncHandleWrite(c->data);
+}
+
+
+static void
+ngx_http_rtmp_cluster_manager_add_read(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (!c->read->active
+        && ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK)
+    {
+        /* the command timeout will close the connection */
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "cluster: cannot poll the redis connection");
+    }
+}
+
+
+static void
+ngx_http_rtmp_cluster_manager_del_read(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+}
+
+
+static void
+ngx_http_rtmp_cluster_manager_add_write(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (!c->write->active
+        && ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "cluster: cannot poll the redis connection");
+    }
+}
+
+
+static void
+ngx_http_rtmp_cluster_manager_del_write(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+}
+
+
+/* hiredis frees its context: give the connection back, not the socket */
+
+static void
+ngx_http_rtmp_cluster_manager_ev_cleanup(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    /* the descriptor is hiredis's to close */
+    c->fd = (ngx_socket_t) -1;
+    ngx_free_connection(c);
+}
+
+
+/* requests */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r)
+{
+    char                                      *error;
+    ngx_int_t                                  rc;
+    ngx_table_elt_t                           *h;
+    ngx_pool_cleanup_t                        *cln;
+    ngx_http_rtmp_cluster_manager_ctx_t       *ctx;
+    ngx_http_rtmp_cluster_manager_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r,
+                                        ngx_http_rtmp_cluster_manager_module);
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_rtmp_cluster_manager_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_rtmp_cluster_manager_cleanup;
+    cln->data = ctx;
+
+    ctx->request = r;
+    ctx->conf = mlcf;
+    ctx->timer.handler = ngx_http_rtmp_cluster_manager_timeout;
+    ctx->timer.data = r->connection;
+    ctx->timer.log = r->connection->log;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_rtmp_cluster_manager_module);
+
+    if (r->uri.len >= sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_SRS) - 1
+        && ngx_strncmp(r->uri.data, NGX_HTTP_RTMP_CLUSTER_MANAGER_SRS,
+                       sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_SRS) - 1)
+           == 0)
+    {
+        /* SRS's coworker API: any method, the stream in the query */
+
+        ctx->op = NGX_HTTP_RTMP_CLUSTER_MANAGER_COWORKER;
+
+        rc = ngx_http_rtmp_cluster_manager_query(r, ctx);
+
+        if (rc == NGX_DECLINED) {
+            return ngx_http_rtmp_cluster_manager_refuse(r,
+                                               NGX_HTTP_BAD_REQUEST,
+                                               "app and stream are required");
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+    } else {
+
+        switch (r->method) {
+
+        case NGX_HTTP_GET:
+        case NGX_HTTP_HEAD:
+            ctx->op = NGX_HTTP_RTMP_CLUSTER_MANAGER_LOOKUP;
+            break;
+
+        case NGX_HTTP_POST:
+            ctx->op = NGX_HTTP_RTMP_CLUSTER_MANAGER_REGISTER;
+            break;
+
+        case NGX_HTTP_PUT:
+            ctx->op = NGX_HTTP_RTMP_CLUSTER_MANAGER_RENEW;
+            break;
+
+        case NGX_HTTP_DELETE:
+            ctx->op = NGX_HTTP_RTMP_CLUSTER_MANAGER_RELEASE;
+            break;
+
+        default:
+            h = ngx_list_push(&r->headers_out.headers);
+            if (h == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            h->hash = 1;
+            ngx_str_set(&h->key, "Allow");
+            ngx_str_set(&h->value, "GET, HEAD, POST, PUT, DELETE");
+
+            return ngx_http_rtmp_cluster_manager_refuse(r,
+                                                   NGX_HTTP_NOT_ALLOWED,
+                                                   "method not allowed");
+        }
+
+        error = NULL;
+
+        rc = ngx_http_rtmp_cluster_manager_path(r, ctx, &error);
+
+        if (rc == NGX_DECLINED) {
+            /* the location itself */
+
+            if (ctx->op != NGX_HTTP_RTMP_CLUSTER_MANAGER_LOOKUP) {
+                return ngx_http_rtmp_cluster_manager_refuse(r,
+                                                   NGX_HTTP_BAD_REQUEST,
+                                                   "APP/NAME is required");
+            }
+
+            ctx->op = NGX_HTTP_RTMP_CLUSTER_MANAGER_LIST;
+
+        } else if (rc == NGX_HTTP_BAD_REQUEST) {
+            return ngx_http_rtmp_cluster_manager_refuse(r, rc, error);
+
+        } else if (rc != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RELEASE) {
+            if (ngx_http_rtmp_cluster_manager_arg(r, "token", &ctx->token)
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            if (ngx_http_rtmp_cluster_manager_valid_token(ctx->token.data,
+                                                          ctx->token.len)
+                != NGX_OK)
+            {
+                return ngx_http_rtmp_cluster_manager_refuse(r,
+                                   NGX_HTTP_BAD_REQUEST,
+                                   ctx->token.len ? "invalid token"
+                                                  : "token is required");
+            }
+        }
+    }
+
+    /* fail fast, before reading a body for nothing */
+
+    if (ngx_http_rtmp_cluster_manager_usable(mlcf->redis) != NGX_OK) {
+        return ngx_http_rtmp_cluster_manager_refuse(r,
+                                               NGX_HTTP_SERVICE_UNAVAILABLE,
+                                               "redis is unavailable");
+    }
+
+    if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_REGISTER
+        || ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RENEW)
+    {
+        if (r->headers_in.content_length_n
+            > NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX)
+        {
+            return ngx_http_rtmp_cluster_manager_refuse(r,
+                                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  "request body is larger than 4096 bytes");
+        }
+
+        r->request_body_in_single_buf = 1;
+
+        rc = ngx_http_read_client_request_body(r,
+                                           ngx_http_rtmp_cluster_manager_body);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_rtmp_cluster_manager_start(ctx);
+    if (rc != NGX_DONE) {
+        return rc;
+    }
+
+    /* held until the reply; a client that leaves ends it earlier */
+
+    r->main->count++;
+
+    if (!r->discard_body) {
+        r->read_event_handler = ngx_http_test_reading;
+    }
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    return NGX_DONE;
+}
+
+
+/* SRS's query: vhost, ip, app, stream, coworker; NGX_DECLINED: bad */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_query(ngx_http_request_t *r,
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx)
+{
+    if (ngx_http_rtmp_cluster_manager_arg(r, "vhost", &ctx->vhost) != NGX_OK
+        || ngx_http_rtmp_cluster_manager_arg(r, "ip", &ctx->ip) != NGX_OK
+        || ngx_http_rtmp_cluster_manager_arg(r, "app", &ctx->app) != NGX_OK
+        || ngx_http_rtmp_cluster_manager_arg(r, "stream", &ctx->name)
+           != NGX_OK
+        || ngx_http_rtmp_cluster_manager_arg(r, "coworker", &ctx->coworker)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ctx->app.len == 0 || ctx->name.len == 0
+        || ctx->app.len > NGX_HTTP_RTMP_CLUSTER_MANAGER_NAME_MAX
+        || ctx->name.len > NGX_HTTP_RTMP_CLUSTER_MANAGER_NAME_MAX)
+    {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_rtmp_cluster_manager_key(r, ctx, &ctx->app, &ctx->name);
+}
+
+
+/*
+ * APP/NAME after the location's name: NAME is the last segment, APP all
+ * before it.  Both are split in the path as sent, then unescaped, so an
+ * escaped '/' stays inside its part.  NGX_DECLINED: nothing follows.
+ */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_path(ngx_http_request_t *r,
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx, char **error)
+{
+    u_char                    *p, *q, *last, *slash, *dst;
+    ngx_str_t                  path, part[2];
+    ngx_uint_t                 i, escaped;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    path.data = r->unparsed_uri.data;
+    last = path.data + r->unparsed_uri.len;
+
+    p = ngx_strlchr(path.data, last, '?');
+    path.len = (p ? p : last) - path.data;
+    escaped = 1;
+
+    if (path.len < clcf->name.len
+        || ngx_strncmp(path.data, clcf->name.data, clcf->name.len) != 0)
+    {
+        /* the location's name was itself escaped: the decoded path */
+
+        path = r->uri;
+        escaped = 0;
+
+        if (path.len < clcf->name.len
+            || ngx_strncmp(path.data, clcf->name.data, clcf->name.len) != 0)
+        {
+            *error = "unexpected path";
+            return NGX_HTTP_BAD_REQUEST;
+        }
+    }
+
+    p = path.data + clcf->name.len;
+    last = path.data + path.len;
+
+    while (p < last && *p == '/') {
+        p++;
+    }
+
+    if (p == last) {
+        return NGX_DECLINED;
+    }
+
+    slash = NULL;
+
+    for (q = p; q < last; q++) {
+        if (*q == '/') {
+            slash = q;
+        }
+    }
+
+    if (slash == NULL || slash == last - 1) {
+        *error = "expected APP/NAME after the location";
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    part[0].data = p;
+    part[0].len = slash - p;
+    part[1].data = slash + 1;
+    part[1].len = last - slash - 1;
+
+    for (i = 0; i < 2; i++) {
+
+        if (escaped) {
+            dst = ngx_pnalloc(r->pool, part[i].len);
+            if (dst == NULL) {
+                return NGX_ERROR;
+            }
+
+            q = part[i].data;
+            part[i].data = dst;
+
+            ngx_unescape_uri(&dst, &q, part[i].len, NGX_UNESCAPE_URI);
+
+            part[i].len = dst - part[i].data;
+        }
+
+        if (part[i].len == 0) {
+            *error = "expected APP/NAME after the location";
+            return NGX_HTTP_BAD_REQUEST;
+        }
+
+        if (part[i].len > NGX_HTTP_RTMP_CLUSTER_MANAGER_NAME_MAX) {
+            *error = "APP and NAME are limited to 512 bytes each";
+            return NGX_HTTP_BAD_REQUEST;
+        }
+
+        if (ngx_http_rtmp_cluster_manager_utf8(part[i].data, part[i].len)
+            != NGX_OK)
+        {
+            *error = "APP and NAME must be UTF-8";
+            return NGX_HTTP_BAD_REQUEST;
+        }
+    }
+
+    return ngx_http_rtmp_cluster_manager_key(r, ctx, &part[0], &part[1]);
+}
+
+
+/* the key: prefix, APP, '/', NAME; the stream is APP/NAME within it */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_key(ngx_http_request_t *r,
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx, ngx_str_t *app, ngx_str_t *name)
+{
+    u_char  *p;
+    size_t   len;
+
+    len = sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX) - 1
+          + app->len + 1 + name->len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->key.data = p;
+    ctx->key.len = len;
+
+    p = ngx_cpymem(p, NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX,
+                   sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX) - 1);
+
+    ctx->stream.data = p;
+    ctx->stream.len = app->len + 1 + name->len;
+
+    p = ngx_cpymem(p, app->data, app->len);
+    *p++ = '/';
+    ngx_memcpy(p, name->data, name->len);
+
+    return NGX_OK;
+}
+
+
+/* the body is read: parse it and send the command */
+
+static void
+ngx_http_rtmp_cluster_manager_body(ngx_http_request_t *r)
+{
+    char                                 *error;
+    ngx_int_t                             rc;
+    ngx_http_rtmp_cluster_manager_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_rtmp_cluster_manager_module);
+
+    error = NULL;
+
+    rc = ngx_http_rtmp_cluster_manager_parse_body(r, ctx, &error);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_rtmp_cluster_manager_start(ctx);
+
+        if (rc == NGX_DONE) {
+            /* the reference the body reading took holds the request */
+            r->read_event_handler = ngx_http_test_reading;
+            r->write_event_handler = ngx_http_request_empty_handler;
+            return;
+        }
+
+    } else if (error) {
+        rc = ngx_http_rtmp_cluster_manager_error(r, rc, error);
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/* the body into buf (BODY_MAX + 1 bytes); NGX_DECLINED: too large */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_read_body(ngx_http_request_t *r, u_char *buf,
+    size_t *len)
+{
+    size_t        n, size;
+    ssize_t       got;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    size = 0;
+
+    if (r->request_body == NULL) {
+        *len = 0;
+        return NGX_OK;
+    }
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            n = b->last - b->pos;
+
+            if (size + n > NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX) {
+                return NGX_DECLINED;
+            }
+
+            ngx_memcpy(buf + size, b->pos, n);
+
+        } else if (b->in_file) {
+            /* a small client_body_buffer_size: a few KB from the file */
+
+            n = b->file_last - b->file_pos;
+
+            if (size + n > NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX) {
+                return NGX_DECLINED;
+            }
+
+            got = ngx_read_file(b->file, buf + size, n, b->file_pos);
+
+            if (got != (ssize_t) n) {
+                return NGX_ERROR;
+            }
+
+        } else {
+            n = 0;
+        }
+
+        size += n;
+    }
+
+    *len = size;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Register {host, port, ttl}, renew {token, ttl}: NGX_OK, or the status
+ * to answer with *error (none for 500).
+ */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_parse_body(ngx_http_request_t *r,
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx, char **error)
+{
+    u_char     *buf;
+    char       *s;
+    size_t      len;
+    ngx_int_t   rc;
+    yajl_val    root, v;
+
+    static const char  *host_path[] = { "host", NULL };
+    static const char  *port_path[] = { "port", NULL };
+    static const char  *ttl_path[] = { "ttl", NULL };
+    static const char  *token_path[] = { "token", NULL };
+
+    buf = ngx_pnalloc(r->pool, NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX + 1);
+    if (buf == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_rtmp_cluster_manager_read_body(r, buf, &len);
+
+    if (rc == NGX_DECLINED) {
+        *error = "request body is larger than 4096 bytes";
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* yajl reads a C string: a NUL inside would hide the rest */
+
+    if (len == 0 || ngx_strlchr(buf, buf + len, '\0')) {
+        *error = "request body is not valid JSON";
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    buf[len] = '\0';
+
+    root = yajl_tree_parse((const char *) buf, NULL, 0);
+
+    if (root == NULL) {
+        *error = "request body is not valid JSON";
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (!YAJL_IS_OBJECT(root)) {
+        yajl_tree_free(root);
+        *error = "request body must be a JSON object";
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_REGISTER) {
+
+        v = yajl_tree_get(root, host_path, yajl_t_any);
+        s = (v && YAJL_IS_STRING(v)) ? YAJL_GET_STRING(v) : NULL;
+
+        if (s == NULL
+            || ngx_http_rtmp_cluster_manager_valid_host((u_char *) s,
+                                                        ngx_strlen(s))
+               != NGX_OK)
+        {
+            *error = "\"host\" must be a host name or an IP address";
+
+        } else {
+            ctx->host.len = ngx_strlen(s);
+            ctx->host.data = ngx_pnalloc(r->pool, ctx->host.len);
+
+            if (ctx->host.data == NULL) {
+                yajl_tree_free(root);
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ngx_memcpy(ctx->host.data, s, ctx->host.len);
+        }
+
+        if (*error == NULL) {
+            v = yajl_tree_get(root, port_path, yajl_t_any);
+
+            if (v == NULL || !YAJL_IS_INTEGER(v)
+                || YAJL_GET_INTEGER(v) < 1 || YAJL_GET_INTEGER(v) > 65535)
+            {
+                *error = "\"port\" must be an integer from 1 to 65535";
+
+            } else {
+                ctx->port = (ngx_uint_t) YAJL_GET_INTEGER(v);
+            }
+        }
+
+    } else {
+
+        v = yajl_tree_get(root, token_path, yajl_t_any);
+        s = (v && YAJL_IS_STRING(v)) ? YAJL_GET_STRING(v) : NULL;
+
+        if (v == NULL) {
+            *error = "\"token\" is required";
+
+        } else if (s == NULL) {
+            *error = "\"token\" must be a string";
+
+        } else if (ngx_http_rtmp_cluster_manager_valid_token((u_char *) s,
+                                                             ngx_strlen(s))
+                   != NGX_OK)
+        {
+            *error = "invalid token";
+
+        } else {
+            ctx->token.len = ngx_strlen(s);
+            ctx->token.data = ngx_pnalloc(r->pool, ctx->token.len);
+
+            if (ctx->token.data == NULL) {
+                yajl_tree_free(root);
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ngx_memcpy(ctx->token.data, s, ctx->token.len);
+        }
+    }
+
+    if (*error == NULL) {
+        v = yajl_tree_get(root, ttl_path, yajl_t_any);
+
+        if (v) {
+            if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 1
+                || YAJL_GET_INTEGER(v) > NGX_HTTP_RTMP_CLUSTER_MANAGER_TTL_MAX)
+            {
+                *error = "\"ttl\" must be an integer from 1 to 86400";
+
+            } else {
+                ctx->ttl = (ngx_uint_t) YAJL_GET_INTEGER(v);
+            }
+        }
+    }
+
+    yajl_tree_free(root);
+
+    return *error ? NGX_HTTP_BAD_REQUEST : NGX_OK;
+}
+
+
+/* the first command of the request: NGX_DONE, or the answer sent */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_start(ngx_http_rtmp_cluster_manager_ctx_t *ctx)
+{
+    u_char              *p, *value;
+    size_t               len;
+    ngx_uint_t           n;
+    const char          *argv[6];
+    size_t               argvlen[6];
+    ngx_http_request_t  *r;
+    u_char               px[NGX_INT_T_LEN];
+
+    r = ctx->request;
+
+    if (ctx->ttl == 0) {
+        ctx->ttl = ctx->conf->ttl;
+    }
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[2] = "1";
+    argvlen[2] = 1;
+    argv[3] = (const char *) ctx->key.data;
+    argvlen[3] = ctx->key.len;
+
+    n = 4;
+
+    switch (ctx->op) {
+
+    case NGX_HTTP_RTMP_CLUSTER_MANAGER_LIST:
+        ngx_str_set(&ctx->cursor, "0");
+
+        ctx->entries = ngx_array_create(r->pool, 16,
+                                 sizeof(ngx_http_rtmp_cluster_manager_entry_t));
+        if (ctx->entries == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_rtmp_cluster_manager_scan(ctx);
+
+    case NGX_HTTP_RTMP_CLUSTER_MANAGER_REGISTER:
+
+        /* "TOKEN HOST PORT" */
+
+        len = NGX_HTTP_RTMP_CLUSTER_MANAGER_TOKEN_LEN + 1 + ctx->host.len
+              + 1 + NGX_INT_T_LEN;
+
+        value = ngx_pnalloc(r->pool, len);
+        if (value == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_http_rtmp_cluster_manager_random(value);
+
+        ctx->token.data = value;
+        ctx->token.len = NGX_HTTP_RTMP_CLUSTER_MANAGER_TOKEN_LEN;
+
+        p = ngx_sprintf(value + NGX_HTTP_RTMP_CLUSTER_MANAGER_TOKEN_LEN,
+                        " %V %ui", &ctx->host, ctx->port);
+
+        argv[1] = ngx_http_rtmp_cluster_manager_register_lua;
+        argv[4] = (const char *) value;
+        argvlen[4] = p - value;
+        n = 6;
+        break;
+
+    case NGX_HTTP_RTMP_CLUSTER_MANAGER_RENEW:
+        argv[1] = ngx_http_rtmp_cluster_manager_renew_lua;
+        argv[4] = (const char *) ctx->token.data;
+        argvlen[4] = ctx->token.len;
+        n = 6;
+        break;
+
+    case NGX_HTTP_RTMP_CLUSTER_MANAGER_RELEASE:
+        argv[1] = ngx_http_rtmp_cluster_manager_release_lua;
+        argv[4] = (const char *) ctx->token.data;
+        argvlen[4] = ctx->token.len;
+        n = 5;
+        break;
+
+    default: /* LOOKUP, COWORKER */
+        argv[1] = ngx_http_rtmp_cluster_manager_lookup_lua;
+        break;
+    }
+
+    argvlen[1] = ngx_strlen(argv[1]);
+
+    if (n == 6) {
+        p = ngx_sprintf(px, "%ui", ctx->ttl * 1000);
+        argv[5] = (const char *) px;
+        argvlen[5] = p - px;
+    }
+
+    /* hiredis copies the arguments before this returns */
+
+    return ngx_http_rtmp_cluster_manager_send(ctx, n, argv, argvlen);
+}
+
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_scan(ngx_http_rtmp_cluster_manager_ctx_t *ctx)
+{
+    const char  *argv[6];
+    size_t       argvlen[6];
+
+    argv[0] = "SCAN";
+    argv[1] = (const char *) ctx->cursor.data;
+    argv[2] = "MATCH";
+    argv[3] = NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX "*";
+    argv[4] = "COUNT";
+    argv[5] = "1000";
+
+    argvlen[0] = 4;
+    argvlen[1] = ctx->cursor.len;
+    argvlen[2] = 5;
+    argvlen[3] = sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX "*") - 1;
+    argvlen[4] = 5;
+    argvlen[5] = 4;
+
+    return ngx_http_rtmp_cluster_manager_send(ctx, 6, argv, argvlen);
+}
+
+
+/* NGX_DONE: the reply will come, under the timer; else the answer sent */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_send(ngx_http_rtmp_cluster_manager_ctx_t *ctx,
+    int argc, const char **argv, const size_t *argvlen)
+{
+    ngx_http_request_t                     *r;
+    ngx_http_rtmp_cluster_manager_cmd_t    *cmd;
+    ngx_http_rtmp_cluster_manager_redis_t  *rd;
+
+    r = ctx->request;
+    rd = ctx->conf->redis;
+
+    if (ngx_http_rtmp_cluster_manager_usable(rd) != NGX_OK) {
+        return ngx_http_rtmp_cluster_manager_error(r,
+                                               NGX_HTTP_SERVICE_UNAVAILABLE,
+                                               "redis is unavailable");
+    }
+
+    cmd = ngx_alloc(sizeof(ngx_http_rtmp_cluster_manager_cmd_t),
+                    r->connection->log);
+    if (cmd == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cmd->ctx = ctx;
+
+    if (redisAsyncCommandArgv(rd->ac, ngx_http_rtmp_cluster_manager_reply,
+                              cmd, argc, argv, argvlen)
+        != REDIS_OK)
+    {
+        /* the connection is going away */
+        ngx_free(cmd);
+        return ngx_http_rtmp_cluster_manager_error(r,
+                                               NGX_HTTP_SERVICE_UNAVAILABLE,
+                                               "redis is unavailable");
+    }
+
+    ctx->cmd = cmd;
+
+    ngx_add_timer(&ctx->timer, ctx->conf->timeout);
+
+    return NGX_DONE;
+}
+
+
+/* every command's reply; NULL when the connection went away first */
+
+static void
+ngx_http_rtmp_cluster_manager_reply(redisAsyncContext *ac, void *reply,
+    void *data)
+{
+    ngx_http_rtmp_cluster_manager_cmd_t *cmd = data;
+
+    ngx_int_t                             rc;
+    ngx_connection_t                     *c;
+    ngx_http_request_t                   *r;
+    ngx_http_rtmp_cluster_manager_ctx_t  *ctx;
+
+    ctx = cmd->ctx;
+    ngx_free(cmd);
+
+    if (ctx == NULL) {
+        /* the request is gone: a late reply */
+        return;
+    }
+
+    ctx->cmd = NULL;
+
+    if (ngx_http_rtmp_cluster_manager_exiting) {
+        return;
+    }
+
+    if (ctx->timer.timer_set) {
+        ngx_del_timer(&ctx->timer);
+    }
+
+    r = ctx->request;
+    c = r->connection;
+
+    rc = ngx_http_rtmp_cluster_manager_answer(ctx, reply);
+
+    if (rc == NGX_DONE) {
+        /* the next command is on its way */
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_answer(ngx_http_rtmp_cluster_manager_ctx_t *ctx,
+    redisReply *reply)
+{
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    if (reply == NULL) {
+        return ngx_http_rtmp_cluster_manager_error(r,
+                                               NGX_HTTP_SERVICE_UNAVAILABLE,
+                                               "redis is unavailable");
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "cluster: redis %V answered \"%*s\"",
+                      &ctx->conf->redis->name, reply->len, reply->str);
+
+        return ngx_http_rtmp_cluster_manager_error(r, NGX_HTTP_BAD_GATEWAY,
+                                                   "redis answered an error");
+    }
+
+    if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_LIST) {
+        return ngx_http_rtmp_cluster_manager_answer_list(ctx, reply);
+    }
+
+    return ngx_http_rtmp_cluster_manager_answer_lease(ctx, reply);
+}
+
+
+/* the reply to one of the scripts */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_answer_lease(
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx, redisReply *reply)
+{
+    yajl_gen             g;
+    ngx_str_t            host;
+    ngx_uint_t           port;
+    redisReply          *v, *ttl;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    switch (ctx->op) {
+
+    case NGX_HTTP_RTMP_CLUSTER_MANAGER_REGISTER:
+
+        if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "cluster: \"%V\" leased to %V:%ui for %uis",
+                          &ctx->stream, &ctx->host, ctx->port, ctx->ttl);
+
+            g = ngx_http_rtmp_cluster_manager_gen(0);
+            if (g == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ngx_http_rtmp_cluster_manager_gen_str(g, "stream",
+                                                  ctx->stream.data,
+                                                  ctx->stream.len);
+            ngx_http_rtmp_cluster_manager_gen_str(g, "token",
+                                                  ctx->token.data,
+                                                  ctx->token.len);
+            ngx_http_rtmp_cluster_manager_gen_int(g, "ttl", ctx->ttl);
+            yajl_gen_map_close(g);
+
+            return ngx_http_rtmp_cluster_send_json(r, NGX_HTTP_CREATED, g);
+        }
+
+        if (reply->type != REDIS_REPLY_STRING
+            && reply->type != REDIS_REPLY_NIL)
+        {
+            return ngx_http_rtmp_cluster_manager_unexpected(ctx);
+        }
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "cluster: \"%V\" not leased to %V:%ui: it is leased",
+                      &ctx->stream, &ctx->host, ctx->port);
+
+        g = ngx_http_rtmp_cluster_manager_gen(NGX_HTTP_CONFLICT);
+        if (g == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_http_rtmp_cluster_manager_gen_str(g, "error",
+                                      (u_char *) "stream is leased by another "
+                                                 "origin",
+                                      sizeof("stream is leased by another "
+                                             "origin") - 1);
+
+        if (reply->type == REDIS_REPLY_STRING
+            && ngx_http_rtmp_cluster_manager_lease((u_char *) reply->str,
+                                                   reply->len, &host, &port)
+               == NGX_OK)
+        {
+            ngx_http_rtmp_cluster_manager_gen_origin(g, &host, port);
+
+        } else {
+            /* gone or unreadable in between */
+            yajl_gen_string(g, (u_char *) "origin", 6);
+            yajl_gen_null(g);
+        }
+
+        yajl_gen_map_close(g);
+
+        return ngx_http_rtmp_cluster_send_json(r, NGX_HTTP_CONFLICT, g);
+
+    case NGX_HTTP_RTMP_CLUSTER_MANAGER_RENEW:
+    case NGX_HTTP_RTMP_CLUSTER_MANAGER_RELEASE:
+
+        if (reply->type != REDIS_REPLY_INTEGER) {
+            return ngx_http_rtmp_cluster_manager_unexpected(ctx);
+        }
+
+        if (reply->integer == 0) {
+            return ngx_http_rtmp_cluster_manager_error(r, NGX_HTTP_NOT_FOUND,
+                                                       "no such stream");
+        }
+
+        if (reply->integer != 1) {
+            return ngx_http_rtmp_cluster_manager_error(r, NGX_HTTP_CONFLICT,
+                                                       "stale token");
+        }
+
+        g = ngx_http_rtmp_cluster_manager_gen(0);
+        if (g == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_http_rtmp_cluster_manager_gen_str(g, "stream", ctx->stream.data,
+                                              ctx->stream.len);
+
+        if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RENEW) {
+            ngx_http_rtmp_cluster_manager_gen_int(g, "ttl", ctx->ttl);
+
+        } else {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "cluster: \"%V\" released", &ctx->stream);
+        }
+
+        yajl_gen_map_close(g);
+
+        return ngx_http_rtmp_cluster_send_json(r, NGX_HTTP_OK, g);
+
+    default: /* LOOKUP, COWORKER */
+        break;
+    }
+
+    /* nil, or [value, pttl] */
+
+    v = NULL;
+    ttl = NULL;
+
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+        && reply->element[0]->type == REDIS_REPLY_STRING
+        && reply->element[1]->type == REDIS_REPLY_INTEGER)
+    {
+        v = reply->element[0];
+        ttl = reply->element[1];
+
+    } else if (reply->type != REDIS_REPLY_NIL) {
+        return ngx_http_rtmp_cluster_manager_unexpected(ctx);
+    }
+
+    if (v
+        && ngx_http_rtmp_cluster_manager_lease((u_char *) v->str, v->len,
+                                               &host, &port)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "cluster: redis %V holds a malformed lease for \"%V\"",
+                      &ctx->conf->redis->name, &ctx->stream);
+
+        if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_LOOKUP) {
+            return ngx_http_rtmp_cluster_manager_error(r,
+                                                  NGX_HTTP_BAD_GATEWAY,
+                                                  "malformed lease in redis");
+        }
+
+        v = NULL;
+    }
+
+    if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_COWORKER) {
+        return ngx_http_rtmp_cluster_manager_coworker(ctx, v ? &host : NULL,
+                                                      v ? port : 0);
+    }
+
+    if (v == NULL) {
+        return ngx_http_rtmp_cluster_manager_error(r, NGX_HTTP_NOT_FOUND,
+                                                   "no such stream");
+    }
+
+    g = ngx_http_rtmp_cluster_manager_gen(0);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_rtmp_cluster_manager_gen_str(g, "stream", ctx->stream.data,
+                                          ctx->stream.len);
+    ngx_http_rtmp_cluster_manager_gen_origin(g, &host, port);
+    ngx_http_rtmp_cluster_manager_gen_int(g, "ttl_ms",
+                                          ngx_max(ttl->integer, 0));
+    yajl_gen_map_close(g);
+
+    return ngx_http_rtmp_cluster_send_json(r, NGX_HTTP_OK, g);
+}
+
+
+/* SCAN and MGET in turns, until the cursor comes back to 0 */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_answer_list(
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx, redisReply *reply)
+{
+    u_char                                 *p;
+    size_t                                  prefix;
+    ngx_str_t                              *key, host;
+    ngx_uint_t                              i, n, port;
+    redisReply                             *keys, *v;
+    const char                            **argv;
+    size_t                                 *argvlen;
+    ngx_http_request_t                     *r;
+    ngx_http_rtmp_cluster_manager_entry_t  *e;
+
+    r = ctx->request;
+    prefix = sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX) - 1;
+
+    if (ctx->batch) {
+        /* MGET: the values of the batch's keys, nil if gone since */
+
+        key = ctx->batch->elts;
+        n = ctx->batch->nelts;
+        ctx->batch = NULL;
+
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements != n) {
+            return ngx_http_rtmp_cluster_manager_unexpected(ctx);
+        }
+
+        for (i = 0; i < n; i++) {
+            v = reply->element[i];
+
+            if (v->type != REDIS_REPLY_STRING
+                || ngx_http_rtmp_cluster_manager_lease((u_char *) v->str,
+                                                       v->len, &host, &port)
+                   != NGX_OK)
+            {
+                continue;
+            }
+
+            e = ngx_array_push(ctx->entries);
+            if (e == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            e->stream.data = key[i].data + prefix;
+            e->stream.len = key[i].len - prefix;
+            e->port = port;
+
+            e->host.len = host.len;
+            e->host.data = ngx_pnalloc(r->pool, host.len);
+            if (e->host.data == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ngx_memcpy(e->host.data, host.data, host.len);
+        }
+
+        if (ctx->cursor.len == 1 && ctx->cursor.data[0] == '0') {
+            return ngx_http_rtmp_cluster_manager_list(ctx);
+        }
+
+        return ngx_http_rtmp_cluster_manager_scan(ctx);
+    }
+
+    /* SCAN: [cursor, [key, ...]] */
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || reply->element[1]->type != REDIS_REPLY_ARRAY
+        || reply->element[0]->len == 0)
+    {
+        return ngx_http_rtmp_cluster_manager_unexpected(ctx);
+    }
+
+    p = ngx_pnalloc(r->pool, reply->element[0]->len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(p, reply->element[0]->str, reply->element[0]->len);
+    ctx->cursor.data = p;
+    ctx->cursor.len = reply->element[0]->len;
+
+    keys = reply->element[1];
+    n = keys->elements;
+
+    if (n == 0) {
+        if (ctx->cursor.len == 1 && ctx->cursor.data[0] == '0') {
+            return ngx_http_rtmp_cluster_manager_list(ctx);
+        }
+
+        return ngx_http_rtmp_cluster_manager_scan(ctx);
+    }
+
+    ctx->batch = ngx_array_create(r->pool, n, sizeof(ngx_str_t));
+    argv = ngx_palloc(r->pool, (n + 1) * sizeof(const char *));
+    argvlen = ngx_palloc(r->pool, (n + 1) * sizeof(size_t));
+
+    if (ctx->batch == NULL || argv == NULL || argvlen == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    argv[0] = "MGET";
+    argvlen[0] = 4;
+
+    for (i = 0; i < n; i++) {
+        v = keys->element[i];
+
+        if (v->type != REDIS_REPLY_STRING || v->len < prefix) {
+            return ngx_http_rtmp_cluster_manager_unexpected(ctx);
+        }
+
+        key = ngx_array_push(ctx->batch);
+        if (key == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        key->len = v->len;
+        key->data = ngx_pnalloc(r->pool, v->len);
+        if (key->data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(key->data, v->str, v->len);
+
+        argv[i + 1] = (const char *) key->data;
+        argvlen[i + 1] = key->len;
+    }
+
+    return ngx_http_rtmp_cluster_manager_send(ctx, n + 1, argv, argvlen);
+}
+
+
+/* the list, sorted by stream; SCAN may have returned a key twice */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_list(ngx_http_rtmp_cluster_manager_ctx_t *ctx)
+{
+    yajl_gen                                g;
+    ngx_uint_t                              i;
+    ngx_http_rtmp_cluster_manager_entry_t  *e;
+
+    e = ctx->entries->elts;
+
+    ngx_qsort(e, ctx->entries->nelts,
+              sizeof(ngx_http_rtmp_cluster_manager_entry_t),
+              ngx_http_rtmp_cluster_manager_cmp);
+
+    g = ngx_http_rtmp_cluster_manager_gen(0);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_string(g, (u_char *) "streams", 7);
+    yajl_gen_array_open(g);
+
+    for (i = 0; i < ctx->entries->nelts; i++) {
+
+        if (i > 0 && ngx_http_rtmp_cluster_manager_cmp(&e[i - 1], &e[i]) == 0)
+        {
+            continue;
+        }
+
+        yajl_gen_map_open(g);
+        ngx_http_rtmp_cluster_manager_gen_str(g, "stream", e[i].stream.data,
+                                              e[i].stream.len);
+        ngx_http_rtmp_cluster_manager_gen_origin(g, &e[i].host, e[i].port);
+        yajl_gen_map_close(g);
+    }
+
+    yajl_gen_array_close(g);
+    yajl_gen_map_close(g);
+
+    return ngx_http_rtmp_cluster_send_json(ctx->request, NGX_HTTP_OK, g);
+}
+
+
+static int ngx_libc_cdecl
+ngx_http_rtmp_cluster_manager_cmp(const void *one, const void *two)
+{
+    int                                           rc;
+    const ngx_http_rtmp_cluster_manager_entry_t  *a, *b;
+
+    a = one;
+    b = two;
+
+    rc = ngx_memcmp(a->stream.data, b->stream.data,
+                    ngx_min(a->stream.len, b->stream.len));
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    return (a->stream.len > b->stream.len) - (a->stream.len < b->stream.len);
+}
+
+
+/* the answer of SRS's coworker API, as ngx_http_rtmp_cluster_api.c gives */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_coworker(
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx, ngx_str_t *host,
+    ngx_uint_t port)
+{
+    u_char              *p;
+    yajl_gen             g;
+    ngx_str_t            api, origin_vhost;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    /* the query is echoed as asked; the origin gets a vhost anyway */
+
+    origin_vhost = ctx->vhost;
+
+    if (origin_vhost.len == 0) {
+        ngx_str_set(&origin_vhost, "__defaultVhost__");
+    }
+
+    /* where this API is reached: as the asker named it, else Host */
+
+    api = ctx->coworker;
+
+    if (api.len == 0 && r->headers_in.host) {
+        api = r->headers_in.host->value;
+    }
+
+    g = ngx_http_rtmp_cluster_manager_gen(0);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_string(g, (u_char *) "data", 4);
+    yajl_gen_map_open(g);
+
+    yajl_gen_string(g, (u_char *) "query", 5);
+    yajl_gen_map_open(g);
+    ngx_http_rtmp_cluster_manager_gen_str(g, "ip", ctx->ip.data, ctx->ip.len);
+    ngx_http_rtmp_cluster_manager_gen_str(g, "vhost", ctx->vhost.data,
+                                          ctx->vhost.len);
+    ngx_http_rtmp_cluster_manager_gen_str(g, "app", ctx->app.data,
+                                          ctx->app.len);
+    ngx_http_rtmp_cluster_manager_gen_str(g, "stream", ctx->name.data,
+                                          ctx->name.len);
+    yajl_gen_map_close(g);
+
+    yajl_gen_string(g, (u_char *) "origin", 6);
+
+    if (host) {
+        yajl_gen_map_open(g);
+        ngx_http_rtmp_cluster_manager_gen_str(g, "ip", host->data, host->len);
+        ngx_http_rtmp_cluster_manager_gen_int(g, "port", port);
+        ngx_http_rtmp_cluster_manager_gen_str(g, "vhost", origin_vhost.data,
+                                              origin_vhost.len);
+        ngx_http_rtmp_cluster_manager_gen_str(g, "api", api.data, api.len);
+
+        yajl_gen_string(g, (u_char *) "routers", 7);
+        yajl_gen_array_open(g);
+        p = api.len ? api.data : (u_char *) "";
+        if (yajl_gen_string(g, p, api.len) != yajl_gen_status_ok) {
+            yajl_gen_string(g, (u_char *) "", 0);
+        }
+        yajl_gen_array_close(g);
+
+        yajl_gen_map_close(g);
+
+    } else {
+        yajl_gen_null(g);
+    }
+
+    yajl_gen_map_close(g);
+    yajl_gen_map_close(g);
+
+    return ngx_http_rtmp_cluster_send_json(r, NGX_HTTP_OK, g);
+}
+
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_unexpected(
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx)
+{
+    ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                  "cluster: redis %V gave an unexpected reply",
+                  &ctx->conf->redis->name);
+
+    return ngx_http_rtmp_cluster_manager_error(ctx->request,
+                                               NGX_HTTP_BAD_GATEWAY,
+                                               "unexpected reply from redis");
+}
+
+
+/*
+ * No reply in time.  Replies come in order, so every later command waits
+ * behind this one: the connection is dropped (they end with 503) and
+ * retried; a reply that would still come finds nobody.
+ */
+
+static void
+ngx_http_rtmp_cluster_manager_timeout(ngx_event_t *ev)
+{
+    ngx_connection_t                       *c;
+    ngx_http_request_t                     *r;
+    ngx_http_rtmp_cluster_manager_ctx_t    *ctx;
+    ngx_http_rtmp_cluster_manager_redis_t  *rd;
+
+    ctx = (ngx_http_rtmp_cluster_manager_ctx_t *)
+              ((u_char *) ev
+               - offsetof(ngx_http_rtmp_cluster_manager_ctx_t, timer));
+
+    r = ctx->request;
+    c = r->connection;
+    rd = ctx->conf->redis;
+
+    if (ctx->cmd) {
+        ctx->cmd->ctx = NULL;
+        ctx->cmd = NULL;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                  "cluster: redis %V did not answer in %Mms",
+                  &rd->name, ctx->conf->timeout);
+
+    ngx_http_rtmp_cluster_manager_fail(rd, "a command timed out");
+
+    ngx_http_finalize_request(r,
+        ngx_http_rtmp_cluster_manager_error(r, NGX_HTTP_GATEWAY_TIME_OUT,
+                                            "redis did not answer in time"));
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the request's pool goes: nothing may point into it any more */
+
+static void
+ngx_http_rtmp_cluster_manager_cleanup(void *data)
+{
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx = data;
+
+    if (ctx->cmd) {
+        ctx->cmd->ctx = NULL;
+        ctx->cmd = NULL;
+    }
+
+    if (ctx->timer.timer_set) {
+        ngx_del_timer(&ctx->timer);
+    }
+}
+
+
+/* answers */
+
+/* an error answer from the handler, the request body discarded */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_refuse(ngx_http_request_t *r,
+    ngx_uint_t status, const char *error)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_rtmp_cluster_manager_error(r, status, error);
+}
+
+
+/* {"code":status,"error":error} */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error)
+{
+    yajl_gen  g;
+
+    g = ngx_http_rtmp_cluster_manager_gen(status);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_rtmp_cluster_manager_gen_str(g, "error", (u_char *) error,
+                                          ngx_strlen(error));
+    yajl_gen_map_close(g);
+
+    return ngx_http_rtmp_cluster_send_json(r, status, g);
+}
+
+
+/* an answer begun: {"code":code */
+
+static yajl_gen
+ngx_http_rtmp_cluster_manager_gen(ngx_int_t code)
+{
+    yajl_gen  g;
+
+    g = yajl_gen_alloc(NULL);
+    if (g == NULL) {
+        return NULL;
+    }
+
+    yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+
+    yajl_gen_map_open(g);
+    ngx_http_rtmp_cluster_manager_gen_int(g, "code", code);
+
+    return g;
+}
+
+
+static void
+ngx_http_rtmp_cluster_manager_gen_str(yajl_gen g, const char *key,
+    u_char *data, size_t len)
+{
+    yajl_gen_string(g, (const unsigned char *) key, ngx_strlen(key));
+
+    if (len == 0
+        || yajl_gen_string(g, data, len) != yajl_gen_status_ok)
+    {
+        /* empty, or not UTF-8: yajl refused it and wrote nothing */
+        yajl_gen_string(g, (u_char *) "", 0);
+    }
+}
+
+
+static void
+ngx_http_rtmp_cluster_manager_gen_int(yajl_gen g, const char *key,
+    long long n)
+{
+    yajl_gen_string(g, (const unsigned char *) key, ngx_strlen(key));
+    yajl_gen_integer(g, n);
+}
+
+
+/* "origin":{"host":..,"port":..} */
+
+static void
+ngx_http_rtmp_cluster_manager_gen_origin(yajl_gen g, ngx_str_t *host,
+    ngx_uint_t port)
+{
+    yajl_gen_string(g, (u_char *) "origin", 6);
+    yajl_gen_map_open(g);
+    ngx_http_rtmp_cluster_manager_gen_str(g, "host", host->data, host->len);
+    ngx_http_rtmp_cluster_manager_gen_int(g, "port", port);
+    yajl_gen_map_close(g);
+}
+
+
+/* helpers */
+
+/* a lease's value, "TOKEN HOST PORT": host points into data */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_lease(u_char *data, size_t len,
+    ngx_str_t *host, ngx_uint_t *port)
+{
+    u_char     *last, *sp1, *sp2;
+    ngx_int_t   n;
+
+    last = data + len;
+
+    sp1 = ngx_strlchr(data, last, ' ');
+    if (sp1 == NULL || sp1 == data) {
+        return NGX_ERROR;
+    }
+
+    sp2 = ngx_strlchr(sp1 + 1, last, ' ');
+    if (sp2 == NULL || sp2 == sp1 + 1) {
+        return NGX_ERROR;
+    }
+
+    n = ngx_atoi(sp2 + 1, last - sp2 - 1);
+    if (n < 1 || n > 65535) {
+        return NGX_ERROR;
+    }
+
+    host->data = sp1 + 1;
+    host->len = sp2 - sp1 - 1;
+    *port = n;
+
+    return NGX_OK;
+}
+
+
+/* a query parameter, unescaped; empty when absent */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_arg(ngx_http_request_t *r, char *name,
+    ngx_str_t *value)
+{
+    u_char     *dst, *src;
+    ngx_str_t   raw;
+
+    value->len = 0;
+    value->data = (u_char *) "";
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    dst = ngx_pnalloc(r->pool, raw.len);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->data = dst;
+    src = raw.data;
+
+    ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
+
+    value->len = dst - value->data;
+
+    return NGX_OK;
+}
+
+
+/* strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_utf8(u_char *p, size_t len)
+{
+    u_char    *last, c;
+    uint32_t   u, min;
+    ngx_uint_t n;
+
+    last = p + len;
+
+    while (p < last) {
+        c = *p++;
+
+        if (c < 0x80) {
+            continue;
+        }
+
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            u = c & 0x1f;
+            min = 0x80;
+
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            u = c & 0x0f;
+            min = 0x800;
+
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            u = c & 0x07;
+            min = 0x10000;
+
+        } else {
+            return NGX_ERROR;
+        }
+
+        if ((size_t) (last - p) < n) {
+            return NGX_ERROR;
+        }
+
+        while (n--) {
+            c = *p++;
+
+            if ((c & 0xc0) != 0x80) {
+                return NGX_ERROR;
+            }
+
+            u = (u << 6) | (c & 0x3f);
+        }
+
+        if (u < min || u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* a host name or an IP address, as a lease's value can hold it */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_valid_host(u_char *p, size_t len)
+{
+    u_char  *last;
+
+    if (len == 0 || len > NGX_HTTP_RTMP_CLUSTER_MANAGER_HOST_MAX) {
+        return NGX_ERROR;
+    }
+
+    for (last = p + len; p < last; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+            || (*p >= '0' && *p <= '9') || *p == '.' || *p == '-'
+            || *p == '_' || *p == ':' || *p == '[' || *p == ']' || *p == '%')
+        {
+            continue;
+        }
+
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* printable ASCII without spaces: anything else cannot be ours */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_valid_token(u_char *p, size_t len)
+{
+    u_char  *last;
+
+    if (len == 0 || len > NGX_HTTP_RTMP_CLUSTER_MANAGER_TOKEN_MAX) {
+        return NGX_ERROR;
+    }
+
+    for (last = p + len; p < last; p++) {
+        if (*p <= 0x20 || *p >= 0x7f) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* TOKEN_LEN hex digits from the kernel's random source */
+
+static void
+ngx_http_rtmp_cluster_manager_random(u_char *dst)
+{
+    ngx_uint_t  i;
+    u_char      rnd[NGX_HTTP_RTMP_CLUSTER_MANAGER_TOKEN_LEN / 2];
+
+#if (NGX_LINUX)
+    if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) == (ssize_t) sizeof(rnd)) {
+        (void) ngx_hex_dump(dst, rnd, sizeof(rnd));
+        return;
+    }
+#endif
+
+    for (i = 0; i < sizeof(rnd); i++) {
+        rnd[i] = (u_char) (ngx_random() >> 8);
+    }
+
+    (void) ngx_hex_dump(dst, rnd, sizeof(rnd));
+}

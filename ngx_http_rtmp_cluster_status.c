@@ -510,10 +510,8 @@ ngx_http_rtmp_cluster_gen_counters(yajl_gen g, ngx_rtmp_cluster_shm_t *sh)
 
     ngx_http_rtmp_cluster_gen_str(g, "health",
         (u_char *) (sh->manager_requests == 0 ? "unused"
-                    : (sh->manager_ok >= sh->manager_failed ? "up"
-                                                            : "down")),
-        sh->manager_requests == 0 ? 6
-        : (sh->manager_ok >= sh->manager_failed ? 2 : 4));
+                    : (sh->manager_down ? "down" : "up")),
+        sh->manager_requests == 0 ? 6 : (sh->manager_down ? 4 : 2));
 
     ngx_http_rtmp_cluster_gen_int(g, "requests", sh->manager_requests);
     ngx_http_rtmp_cluster_gen_int(g, "errors", sh->manager_errors);

@@ -153,7 +153,7 @@ typedef struct {
     ngx_atomic_t                    leases_held;
     ngx_atomic_t                    lease_conflicts;
     ngx_atomic_t                    renew_failures;
-    time_t                          manager_ok;
+    ngx_atomic_t                    manager_down;   /* the last failed */
     time_t                          manager_failed;
     u_char                          manager_error[NGX_RTMP_CLUSTER_ERR_LEN];
 } ngx_rtmp_cluster_shm_t;

@@ -506,7 +506,7 @@ ngx_rtmp_cluster_manager_result(ngx_rtmp_cluster_app_conf_t *cacf,
     }
 
     if (err == NULL) {
-        zone->sh->manager_ok = ngx_time();
+        zone->sh->manager_down = 0;
         return;
     }
 
@@ -520,6 +520,7 @@ ngx_rtmp_cluster_manager_result(ngx_rtmp_cluster_app_conf_t *cacf,
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
+    zone->sh->manager_down = 1;
     zone->sh->manager_failed = ngx_time();
     p = ngx_snprintf(zone->sh->manager_error,
                      sizeof(zone->sh->manager_error) - 1, "%V: %s",

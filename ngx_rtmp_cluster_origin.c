@@ -433,6 +433,9 @@ ngx_rtmp_cluster_redirect(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
 
     full.len = p - full.data;
 
+    /* three small messages: Nagle would hold the later ones for an ack */
+    (void) ngx_tcp_nodelay(s->connection);
+
     if (w->cacf->dialect == NGX_RTMP_CLUSTER_DIALECT_SRS) {
         if (ngx_rtmp_send_status(s, "NetStream.Play.Reset", "status",
                                  "Playing and resetting") != NGX_OK

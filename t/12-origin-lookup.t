@@ -24,10 +24,12 @@ my $tmp = $t->tmp;
 my $target = $t->port;        # the origin the coworkers name; not dialed
 my $refused = $t->port;
 
+my $ncw = 0;
+
 sub cw {
     my ($mode, %o) = @_;
     return FakeCoworker->start(mode => $mode, log => "$tmp/cw-$mode-"
-                               . ++$main::n . '.log',
+                               . ++$ncw . '.log',
                                origin_ip => '127.0.0.1',
                                origin_port => $target, %o);
 }

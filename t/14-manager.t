@@ -1,0 +1,536 @@
+#!/usr/bin/perl
+
+# The stream manager (cluster_manager): leases on APP/NAME kept in a real
+# Redis, registered, renewed, released, looked up and listed over HTTP;
+# SRS's coworker API answered byte for byte from the same leases; bad
+# requests refused; Redis frozen, stopped and started again on the same
+# port while nginx keeps answering, fast.
+
+use strict;
+use warnings;
+
+use Test::More;
+use HTTP::Tiny;
+use IO::Socket::IP;
+use JSON::PP;
+use Time::HiRes qw(time sleep);
+
+use lib 't/lib';
+use ClusterTest;
+use FakeCoworker;
+use Redis;
+
+my $t = ClusterTest->new;
+$t->skip_unless_module;
+
+my ($redis_server) = grep { -x } map { "$_/redis-server" }
+                     split /:/, $ENV{PATH} // '/usr/bin';
+plan skip_all => 'redis-server is not installed' unless $redis_server;
+
+my ($rp, $hp) = map { $t->port } 1 .. 2;
+my $prefix = 'ngx_rtmp_cluster:stream:';
+
+sub conf {
+    my ($locations) = @_;
+    return <<"END";
+error_log logs/error.log info;
+pid logs/nginx.pid;
+worker_processes 2;
+%%LOAD_MODULES%%
+events {}
+http {
+    %%HTTP_DEFAULTS%%
+    server {
+        listen 127.0.0.1:$hp;
+        $locations
+    }
+}
+END
+}
+
+### configuration errors: nginx -t names the directive and the reason
+
+my @bad = (
+    ['location /s/ { cluster_manager ttl=3s; }',
+     qr/"cluster_manager": "redis=HOST:PORT" is required/, 'no redis'],
+    ['location /s/ { cluster_manager redis=127.0.0.1:6379 ttl=0; }',
+     qr/"cluster_manager": invalid ttl "0"/, 'ttl 0'],
+    ['location /s/ { cluster_manager redis=127.0.0.1:6379 ttl=500ms; }',
+     qr/"cluster_manager": invalid ttl "500ms"/, 'ttl under a second'],
+    ['location /s/ { cluster_manager redis=127.0.0.1:6379 timeout=soon; }',
+     qr/"cluster_manager": invalid timeout "soon"/, 'bad timeout'],
+    ['location /s/ { cluster_manager redis=127.0.0.1:6379 size=3; }',
+     qr/"cluster_manager": invalid parameter "size=3"/, 'unknown parameter'],
+    ['location /s/ { cluster_manager redis=127.0.0.1:99999; }',
+     qr/"cluster_manager": invalid port in redis "127.0.0.1:99999"/,
+     'bad port'],
+    ['location /s/ { cluster_manager redis=unix:/tmp/redis.sock; }',
+     qr/"cluster_manager": invalid redis "unix:\/tmp\/redis.sock", expected/,
+     'unix socket'],
+    ['location ~ ^/s/ { cluster_manager redis=127.0.0.1:6379; }',
+     qr/"cluster_manager" needs a prefix location/, 'regex location'],
+    ['location /s/ { cluster_manager redis=127.0.0.1:6379; '
+     . 'cluster_manager redis=127.0.0.1:6380; }',
+     qr/"cluster_manager" directive is duplicate/, 'twice'],
+);
+
+for my $b (@bad) {
+    my ($code, $out) = $t->nginx_t(conf($b->[0]));
+    isnt($code, 0, "config, $b->[2]: nginx -t fails");
+    like($out, $b->[1], "config, $b->[2]: message") or diag($out);
+}
+
+my ($code, $out) = $t->nginx_t(conf(
+    'location /a/ { cluster_manager redis=127.0.0.1:6379; } '
+    . 'location /b/ { cluster_manager redis=localhost:6379 ttl=1m '
+    . 'timeout=250ms; }'));
+is($code, 0, 'config: a good one passes, names resolved at start')
+    or diag($out);
+
+### Redis and nginx
+
+sub start_redis {
+    my $p = $t->spawn([$redis_server, '--port', $rp, '--bind', '127.0.0.1',
+                       '--save', '', '--appendonly', 'no',
+                       '--daemonize', 'no', '--dir', $t->tmp],
+                      name => 'redis');
+    $t->wait_until(sub { Redis->ping($rp) }, timeout => 10, interval => 0.05)
+        or die "redis-server did not start:\n" . $p->log_text;
+    return $p;
+}
+
+my $redis = start_redis();
+my $db = Redis->new(port => $rp);
+
+my $n = $t->nginx('manager', conf(<<"END"), ports => [$hp]);
+        location /streams/ {
+            cluster_manager redis=127.0.0.1:$rp ttl=3s timeout=500ms;
+        }
+        location /api/v1/clusters {
+            cluster_manager redis=127.0.0.1:$rp;
+        }
+        location /file/ {
+            client_body_in_file_only clean;
+            cluster_manager redis=127.0.0.1:$rp;
+        }
+END
+
+my $http = HTTP::Tiny->new(timeout => 5, keep_alive => 0);
+
+# req(METHOD, path, body, headers): the response, with {json} decoded and
+# {elapsed} in seconds
+sub req {
+    my ($method, $path, $body, %h) = @_;
+    my $t0 = time;
+    my $r = $http->request($method, "http://127.0.0.1:$hp$path",
+                           { defined $body ? (content => $body) : (),
+                             headers => \%h });
+    $r->{elapsed} = time - $t0;
+    $r->{json} = eval { JSON::PP->new->utf8->decode($r->{content}) };
+    return $r;
+}
+
+sub post { req('POST', "/streams/$_[0]", encode_json($_[1])) }
+sub put  { req('PUT', "/streams/$_[0]", encode_json($_[1])) }
+
+# a character string, percent-escaped as UTF-8
+sub esc {
+    my ($s) = @_;
+    utf8::encode($s);
+    $s =~ s/([^A-Za-z0-9_.~-])/sprintf('%%%02X', ord $1)/ge;
+    return $s;
+}
+
+sub keys_now { sort @{$db->command('KEYS', "$prefix*")} }
+
+### register
+
+my $r = post('live/s1', { host => '10.0.0.1', port => 1935, ttl => 10 });
+is($r->{status}, 201, 'register: 201');
+is($r->{headers}{'content-type'}, 'application/json', 'register: JSON');
+my $tok = $r->{json} && $r->{json}{token} // '';
+like($tok, qr/^[0-9a-f]{32}\z/, 'register: a token of 32 hex digits');
+is($r->{content},
+   qq({"code":0,"stream":"live/s1","token":"$tok","ttl":10}),
+   'register: the answer');
+
+is($db->command('GET', "${prefix}live/s1"), "$tok 10.0.0.1 1935",
+   'redis: key "ngx_rtmp_cluster:stream:APP/NAME", value "TOKEN HOST PORT"');
+my $pttl = $db->command('PTTL', "${prefix}live/s1");
+ok($pttl > 9000 && $pttl <= 10000, "redis: the lease's TTL ($pttl ms)");
+
+$r = post('live/s2', { host => '10.0.0.2', port => 1936 });
+is($r->{status}, 201, 'register without ttl: 201');
+is($r->{json}{ttl}, 3, 'register without ttl: the configured ttl');
+my $tok2 = $r->{json}{token};
+isnt($tok2, $tok, 'tokens differ');
+$pttl = $db->command('PTTL', "${prefix}live/s2");
+ok($pttl > 2000 && $pttl <= 3000, "redis: the configured TTL ($pttl ms)");
+
+$r = post('live/s1', { host => '10.0.0.9', port => 1940 });
+is($r->{status}, 409, 'register a leased stream: 409');
+is($r->{content}, '{"code":409,"error":"stream is leased by another origin",'
+                  . '"origin":{"host":"10.0.0.1","port":1935}}',
+   'register a leased stream: the holder in the answer');
+is($db->command('GET', "${prefix}live/s1"), "$tok 10.0.0.1 1935",
+   'register a leased stream: the lease is unchanged');
+
+### renew
+
+$r = put('live/s1', { token => $tok, ttl => 20 });
+is($r->{status}, 200, 'renew: 200');
+is($r->{content}, '{"code":0,"stream":"live/s1","ttl":20}', 'renew: answer');
+$pttl = $db->command('PTTL', "${prefix}live/s1");
+ok($pttl > 19000 && $pttl <= 20000, "renew: the new TTL in redis ($pttl ms)");
+
+$r = put('live/s1', { token => 'f' x 32, ttl => 20 });
+is($r->{status}, 409, 'renew, stale token: 409');
+is($r->{content}, '{"code":409,"error":"stale token"}',
+   'renew, stale token: answer');
+
+$r = put('live/s2', { token => $tok2 });
+is($r->{json}{ttl}, 3, 'renew without ttl: the configured ttl');
+
+$r = put('live/nope', { token => $tok });
+is($r->{status}, 404, 'renew, no lease: 404');
+is($r->{content}, '{"code":404,"error":"no such stream"}',
+   'renew, no lease: answer');
+
+### look up
+
+$r = req('GET', '/streams/live/s1');
+is($r->{status}, 200, 'lookup: 200');
+like($r->{content}, qr/^\{"code":0,"stream":"live\/s1","origin":
+                      \{"host":"10\.0\.0\.1","port":1935\},"ttl_ms":\d+\}\z/x,
+     'lookup: the answer');
+ok($r->{json}{ttl_ms} > 15000 && $r->{json}{ttl_ms} <= 20000,
+   'lookup: ttl_ms left');
+
+$r = req('HEAD', '/streams/live/s1');
+is($r->{status}, 200, 'HEAD: 200');
+is($r->{content} // '', '', 'HEAD: no body');
+
+$r = req('GET', '/streams/live/nope');
+is($r->{status}, 404, 'lookup, none: 404');
+is($r->{content}, '{"code":404,"error":"no such stream"}',
+   'lookup, none: answer');
+
+# APP may hold '/'; NAME is the last segment; both unescaped
+
+$r = post('app/sub/s3', { host => 'origin-3.example', port => 1937 });
+is($r->{json}{stream}, 'app/sub/s3', 'APP with a slash: registered');
+is(req('GET', '/streams/app/sub/s3')->{json}{origin}{host},
+   'origin-3.example', 'APP with a slash: found');
+ok(defined $db->command('GET', "${prefix}app/sub/s3"),
+   'APP with a slash: its key');
+
+$r = post('live/a%2Fb', { host => '10.0.0.4', port => 1935 });
+is($r->{json}{stream}, 'live/a/b', 'an escaped slash stays in NAME');
+
+my $odd = qq{we ird"n\\ame\x{e9}};
+$r = post('live/' . esc($odd), { host => '10.0.0.5', port => 1935 });
+is($r->{status}, 201, 'odd name: registered');
+is($r->{json} && $r->{json}{stream}, "live/$odd",
+   'odd name: unescaped, and escaped in JSON');
+my $key = "${prefix}live/$odd";
+utf8::encode($key);
+ok(defined $db->command('GET', $key), 'odd name: its key, as UTF-8');
+is(req('GET', '/streams/live/' . esc($odd))->{json}{origin}{host},
+   '10.0.0.5', 'odd name: found');
+
+### list
+
+$db->command('SET', "${prefix}bad/x", 'not a lease');
+
+$r = req('GET', '/streams/');
+is($r->{status}, 200, 'list: 200');
+my @streams = map { $_->{stream} } @{$r->{json}{streams} // []};
+is_deeply(\@streams,
+          ['app/sub/s3', 'live/a/b', 'live/s1', 'live/s2', "live/$odd"],
+          'list: every lease, sorted; a malformed value skipped');
+my ($s1) = grep { $_->{stream} eq 'live/s1' } @{$r->{json}{streams}};
+is_deeply($s1, { stream => 'live/s1',
+                 origin => { host => '10.0.0.1', port => 1935 } },
+          'list: stream and origin');
+
+$r = req('GET', '/streams/bad/x');
+is($r->{status}, 502, 'lookup of a malformed value: 502');
+$db->command('DEL', "${prefix}bad/x");
+
+# a few thousand leases: SCAN and MGET in turns
+
+my $many = 3000;
+for my $i (0 .. $many / 500 - 1) {
+    $db->command('MSET', map { ("${prefix}many/m$_", "t$_ 10.1.0.1 1935") }
+                         $i * 500 + 1 .. $i * 500 + 500);
+}
+$r = req('GET', '/streams/');
+is(scalar @{$r->{json}{streams} // []}, $many + 5,
+   "list: $many more leases, all there once");
+$db->command('DEL', map { "${prefix}many/m$_" } 1 .. $many);
+
+### SRS's coworker API, byte for byte
+
+my %q = (ip => '10.1.2.3', vhost => '__defaultVhost__', app => 'live');
+my $q = "vhost=__defaultVhost__&ip=10.1.2.3&app=live&coworker=127.0.0.1:$hp";
+
+$r = req('POST', "/api/v1/clusters?$q&stream=s1", '');
+is($r->{status}, 200, 'coworker API: 200');
+is($r->{content}, FakeCoworker->srs_found_body(%q, stream => 's1',
+   origin_ip => '10.0.0.1', origin_port => 1935, api => "127.0.0.1:$hp"),
+   'coworker API, leased: SRS\'s body');
+
+for my $m (qw(GET PUT DELETE)) {
+    is(req($m, "/api/v1/clusters?$q&stream=s1")->{json}{data}{origin}{port},
+       1935, "coworker API: method $m answered too");
+}
+
+$r = req('GET', "/api/v1/clusters?$q&stream=nope");
+is($r->{status}, 200, 'coworker API, no lease: 200');
+is($r->{content}, FakeCoworker->srs_notfound_body(%q, stream => 'nope'),
+   'coworker API, no lease: SRS\'s body with "origin":null');
+
+$r = req('GET', '/api/v1/clusters?vhost=__defaultVhost__&app=live&stream='
+             . esc($odd));
+is($r->{content}, FakeCoworker->srs_found_body(ip => '',
+   vhost => '__defaultVhost__', app => 'live', stream => $odd,
+   origin_ip => '10.0.0.5', origin_port => 1935, api => "127.0.0.1:$hp"),
+   'coworker API, odd name, no coworker: api from Host, body byte for byte');
+
+$r = req('GET', '/api/v1/clusters?app=live&stream=s2');
+is($r->{json}{data}{query}{vhost}, '', 'coworker API: the query as asked');
+is($r->{json}{data}{origin}{vhost}, '__defaultVhost__',
+   'coworker API: the default vhost for the origin');
+
+$r = req('GET', '/api/v1/clusters?vhost=x&stream=s1');
+is($r->{status}, 400, 'coworker API without app: 400');
+is($r->{content}, '{"code":400,"error":"app and stream are required"}',
+   'coworker API without app: answer');
+
+### release
+
+$r = req('DELETE', '/streams/live/s1?token=' . ('0' x 32));
+is($r->{status}, 409, 'release, wrong token: 409');
+is($r->{content}, '{"code":409,"error":"stale token"}',
+   'release, wrong token: answer');
+ok(defined $db->command('GET', "${prefix}live/s1"),
+   'release, wrong token: the lease stays');
+
+$r = req('DELETE', '/streams/live/s1');
+is($r->{status}, 400, 'release without token: 400');
+is($r->{content}, '{"code":400,"error":"token is required"}',
+   'release without token: answer');
+
+$r = req('DELETE', "/streams/live/s1?token=$tok");
+is($r->{status}, 200, 'release: 200');
+is($r->{content}, '{"code":0,"stream":"live/s1"}', 'release: answer');
+is($db->command('EXISTS', "${prefix}live/s1"), 0, 'release: key gone');
+is(req('GET', '/streams/live/s1')->{status}, 404, 'released: lookup 404');
+is(req('DELETE', "/streams/live/s1?token=$tok")->{status}, 404,
+   'release again: 404');
+is(post('live/s1', { host => '10.0.0.9', port => 1940 })->{status}, 201,
+   'released: another origin registers');
+
+### a lease expires by itself
+
+$r = post('live/short', { host => '10.0.0.6', port => 1935, ttl => 1 });
+is($r->{status}, 201, 'ttl 1: registered');
+is(req('GET', '/streams/live/short')->{status}, 200, 'ttl 1: found');
+sleep 1.5;
+is(req('GET', '/streams/live/short')->{status}, 404,
+   'ttl 1: gone after 1.5 s');
+
+### bad requests
+
+my @keys_before = keys_now();
+
+my $not_json = 'request body is not valid JSON';
+my $bad_host = '"host" must be a host name or an IP address';
+my $bad_port = '"port" must be an integer from 1 to 65535';
+my $bad_ttl = '"ttl" must be an integer from 1 to 86400';
+
+my @bodies = (
+    ['not JSON', 'x{', $not_json],
+    ['empty body', '', $not_json],
+    ['NUL in the body', qq({"host":"h","port":1}\0), $not_json],
+    ['trailing garbage', '{"host":"h","port":1} x', $not_json],
+    ['an array', '[1,2]', 'request body must be a JSON object'],
+    ['no host', '{"port":1935}', $bad_host],
+    ['host a number', '{"host":5,"port":1935}', $bad_host],
+    ['host with a space', '{"host":"a b","port":1935}', $bad_host],
+    ['no port', '{"host":"h"}', $bad_port],
+    ['port a string', '{"host":"h","port":"1935"}', $bad_port],
+    ['port 0', '{"host":"h","port":0}', $bad_port],
+    ['port 65536', '{"host":"h","port":65536}', $bad_port],
+    ['port 1935.5', '{"host":"h","port":1935.5}', $bad_port],
+    ['ttl 0', '{"host":"h","port":1,"ttl":0}', $bad_ttl],
+    ['ttl a string', '{"host":"h","port":1,"ttl":"10"}', $bad_ttl],
+);
+
+for my $b (@bodies) {
+    $r = req('POST', '/streams/live/bad', $b->[1]);
+    is($r->{status}, 400, "register, $b->[0]: 400");
+    is($r->{json} && "$r->{json}{code} $r->{json}{error}", "400 $b->[2]",
+       "register, $b->[0]: answer");
+}
+
+$r = req('PUT', '/streams/live/s2', '{"ttl":5}');
+is($r->{json} && $r->{json}{error}, '"token" is required',
+   'renew without token: 400');
+$r = req('PUT', '/streams/live/s2', '{"token":12}');
+is($r->{json} && $r->{json}{error}, '"token" must be a string',
+   'renew, token a number: 400');
+
+my $big = encode_json({ host => 'h', port => 1, pad => 'x' x 5000 });
+$r = req('POST', '/streams/live/bad', $big);
+is($r->{status}, 413, 'body over 4 KB: 413');
+is($r->{content},
+   '{"code":413,"error":"request body is larger than 4096 bytes"}',
+   'body over 4 KB: answer');
+
+my @chunks = ($big =~ /(.{1,1000})/gs);
+$r = req('POST', '/streams/live/bad', sub { shift @chunks });
+is($r->{status}, 413, 'chunked body over 4 KB: 413');
+
+# client_body_in_file_only: the body is read back from its file
+$r = req('POST', '/file/live/f',
+         encode_json({ host => '10.0.0.7', port => 1935, pad => 'y' x 3000 }));
+is($r->{status}, 201, 'body in a file: registered');
+is(req('POST', '/file/live/f2', $big)->{status}, 413,
+   'body in a file, over 4 KB: 413');
+$db->command('DEL', "${prefix}live/f");
+
+for my $m (qw(PATCH OPTIONS)) {
+    $r = req($m, '/streams/live/s2');
+    is($r->{status}, 405, "method $m: 405");
+    is($r->{headers}{allow}, 'GET, HEAD, POST, PUT, DELETE',
+       "method $m: Allow");
+    is($r->{content}, '{"code":405,"error":"method not allowed"}',
+       "method $m: answer");
+}
+
+for my $p (['/streams/', 'POST', 'APP/NAME is required'],
+           ['/streams/live', 'POST', 'expected APP/NAME after the location'],
+           ['/streams/live/', 'GET', 'expected APP/NAME after the location'],
+           ['/streams/live/%FF', 'GET', 'APP and NAME must be UTF-8'],
+           ['/streams/live/' . ('n' x 513), 'GET',
+            'APP and NAME are limited to 512 bytes each'],
+           ['/streams/' . ('a' x 513) . '/s', 'GET',
+            'APP and NAME are limited to 512 bytes each'])
+{
+    $r = req($p->[1], $p->[0], $p->[1] eq 'POST' ? '{}' : undef);
+    is($r->{status}, 400, "$p->[1] " . substr($p->[0], 0, 30) . ": 400");
+    is($r->{json} && $r->{json}{error}, $p->[2],
+       "$p->[1] " . substr($p->[0], 0, 30) . ": answer");
+}
+
+is(req('GET', '/streams/live/' . ('n' x 512))->{status}, 404,
+   'a 512 byte NAME is fine');
+is_deeply([keys_now()], \@keys_before, 'bad requests wrote nothing');
+
+### a client that leaves before the reply; a late reply is dropped
+
+is(post('live/keep', { host => '10.0.0.8', port => 1935, ttl => 3600 })
+   ->{status}, 201, 'a lease for the rest of the test');
+
+sub raw_request {
+    my ($path) = @_;
+    my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $hp,
+                                Proto => 'tcp', Timeout => 2) or return;
+    print $s "GET $path HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    return $s;
+}
+
+kill 'STOP', $redis->pid;
+my @gone = map { raw_request("/streams/live/gone$_") } 1 .. 4;
+sleep 0.15;
+close $_ for @gone;
+sleep 0.15;
+kill 'CONT', $redis->pid;
+
+ok($t->wait_until(sub {
+    my @l = grep { m{/streams/live/gone\d HTTP/1.1" 499 } }
+            split /\n/, ClusterTest::_read_file("$n->{prefix}/logs/access.log");
+    @l == 4;
+}, timeout => 3), 'clients gone before the reply: 499, at once');
+
+for (1 .. 4) {
+    is(req('GET', '/streams/live/keep')->{status}, 200,
+       "late replies dropped: still answering ($_)");
+}
+
+### Redis frozen: 504 after the timeout, then 503 at once until it answers
+
+kill 'STOP', $redis->pid;
+
+$r = req('GET', '/streams/live/keep');
+is($r->{status}, 504, 'redis frozen: 504');
+is($r->{content}, '{"code":504,"error":"redis did not answer in time"}',
+   'redis frozen: answer');
+ok($r->{elapsed} > 0.4 && $r->{elapsed} < 1.5,
+   sprintf('redis frozen: after the 500 ms timeout (%.3f s)', $r->{elapsed}));
+
+my @st = map { req('GET', '/streams/live/keep') } 1 .. 4;
+ok(!grep({ $_->{status} != 503 && $_->{status} != 504 } @st),
+   'redis frozen: then 503 or 504 (the other worker)');
+ok(!grep({ $_->{elapsed} > 1.5 } @st), 'redis frozen: never waits longer');
+
+kill 'CONT', $redis->pid;
+
+ok($t->wait_until(sub { req('GET', '/streams/live/keep')->{status} == 200 },
+                  timeout => 5, interval => 0.1),
+   'redis thawed: answering again');
+
+### Redis stopped: 503 at once; started again on the same port: back
+
+my $log_from = length $n->error_log_text;
+
+$redis->stop;
+$db->close;
+
+ok($t->wait_until(sub {
+    grep { /\[error\].*cluster: redis 127\.0\.0\.1:$rp is down: / }
+        split /\n/, substr($n->error_log_text, $log_from);
+}, timeout => 3), 'redis stopped: "is down" logged at error level');
+
+my @down = (req('GET', '/streams/live/keep'), req('GET', '/streams/'),
+            req('GET', "/api/v1/clusters?$q&stream=s2"),
+            post('live/s9', { host => 'h', port => 1 }),
+            put('live/s2', { token => $tok2 }),
+            req('DELETE', "/streams/live/s2?token=$tok2"));
+
+is_deeply([map { $_->{status} } @down], [(503) x 6],
+          'redis stopped: every kind of request 503');
+is($down[0]{content}, '{"code":503,"error":"redis is unavailable"}',
+   'redis stopped: answer');
+my ($slow) = sort { $b <=> $a } map { $_->{elapsed} } @down;
+ok($slow < 0.5, sprintf('redis stopped: answered at once (slowest %.3f s)',
+                        $slow));
+
+$redis = start_redis();
+$db = Redis->new(port => $rp);
+
+my @workers = $n->worker_pids;
+ok($t->wait_until(sub {
+    my $text = substr($n->error_log_text, $log_from);
+    !grep { $text !~ /\[info\] $_#\d+: cluster: redis 127\.0\.0\.1:$rp is up/ }
+        @workers;
+}, timeout => 5), 'redis started again: each worker logs "is up"');
+
+$r = post('live/s9', { host => '10.0.0.9', port => 1935 });
+is($r->{status}, 201, 'redis started again: registering works');
+is(req('GET', '/streams/live/s9')->{json}{origin}{host}, '10.0.0.9',
+   'redis started again: lookup works');
+
+### reload: new workers connect, old ones leave cleanly
+
+ok($n->reload, 'reload');
+ok($t->wait_until(sub { req('GET', '/streams/live/s9')->{status} == 200 },
+                  timeout => 5), 'after reload: answering');
+
+$n->stop;
+$redis->stop;
+
+$t->check_logs;
+
+done_testing;

@@ -1,0 +1,157 @@
+#!/usr/bin/perl
+
+# Origins with a stream manager: a publish takes a lease (a second origin
+# is refused), a miss asks the manager (not the coworkers) and redirects,
+# a dead origin's lease expires by itself, Redis going away makes lookups
+# fail fast and registrations retried until it is back.
+
+use strict;
+use warnings;
+
+use Test::More;
+use JSON::PP;
+use HTTP::Tiny;
+use Time::HiRes qw(time sleep);
+
+use lib 't/lib';
+use ClusterTest;
+use ClusterConf;
+
+my $t = ClusterTest->new;
+$t->skip_unless_module;
+
+my ($rp, $mh, $ap, $ah, $bp, $bh, $ep, $eh) = map { $t->port } 1 .. 8;
+
+sub redis {
+    return $t->spawn(['redis-server', '--port', $rp, '--bind', '127.0.0.1',
+                      '--save', '', '--appendonly', 'no'], name => 'redis');
+}
+
+my $redis = redis();
+ok($t->wait_until(sub { $t->port_open($rp) },
+                  timeout => 5), 'redis-server up');
+
+my $m = $t->nginx('manager', <<"END", ports => [$mh]);
+error_log logs/error.log info;
+pid logs/nginx.pid;
+%%LOAD_MODULES%%
+events {}
+http {
+    %%HTTP_DEFAULTS%%
+    server {
+        listen 127.0.0.1:$mh;
+        location /streams/ { cluster_manager redis=127.0.0.1:$rp ttl=3s; }
+        location /api/v1/clusters { cluster_manager redis=127.0.0.1:$rp; }
+    }
+}
+END
+
+my $mgr = "cluster_manager http://127.0.0.1:$mh/streams/; "
+        . 'cluster_lease_ttl 3s; cluster_not_found reject;';
+
+my $a = $t->nginx('origin-a', cluster_origin_conf(port => $ap, http => $ah,
+    app => $mgr), ports => [$ap, $ah]);
+my $b = $t->nginx('origin-b', cluster_origin_conf(port => $bp, http => $bh,
+    app => $mgr), ports => [$bp, $bh]);
+my $e = $t->nginx('edge', edge_conf(port => $ep, http => $eh,
+    origins => ["127.0.0.1:$bp"]), ports => [$ep, $eh]);
+
+my $http = HTTP::Tiny->new(timeout => 3);
+sub lease {
+    my $r = $http->get("http://127.0.0.1:$mh/streams/live/$_[0]");
+    return $r->{status} == 200 ? decode_json($r->{content}) : undef;
+}
+
+# a publish takes a lease
+
+my $pub = $t->publish("rtmp://127.0.0.1:$ap/live/s1");
+ok($t->wait_until(sub { lease('s1') }, timeout => 5), 'A leased s1');
+is(lease('s1')->{origin}{port}, $ap, 'the lease names A\'s RTMP port');
+is($a->status($ah, '/cluster')->{manager}{leases_held}, 1,
+   'A status: one lease held');
+
+# a miss on B asks the manager, redirects; the edge follows
+
+my $p = $t->rtmp_play($ep, 'live', 's1', wait => 1);
+ok(wait_video($p, count => 10, timeout => 10),
+   'edge -> B -> manager -> 302 to A: video');
+my $bs = $b->status($bh, '/cluster');
+is($bs->{lookups}{found}, 1, 'B found it');
+is($bs->{lookups}{queries}, 0, 'without asking coworkers');
+cmp_ok($bs->{manager}{requests}, '>=', 1, 'B asked the manager');
+is($bs->{manager}{health}, 'up', 'B: manager up');
+$p->close;
+
+# SRS's API, answered by the manager
+
+my $srs = $http->get("http://127.0.0.1:$mh/api/v1/clusters?vhost=__defaultVhost__"
+                     . "&ip=127.0.0.1&app=live&stream=s1&coworker=127.0.0.1:$mh");
+my $j = eval { decode_json($srs->{content}) };
+is($j && $j->{data}{origin}{port}, $ap, 'the manager answers SRS\'s API');
+
+# the same stream published on B is refused
+
+my $c = $t->rtmp(port => $bp, app => 'live');
+$c->create_stream;
+my $dup = $c->publish('s1');
+is($dup->{code}, 'NetStream.Publish.BadName', 'a second origin is refused');
+like($dup->{info}{description}, qr/already published on 127\.0\.0\.1:$ap/,
+     'naming the lease holder');
+$c->close;
+
+# the lease is renewed while A lives: still there after twice the TTL
+
+sleep 4;
+ok(lease('s1'), 'the lease is renewed (4 s, TTL 3 s)');
+
+# A dies: its lease expires by itself, and B may publish
+
+$a->kill9;
+my $killed = time;
+ok($t->wait_until(sub { !lease('s1') }, timeout => 6),
+   sprintf('the dead origin\'s lease expired (%.1fs after kill -9)',
+           time - $killed));
+$c = $t->rtmp(port => $bp, app => 'live');
+$c->create_stream;
+is($c->publish('s1')->{code}, 'NetStream.Publish.Start',
+   'then B may publish it');
+ok($t->wait_until(sub { (lease('s1') // {})->{origin}{port} == $bp },
+                  timeout => 5), 'B holds the lease');
+
+# a publisher leaving releases its lease at once
+
+$c->close;
+ok($t->wait_until(sub { !lease('s1') }, timeout => 2),
+   'unpublish: the lease is released');
+
+# Redis goes away: lookups fail fast, registrations are retried
+
+$redis->stop;
+sleep 0.3;
+
+my $start = time;
+$p = $t->rtmp_play($bp, 'live', 'missing');
+my $nf = $p->wait_status(qr/^NetStream\.Play\./, timeout => 5);
+my $took = time - $start;
+is($nf && $nf->{code}, 'NetStream.Play.StreamNotFound', 'Redis down: not found');
+cmp_ok($took, '<', 1, sprintf('fast (%.3fs)', $took));
+$p->close;
+
+$c = $t->rtmp(port => $bp, app => 'live');
+$c->create_stream;
+is($c->publish('s2')->{code}, 'NetStream.Publish.Start',
+   'Redis down: a publish goes on');
+is($b->status($bh, '/cluster')->{manager}{health}, 'down',
+   'B status: manager down');
+
+$redis = redis();
+ok($t->wait_until(sub { lease('s2') }, timeout => 8),
+   'Redis back: the registration was retried');
+is($b->status($bh, '/cluster')->{manager}{health}, 'up', 'B: manager up again');
+$c->close;
+
+$redis->stop;
+
+$t->check_logs;
+
+done_testing;
