@@ -20,6 +20,8 @@
 ngx_int_t ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_rtmp_cluster_send_json(ngx_http_request_t *r,
     ngx_uint_t status, yajl_gen g);
+ngx_int_t ngx_http_rtmp_cluster_arg(ngx_http_request_t *r, char *name,
+    ngx_str_t *value);
 
 
 #endif /* _NGX_HTTP_RTMP_CLUSTER_H_INCLUDED_ */

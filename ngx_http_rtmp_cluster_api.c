@@ -8,8 +8,6 @@
 #include "ngx_http_rtmp_cluster.h"
 
 
-static ngx_int_t ngx_http_rtmp_cluster_arg(ngx_http_request_t *r,
-    char *name, ngx_str_t *value);
 static void ngx_http_rtmp_cluster_api_app(ngx_str_t *app,
     ngx_rtmp_cluster_app_conf_t **cacfp, ngx_rtmp_core_srv_conf_t **cscfp);
 static void ngx_http_rtmp_cluster_gen_kv(yajl_gen g, const char *key,
@@ -168,7 +166,7 @@ ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r)
 
 /* a query parameter, unescaped; empty when absent */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_rtmp_cluster_arg(ngx_http_request_t *r, char *name,
     ngx_str_t *value)
 {

@@ -208,8 +208,6 @@ static void ngx_http_rtmp_cluster_manager_gen_origin(yajl_gen g,
     ngx_str_t *host, ngx_uint_t port);
 static ngx_int_t ngx_http_rtmp_cluster_manager_lease(u_char *data,
     size_t len, ngx_str_t *host, ngx_uint_t *port);
-static ngx_int_t ngx_http_rtmp_cluster_manager_arg(ngx_http_request_t *r,
-    char *name, ngx_str_t *value);
 static ngx_int_t ngx_http_rtmp_cluster_manager_utf8(u_char *p, size_t len);
 static ngx_int_t ngx_http_rtmp_cluster_manager_valid_host(u_char *p,
     size_t len);
@@ -1153,7 +1151,7 @@ ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r)
         }
 
         if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RELEASE) {
-            if (ngx_http_rtmp_cluster_manager_arg(r, "token", &ctx->token)
+            if (ngx_http_rtmp_cluster_arg(r, "token", &ctx->token)
                 != NGX_OK)
             {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1232,12 +1230,12 @@ static ngx_int_t
 ngx_http_rtmp_cluster_manager_query(ngx_http_request_t *r,
     ngx_http_rtmp_cluster_manager_ctx_t *ctx)
 {
-    if (ngx_http_rtmp_cluster_manager_arg(r, "vhost", &ctx->vhost) != NGX_OK
-        || ngx_http_rtmp_cluster_manager_arg(r, "ip", &ctx->ip) != NGX_OK
-        || ngx_http_rtmp_cluster_manager_arg(r, "app", &ctx->app) != NGX_OK
-        || ngx_http_rtmp_cluster_manager_arg(r, "stream", &ctx->name)
+    if (ngx_http_rtmp_cluster_arg(r, "vhost", &ctx->vhost) != NGX_OK
+        || ngx_http_rtmp_cluster_arg(r, "ip", &ctx->ip) != NGX_OK
+        || ngx_http_rtmp_cluster_arg(r, "app", &ctx->app) != NGX_OK
+        || ngx_http_rtmp_cluster_arg(r, "stream", &ctx->name)
            != NGX_OK
-        || ngx_http_rtmp_cluster_manager_arg(r, "coworker", &ctx->coworker)
+        || ngx_http_rtmp_cluster_arg(r, "coworker", &ctx->coworker)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -2539,38 +2537,6 @@ ngx_http_rtmp_cluster_manager_lease(u_char *data, size_t len,
     host->data = sp1 + 1;
     host->len = sp2 - sp1 - 1;
     *port = n;
-
-    return NGX_OK;
-}
-
-
-/* a query parameter, unescaped; empty when absent */
-
-static ngx_int_t
-ngx_http_rtmp_cluster_manager_arg(ngx_http_request_t *r, char *name,
-    ngx_str_t *value)
-{
-    u_char     *dst, *src;
-    ngx_str_t   raw;
-
-    value->len = 0;
-    value->data = (u_char *) "";
-
-    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK) {
-        return NGX_OK;
-    }
-
-    dst = ngx_pnalloc(r->pool, raw.len);
-    if (dst == NULL) {
-        return NGX_ERROR;
-    }
-
-    value->data = dst;
-    src = raw.data;
-
-    ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
-
-    value->len = dst - value->data;
 
     return NGX_OK;
 }
