@@ -17,7 +17,18 @@
 #include "ngx_rtmp_cluster.h"
 
 
+typedef struct {
+    ngx_str_t                       vhost;
+    ngx_str_t                       ip;
+    ngx_str_t                       app;
+    ngx_str_t                       stream;
+    ngx_str_t                       coworker;
+} ngx_http_rtmp_cluster_srs_query_t;
+
+
 ngx_int_t ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_rtmp_cluster_srs_answer(ngx_http_request_t *r,
+    ngx_http_rtmp_cluster_srs_query_t *q, ngx_str_t *host, in_port_t port);
 ngx_int_t ngx_http_rtmp_cluster_send_json(ngx_http_request_t *r,
     ngx_uint_t status, yajl_gen g);
 ngx_int_t ngx_http_rtmp_cluster_arg(ngx_http_request_t *r, char *name,

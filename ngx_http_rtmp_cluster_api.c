@@ -17,10 +17,9 @@ static void ngx_http_rtmp_cluster_gen_kv(yajl_gen g, const char *key,
 ngx_int_t
 ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r)
 {
-    u_char                        *p;
     ngx_int_t                      rc, found;
-    ngx_str_t                      vhost, ip, app, stream, coworker, api;
-    ngx_str_t                      key, host, origin_vhost;
+    ngx_str_t                      vhost, ip, app, stream, coworker;
+    ngx_str_t                      key, host;
     in_port_t                      port;
     yajl_gen                       g;
     ngx_rtmp_cluster_zone_t       *zone;
@@ -30,6 +29,8 @@ ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r)
     ngx_rtmp_conf_ctx_t           *rctx;
     u_char                         key_buf[NGX_RTMP_CLUSTER_KEY_LEN];
     u_char                         name_buf[NGX_RTMP_MAX_NAME];
+
+    ngx_http_rtmp_cluster_srs_query_t  q;
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
@@ -45,14 +46,6 @@ ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r)
         || ngx_http_rtmp_cluster_arg(r, "coworker", &coworker) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* the query is echoed as asked; the origin gets a vhost anyway */
-
-    origin_vhost = vhost;
-
-    if (origin_vhost.len == 0) {
-        ngx_str_set(&origin_vhost, "__defaultVhost__");
     }
 
     g = yajl_gen_alloc(NULL);
@@ -106,13 +99,54 @@ ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r)
         }
     }
 
+    q.vhost = vhost;
+    q.ip = ip;
+    q.app = app;
+    q.stream = stream;
+    q.coworker = coworker;
+
+    yajl_gen_free(g);
+
+    return ngx_http_rtmp_cluster_srs_answer(r, &q, found ? &host : NULL,
+                                            port);
+}
+
+
+/*
+ * SRS's answer, keys in SRS's order; host NULL: "origin": null.  Shared
+ * by origins and the stream manager.
+ */
+
+ngx_int_t
+ngx_http_rtmp_cluster_srs_answer(ngx_http_request_t *r,
+    ngx_http_rtmp_cluster_srs_query_t *q, ngx_str_t *host, in_port_t port)
+{
+    u_char     *p;
+    yajl_gen    g;
+    ngx_str_t   api, origin_vhost;
+
+    /* the query is echoed as asked; the origin gets a vhost anyway */
+
+    origin_vhost = q->vhost;
+
+    if (origin_vhost.len == 0) {
+        ngx_str_set(&origin_vhost, "__defaultVhost__");
+    }
+
     /* where this API is reached: as the asker named it, else Host */
 
-    api = coworker;
+    api = q->coworker;
 
     if (api.len == 0 && r->headers_in.host) {
         api = r->headers_in.host->value;
     }
+
+    g = yajl_gen_alloc(NULL);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_config(g, yajl_gen_validate_utf8, 1);
 
     yajl_gen_map_open(g);
 
@@ -124,17 +158,17 @@ ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r)
 
     yajl_gen_string(g, (u_char *) "query", 5);
     yajl_gen_map_open(g);
-    ngx_http_rtmp_cluster_gen_kv(g, "ip", &ip);
-    ngx_http_rtmp_cluster_gen_kv(g, "vhost", &vhost);
-    ngx_http_rtmp_cluster_gen_kv(g, "app", &app);
-    ngx_http_rtmp_cluster_gen_kv(g, "stream", &stream);
+    ngx_http_rtmp_cluster_gen_kv(g, "ip", &q->ip);
+    ngx_http_rtmp_cluster_gen_kv(g, "vhost", &q->vhost);
+    ngx_http_rtmp_cluster_gen_kv(g, "app", &q->app);
+    ngx_http_rtmp_cluster_gen_kv(g, "stream", &q->stream);
     yajl_gen_map_close(g);
 
     yajl_gen_string(g, (u_char *) "origin", 6);
 
-    if (found) {
+    if (host) {
         yajl_gen_map_open(g);
-        ngx_http_rtmp_cluster_gen_kv(g, "ip", &host);
+        ngx_http_rtmp_cluster_gen_kv(g, "ip", host);
 
         /* the RTMP port, not this API's */
         yajl_gen_string(g, (u_char *) "port", 4);

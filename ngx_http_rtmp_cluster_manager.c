@@ -2255,83 +2255,23 @@ ngx_http_rtmp_cluster_manager_cmp(const void *one, const void *two)
 }
 
 
-/* the answer of SRS's coworker API, as ngx_http_rtmp_cluster_api.c gives */
+/* the answer of SRS's coworker API, from a lease or none */
 
 static ngx_int_t
 ngx_http_rtmp_cluster_manager_coworker(
     ngx_http_rtmp_cluster_manager_ctx_t *ctx, ngx_str_t *host,
     ngx_uint_t port)
 {
-    u_char              *p;
-    yajl_gen             g;
-    ngx_str_t            api, origin_vhost;
-    ngx_http_request_t  *r;
+    ngx_http_rtmp_cluster_srs_query_t  q;
 
-    r = ctx->request;
+    q.vhost = ctx->vhost;
+    q.ip = ctx->ip;
+    q.app = ctx->app;
+    q.stream = ctx->name;
+    q.coworker = ctx->coworker;
 
-    /* the query is echoed as asked; the origin gets a vhost anyway */
-
-    origin_vhost = ctx->vhost;
-
-    if (origin_vhost.len == 0) {
-        ngx_str_set(&origin_vhost, "__defaultVhost__");
-    }
-
-    /* where this API is reached: as the asker named it, else Host */
-
-    api = ctx->coworker;
-
-    if (api.len == 0 && r->headers_in.host) {
-        api = r->headers_in.host->value;
-    }
-
-    g = ngx_http_rtmp_cluster_manager_gen(0);
-    if (g == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    yajl_gen_string(g, (u_char *) "data", 4);
-    yajl_gen_map_open(g);
-
-    yajl_gen_string(g, (u_char *) "query", 5);
-    yajl_gen_map_open(g);
-    ngx_http_rtmp_cluster_manager_gen_str(g, "ip", ctx->ip.data, ctx->ip.len);
-    ngx_http_rtmp_cluster_manager_gen_str(g, "vhost", ctx->vhost.data,
-                                          ctx->vhost.len);
-    ngx_http_rtmp_cluster_manager_gen_str(g, "app", ctx->app.data,
-                                          ctx->app.len);
-    ngx_http_rtmp_cluster_manager_gen_str(g, "stream", ctx->name.data,
-                                          ctx->name.len);
-    yajl_gen_map_close(g);
-
-    yajl_gen_string(g, (u_char *) "origin", 6);
-
-    if (host) {
-        yajl_gen_map_open(g);
-        ngx_http_rtmp_cluster_manager_gen_str(g, "ip", host->data, host->len);
-        ngx_http_rtmp_cluster_manager_gen_int(g, "port", port);
-        ngx_http_rtmp_cluster_manager_gen_str(g, "vhost", origin_vhost.data,
-                                              origin_vhost.len);
-        ngx_http_rtmp_cluster_manager_gen_str(g, "api", api.data, api.len);
-
-        yajl_gen_string(g, (u_char *) "routers", 7);
-        yajl_gen_array_open(g);
-        p = api.len ? api.data : (u_char *) "";
-        if (yajl_gen_string(g, p, api.len) != yajl_gen_status_ok) {
-            yajl_gen_string(g, (u_char *) "", 0);
-        }
-        yajl_gen_array_close(g);
-
-        yajl_gen_map_close(g);
-
-    } else {
-        yajl_gen_null(g);
-    }
-
-    yajl_gen_map_close(g);
-    yajl_gen_map_close(g);
-
-    return ngx_http_rtmp_cluster_send_json(r, NGX_HTTP_OK, g);
+    return ngx_http_rtmp_cluster_srs_answer(ctx->request, &q, host,
+                                            (in_port_t) port);
 }
 
 
