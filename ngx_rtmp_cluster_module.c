@@ -401,7 +401,19 @@ ngx_rtmp_cluster_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(cmcf->share, 1);
 
     if (cmcf->socket_dir.len == 0) {
-        ngx_str_set(&cmcf->socket_dir, "/run/nginx-rtmp-cluster");
+        if (geteuid() == 0) {
+            ngx_str_set(&cmcf->socket_dir, "/run/nginx-rtmp-cluster");
+
+        } else {
+            /* an unprivileged master: a directory of its own prefix */
+            ngx_str_set(&cmcf->socket_dir, "cluster_sockets");
+
+            if (ngx_conf_full_name(cf->cycle, &cmcf->socket_dir, 0)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+        }
     }
 
     while (cmcf->socket_dir.len > 1

@@ -53,7 +53,7 @@ if [ ! -f "$media" ]; then
 fi
 
 for n in origin1 origin2 edge; do
-    mkdir -p "$dir/$n/conf" "$dir/$n/logs"
+    mkdir -p "$dir/$n/conf" "$dir/$n/logs" "$dir/$n/tmp"
 done
 
 for n in 1 2; do
@@ -67,6 +67,8 @@ load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
 events {}
 
 rtmp {
+    access_log logs/rtmp-access.log;
+
     server {
         listen 127.0.0.1:$port;
 
@@ -88,6 +90,7 @@ load_module $module;
 events {}
 
 rtmp {
+    access_log logs/rtmp-access.log;
     cluster_zone cluster:1m;
 
     server {
@@ -104,7 +107,12 @@ rtmp {
 }
 
 http {
-    access_log off;
+    access_log $dir/edge/logs/access.log;
+    client_body_temp_path $dir/edge/tmp/body;
+    proxy_temp_path $dir/edge/tmp/proxy;
+    fastcgi_temp_path $dir/edge/tmp/fastcgi;
+    uwsgi_temp_path $dir/edge/tmp/uwsgi;
+    scgi_temp_path $dir/edge/tmp/scgi;
 
     server {
         listen 127.0.0.1:$status_port;

@@ -177,6 +177,9 @@ sub _expand_conf {
         "uwsgi_temp_path $prefix/tmp/uwsgi;",
         "scgi_temp_path $prefix/tmp/scgi;";
     $text =~ s/%%LOAD_MODULES%%/$load/g;
+    # nginx-rtmp's access log defaults to /var/log/nginx: keep it here
+    $text =~ s/^(\s*rtmp\s*\{)/$1\n    access_log $prefix\/logs\/rtmp-access.log;/mg
+        unless $text =~ /^\s*rtmp\s*\{[^}]*access_log/m;
     $text =~ s/%%HTTP_DEFAULTS%%/$http/g;
     $text =~ s/%%PREFIX%%/$prefix/g;
     $text =~ s/%%TMP%%/$self->{tmp}/g;
