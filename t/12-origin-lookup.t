@@ -98,9 +98,12 @@ cmp_ok($ls->{errors}, '>=', 2, 'status: errors counted');
 my @bad = (cw('http500'), cw('http404'), cw('garbage'), cw('truncated'),
            cw('huge'), cw('wrongshape'), cw('wrongshape', shape => 'codestring'),
            cw('wrongshape', shape => 'array'));
-my $slow = cw('slow', delay => 0.3);
+# the good one answers last, so every broken answer is read (and logged)
+# before the lookup ends and cancels what is left
+my $slow = cw('slow', delay => 1);
 my ($o3, $o3p) = origin('o3', [map({ '127.0.0.1:' . $_->port } @bad),
-                               '127.0.0.1:' . $slow->port]);
+                               '127.0.0.1:' . $slow->port],
+                        app => 'cluster_lookup_timeout 3s;');
 my @workers = $o3->worker_pids;
 
 ($m) = time_play($o3p, 's3', qr/^NetConnection\.Connect\.Rejected$/);
