@@ -287,6 +287,13 @@ ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r)
         ngx_http_rtmp_cluster_gen_int(g, "bytes_in", s->bytes);
         ngx_http_rtmp_cluster_gen_int(g, "uptime", ngx_time() - s->started);
         ngx_http_rtmp_cluster_gen_int(g, "failovers", s->failovers);
+
+        yajl_gen_string(g, (u_char *) "gop", 3);
+        yajl_gen_map_open(g);
+        ngx_http_rtmp_cluster_gen_int(g, "frames", s->gop_frames);
+        ngx_http_rtmp_cluster_gen_int(g, "bytes", s->gop_bytes);
+        ngx_http_rtmp_cluster_gen_int(g, "duration_ms", s->gop_ms);
+        yajl_gen_map_close(g);
         ngx_http_rtmp_cluster_gen_int(g, "worker", s->pid);
 
         yajl_gen_map_close(g);

@@ -95,6 +95,9 @@ typedef struct {
     ngx_pid_t                       owner;
     ngx_atomic_t                    bytes;
     ngx_atomic_t                    failovers;
+    ngx_uint_t                      gop_frames;
+    size_t                          gop_bytes;
+    ngx_msec_t                      gop_ms;
     time_t                          started;
     time_t                          origin_since;
 } ngx_rtmp_cluster_shm_stream_t;
@@ -211,6 +214,10 @@ typedef struct {
     ngx_uint_t                      not_found;
     ngx_uint_t                      reject_duplicate;
     ngx_uint_t                      redirect_depth;
+    ngx_flag_t                      gop_cache;
+    ngx_uint_t                      gop_max_frames;
+    size_t                          gop_max_bytes;
+    ngx_msec_t                      gop_max_duration;
     ngx_uint_t                      balance;
     ngx_msec_t                      connect_timeout;
     ngx_msec_t                      media_timeout;
@@ -226,6 +233,7 @@ typedef struct ngx_rtmp_cluster_stream_s  ngx_rtmp_cluster_stream_t;
 typedef struct ngx_rtmp_cluster_fetch_s  ngx_rtmp_cluster_fetch_t;
 typedef struct ngx_rtmp_cluster_waiter_s  ngx_rtmp_cluster_waiter_t;
 typedef struct ngx_rtmp_cluster_lease_s  ngx_rtmp_cluster_lease_t;
+typedef struct ngx_rtmp_cluster_gop_s  ngx_rtmp_cluster_gop_t;
 
 
 typedef struct {
@@ -267,6 +275,8 @@ typedef struct {
     ngx_rtmp_session_t             *session;
     ngx_rtmp_cluster_waiter_t      *waiter;     /* a suspended command */
     ngx_rtmp_cluster_lease_t       *lease;      /* at the stream manager */
+    ngx_rtmp_cluster_gop_t         *gop;        /* a publisher's */
+    ngx_rtmp_cluster_shm_stream_t  *record;     /* where its GOP shows */
     ngx_rtmp_play_t                *play;
     ngx_rtmp_publish_t             *publish;
     ngx_event_t                     close_evt;  /* after a redirect */
@@ -353,6 +363,12 @@ ngx_int_t ngx_rtmp_cluster_manager_url(ngx_rtmp_cluster_coworker_t *m,
 ngx_int_t ngx_rtmp_cluster_parse_lease(u_char *body, size_t len,
     u_char *addr, size_t addr_size, in_port_t *port, u_char *token,
     size_t token_size);
+
+/* the GOP cache */
+void ngx_rtmp_cluster_gop_add(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
+    ngx_chain_t *in);
+void ngx_rtmp_cluster_gop_send(ngx_rtmp_session_t *s);
+void ngx_rtmp_cluster_gop_free(ngx_rtmp_cluster_ctx_t *ctx);
 
 /* the origin role */
 ngx_int_t ngx_rtmp_cluster_origin_play(ngx_rtmp_session_t *s,

@@ -384,6 +384,7 @@ ngx_rtmp_cluster_edge_published(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
     st->publisher = s;
     ctx->stream = st;
     ctx->publisher = 1;
+    ctx->record = st->shm;
 
     /* the publisher's worker serves the stream to the others */
     st->owner = ngx_rtmp_cluster_owner(st->shm_zone, &st->key, 1, 1);
@@ -1462,12 +1463,19 @@ void
 ngx_rtmp_cluster_edge_upstream_published(ngx_rtmp_session_t *s,
     ngx_rtmp_relay_ctx_t *rctx)
 {
+    ngx_rtmp_cluster_ctx_t     *ctx;
     ngx_rtmp_cluster_stream_t  *st;
 
     st = rctx->data;
 
     if (st->upstream != s || st->state != NGX_RTMP_CLUSTER_CONNECTING) {
         return;
+    }
+
+    ctx = ngx_rtmp_cluster_session_ctx(s);
+    if (ctx) {
+        /* the GOP this pull caches shows in the stream's record */
+        ctx->record = st->shm;
     }
 
     /* play is sent: now the origin has media_timeout to deliver */

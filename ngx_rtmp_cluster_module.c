@@ -257,6 +257,34 @@ static ngx_command_t  ngx_rtmp_cluster_commands[] = {
       offsetof(ngx_rtmp_cluster_app_conf_t, redirect_depth),
       NULL },
 
+    { ngx_string("cluster_gop_cache"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_app_conf_t, gop_cache),
+      NULL },
+
+    { ngx_string("cluster_gop_max_frames"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_app_conf_t, gop_max_frames),
+      NULL },
+
+    { ngx_string("cluster_gop_max_bytes"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_app_conf_t, gop_max_bytes),
+      NULL },
+
+    { ngx_string("cluster_gop_max_duration"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_app_conf_t, gop_max_duration),
+      NULL },
+
     { ngx_string("cluster_forward_publish"),
       NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -449,6 +477,10 @@ ngx_rtmp_cluster_create_app_conf(ngx_conf_t *cf)
     cacf->not_found = NGX_CONF_UNSET_UINT;
     cacf->reject_duplicate = NGX_CONF_UNSET_UINT;
     cacf->redirect_depth = NGX_CONF_UNSET_UINT;
+    cacf->gop_cache = NGX_CONF_UNSET;
+    cacf->gop_max_frames = NGX_CONF_UNSET_UINT;
+    cacf->gop_max_bytes = NGX_CONF_UNSET_SIZE;
+    cacf->gop_max_duration = NGX_CONF_UNSET_MSEC;
     cacf->balance = NGX_CONF_UNSET_UINT;
     cacf->connect_timeout = NGX_CONF_UNSET_MSEC;
     cacf->media_timeout = NGX_CONF_UNSET_MSEC;
@@ -504,8 +536,31 @@ ngx_rtmp_cluster_merge_app_conf(ngx_conf_t *cf, void *parent, void *child)
                               1);
     ngx_conf_merge_uint_value(conf->redirect_depth, prev->redirect_depth, 3);
 
+    /* unset stays unset here: the default depends on the role, below */
+    if (conf->gop_cache == NGX_CONF_UNSET) {
+        conf->gop_cache = prev->gop_cache;
+    }
+
+    ngx_conf_merge_uint_value(conf->gop_max_frames, prev->gop_max_frames,
+                              1024);
+    ngx_conf_merge_size_value(conf->gop_max_bytes, prev->gop_max_bytes,
+                              16 * 1024 * 1024);
+    ngx_conf_merge_msec_value(conf->gop_max_duration,
+                              prev->gop_max_duration, 10000);
+
+    if (conf->gop_max_frames == 0 || conf->gop_max_frames > 65536) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_gop_max_frames\" must be 1 to 65536");
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->role == NGX_RTMP_CLUSTER_OFF) {
         return NGX_CONF_OK;
+    }
+
+    /* on by default where the module has a role */
+    if (conf->gop_cache == NGX_CONF_UNSET) {
+        conf->gop_cache = 1;
     }
 
     if (conf->lease_ttl < 3000) {
@@ -1139,21 +1194,31 @@ ngx_rtmp_cluster_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
         rc = ngx_rtmp_cluster_origin_play(s, v);
 
         /* NGX_OK: suspended, redirected, refused or relayed here */
-        return (rc == NGX_DECLINED) ? next_play(s, v) : rc;
+        return (rc == NGX_DECLINED) ? ngx_rtmp_cluster_next_play(s, v) : rc;
     }
 
     if (ngx_rtmp_cluster_edge_play(s, v) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    return next_play(s, v);
+    return ngx_rtmp_cluster_next_play(s, v);
 }
 
+
+/* nginx-rtmp's play, then the cached GOP at once */
 
 ngx_int_t
 ngx_rtmp_cluster_next_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
 {
-    return next_play(s, v);
+    ngx_int_t  rc;
+
+    rc = next_play(s, v);
+
+    if (rc == NGX_OK && !s->connection->destroyed) {
+        ngx_rtmp_cluster_gop_send(s);
+    }
+
+    return rc;
 }
 
 
@@ -1230,6 +1295,7 @@ ngx_rtmp_cluster_close_stream(ngx_rtmp_session_t *s,
     ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
 
     if (ctx) {
+        ngx_rtmp_cluster_gop_free(ctx);
         ngx_rtmp_cluster_origin_close(s);
 
         if (ctx->stream) {
@@ -1246,6 +1312,9 @@ ngx_rtmp_cluster_av(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
     ngx_chain_t *in)
 {
     ngx_rtmp_relay_ctx_t  *rctx;
+
+    /* after the live module's handler: the GOP ends with what it sent */
+    ngx_rtmp_cluster_gop_add(s, h, in);
 
     if (!s->relay) {
         return NGX_OK;
