@@ -277,6 +277,7 @@ typedef struct {
     ngx_rtmp_cluster_lease_t       *lease;      /* at the stream manager */
     ngx_rtmp_cluster_gop_t         *gop;        /* a publisher's */
     ngx_rtmp_cluster_shm_stream_t  *record;     /* where its GOP shows */
+    ngx_rtmp_cluster_shm_stream_t  *published;  /* an origin's publisher */
     ngx_rtmp_play_t                *play;
     ngx_rtmp_publish_t             *publish;
     ngx_event_t                     close_evt;  /* after a redirect */

@@ -640,6 +640,7 @@ void
 ngx_rtmp_cluster_origin_published(ngx_rtmp_session_t *s,
     ngx_rtmp_publish_t *v)
 {
+    ngx_str_t                      name;
     ngx_rtmp_live_ctx_t           *lctx;
     ngx_rtmp_cluster_ctx_t        *ctx;
     ngx_rtmp_cluster_waiter_t     *w;
@@ -671,6 +672,19 @@ ngx_rtmp_cluster_origin_published(ngx_rtmp_session_t *s,
 
     ngx_rtmp_cluster_lookup_forget(cmcf->shm_zone, &w->key);
     ctx->registered = 1;
+
+    /* listed in the status, with its GOP */
+    name.data = v->name;
+    name.len = ngx_strlen(v->name);
+
+    ctx->published = ngx_rtmp_cluster_stream_record(cmcf->shm_zone,
+                                                    NGX_RTMP_CLUSTER_PUBLISH,
+                                                    &s->app, &name);
+    if (ctx->published) {
+        ctx->published->state = NGX_RTMP_CLUSTER_LIVE;
+        ctx->published->owner = ngx_pid;
+        ctx->record = ctx->published;
+    }
 
     /* this worker serves the stream to the host's other workers */
     (void) ngx_rtmp_cluster_owner(cmcf->shm_zone, &w->key, 1, 1);
@@ -709,5 +723,8 @@ ngx_rtmp_cluster_origin_close(ngx_rtmp_session_t *s)
         cmcf = ngx_rtmp_get_module_main_conf(s, ngx_rtmp_cluster_module);
         ngx_rtmp_cluster_registry_remove(cmcf->shm_zone, &ctx->waiter->key);
         ngx_rtmp_cluster_owner_release(cmcf->shm_zone, &ctx->waiter->key);
+
+        ngx_rtmp_cluster_stream_record_free(cmcf->shm_zone, ctx->published);
+        ctx->published = NULL;
     }
 }

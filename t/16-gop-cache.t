@@ -139,6 +139,11 @@ my ($es) = stream_status($e->status($eh, '/cluster'), 'g');
 cmp_ok($es->{gop}{frames}, '>', 0, 'edge status: the cached GOP');
 cmp_ok($es->{gop}{duration_ms}, '<=', 2000, 'edge status: at most one GOP');
 
+my ($os) = grep { $_->{kind} eq 'publish' }
+           stream_status($o->status($oh, '/cluster'), 'g');
+cmp_ok($os && $os->{gop}{frames}, '>', 0,
+       'origin status: the publisher\'s cached GOP');
+
 $_->close for $a, $b, $c;
 stop_pub($pub);
 
