@@ -1242,6 +1242,11 @@ ngx_rtmp_cluster_pull_connect(ngx_rtmp_cluster_stream_t *st,
     c->pool = pool;
     c->addr_text = o->name;
 
+    if (pc->sockaddr->sa_family != AF_UNIX) {
+        /* connect, createStream and play are small writes in a row */
+        (void) ngx_tcp_nodelay(c);
+    }
+
     addr_conf->ctx = addr_ctx;
     addr_ctx->main_conf = st->cctx.main_conf;
     addr_ctx->srv_conf = st->cctx.srv_conf;

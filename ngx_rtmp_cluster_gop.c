@@ -251,6 +251,14 @@ ngx_rtmp_cluster_gop_send(ngx_rtmp_session_t *s)
         return;
     }
 
+    /*
+     * bursts of small messages, now and when a pull starts: Nagle would
+     * hold each for the player's delayed ack
+     */
+    if (s->connection->sockaddr->sa_family != AF_UNIX) {
+        (void) ngx_tcp_nodelay(s->connection);
+    }
+
     lctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_live_module);
     if (lctx == NULL || lctx->stream == NULL || lctx->publishing
         || !lctx->stream->active || lctx->cs[0].active || lctx->cs[1].active)
@@ -276,9 +284,6 @@ ngx_rtmp_cluster_gop_send(ngx_rtmp_session_t *s)
     if (gop == NULL || !gop->active || gop->nframes == 0) {
         return;
     }
-
-    /* a burst of small messages: Nagle would hold them for acks */
-    (void) ngx_tcp_nodelay(s->connection);
 
     cscf = ngx_rtmp_get_module_srv_conf(s, ngx_rtmp_core_module);
     codec = ngx_rtmp_get_module_ctx(pctx->session, ngx_rtmp_codec_module);
