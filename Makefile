@@ -4,6 +4,7 @@
 #   make          build build/ngx_rtmp_cluster_module.so
 #   make test     build and run the test suite
 #   make demo     build and run a local cluster (two origins, an edge)
+#   make loadclient  build build/rtmpload, the benchmarks' RTMP player
 #
 # NGX_SRC      configured nginx tree (default: Debian's nginx-dev)
 # NGX_RTMP_SRC nginx-rtmp source tree (default: fetched from Debian)
@@ -56,7 +57,10 @@ test: $(MODULE)
 demo: deps $(MODULE)
 	sh scripts/demo.sh
 
+loadclient:
+	$(MAKE) -C bench
+
 clean:
 	rm -rf $(BUILD)/nginx $(MODULE)
 
-.PHONY: all deps test demo clean
+.PHONY: all deps test demo loadclient clean

@@ -1,0 +1,1500 @@
+/*
+ * rtmpload - RTMP playback load generator.
+ *
+ * One process, one epoll loop, thousands of concurrent RTMP players.  Each
+ * player does what ffmpeg does to play a live stream: TCP connect, plain
+ * handshake, connect, Set Chunk Size, createStream, Set Buffer Length, play.
+ * It then reads the stream and records timings (to first video message and
+ * first keyframe), bytes, media gaps, redirects and why it ended.
+ *
+ * Only libc and libm are used.  See bench/README.md for usage and output.
+ */
+
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HS_SIZE         1536
+#define MAX_MSG         (8u << 20)  /* largest message we accept */
+#define MAX_CS          16          /* chunk streams tracked per player */
+#define OUT_CHUNK       4096        /* chunk size we announce and use */
+#define START_PER_TICK  200         /* connects started per loop tick */
+#define MAX_HDR         18          /* 3 basic + 11 message + 4 extended */
+#define STATUS_LEN      48
+#define URL_LEN         512
+
+/* Player life cycle. */
+enum {
+    P_IDLE,         /* not started yet */
+    P_CONNECTING,   /* TCP connect in progress */
+    P_HANDSHAKE,    /* C0+C1 sent, reading S0+S1+S2 */
+    P_CONNECT,      /* connect sent, waiting for _result 1 */
+    P_CREATE,       /* createStream sent, waiting for _result 2 */
+    P_PLAY,         /* play sent (playing once video arrives) */
+    P_DONE          /* ended (reason set) or stopped at the end of the run */
+};
+
+/* Per chunk stream (csid) receive state. */
+struct cstream {
+    uint32_t csid;      /* 0: slot unused */
+    uint32_t ts;        /* timestamp of the current message */
+    uint32_t delta;     /* last timestamp delta (fmt 1/2) */
+    uint32_t len;       /* current message length */
+    uint32_t msid;
+    uint32_t got;       /* bytes of the current message received */
+    uint8_t  type;
+    uint8_t  ext;       /* current message uses extended timestamps */
+    uint8_t  head[2];   /* first payload bytes of unbuffered (media) messages */
+    uint8_t *buf;       /* whole payload, only for messages we parse */
+};
+
+struct player {
+    int         fd;
+    int         id;
+    int         state;
+    uint32_t    events;         /* epoll events currently registered */
+
+    /* times: CLOCK_MONOTONIC microseconds, 0 = not reached */
+    int64_t     t_start;        /* before connect() */
+    int64_t     t_tcp;          /* TCP connected */
+    int64_t     t_hs;           /* handshake done */
+    int64_t     t_connected;    /* connect _result */
+    int64_t     t_play;         /* play sent */
+    int64_t     t_video;        /* first video message */
+    int64_t     t_key;          /* first keyframe (not a sequence header) */
+    int64_t     t_last_media;
+    int64_t     t_end;
+    int64_t     max_gap;
+    int64_t     deadline;       /* timeout of the current phase, 0 = none */
+
+    uint64_t    bytes_in;
+    uint64_t    acked;          /* bytes_in at our last Acknowledgement */
+    uint32_t    window;         /* peer's Window Ack Size, 0 = none */
+    uint32_t    in_chunk;       /* peer's chunk size */
+    uint32_t    stream_id;
+    uint32_t    gaps;
+    uint32_t    nvideo, naudio;
+    uint32_t    redirects;
+    const char *reason;         /* why it ended (static string) */
+    char       *redirect_url;   /* last redirect target, malloc'ed */
+    char        status[STATUS_LEN]; /* last onStatus/_error info.code */
+
+    uint8_t    *hs;             /* S0+S1 while handshaking */
+    uint32_t    hs_got;
+
+    /* chunk parser: either collecting a header or inside a chunk payload */
+    uint8_t     hdr[MAX_HDR];
+    uint8_t     hdr_got;
+    uint32_t    chunk_left;     /* payload bytes left in the current chunk */
+    struct cstream *cur;
+    struct cstream cs[MAX_CS];
+
+    /* unsent output (normally empty: our messages are small) */
+    uint8_t    *wbuf;
+    size_t      wlen, woff;
+};
+
+/* Options and global state. */
+static struct {
+    const char *url;
+    char        host[256], port[16], app[256], name[512], tcurl[1024];
+    int         n;
+    double      rate;           /* starts per second, 0 = as fast as possible */
+    double      duration;       /* seconds after the last start */
+    int64_t     gap_us;
+    int64_t     timeout_us;     /* per phase */
+    uint32_t    buflen;
+    const char *json;
+    int         quiet;
+
+    struct sockaddr_storage addr;
+    socklen_t   addrlen;
+    int         ep;
+    struct player *pl;
+    int         started;
+    int         alive;
+    int64_t     t0, t_last_start, t_stop;
+    uint8_t     rbuf[65536];
+} G;
+
+static volatile sig_atomic_t stop_flag;
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static uint32_t be16(const uint8_t *p) { return (uint32_t) p[0] << 8 | p[1]; }
+static uint32_t be24(const uint8_t *p) { return be16(p) << 8 | p[2]; }
+static uint32_t be32(const uint8_t *p) { return be24(p) << 8 | p[3]; }
+static uint32_t le32(const uint8_t *p)
+{
+    return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+static uint8_t *
+put16(uint8_t *p, uint32_t v)
+{
+    *p++ = v >> 8;
+    *p++ = v;
+    return p;
+}
+
+static uint8_t *
+put24(uint8_t *p, uint32_t v)
+{
+    *p++ = v >> 16;
+    return put16(p, v);
+}
+
+static uint8_t *
+put32(uint8_t *p, uint32_t v)
+{
+    *p++ = v >> 24;
+    return put24(p, v);
+}
+
+/* ---- player end / output ---------------------------------------------- */
+
+static void player_free(struct player *p)
+{
+    free(p->hs);
+    p->hs = NULL;
+    free(p->wbuf);
+    p->wbuf = NULL;
+    p->wlen = p->woff = 0;
+    for (int i = 0; i < MAX_CS; i++) {
+        free(p->cs[i].buf);
+        p->cs[i].buf = NULL;
+    }
+    if (p->fd >= 0) {
+        close(p->fd);           /* also removes it from epoll */
+        p->fd = -1;
+        G.alive--;
+    }
+}
+
+/* End a player; reason NULL means "stopped at the end of the run". */
+static void player_end(struct player *p, const char *reason)
+{
+    if (p->state == P_DONE)
+        return;
+    p->reason = reason;
+    p->t_end = now_us();
+    p->state = P_DONE;
+    player_free(p);
+}
+
+static void set_events(struct player *p, uint32_t ev)
+{
+    if (p->fd < 0 || p->events == ev)
+        return;
+    struct epoll_event e = { .events = ev, .data.ptr = p };
+    if (epoll_ctl(G.ep, EPOLL_CTL_MOD, p->fd, &e) == 0)
+        p->events = ev;
+}
+
+static void flush_out(struct player *p)
+{
+    while (p->woff < p->wlen) {
+        ssize_t k = send(p->fd, p->wbuf + p->woff, p->wlen - p->woff,
+                         MSG_NOSIGNAL);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            player_end(p, errno == ECONNRESET || errno == EPIPE
+                          ? "connection reset" : "write error");
+            return;
+        }
+        p->woff += k;
+    }
+    if (p->woff == p->wlen) {
+        free(p->wbuf);
+        p->wbuf = NULL;
+        p->wlen = p->woff = 0;
+        set_events(p, EPOLLIN);
+    } else {
+        set_events(p, EPOLLIN | EPOLLOUT);
+    }
+}
+
+static void out_raw(struct player *p, const uint8_t *d, size_t n)
+{
+    if (p->fd < 0)
+        return;
+    size_t pending = p->wlen - p->woff;
+    uint8_t *nb = malloc(pending + n);
+    if (nb == NULL) {
+        player_end(p, "out of memory");
+        return;
+    }
+    if (pending)
+        memcpy(nb, p->wbuf + p->woff, pending);
+    memcpy(nb + pending, d, n);
+    free(p->wbuf);
+    p->wbuf = nb;
+    p->woff = 0;
+    p->wlen = pending + n;
+    flush_out(p);
+}
+
+/*
+ * Send one message as chunks: a fmt 0 header, then fmt 3 continuation
+ * headers every chunk_size bytes.  Timestamps are always 0 here; csid < 64.
+ */
+static void out_msg(struct player *p, uint32_t chunk_size, uint8_t csid,
+                    uint8_t type, uint32_t msid, const uint8_t *d, size_t n)
+{
+    uint8_t out[8192], *o = out;
+
+    if (n + 12 + n / chunk_size + 1 > sizeof(out))
+        abort();                /* our messages are small: a bug */
+    *o++ = csid;                /* fmt 0 */
+    o = put24(o, 0);
+    o = put24(o, n);
+    *o++ = type;
+    *o++ = msid; *o++ = msid >> 8; *o++ = msid >> 16; *o++ = msid >> 24;
+    for (size_t off = 0; off < n; off += chunk_size) {
+        size_t k = n - off < chunk_size ? n - off : chunk_size;
+        if (off)
+            *o++ = 0xc0 | csid; /* fmt 3 */
+        memcpy(o, d + off, k);
+        o += k;
+    }
+    out_raw(p, out, o - out);
+}
+
+/* ---- AMF0 ------------------------------------------------------------- */
+
+struct amf { const uint8_t *p, *e; };
+
+static size_t amf_left(const struct amf *a) { return a->e - a->p; }
+
+static uint8_t *amf_put_str(uint8_t *o, const char *s)
+{
+    size_t n = strlen(s);
+    *o++ = 2;
+    o = put16(o, n);
+    memcpy(o, s, n);
+    return o + n;
+}
+
+static uint8_t *amf_put_num(uint8_t *o, double v)
+{
+    uint64_t b;
+    memcpy(&b, &v, 8);
+    *o++ = 0;
+    for (int i = 7; i >= 0; i--)
+        *o++ = b >> (i * 8);
+    return o;
+}
+
+static uint8_t *amf_put_key(uint8_t *o, const char *k)
+{
+    size_t n = strlen(k);
+    o = put16(o, n);
+    memcpy(o, k, n);
+    return o + n;
+}
+
+static int amf_number(struct amf *a, double *v)
+{
+    if (amf_left(a) < 9 || a->p[0] != 0)
+        return -1;
+    uint64_t b = 0;
+    for (int i = 1; i <= 8; i++)
+        b = b << 8 | a->p[i];
+    memcpy(v, &b, 8);
+    a->p += 9;
+    return 0;
+}
+
+static int amf_string(struct amf *a, const uint8_t **s, size_t *n)
+{
+    size_t hl;
+    if (amf_left(a) < 3)
+        return -1;
+    if (a->p[0] == 2) {
+        hl = 3;
+        *n = be16(a->p + 1);
+    } else if (a->p[0] == 12 && amf_left(a) >= 5) {
+        hl = 5;
+        *n = be32(a->p + 1);
+    } else {
+        return -1;
+    }
+    if (amf_left(a) - hl < *n)
+        return -1;
+    *s = a->p + hl;
+    a->p += hl + *n;
+    return 0;
+}
+
+/*
+ * Next property of an object: 1 with the key, 0 at the object end marker,
+ * -1 on malformed input.
+ */
+static int amf_key(struct amf *a, const uint8_t **k, size_t *kl)
+{
+    if (amf_left(a) < 2)
+        return -1;
+    *kl = be16(a->p);
+    if (*kl == 0 && amf_left(a) >= 3 && a->p[2] == 9) {
+        a->p += 3;
+        return 0;
+    }
+    if (amf_left(a) - 2 < *kl)
+        return -1;
+    *k = a->p + 2;
+    a->p += 2 + *kl;
+    return 1;
+}
+
+static int amf_skip(struct amf *a, int depth)
+{
+    const uint8_t *k;
+    size_t kl, n;
+    int r;
+
+    if (depth > 32 || amf_left(a) < 1)
+        return -1;
+    uint8_t t = *a->p;
+    switch (t) {
+    case 0:                                     /* number */
+        n = 9; break;
+    case 1:                                     /* boolean */
+        n = 2; break;
+    case 2: case 12:                            /* strings */
+        return amf_string(a, &k, &kl);
+    case 5: case 6: case 13:                    /* null, undefined, unsupp. */
+        n = 1; break;
+    case 7:                                     /* reference */
+        n = 3; break;
+    case 11:                                    /* date */
+        n = 11; break;
+    case 15:                                    /* XML document */
+        if (amf_left(a) < 5)
+            return -1;
+        n = 5 + (size_t) be32(a->p + 1);
+        break;
+    case 3: case 8: case 16:                    /* object, ECMA array, typed */
+        a->p++;
+        if (t == 8) {
+            if (amf_left(a) < 4)
+                return -1;
+            a->p += 4;
+        } else if (t == 16) {
+            if (amf_left(a) < 2 || amf_left(a) - 2 < be16(a->p))
+                return -1;
+            a->p += 2 + be16(a->p);
+        }
+        while ((r = amf_key(a, &k, &kl)) == 1)
+            if (amf_skip(a, depth + 1) < 0)
+                return -1;
+        return r;
+    case 10: {                                  /* strict array */
+        if (amf_left(a) < 5)
+            return -1;
+        uint32_t cnt = be32(a->p + 1);
+        a->p += 5;
+        for (uint32_t i = 0; i < cnt; i++)
+            if (amf_skip(a, depth + 1) < 0)
+                return -1;
+        return 0;
+    }
+    default:
+        return -1;
+    }
+    if (amf_left(a) < n)
+        return -1;
+    a->p += n;
+    return 0;
+}
+
+static int key_is(const uint8_t *k, size_t kl, const char *s)
+{
+    return kl == strlen(s) && memcmp(k, s, kl) == 0;
+}
+
+static void copy_str(char *dst, size_t cap, const uint8_t *s, size_t n)
+{
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, s, n);
+    dst[n] = 0;
+}
+
+struct info {
+    char    code[STATUS_LEN];   /* info.code */
+    int     ex_code;            /* info.ex.code */
+    char    url[URL_LEN];       /* info.ex.redirect2 or, failing it, .redirect */
+    int     url2;               /* url came from redirect2 */
+};
+
+/* Walk an info object (or its "ex" member when ex is set). */
+static int scan_info(struct amf *a, struct info *in, int ex, int depth)
+{
+    const uint8_t *k, *s;
+    size_t kl, sl;
+    double v;
+    int r;
+
+    if (amf_left(a) < 1 || (a->p[0] != 3 && a->p[0] != 8))
+        return amf_skip(a, depth);
+    a->p += a->p[0] == 8 ? 5 : 1;
+    if (amf_left(a) > (size_t) 1 << 30)         /* ECMA count overran */
+        return -1;
+    while ((r = amf_key(a, &k, &kl)) == 1) {
+        if (!ex && key_is(k, kl, "code") && amf_string(a, &s, &sl) == 0) {
+            copy_str(in->code, sizeof(in->code), s, sl);
+        } else if (!ex && key_is(k, kl, "ex")) {
+            if (scan_info(a, in, 1, depth + 1) < 0)
+                return -1;
+        } else if (ex && key_is(k, kl, "code") && amf_left(a) && a->p[0] == 0) {
+            amf_number(a, &v);
+            in->ex_code = (int) v;
+        } else if (ex && key_is(k, kl, "code")
+                   && amf_string(a, &s, &sl) == 0) {
+            char tmp[16];
+            copy_str(tmp, sizeof(tmp), s, sl);
+            in->ex_code = atoi(tmp);
+        } else if (ex && (key_is(k, kl, "redirect2") || key_is(k, kl, "redirect"))
+                   && amf_string(a, &s, &sl) == 0) {
+            int is2 = kl == 9;
+            if (is2 || !in->url2) {             /* redirect2 wins */
+                copy_str(in->url, sizeof(in->url), s, sl);
+                in->url2 = is2;
+            }
+        } else if (amf_skip(a, depth + 1) < 0) {
+            return -1;
+        }
+    }
+    return r;
+}
+
+/* ---- outgoing commands ------------------------------------------------ */
+
+static void send_connect(struct player *p)
+{
+    uint8_t b[2048], *o = b;
+
+    o = amf_put_str(o, "connect");
+    o = amf_put_num(o, 1);
+    *o++ = 3;
+    o = amf_put_key(o, "app");           o = amf_put_str(o, G.app);
+    o = amf_put_key(o, "flashVer");      o = amf_put_str(o, "LNX 9,0,124,2");
+    o = amf_put_key(o, "tcUrl");         o = amf_put_str(o, G.tcurl);
+    o = amf_put_key(o, "fpad");          *o++ = 1; *o++ = 0;
+    o = amf_put_key(o, "capabilities");  o = amf_put_num(o, 15);
+    o = amf_put_key(o, "audioCodecs");   o = amf_put_num(o, 3191);
+    o = amf_put_key(o, "videoCodecs");   o = amf_put_num(o, 252);
+    o = amf_put_key(o, "videoFunction"); o = amf_put_num(o, 1);
+    o = put24(o, 9);                            /* object end */
+    out_msg(p, 128, 3, 20, 0, b, o - b);
+
+    uint8_t cs[4];
+    put32(cs, OUT_CHUNK);
+    out_msg(p, 128, 2, 1, 0, cs, 4);            /* Set Chunk Size */
+}
+
+static void send_create_stream(struct player *p)
+{
+    uint8_t b[64], *o = b;
+    o = amf_put_str(o, "createStream");
+    o = amf_put_num(o, 2);
+    *o++ = 5;                                   /* null */
+    out_msg(p, OUT_CHUNK, 3, 20, 0, b, o - b);
+}
+
+static void send_play(struct player *p)
+{
+    uint8_t uc[10], *o = uc;
+    o = put16(o, 3);                            /* Set Buffer Length */
+    o = put32(o, p->stream_id);
+    put32(o, G.buflen);
+    out_msg(p, OUT_CHUNK, 2, 4, 0, uc, sizeof(uc));
+
+    uint8_t b[1024];
+    o = b;
+    o = amf_put_str(o, "play");
+    o = amf_put_num(o, 0);
+    *o++ = 5;
+    o = amf_put_str(o, G.name);
+    o = amf_put_num(o, -2000);
+    out_msg(p, OUT_CHUNK, 8, 20, p->stream_id, b, o - b);
+}
+
+/* ---- incoming messages ------------------------------------------------ */
+
+static void on_media(struct player *p, int type, const uint8_t *d, size_t n)
+{
+    int64_t now = now_us();
+
+    if (p->t_last_media) {
+        int64_t gap = now - p->t_last_media;
+        if (gap > G.gap_us)
+            p->gaps++;
+        if (gap > p->max_gap)
+            p->max_gap = gap;
+    }
+    p->t_last_media = now;
+
+    if (type == 8) {
+        p->naudio++;
+        return;
+    }
+    p->nvideo++;
+    if (!p->t_video) {
+        p->t_video = now;
+        p->deadline = 0;
+    }
+    /* keyframe: frame type 1, but an AVC sequence header is not a frame */
+    if (!p->t_key && n >= 1 && d[0] >> 4 == 1
+        && !((d[0] & 0x0f) == 7 && (n < 2 || d[1] == 0)))
+        p->t_key = now;
+}
+
+static void on_aggregate(struct player *p, const uint8_t *d, size_t n)
+{
+    /* FLV-like tags: type, size(3), ts(3)+ext(1), stream(3), data, prev(4) */
+    while (n >= 11) {
+        uint32_t sz = be24(d + 1);
+        if (sz > n - 11) {
+            player_end(p, "bad aggregate");
+            return;
+        }
+        if (d[0] == 8 || d[0] == 9)
+            on_media(p, d[0], d + 11, sz);
+        size_t step = 11 + (size_t) sz + 4;
+        if (step >= n)
+            break;
+        d += step;
+        n -= step;
+    }
+}
+
+static void on_command(struct player *p, const uint8_t *d, size_t n)
+{
+    struct amf a = { d, d + n };
+    const uint8_t *name;
+    size_t nl;
+    double trans = -1, v;
+
+    if (amf_string(&a, &name, &nl) < 0)
+        return;                                 /* not a command we know */
+    amf_number(&a, &trans);
+
+    if (key_is(name, nl, "_result")) {
+        if (p->state == P_CONNECT && trans == 1) {
+            p->t_connected = now_us();
+            p->state = P_CREATE;
+            p->deadline = p->t_connected + G.timeout_us;
+            send_create_stream(p);
+        } else if (p->state == P_CREATE && trans == 2) {
+            if (amf_skip(&a, 0) < 0 || amf_number(&a, &v) < 0
+                || v < 0 || v > 0xffffffff) {
+                player_end(p, "bad createStream result");
+                return;
+            }
+            p->stream_id = (uint32_t) v;
+            p->t_play = now_us();
+            p->state = P_PLAY;
+            p->deadline = p->t_play + G.timeout_us;
+            send_play(p);
+        }
+        return;
+    }
+
+    int is_error = key_is(name, nl, "_error");
+    if (!is_error && !key_is(name, nl, "onStatus"))
+        return;                                 /* onBWDone etc. */
+
+    struct info in;
+    memset(&in, 0, sizeof(in));
+    if (amf_skip(&a, 0) == 0)                   /* command object, null */
+        scan_info(&a, &in, 0, 0);
+    if (in.code[0])
+        memcpy(p->status, in.code, sizeof(p->status));
+    if (in.ex_code == 302) {
+        p->redirects++;
+        if (in.url[0]) {
+            free(p->redirect_url);
+            p->redirect_url = strdup(in.url);
+        }
+    }
+    if (is_error)
+        player_end(p, in.ex_code == 302 ? "redirected"
+                      : trans == 1 ? "connect rejected" : "command error");
+}
+
+static void on_user_control(struct player *p, const uint8_t *d, size_t n)
+{
+    if (n >= 6 && be16(d) == 6) {               /* Ping Request */
+        uint8_t r[6];
+        put16(r, 7);                            /* Ping Response */
+        memcpy(r + 2, d + 2, 4);
+        out_msg(p, OUT_CHUNK, 2, 4, 0, r, 6);
+    }
+}
+
+static struct cstream *cs_find(struct player *p, uint32_t csid, int create)
+{
+    struct cstream *free_slot = NULL;
+    for (int i = 0; i < MAX_CS; i++) {
+        if (p->cs[i].csid == csid)
+            return &p->cs[i];
+        if (p->cs[i].csid == 0 && free_slot == NULL)
+            free_slot = &p->cs[i];
+    }
+    if (create && free_slot) {
+        memset(free_slot, 0, sizeof(*free_slot));
+        free_slot->csid = csid;
+    }
+    return create ? free_slot : NULL;
+}
+
+/* Message types whose payload we keep whole (control and commands). */
+static int buffered(uint8_t type)
+{
+    return (type >= 1 && type <= 6) || type == 17 || type == 20 || type == 22;
+}
+
+static void on_message(struct player *p, struct cstream *cs)
+{
+    const uint8_t *d = cs->buf;
+    uint32_t n = cs->len;
+
+    switch (cs->type) {
+    case 1:                                     /* Set Chunk Size */
+        if (n < 4 || (be32(d) & 0x7fffffff) == 0) {
+            player_end(p, "bad chunk size");
+            return;
+        }
+        p->in_chunk = be32(d) & 0x7fffffff;
+        break;
+    case 2:                                     /* Abort */
+        if (n >= 4) {
+            struct cstream *c = cs_find(p, be32(d), 0);
+            if (c && c != cs) {
+                free(c->buf);
+                c->buf = NULL;
+                c->got = 0;
+            }
+        }
+        break;
+    case 4:
+        on_user_control(p, d, n);
+        break;
+    case 5:                                     /* Window Ack Size */
+        if (n >= 4)
+            p->window = be32(d);
+        break;
+    case 8: case 9:
+        on_media(p, cs->type, cs->head, n < 2 ? n : 2);
+        break;
+    case 17:                                    /* AMF3 command: 0 + AMF0 */
+        if (n > 1)
+            on_command(p, d + 1, n - 1);
+        break;
+    case 20:
+        on_command(p, d, n);
+        break;
+    case 22:
+        on_aggregate(p, d, n);
+        break;
+    default:                                    /* ack, bandwidth, data... */
+        break;
+    }
+}
+
+/* Chunk stream id from the 1, 2 or 3 byte basic header. */
+static uint32_t hdr_csid(const uint8_t *h)
+{
+    uint32_t low = h[0] & 0x3f;
+    if (low == 0)
+        return 64 + (uint32_t) h[1];
+    if (low == 1)
+        return 64 + (uint32_t) h[1] + (uint32_t) h[2] * 256;
+    return low;
+}
+
+/* Header length known so far from the collected bytes (may grow). */
+static unsigned hdr_need(struct player *p)
+{
+    static const unsigned mh[4] = { 11, 7, 3, 0 };
+    const uint8_t *h = p->hdr;
+    unsigned fmt = h[0] >> 6, low = h[0] & 0x3f;
+    unsigned bl = low == 0 ? 2 : low == 1 ? 3 : 1;
+    unsigned need = bl + mh[fmt];
+
+    if (p->hdr_got < need)
+        return need;
+    if (fmt < 3)
+        return need + (be24(h + bl) == 0xffffff ? 4 : 0);
+    uint32_t csid = hdr_csid(h);
+    struct cstream *cs = cs_find(p, csid, 0);
+    return need + (cs && cs->ext ? 4 : 0);
+}
+
+/* A full chunk header is in p->hdr: apply it.  -1 if the player ended. */
+static int hdr_apply(struct player *p)
+{
+    const uint8_t *h = p->hdr;
+    unsigned fmt = h[0] >> 6, low = h[0] & 0x3f;
+    unsigned bl = low == 0 ? 2 : low == 1 ? 3 : 1;
+    uint32_t csid = hdr_csid(h);
+    const uint8_t *m = h + bl;
+    struct cstream *cs = cs_find(p, csid, fmt == 0);
+
+    p->hdr_got = 0;
+    if (cs == NULL) {
+        player_end(p, fmt == 0 ? "too many chunk streams" : "bad chunk");
+        return -1;
+    }
+    if (cs->got > 0 && fmt != 3) {              /* new header mid-message */
+        player_end(p, "bad chunk");
+        return -1;
+    }
+    uint32_t f = fmt < 3 ? be24(m) : 0;
+    switch (fmt) {
+    case 0:
+        cs->ext = f == 0xffffff;
+        cs->ts = cs->ext ? be32(m + 11) : f;
+        cs->delta = 0;
+        cs->len = be24(m + 3);
+        cs->type = m[6];
+        cs->msid = le32(m + 7);
+        break;
+    case 1: case 2:
+        cs->ext = f == 0xffffff;
+        cs->delta = cs->ext ? be32(m + (fmt == 1 ? 7 : 3)) : f;
+        cs->ts += cs->delta;
+        if (fmt == 1) {
+            cs->len = be24(m + 3);
+            cs->type = m[6];
+        }
+        break;
+    default:
+        if (cs->got == 0)                       /* next message, same header */
+            cs->ts += cs->delta;
+        break;
+    }
+
+    if (cs->got == 0) {                         /* a message starts */
+        if (cs->len > MAX_MSG) {
+            player_end(p, "message too big");
+            return -1;
+        }
+        if (cs->len == 0) {
+            on_message(p, cs);
+            return p->fd < 0 ? -1 : 0;
+        }
+        if (buffered(cs->type)) {
+            cs->buf = malloc(cs->len);
+            if (cs->buf == NULL) {
+                player_end(p, "out of memory");
+                return -1;
+            }
+        }
+    }
+    uint32_t left = cs->len - cs->got;
+    p->chunk_left = left < p->in_chunk ? left : p->in_chunk;
+    p->cur = cs;
+    return 0;
+}
+
+/* Feed received bytes to the chunk parser. */
+static void feed_chunks(struct player *p, const uint8_t *d, size_t n)
+{
+    while (n > 0 && p->fd >= 0) {
+        if (p->chunk_left == 0) {               /* collecting a header */
+            p->hdr[p->hdr_got++] = *d++;
+            n--;
+            if (p->hdr_got == hdr_need(p) && hdr_apply(p) < 0)
+                return;
+            continue;
+        }
+        struct cstream *cs = p->cur;
+        size_t k = n < p->chunk_left ? n : p->chunk_left;
+        if (cs->buf) {
+            memcpy(cs->buf + cs->got, d, k);
+        } else {
+            for (size_t i = 0; i < k && cs->got + i < 2; i++)
+                cs->head[cs->got + i] = d[i];
+        }
+        cs->got += k;
+        p->chunk_left -= k;
+        d += k;
+        n -= k;
+        if (cs->got == cs->len) {
+            on_message(p, cs);
+            free(cs->buf);
+            cs->buf = NULL;
+            cs->got = 0;
+        }
+    }
+}
+
+/* ---- connection phases ------------------------------------------------ */
+
+static void on_connected(struct player *p)
+{
+    uint8_t c01[1 + HS_SIZE];
+
+    p->t_tcp = now_us();
+    p->state = P_HANDSHAKE;
+    p->deadline = p->t_tcp + G.timeout_us;
+    p->hs = malloc(1 + HS_SIZE);
+    if (p->hs == NULL) {
+        player_end(p, "out of memory");
+        return;
+    }
+    memset(c01, 0, sizeof(c01));
+    c01[0] = 3;                                 /* C0: version */
+    put32(c01 + 1, (uint32_t) ((p->t_tcp - G.t0) / 1000));  /* C1 time */
+    set_events(p, EPOLLIN);
+    out_raw(p, c01, sizeof(c01));
+}
+
+/* Handshake bytes; returns how many of d were consumed. */
+static size_t feed_handshake(struct player *p, const uint8_t *d, size_t n)
+{
+    size_t used = 0;
+
+    if (p->hs_got < 1 + HS_SIZE) {              /* S0 + S1, kept */
+        size_t k = 1 + HS_SIZE - p->hs_got;
+        if (k > n)
+            k = n;
+        memcpy(p->hs + p->hs_got, d, k);
+        if (p->hs_got == 0 && p->hs[0] != 3) {
+            player_end(p, "bad handshake");
+            return n;
+        }
+        p->hs_got += k;
+        used = k;
+    }
+    size_t k = 1 + 2 * HS_SIZE - p->hs_got;     /* S2, ignored */
+    if (k > n - used)
+        k = n - used;
+    p->hs_got += k;
+    used += k;
+
+    if (p->hs_got == 1 + 2 * HS_SIZE) {
+        out_raw(p, p->hs + 1, HS_SIZE);         /* C2 = S1 echo */
+        free(p->hs);
+        p->hs = NULL;
+        if (p->fd < 0)
+            return n;
+        p->state = P_CONNECT;
+        p->t_hs = now_us();
+        p->deadline = p->t_hs + G.timeout_us;
+        p->in_chunk = 128;
+        send_connect(p);
+    }
+    return used;
+}
+
+static void on_readable(struct player *p)
+{
+    for (int round = 0; round < 4 && p->fd >= 0; round++) {
+        ssize_t r = recv(p->fd, G.rbuf, sizeof(G.rbuf), 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            player_end(p, errno == ECONNRESET ? "connection reset" : "read error");
+            return;
+        }
+        if (r == 0) {
+            player_end(p, p->state == P_HANDSHAKE ? "eof in handshake" : "eof");
+            return;
+        }
+        p->bytes_in += r;
+        const uint8_t *d = G.rbuf;
+        size_t n = r;
+        if (p->state == P_HANDSHAKE) {
+            size_t k = feed_handshake(p, d, n);
+            d += k;
+            n -= k;
+        }
+        if (n && p->fd >= 0)
+            feed_chunks(p, d, n);
+        if (p->fd >= 0 && p->window && p->bytes_in - p->acked >= p->window) {
+            uint8_t ack[4];
+            put32(ack, (uint32_t) p->bytes_in); /* sequence number wraps */
+            p->acked = p->bytes_in;
+            out_msg(p, OUT_CHUNK, 2, 3, 0, ack, 4);
+        }
+        if ((size_t) r < sizeof(G.rbuf))
+            return;
+    }
+}
+
+static void player_start(struct player *p)
+{
+    p->t_start = now_us();
+    p->in_chunk = 128;
+    p->fd = socket(G.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (p->fd < 0) {
+        p->state = P_CONNECTING;
+        player_end(p, errno == EMFILE || errno == ENFILE
+                      ? "too many open files" : "socket failed");
+        return;
+    }
+    G.alive++;
+    int one = 1;
+    setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    p->state = P_CONNECTING;
+    p->deadline = p->t_start + G.timeout_us;
+
+    struct epoll_event e = { .events = EPOLLOUT, .data.ptr = p };
+    if (epoll_ctl(G.ep, EPOLL_CTL_ADD, p->fd, &e) < 0) {
+        player_end(p, "epoll failed");
+        return;
+    }
+    p->events = EPOLLOUT;
+    if (connect(p->fd, (struct sockaddr *) &G.addr, G.addrlen) == 0)
+        on_connected(p);
+    else if (errno == ECONNREFUSED)
+        player_end(p, "connect refused");
+    else if (errno != EINPROGRESS)
+        player_end(p, "connect failed");
+}
+
+static void on_event(struct player *p, uint32_t ev)
+{
+    if (p->state == P_CONNECTING) {
+        int err = 0;
+        socklen_t l = sizeof(err);
+        getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+        if (err == 0 && !(ev & (EPOLLERR | EPOLLHUP)))
+            on_connected(p);
+        else
+            player_end(p, err == ECONNREFUSED ? "connect refused"
+                          : err == ETIMEDOUT ? "connect timeout"
+                          : "connect failed");
+        return;
+    }
+    if (ev & EPOLLOUT)
+        flush_out(p);
+    if (p->fd >= 0 && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+        on_readable(p);
+}
+
+static void check_deadlines(int64_t now)
+{
+    for (int i = 0; i < G.started; i++) {
+        struct player *p = &G.pl[i];
+        if (p->state == P_DONE || !p->deadline || now < p->deadline)
+            continue;
+        switch (p->state) {
+        case P_CONNECTING: player_end(p, "connect timeout"); break;
+        case P_HANDSHAKE:  player_end(p, "handshake timeout"); break;
+        case P_CONNECT:    player_end(p, "connect command timeout"); break;
+        case P_CREATE:     player_end(p, "createStream timeout"); break;
+        default:           player_end(p, "no video in time"); break;
+        }
+    }
+}
+
+/* ---- summary ---------------------------------------------------------- */
+
+struct pct { int n; double p50, p95, p99, max; };
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentiles of the values in v (sorted in place). */
+static struct pct percentiles(double *v, int n)
+{
+    struct pct r = { n, 0, 0, 0, 0 };
+    if (n == 0)
+        return r;
+    qsort(v, n, sizeof(*v), cmp_dbl);
+#define RANK(q) v[(int) ceil((q) * n) - 1 < 0 ? 0 : (int) ceil((q) * n) - 1]
+    r.p50 = RANK(0.50);
+    r.p95 = RANK(0.95);
+    r.p99 = RANK(0.99);
+#undef RANK
+    r.max = v[n - 1];
+    return r;
+}
+
+struct summary {
+    int started, tcp, handshaken, connected, play_sent, playing, keyframe;
+    int alive, alive_novideo, ended, redirects, redirected_players;
+    int gap_players, stalled;
+    uint64_t gaps, bytes;
+    double run_s, mbps, max_gap_ms;
+    struct pct ttfv, ttfk, connect_ms;
+    int nreasons;
+    const char *reason[64];
+    int reason_n[64];
+};
+
+static double ms(int64_t us) { return us / 1000.0; }
+
+static void summarize(struct summary *s)
+{
+    double *v1 = calloc(G.n + 1, sizeof(double));
+    double *v2 = calloc(G.n + 1, sizeof(double));
+    double *v3 = calloc(G.n + 1, sizeof(double));
+    int n1 = 0, n2 = 0, n3 = 0;
+
+    memset(s, 0, sizeof(*s));
+    if (!v1 || !v2 || !v3) {
+        fprintf(stderr, "rtmpload: out of memory\n");
+        exit(1);
+    }
+    s->run_s = (G.t_stop - G.t0) / 1e6;
+    for (int i = 0; i < G.started; i++) {
+        struct player *p = &G.pl[i];
+        s->started++;
+        if (p->t_tcp) s->tcp++;
+        if (p->t_hs) s->handshaken++;
+        if (p->t_connected) s->connected++;
+        if (p->t_play) s->play_sent++;
+        if (p->t_video) {
+            s->playing++;
+            v1[n1++] = ms(p->t_video - p->t_start);
+        }
+        if (p->t_key) {
+            s->keyframe++;
+            v2[n2++] = ms(p->t_key - p->t_start);
+        }
+        if (p->t_connected)
+            v3[n3++] = ms(p->t_connected - p->t_start);
+        if (p->reason == NULL) {
+            s->alive++;
+            if (!p->t_video)
+                s->alive_novideo++;
+            if (p->t_last_media && G.t_stop - p->t_last_media > G.gap_us)
+                s->stalled++;
+        } else {
+            s->ended++;
+            int j;
+            for (j = 0; j < s->nreasons; j++)
+                if (strcmp(s->reason[j], p->reason) == 0)
+                    break;
+            if (j == s->nreasons && j < 64) {
+                s->reason[j] = p->reason;
+                s->nreasons++;
+            }
+            if (j < 64)
+                s->reason_n[j]++;
+        }
+        s->redirects += p->redirects;
+        if (p->redirects) s->redirected_players++;
+        s->gaps += p->gaps;
+        if (p->gaps) s->gap_players++;
+        if (ms(p->max_gap) > s->max_gap_ms) s->max_gap_ms = ms(p->max_gap);
+        s->bytes += p->bytes_in;
+    }
+    s->mbps = s->run_s > 0 ? s->bytes * 8 / s->run_s / 1e6 : 0;
+    s->ttfv = percentiles(v1, n1);
+    s->ttfk = percentiles(v2, n2);
+    s->connect_ms = percentiles(v3, n3);
+    free(v1);
+    free(v2);
+    free(v3);
+}
+
+static void print_pct(const char *what, const struct pct *p)
+{
+    printf("%-22s n=%d", what, p->n);
+    if (p->n)
+        printf("  p50 %.1f  p95 %.1f  p99 %.1f  max %.1f",
+               p->p50, p->p95, p->p99, p->max);
+    printf("\n");
+}
+
+static void print_summary(const struct summary *s)
+{
+    printf("url                    %s\n", G.url);
+    printf("run                    %.2f s (players %d, rate %s, -d %.1f s)\n",
+           s->run_s, G.n, G.rate > 0 ? "limited" : "max", G.duration);
+    printf("players                started %d  tcp %d  handshake %d  "
+           "connected %d  play-sent %d  playing %d  keyframe %d\n",
+           s->started, s->tcp, s->handshaken, s->connected, s->play_sent,
+           s->playing, s->keyframe);
+    printf("at end                 alive %d  (of which no video %d)  "
+           "stalled > gap %d\n", s->alive, s->alive_novideo, s->stalled);
+    printf("ended                  %d\n", s->ended);
+    for (int j = 0; j < s->nreasons; j++)
+        printf("  %-20s %d\n", s->reason[j], s->reason_n[j]);
+    printf("redirects              %d  (players %d)\n",
+           s->redirects, s->redirected_players);
+    print_pct("connect _result ms", &s->connect_ms);
+    print_pct("first video ms", &s->ttfv);
+    print_pct("first keyframe ms", &s->ttfk);
+    printf("bytes                  %llu  (%.2f Mbit/s over the run)\n",
+           (unsigned long long) s->bytes, s->mbps);
+    char label[32];
+    snprintf(label, sizeof(label), "gaps > %lld ms", (long long) (G.gap_us / 1000));
+    printf("%-22s %llu  (players %d)  max gap %.1f ms\n", label,
+           (unsigned long long) s->gaps, s->gap_players, s->max_gap_ms);
+}
+
+static void json_str(FILE *f, const char *s)
+{
+    if (s == NULL) {
+        fputs("null", f);
+        return;
+    }
+    fputc('"', f);
+    for (const unsigned char *c = (const unsigned char *) s; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            fprintf(f, "\\%c", *c);
+        else if (*c < 0x20 || *c >= 0x7f)       /* non-ASCII as Latin-1 */
+            fprintf(f, "\\u%04x", *c);
+        else
+            fputc(*c, f);
+    }
+    fputc('"', f);
+}
+
+static void json_pct(FILE *f, const char *k, const struct pct *p)
+{
+    fprintf(f, "  \"%s\": {\"n\": %d", k, p->n);
+    if (p->n)
+        fprintf(f, ", \"p50\": %.3f, \"p95\": %.3f, \"p99\": %.3f, \"max\": %.3f",
+                p->p50, p->p95, p->p99, p->max);
+    fprintf(f, "},\n");
+}
+
+/* Milliseconds since the player's start, or null. */
+static void json_ms(FILE *f, const char *k, int64_t t, int64_t base)
+{
+    if (t)
+        fprintf(f, ", \"%s\": %.3f", k, ms(t - base));
+    else
+        fprintf(f, ", \"%s\": null", k);
+}
+
+static int write_json(const struct summary *s, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        perror(path);
+        return -1;
+    }
+    fprintf(f, "{\n  \"url\": ");
+    json_str(f, G.url);
+    fprintf(f, ",\n  \"players_requested\": %d,\n  \"rate\": %g,\n"
+            "  \"duration_s\": %g,\n  \"gap_ms\": %lld,\n  \"run_s\": %.3f,\n",
+            G.n, G.rate, G.duration, (long long) (G.gap_us / 1000), s->run_s);
+    fprintf(f, "  \"started\": %d,\n  \"tcp_connected\": %d,\n"
+            "  \"handshaken\": %d,\n  \"connected\": %d,\n  \"play_sent\": %d,\n"
+            "  \"playing\": %d,\n  \"keyframe\": %d,\n  \"alive\": %d,\n"
+            "  \"alive_no_video\": %d,\n  \"stalled_at_end\": %d,\n"
+            "  \"ended\": %d,\n  \"ended_by_reason\": {",
+            s->started, s->tcp, s->handshaken, s->connected, s->play_sent,
+            s->playing, s->keyframe, s->alive, s->alive_novideo, s->stalled,
+            s->ended);
+    for (int j = 0; j < s->nreasons; j++) {
+        fprintf(f, "%s", j ? ", " : "");
+        json_str(f, s->reason[j]);
+        fprintf(f, ": %d", s->reason_n[j]);
+    }
+    fprintf(f, "},\n  \"redirects\": %d,\n  \"redirected_players\": %d,\n",
+            s->redirects, s->redirected_players);
+    json_pct(f, "connect_ms", &s->connect_ms);
+    json_pct(f, "first_video_ms", &s->ttfv);
+    json_pct(f, "first_keyframe_ms", &s->ttfk);
+    fprintf(f, "  \"bytes\": %llu,\n  \"mbit_per_s\": %.3f,\n"
+            "  \"gaps\": %llu,\n  \"gap_players\": %d,\n  \"max_gap_ms\": %.3f,\n"
+            "  \"players\": [\n",
+            (unsigned long long) s->bytes, s->mbps,
+            (unsigned long long) s->gaps, s->gap_players, s->max_gap_ms);
+    for (int i = 0; i < G.started; i++) {
+        struct player *p = &G.pl[i];
+        fprintf(f, "    {\"id\": %d", p->id);
+        json_ms(f, "start_ms", p->t_start, G.t0);
+        json_ms(f, "tcp_ms", p->t_tcp, p->t_start);
+        json_ms(f, "handshake_ms", p->t_hs, p->t_start);
+        json_ms(f, "connected_ms", p->t_connected, p->t_start);
+        json_ms(f, "play_ms", p->t_play, p->t_start);
+        json_ms(f, "first_video_ms", p->t_video, p->t_start);
+        json_ms(f, "first_keyframe_ms", p->t_key, p->t_start);
+        json_ms(f, "end_ms", p->t_end, p->t_start);
+        fprintf(f, ", \"bytes\": %llu, \"video_msgs\": %u, \"audio_msgs\": %u"
+                ", \"gaps\": %u, \"max_gap_ms\": %.3f, \"redirects\": %u"
+                ", \"redirect_url\": ",
+                (unsigned long long) p->bytes_in, p->nvideo, p->naudio,
+                p->gaps, ms(p->max_gap), p->redirects);
+        json_str(f, p->redirect_url);
+        fprintf(f, ", \"last_status\": ");
+        json_str(f, p->status[0] ? p->status : NULL);
+        fprintf(f, ", \"end_reason\": ");
+        json_str(f, p->reason);
+        fprintf(f, "}%s\n", i + 1 < G.started ? "," : "");
+    }
+    fprintf(f, "  ]\n}\n");
+    if (fclose(f) != 0) {
+        perror(path);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- setup ------------------------------------------------------------ */
+
+static void usage(int code)
+{
+    fprintf(code ? stderr : stdout,
+"usage: rtmpload -u rtmp://HOST[:PORT]/APP/STREAM [-n PLAYERS] [-r RATE]\n"
+"                [-d SECONDS] [-g GAP_MS] [-b BUFLEN_MS] [-t TIMEOUT_S]\n"
+"                [-j OUT.json] [-q]\n"
+"  -n  players (default 1)\n"
+"  -r  start at most RATE players per second (default: all at once,\n"
+"      %d connects per loop tick)\n"
+"  -d  keep playing SECONDS after the last player started (default 10)\n"
+"  -g  count gaps longer than GAP_MS between media messages (default 1000)\n"
+"  -b  buffer length sent with Set Buffer Length, ms (default 3000)\n"
+"  -t  timeout of each phase (connect, handshake, connect _result,\n"
+"      createStream _result, first video after play), s (default 5)\n"
+"  -j  also write the summary and per-player records as JSON\n"
+"  -q  no progress lines on stderr\n", START_PER_TICK);
+    exit(code);
+}
+
+/* rtmp://host[:port]/app/stream[?query]; IPv6 as [addr]. */
+static int parse_url(const char *url)
+{
+    const char *p, *e, *slash;
+
+    if (strncmp(url, "rtmp://", 7) != 0)
+        return -1;
+    p = url + 7;
+    slash = strchr(p, '/');
+    if (slash == NULL)
+        return -1;
+    snprintf(G.port, sizeof(G.port), "1935");
+    if (*p == '[') {
+        e = strchr(p, ']');
+        if (e == NULL || e > slash || (size_t) (e - p - 1) >= sizeof(G.host))
+            return -1;
+        memcpy(G.host, p + 1, e - p - 1);
+        G.host[e - p - 1] = 0;
+        e++;
+    } else {
+        e = p;
+        while (e < slash && *e != ':')
+            e++;
+        if ((size_t) (e - p) >= sizeof(G.host) || e == p)
+            return -1;
+        memcpy(G.host, p, e - p);
+        G.host[e - p] = 0;
+    }
+    if (*e == ':') {
+        if ((size_t) (slash - e - 1) >= sizeof(G.port) || slash == e + 1)
+            return -1;
+        memcpy(G.port, e + 1, slash - e - 1);
+        G.port[slash - e - 1] = 0;
+    } else if (e != slash) {
+        return -1;
+    }
+    /* app: the first path segment; stream: everything after it */
+    const char *app = slash + 1, *s = strchr(app, '/');
+    if (s == NULL || s == app || s[1] == 0)
+        return -1;
+    if ((size_t) (s - app) >= sizeof(G.app) || strlen(s + 1) >= sizeof(G.name))
+        return -1;
+    memcpy(G.app, app, s - app);
+    G.app[s - app] = 0;
+    strcpy(G.name, s + 1);
+    snprintf(G.tcurl, sizeof(G.tcurl), "%.*s", (int) (s - url), url);
+    return 0;
+}
+
+static void on_signal(int sig)
+{
+    (void) sig;
+    stop_flag = 1;
+}
+
+static double num_arg(const char *s, const char *opt, double min)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (*s == 0 || *end != 0 || !(v >= min)) {
+        fprintf(stderr, "rtmpload: bad value for %s: %s\n", opt, s);
+        exit(2);
+    }
+    return v;
+}
+
+int main(int argc, char **argv)
+{
+    int c;
+
+    G.n = 1;
+    G.duration = 10;
+    G.gap_us = 1000 * 1000;
+    G.timeout_us = 5 * 1000000;
+    G.buflen = 3000;
+    while ((c = getopt(argc, argv, "u:n:r:d:g:j:b:t:qh")) != -1) {
+        switch (c) {
+        case 'u': G.url = optarg; break;
+        case 'n': G.n = (int) num_arg(optarg, "-n", 1); break;
+        case 'r': G.rate = num_arg(optarg, "-r", 0); break;
+        case 'd': G.duration = num_arg(optarg, "-d", 0); break;
+        case 'g': G.gap_us = (int64_t) (num_arg(optarg, "-g", 1) * 1000); break;
+        case 'j': G.json = optarg; break;
+        case 'b': G.buflen = (uint32_t) num_arg(optarg, "-b", 0); break;
+        case 't': G.timeout_us = (int64_t) (num_arg(optarg, "-t", 0.001) * 1e6); break;
+        case 'q': G.quiet = 1; break;
+        case 'h': usage(0); break;
+        default: usage(2);
+        }
+    }
+    if (G.url == NULL || optind != argc)
+        usage(2);
+    if (parse_url(G.url) < 0) {
+        fprintf(stderr, "rtmpload: bad url (want rtmp://host[:port]/app/stream): %s\n",
+                G.url);
+        return 2;
+    }
+
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+    int gai = getaddrinfo(G.host, G.port, &hints, &ai);
+    if (gai != 0) {
+        fprintf(stderr, "rtmpload: %s: %s\n", G.host, gai_strerror(gai));
+        return 2;
+    }
+    memcpy(&G.addr, ai->ai_addr, ai->ai_addrlen);
+    G.addrlen = ai->ai_addrlen;
+    freeaddrinfo(ai);
+
+    /* one descriptor per player: raise the soft limit to the hard one */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+        if (rl.rlim_cur != RLIM_INFINITY && (rlim_t) G.n + 16 > rl.rlim_cur)
+            fprintf(stderr, "rtmpload: warning: %d players but RLIMIT_NOFILE "
+                    "is %llu\n", G.n, (unsigned long long) rl.rlim_cur);
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+
+    G.pl = calloc(G.n, sizeof(*G.pl));
+    G.ep = epoll_create1(EPOLL_CLOEXEC);
+    if (G.pl == NULL || G.ep < 0) {
+        perror("rtmpload: setup");
+        return 1;
+    }
+    for (int i = 0; i < G.n; i++) {
+        G.pl[i].fd = -1;
+        G.pl[i].id = i;
+    }
+
+    struct epoll_event evs[1024];
+    int64_t next_check = 0, next_progress = 0;
+    G.t0 = now_us();
+
+    for (;;) {
+        int64_t now = now_us();
+
+        /* start players: ramped or as fast as possible */
+        if (G.started < G.n) {
+            int target = G.n;
+            if (G.rate > 0) {
+                double due = floor((now - G.t0) / 1e6 * G.rate) + 1;
+                target = due < G.n ? (int) due : G.n;
+            }
+            for (int k = 0; G.started < target && k < START_PER_TICK; k++) {
+                player_start(&G.pl[G.started++]);
+                G.t_last_start = now_us();
+            }
+        }
+
+        if (now >= next_check) {
+            check_deadlines(now);
+            next_check = now + 50000;
+        }
+        if (!G.quiet && now >= next_progress) {
+            int st[P_DONE + 1] = { 0 }, playing = 0;
+            uint64_t bytes = 0;
+            for (int i = 0; i < G.started; i++) {
+                st[G.pl[i].state]++;
+                playing += G.pl[i].t_video && G.pl[i].state != P_DONE;
+                bytes += G.pl[i].bytes_in;
+            }
+            fprintf(stderr, "[%6.1fs] started %d  connecting %d  handshake %d  "
+                    "rtmp %d  playing %d  ended %d  %.1f MB\n",
+                    (now - G.t0) / 1e6, G.started, st[P_CONNECTING],
+                    st[P_HANDSHAKE], st[P_CONNECT] + st[P_CREATE]
+                    + st[P_PLAY] - playing, playing, st[P_DONE], bytes / 1e6);
+            next_progress = now + 1000000;
+        }
+
+        if (stop_flag)
+            break;
+        if (G.started == G.n) {
+            if (G.alive == 0)
+                break;                          /* nobody left to watch */
+            if (now >= G.t_last_start + (int64_t) (G.duration * 1e6))
+                break;
+        }
+
+        int timeout = G.started < G.n ? (G.rate > 0 ? 5 : 0) : 20;
+        int ne = epoll_wait(G.ep, evs, 1024, timeout);
+        if (ne < 0 && errno != EINTR) {
+            perror("rtmpload: epoll_wait");
+            return 1;
+        }
+        for (int i = 0; i < ne; i++) {
+            struct player *p = evs[i].data.ptr;
+            if (p->fd >= 0)
+                on_event(p, evs[i].events);
+        }
+    }
+
+    G.t_stop = now_us();
+    for (int i = 0; i < G.started; i++)
+        if (G.pl[i].state != P_DONE) {
+            /* still running at the end: not an "end" reason */
+            G.pl[i].t_end = G.t_stop;
+            G.pl[i].state = P_DONE;
+            G.pl[i].reason = NULL;
+            player_free(&G.pl[i]);
+        }
+
+    struct summary s;
+    summarize(&s);
+    print_summary(&s);
+    int rc = 0;
+    if (G.json && write_json(&s, G.json) < 0)
+        rc = 1;
+    for (int i = 0; i < G.n; i++)
+        free(G.pl[i].redirect_url);
+    free(G.pl);
+    close(G.ep);
+    return rc;
+}
