@@ -445,7 +445,8 @@ static void copy_str(char *dst, size_t cap, const uint8_t *s, size_t n)
 struct info {
     char    code[STATUS_LEN];   /* info.code */
     int     ex_code;            /* info.ex.code */
-    char    url[URL_LEN];       /* info.ex.redirect2 or, failing it, .redirect */
+    /* info.ex.redirect2 or, failing it, info.ex.redirect */
+    char    url[URL_LEN];
     int     url2;               /* url came from redirect2 */
 };
 
@@ -476,7 +477,9 @@ static int scan_info(struct amf *a, struct info *in, int ex, int depth)
             char tmp[16];
             copy_str(tmp, sizeof(tmp), s, sl);
             in->ex_code = atoi(tmp);
-        } else if (ex && (key_is(k, kl, "redirect2") || key_is(k, kl, "redirect"))
+        } else if (ex
+                   && (key_is(k, kl, "redirect2")
+                       || key_is(k, kl, "redirect"))
                    && amf_string(a, &s, &sl) == 0) {
             int is2 = kl == 9;
             if (is2 || !in->url2) {             /* redirect2 wins */
@@ -921,7 +924,8 @@ static void on_readable(struct player *p)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return;
-            player_end(p, errno == ECONNRESET ? "connection reset" : "read error");
+            player_end(p, errno == ECONNRESET ? "connection reset"
+                                              : "read error");
             return;
         }
         if (r == 0) {
@@ -953,7 +957,8 @@ static void player_start(struct player *p)
 {
     p->t_start = now_us();
     p->in_chunk = 128;
-    p->fd = socket(G.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    p->fd = socket(G.addr.ss_family,
+                   SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (p->fd < 0) {
         p->state = P_CONNECTING;
         player_end(p, errno == EMFILE || errno == ENFILE
@@ -1152,7 +1157,8 @@ static void print_summary(const struct summary *s)
     printf("bytes                  %llu  (%.2f Mbit/s over the run)\n",
            (unsigned long long) s->bytes, s->mbps);
     char label[32];
-    snprintf(label, sizeof(label), "gaps > %lld ms", (long long) (G.gap_us / 1000));
+    snprintf(label, sizeof(label), "gaps > %lld ms",
+             (long long) (G.gap_us / 1000));
     printf("%-22s %llu  (players %d)  max gap %.1f ms\n", label,
            (unsigned long long) s->gaps, s->gap_players, s->max_gap_ms);
 }
@@ -1179,8 +1185,8 @@ static void json_pct(FILE *f, const char *k, const struct pct *p)
 {
     fprintf(f, "  \"%s\": {\"n\": %d", k, p->n);
     if (p->n)
-        fprintf(f, ", \"p50\": %.3f, \"p95\": %.3f, \"p99\": %.3f, \"max\": %.3f",
-                p->p50, p->p95, p->p99, p->max);
+        fprintf(f, ", \"p50\": %.3f, \"p95\": %.3f, \"p99\": %.3f,"
+                " \"max\": %.3f", p->p50, p->p95, p->p99, p->max);
     fprintf(f, "},\n");
 }
 
@@ -1206,7 +1212,8 @@ static int write_json(const struct summary *s, const char *path)
             "  \"duration_s\": %g,\n  \"gap_ms\": %lld,\n  \"run_s\": %.3f,\n",
             G.n, G.rate, G.duration, (long long) (G.gap_us / 1000), s->run_s);
     fprintf(f, "  \"started\": %d,\n  \"tcp_connected\": %d,\n"
-            "  \"handshaken\": %d,\n  \"connected\": %d,\n  \"play_sent\": %d,\n"
+            "  \"handshaken\": %d,\n  \"connected\": %d,\n"
+            "  \"play_sent\": %d,\n"
             "  \"playing\": %d,\n  \"keyframe\": %d,\n  \"alive\": %d,\n"
             "  \"alive_no_video\": %d,\n  \"stalled_at_end\": %d,\n"
             "  \"ended\": %d,\n  \"ended_by_reason\": {",
@@ -1224,7 +1231,8 @@ static int write_json(const struct summary *s, const char *path)
     json_pct(f, "first_video_ms", &s->ttfv);
     json_pct(f, "first_keyframe_ms", &s->ttfk);
     fprintf(f, "  \"bytes\": %llu,\n  \"mbit_per_s\": %.3f,\n"
-            "  \"gaps\": %llu,\n  \"gap_players\": %d,\n  \"max_gap_ms\": %.3f,\n"
+            "  \"gaps\": %llu,\n  \"gap_players\": %d,\n"
+            "  \"max_gap_ms\": %.3f,\n"
             "  \"players\": [\n",
             (unsigned long long) s->bytes, s->mbps,
             (unsigned long long) s->gaps, s->gap_players, s->max_gap_ms);
@@ -1364,7 +1372,9 @@ int main(int argc, char **argv)
         case 'g': G.gap_us = (int64_t) (num_arg(optarg, "-g", 1) * 1000); break;
         case 'j': G.json = optarg; break;
         case 'b': G.buflen = (uint32_t) num_arg(optarg, "-b", 0); break;
-        case 't': G.timeout_us = (int64_t) (num_arg(optarg, "-t", 0.001) * 1e6); break;
+        case 't':
+            G.timeout_us = (int64_t) (num_arg(optarg, "-t", 0.001) * 1e6);
+            break;
         case 'q': G.quiet = 1; break;
         case 'h': usage(0); break;
         default: usage(2);
@@ -1373,8 +1383,8 @@ int main(int argc, char **argv)
     if (G.url == NULL || optind != argc)
         usage(2);
     if (parse_url(G.url) < 0) {
-        fprintf(stderr, "rtmpload: bad url (want rtmp://host[:port]/app/stream): %s\n",
-                G.url);
+        fprintf(stderr, "rtmpload: bad url (want"
+                " rtmp://host[:port]/app/stream): %s\n", G.url);
         return 2;
     }
 
