@@ -333,6 +333,8 @@ ngx_rtmp_cluster_shm_entry_t *ngx_rtmp_cluster_table_add(
     ngx_str_t *key, uint32_t hash);
 void ngx_rtmp_cluster_table_delete(ngx_rtmp_cluster_zone_t *zone,
     ngx_rtmp_cluster_shm_table_t *t, ngx_rtmp_cluster_shm_entry_t *e);
+void ngx_rtmp_cluster_table_remove(ngx_shm_zone_t *shm_zone,
+    ngx_rtmp_cluster_shm_table_t *t, ngx_str_t *key, ngx_uint_t own);
 void ngx_rtmp_cluster_counter_max(ngx_atomic_t *a, ngx_atomic_uint_t v);
 
 /* HTTP requests through libcurl on nginx events */

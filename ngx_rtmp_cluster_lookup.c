@@ -227,22 +227,8 @@ ngx_rtmp_cluster_lookup_cancel(ngx_rtmp_cluster_waiter_t *w)
 void
 ngx_rtmp_cluster_lookup_forget(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
 {
-    uint32_t                       hash;
-    ngx_rtmp_cluster_zone_t       *zone;
-    ngx_rtmp_cluster_shm_entry_t  *e;
-
-    zone = shm_zone->data;
-    hash = ngx_crc32_short(key->data, key->len);
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    e = ngx_rtmp_cluster_table_find(&zone->sh->lookups, key, hash);
-
-    if (e && e->state != NGX_RTMP_CLUSTER_LOOKUP_PENDING) {
-        ngx_rtmp_cluster_table_delete(zone, &zone->sh->lookups, e);
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_rtmp_cluster_table_remove(shm_zone,
+        &((ngx_rtmp_cluster_zone_t *) shm_zone->data)->sh->lookups, key, 0);
 }
 
 

@@ -290,28 +290,44 @@ ngx_rtmp_cluster_owner(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_uint_t take, ngx_uint_t force)
 {
     uint32_t                       hash;
-    ngx_pid_t                      pid;
+    ngx_pid_t                      pid, dead;
     ngx_rtmp_cluster_zone_t       *zone;
     ngx_rtmp_cluster_shm_entry_t  *e;
 
     zone = shm_zone->data;
     hash = ngx_crc32_short(key->data, key->len);
+    dead = 0;
+
+    if (!force) {
+        /* who owns it, with the liveness check out of the lock */
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+        e = ngx_rtmp_cluster_table_find(&zone->sh->owners, key, hash);
+        pid = e ? e->pid : 0;
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        if (pid && pid != ngx_pid) {
+            if (!(kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH)) {
+                return pid;
+            }
+
+            dead = pid;
+        }
+
+        if (!take) {
+            return (pid == ngx_pid) ? ngx_pid : 0;
+        }
+    }
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     e = ngx_rtmp_cluster_table_find(&zone->sh->owners, key, hash);
 
-    if (e && !force && e->pid != ngx_pid
-        && !(kill(e->pid, 0) == -1 && ngx_errno == NGX_ESRCH))
-    {
+    if (e && !force && e->pid != ngx_pid && e->pid != dead) {
+        /* another worker took it meanwhile */
         pid = e->pid;
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return pid;
-    }
-
-    if (!take && !force) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return (e && e->pid == ngx_pid) ? ngx_pid : 0;
     }
 
     if (e == NULL) {
@@ -337,22 +353,8 @@ ngx_rtmp_cluster_owner(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 void
 ngx_rtmp_cluster_owner_release(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
 {
-    uint32_t                       hash;
-    ngx_rtmp_cluster_zone_t       *zone;
-    ngx_rtmp_cluster_shm_entry_t  *e;
-
-    zone = shm_zone->data;
-    hash = ngx_crc32_short(key->data, key->len);
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    e = ngx_rtmp_cluster_table_find(&zone->sh->owners, key, hash);
-
-    if (e && e->pid == ngx_pid) {
-        ngx_rtmp_cluster_table_delete(zone, &zone->sh->owners, e);
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_rtmp_cluster_table_remove(shm_zone,
+        &((ngx_rtmp_cluster_zone_t *) shm_zone->data)->sh->owners, key, 1);
 }
 
 

@@ -516,8 +516,14 @@ ngx_rtmp_cluster_registry_add(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 }
 
 
+/*
+ * Removes key from t: with "own", only an entry of this worker (another
+ * may have taken the name over); else only an answered lookup.
+ */
+
 void
-ngx_rtmp_cluster_registry_remove(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
+ngx_rtmp_cluster_table_remove(ngx_shm_zone_t *shm_zone,
+    ngx_rtmp_cluster_shm_table_t *t, ngx_str_t *key, ngx_uint_t own)
 {
     uint32_t                       hash;
     ngx_rtmp_cluster_zone_t       *zone;
@@ -528,14 +534,23 @@ ngx_rtmp_cluster_registry_remove(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    e = ngx_rtmp_cluster_table_find(&zone->sh->registry, key, hash);
+    e = ngx_rtmp_cluster_table_find(t, key, hash);
 
-    /* only our own: another worker may have taken the name over */
-    if (e && e->pid == ngx_pid) {
-        ngx_rtmp_cluster_table_delete(zone, &zone->sh->registry, e);
+    if (e && (own ? e->pid == ngx_pid
+                  : e->state != NGX_RTMP_CLUSTER_LOOKUP_PENDING))
+    {
+        ngx_rtmp_cluster_table_delete(zone, t, e);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+void
+ngx_rtmp_cluster_registry_remove(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
+{
+    ngx_rtmp_cluster_table_remove(shm_zone,
+        &((ngx_rtmp_cluster_zone_t *) shm_zone->data)->sh->registry, key, 1);
 }
 
 
