@@ -218,6 +218,8 @@ typedef struct {
     ngx_uint_t                      gop_max_frames;
     size_t                          gop_max_bytes;
     ngx_msec_t                      gop_max_duration;
+    ngx_msec_t                      merge_window;   /* 0: off */
+    size_t                          merge_bytes;
     ngx_uint_t                      balance;
     ngx_msec_t                      connect_timeout;
     ngx_msec_t                      media_timeout;
@@ -234,6 +236,7 @@ typedef struct ngx_rtmp_cluster_fetch_s  ngx_rtmp_cluster_fetch_t;
 typedef struct ngx_rtmp_cluster_waiter_s  ngx_rtmp_cluster_waiter_t;
 typedef struct ngx_rtmp_cluster_lease_s  ngx_rtmp_cluster_lease_t;
 typedef struct ngx_rtmp_cluster_gop_s  ngx_rtmp_cluster_gop_t;
+typedef struct ngx_rtmp_cluster_merge_s  ngx_rtmp_cluster_merge_t;
 
 
 typedef struct {
@@ -281,6 +284,9 @@ typedef struct {
     ngx_rtmp_play_t                *play;
     ngx_rtmp_publish_t             *publish;
     ngx_event_t                     close_evt;  /* after a redirect */
+    ngx_rtmp_cluster_merge_t       *merge;      /* a publisher's */
+    ngx_event_handler_pt            write_handler;  /* nginx-rtmp's */
+    unsigned                        merged:1;   /* a player's writes */
     unsigned                        registered:1;
     ngx_rtmp_cluster_stream_t      *stream;
     ngx_queue_t                     queue;      /* in stream->players */
@@ -372,6 +378,12 @@ void ngx_rtmp_cluster_gop_add(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
     ngx_chain_t *in);
 void ngx_rtmp_cluster_gop_send(ngx_rtmp_session_t *s);
 void ngx_rtmp_cluster_gop_free(ngx_rtmp_cluster_ctx_t *ctx);
+
+/* merged writes to players */
+char *ngx_rtmp_cluster_merge_writes(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_rtmp_cluster_merge_av(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h);
+void ngx_rtmp_cluster_merge_close(ngx_rtmp_session_t *s);
 
 /* the origin role */
 ngx_int_t ngx_rtmp_cluster_origin_play(ngx_rtmp_session_t *s,

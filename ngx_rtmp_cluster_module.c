@@ -285,6 +285,14 @@ static ngx_command_t  ngx_rtmp_cluster_commands[] = {
       offsetof(ngx_rtmp_cluster_app_conf_t, gop_max_duration),
       NULL },
 
+    { ngx_string("cluster_merge_writes"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF
+                        |NGX_CONF_TAKE12,
+      ngx_rtmp_cluster_merge_writes,
+      NGX_RTMP_APP_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("cluster_forward_publish"),
       NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -481,6 +489,8 @@ ngx_rtmp_cluster_create_app_conf(ngx_conf_t *cf)
     cacf->gop_max_frames = NGX_CONF_UNSET_UINT;
     cacf->gop_max_bytes = NGX_CONF_UNSET_SIZE;
     cacf->gop_max_duration = NGX_CONF_UNSET_MSEC;
+    cacf->merge_window = NGX_CONF_UNSET_MSEC;
+    cacf->merge_bytes = NGX_CONF_UNSET_SIZE;
     cacf->balance = NGX_CONF_UNSET_UINT;
     cacf->connect_timeout = NGX_CONF_UNSET_MSEC;
     cacf->media_timeout = NGX_CONF_UNSET_MSEC;
@@ -547,6 +557,10 @@ ngx_rtmp_cluster_merge_app_conf(ngx_conf_t *cf, void *parent, void *child)
                               16 * 1024 * 1024);
     ngx_conf_merge_msec_value(conf->gop_max_duration,
                               prev->gop_max_duration, 10000);
+
+    ngx_conf_merge_msec_value(conf->merge_window, prev->merge_window, 0);
+    ngx_conf_merge_size_value(conf->merge_bytes, prev->merge_bytes,
+                              512 * 1024);
 
     if (conf->gop_max_frames == 0 || conf->gop_max_frames > 65536) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1295,6 +1309,8 @@ ngx_rtmp_cluster_close_stream(ngx_rtmp_session_t *s,
     ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
 
     if (ctx) {
+        /* before the live module tells the players: nothing held back */
+        ngx_rtmp_cluster_merge_close(s);
         ngx_rtmp_cluster_gop_free(ctx);
         ngx_rtmp_cluster_origin_close(s);
 
@@ -1315,6 +1331,7 @@ ngx_rtmp_cluster_av(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
 
     /* after the live module's handler: the GOP ends with what it sent */
     ngx_rtmp_cluster_gop_add(s, h, in);
+    ngx_rtmp_cluster_merge_av(s, h);
 
     if (!s->relay) {
         return NGX_OK;
