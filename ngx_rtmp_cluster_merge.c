@@ -308,7 +308,10 @@ ngx_rtmp_cluster_merge_flush(ngx_rtmp_session_t *s, ngx_uint_t leave)
             }
         }
 
-        ngx_rtmp_cluster_merge_send(ps);
+        /* a full socket is written when epoll says it drained */
+        if (ps->connection->write->ready) {
+            ngx_rtmp_cluster_merge_send(ps);
+        }
     }
 }
 

@@ -12,6 +12,11 @@ use Time::HiRes qw(time);
 our @EXPORT = qw(origin_conf edge_conf cluster_origin_conf wait_video
                  wait_keyframe stream_status origin_status);
 
+# CLUSTER_MERGE_WRITES=100ms runs the suite with merged writes in every
+# application with a cluster role (see cluster_merge_writes)
+my $MERGE = $ENV{CLUSTER_MERGE_WRITES}
+    ? "cluster_merge_writes $ENV{CLUSTER_MERGE_WRITES};" : '';
+
 # origin_conf($rtmp_port): nginx-rtmp with a live application
 sub origin_conf {
     my ($port, %opt) = @_;
@@ -43,6 +48,7 @@ sub cluster_origin_conf {
     my $workers = $o{workers} // 1;
     my $app = $o{app} // '';
     my $rtmp = $o{rtmp} // '';
+    my $merge = "$app $rtmp" =~ /cluster_merge_writes/ ? '' : $MERGE;
     return <<"END";
 error_log logs/error.log info;
 pid logs/nginx.pid;
@@ -58,6 +64,7 @@ rtmp {
         application live {
             live on;
             cluster origin;
+            $merge
             $cw
             $app
         }
@@ -86,6 +93,7 @@ sub edge_conf {
     my $app = $o{app} // '';
     my $rtmp = $o{rtmp} // '';
     my $main = $o{main} // '';
+    my $merge = "$app $rtmp" =~ /cluster_merge_writes/ ? '' : $MERGE;
     return <<"END";
 error_log logs/error.log info;
 pid logs/nginx.pid;
@@ -102,6 +110,7 @@ rtmp {
         application live {
             live on;
             cluster edge;
+            $merge
 $origins
             $app
         }
