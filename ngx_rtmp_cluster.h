@@ -384,6 +384,8 @@ char *ngx_rtmp_cluster_merge_writes(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 void ngx_rtmp_cluster_merge_av(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h);
 void ngx_rtmp_cluster_merge_close(ngx_rtmp_session_t *s);
+void ngx_rtmp_cluster_merge_player(ngx_rtmp_session_t *s);
+void ngx_rtmp_cluster_merge_push(ngx_rtmp_session_t *s);
 
 /* the origin role */
 ngx_int_t ngx_rtmp_cluster_origin_play(ngx_rtmp_session_t *s,

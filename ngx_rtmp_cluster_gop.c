@@ -291,6 +291,8 @@ ngx_rtmp_cluster_gop_send(ngx_rtmp_session_t *s)
 
     f = &gop->frames[gop->first];
 
+    ngx_rtmp_cluster_merge_player(s);
+
     if (codec) {
         if (codec->meta
             && ngx_rtmp_send_message(s, codec->meta, 0) == NGX_OK)
@@ -355,6 +357,8 @@ ngx_rtmp_cluster_gop_send(ngx_rtmp_session_t *s)
     }
 
     s->current_time = ngx_max(vts, ats);
+
+    ngx_rtmp_cluster_merge_push(s);
 }
 
 

@@ -15,8 +15,9 @@
  *     ngx_rtmp_send_message() only queues; our write handler runs on the
  *     flush and when the socket drains after EAGAIN;
  *   - a player joins the merged mode at the first flush after its media
- *     started: the play answers, the GOP burst and the first frames go out
- *     at once, as before;
+ *     started, so the play answers and the first frames go out at once,
+ *     or just before the GOP burst, which is then written at once in a
+ *     few writev() calls;
  *   - when the publisher leaves, its players go back to nginx-rtmp's own
  *     writer, so the unpublish notices and a later publisher's first
  *     frames are not held.
@@ -185,6 +186,50 @@ ngx_rtmp_cluster_merge_av(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h)
 
     if (!m->timer.timer_set) {
         ngx_add_timer(&m->timer, cacf->merge_window);
+    }
+}
+
+
+/*
+ * A player is about to get the cached GOP: it joins now, so the burst
+ * goes out in a few writev() calls instead of a send() per chunk.
+ */
+
+void
+ngx_rtmp_cluster_merge_player(ngx_rtmp_session_t *s)
+{
+    ngx_rtmp_cluster_ctx_t       *ctx;
+    ngx_rtmp_cluster_app_conf_t  *cacf;
+
+    cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
+    if (cacf == NULL || cacf->role == NGX_RTMP_CLUSTER_OFF
+        || cacf->merge_window == 0
+        || !(ngx_event_flags & NGX_USE_CLEAR_EVENT)
+        || s->relay || s->auto_pushed)
+    {
+        return;
+    }
+
+    ctx = ngx_rtmp_cluster_session_ctx(s);
+    if (ctx == NULL || ctx->merged) {
+        return;
+    }
+
+    (void) ngx_rtmp_cluster_merge_join(s, ctx);
+}
+
+
+/* what is queued to a merged player, now */
+
+void
+ngx_rtmp_cluster_merge_push(ngx_rtmp_session_t *s)
+{
+    ngx_rtmp_cluster_ctx_t  *ctx;
+
+    ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
+
+    if (ctx && ctx->merged && s->connection->write->ready) {
+        ngx_rtmp_cluster_merge_send(s);
     }
 }
 
