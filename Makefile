@@ -5,6 +5,8 @@
 #   make test     build and run the test suite
 #   make demo     build and run a local cluster (two origins, an edge)
 #   make loadclient  build build/rtmpload, the benchmarks' RTMP player
+#   make bench    run the benchmark scenarios (about 10 minutes) and write
+#                 docs/benchmarks.md; SCENARIOS="2 5" runs only those
 #
 # NGX_SRC      configured nginx tree (default: Debian's nginx-dev)
 # NGX_RTMP_SRC nginx-rtmp source tree (default: fetched from Debian)
@@ -60,7 +62,10 @@ demo: deps $(MODULE)
 loadclient:
 	$(MAKE) -C bench
 
+bench: $(MODULE) loadclient
+	perl bench/run.pl $(SCENARIOS)
+
 clean:
 	rm -rf $(BUILD)/nginx $(MODULE)
 
-.PHONY: all deps test demo loadclient clean
+.PHONY: all deps test demo loadclient bench clean
