@@ -29,6 +29,8 @@ static ngx_int_t ngx_rtmp_cluster_init_process(ngx_cycle_t *cycle);
 static char *ngx_rtmp_cluster_core_init_conf(ngx_cycle_t *cycle, void *conf);
 static void ngx_rtmp_cluster_exit_process(ngx_cycle_t *cycle);
 
+static ngx_int_t ngx_rtmp_cluster_connect(ngx_rtmp_session_t *s,
+    ngx_rtmp_connect_t *v);
 static ngx_int_t ngx_rtmp_cluster_play(ngx_rtmp_session_t *s,
     ngx_rtmp_play_t *v);
 static ngx_int_t ngx_rtmp_cluster_publish(ngx_rtmp_session_t *s,
@@ -45,6 +47,7 @@ static ngx_rtmp_relay_ctx_t *ngx_rtmp_cluster_upstream_ctx(
     ngx_rtmp_session_t *s);
 
 
+static ngx_rtmp_connect_pt       next_connect;
 static ngx_rtmp_play_pt          next_play;
 static ngx_rtmp_publish_pt       next_publish;
 static ngx_rtmp_close_stream_pt  next_close_stream;
@@ -1124,6 +1127,9 @@ ngx_rtmp_cluster_postconfiguration(ngx_conf_t *cf)
     ngx_str_set(&ch->name, "_error");
     ch->handler = ngx_rtmp_cluster_on_status;
 
+    next_connect = ngx_rtmp_connect;
+    ngx_rtmp_connect = ngx_rtmp_cluster_connect;
+
     next_play = ngx_rtmp_play;
     ngx_rtmp_play = ngx_rtmp_cluster_play;
 
@@ -1185,6 +1191,31 @@ ngx_rtmp_cluster_upstream_ctx(ngx_rtmp_session_t *s)
     }
 
     return rctx;
+}
+
+
+/*
+ * nginx-rtmp answers connect with four small messages, each written at
+ * once: with Nagle, the second waits for the client's delayed ack (40 ms
+ * on Linux), and every play, pull and redirect pays it before its first
+ * frame.  The application is not known yet: on a host with cluster roles,
+ * every TCP session goes without Nagle.
+ */
+
+static ngx_int_t
+ngx_rtmp_cluster_connect(ngx_rtmp_session_t *s, ngx_rtmp_connect_t *v)
+{
+    ngx_rtmp_cluster_main_conf_t  *ccmcf;
+
+    ccmcf = ngx_rtmp_get_module_main_conf(s, ngx_rtmp_cluster_module);
+
+    if (ccmcf && ccmcf->roles
+        && s->connection->sockaddr->sa_family != AF_UNIX)
+    {
+        (void) ngx_tcp_nodelay(s->connection);
+    }
+
+    return next_connect(s, v);
 }
 
 
