@@ -382,7 +382,8 @@ void ngx_rtmp_cluster_gop_free(ngx_rtmp_cluster_ctx_t *ctx);
 /* merged writes to players */
 char *ngx_rtmp_cluster_merge_writes(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-void ngx_rtmp_cluster_merge_av(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h);
+void ngx_rtmp_cluster_merge_av(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
+    ngx_chain_t *in);
 void ngx_rtmp_cluster_merge_close(ngx_rtmp_session_t *s);
 void ngx_rtmp_cluster_merge_player(ngx_rtmp_session_t *s);
 void ngx_rtmp_cluster_merge_push(ngx_rtmp_session_t *s);

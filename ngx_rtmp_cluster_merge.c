@@ -1,6 +1,6 @@
 
 /*
- * ngx_rtmp_cluster: merged writes to players.
+ * ngx_rtmp_cluster: merged writes to players, and Nagle for them.
  *
  * nginx-rtmp writes each message to each player as soon as it is queued,
  * one send() per chunk buffer.  At an edge that fans one stream out to
@@ -24,6 +24,9 @@
  *
  * The output queue and the drop rules stay nginx-rtmp's: a player that
  * does not read loses frames by priority and is closed after "timeout".
+ *
+ * Players of cluster roles start without Nagle; those not merged get it
+ * back once they play (see ngx_rtmp_cluster_merge_nagle()).
  */
 
 
@@ -44,6 +47,7 @@ struct ngx_rtmp_cluster_merge_s {
 
 static void ngx_rtmp_cluster_merge_timer(ngx_event_t *ev);
 static void ngx_rtmp_cluster_merge_cleanup(void *data);
+static void ngx_rtmp_cluster_merge_nagle(ngx_rtmp_live_stream_t *stream);
 static void ngx_rtmp_cluster_merge_flush(ngx_rtmp_session_t *s,
     ngx_uint_t leave);
 static ngx_int_t ngx_rtmp_cluster_merge_join(ngx_rtmp_session_t *s,
@@ -117,7 +121,8 @@ ngx_rtmp_cluster_merge_writes(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
  */
 
 void
-ngx_rtmp_cluster_merge_av(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h)
+ngx_rtmp_cluster_merge_av(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
+    ngx_chain_t *in)
 {
     ngx_pool_cleanup_t           *cln;
     ngx_rtmp_live_ctx_t          *lctx;
@@ -127,15 +132,23 @@ ngx_rtmp_cluster_merge_av(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h)
     ngx_rtmp_cluster_app_conf_t  *cacf;
 
     cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
-    if (cacf == NULL || cacf->role == NGX_RTMP_CLUSTER_OFF
-        || cacf->merge_window == 0
-        || !(ngx_event_flags & NGX_USE_CLEAR_EVENT))
-    {
+    if (cacf == NULL || cacf->role == NGX_RTMP_CLUSTER_OFF) {
         return;
     }
 
     lctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_live_module);
     if (lctx == NULL || !lctx->publishing || lctx->stream == NULL) {
+        return;
+    }
+
+    if (h->type == NGX_RTMP_MSG_VIDEO
+        && ngx_rtmp_get_video_frame_type(in) == NGX_RTMP_VIDEO_KEY_FRAME
+        && !ngx_rtmp_is_codec_header(in))
+    {
+        ngx_rtmp_cluster_merge_nagle(lctx->stream);
+    }
+
+    if (cacf->merge_window == 0 || !(ngx_event_flags & NGX_USE_CLEAR_EVENT)) {
         return;
     }
 
@@ -186,6 +199,58 @@ ngx_rtmp_cluster_merge_av(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h)
 
     if (!m->timer.timer_set) {
         ngx_add_timer(&m->timer, cacf->merge_window);
+    }
+}
+
+
+/*
+ * Players start without Nagle (from the connect answer, through the GOP
+ * burst and a cold edge's first frames), so nothing small waits for a
+ * delayed ack.  Once they play, one message per send() with Nagle off is
+ * a TCP segment each: half again as much CPU at an edge as nginx-rtmp's
+ * default.  So at each keyframe, players past their first second that
+ * are not merged (a merged write is large, its tail must not wait) get
+ * Nagle back.
+ */
+
+static void
+ngx_rtmp_cluster_merge_nagle(ngx_rtmp_live_stream_t *stream)
+{
+    int                      off;
+    ngx_connection_t        *c;
+    ngx_rtmp_session_t      *ps;
+    ngx_rtmp_live_ctx_t     *pctx;
+    ngx_rtmp_cluster_ctx_t  *pcctx;
+
+    for (pctx = stream->ctx; pctx; pctx = pctx->next) {
+        ps = pctx->session;
+        c = ps->connection;
+
+        if (pctx->publishing || ps->relay || c->destroyed
+            || c->tcp_nodelay != NGX_TCP_NODELAY_SET
+            || (!pctx->cs[0].active && !pctx->cs[1].active)
+            || ngx_current_msec - ps->epoch < 1000)
+        {
+            continue;
+        }
+
+        pcctx = ngx_rtmp_get_module_ctx(ps, ngx_rtmp_cluster_module);
+        if (pcctx && pcctx->merged) {
+            continue;
+        }
+
+        off = 0;
+
+        if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, (const void *) &off,
+                       sizeof(int))
+            == -1)
+        {
+            ngx_log_error(NGX_LOG_INFO, c->log, ngx_socket_errno,
+                          "setsockopt(!TCP_NODELAY) failed");
+            continue;
+        }
+
+        c->tcp_nodelay = NGX_TCP_NODELAY_UNSET;
     }
 }
 
@@ -381,6 +446,10 @@ ngx_rtmp_cluster_merge_join(ngx_rtmp_session_t *s,
     ctx->write_handler = wev->handler;
     wev->handler = ngx_rtmp_cluster_merge_write_handler;
     ctx->merged = 1;
+
+    if (s->connection->sockaddr->sa_family != AF_UNIX) {
+        (void) ngx_tcp_nodelay(s->connection);
+    }
 
     return NGX_OK;
 }

@@ -1362,7 +1362,7 @@ ngx_rtmp_cluster_av(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
 
     /* after the live module's handler: the GOP ends with what it sent */
     ngx_rtmp_cluster_gop_add(s, h, in);
-    ngx_rtmp_cluster_merge_av(s, h);
+    ngx_rtmp_cluster_merge_av(s, h, in);
 
     if (!s->relay) {
         return NGX_OK;
