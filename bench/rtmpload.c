@@ -7,6 +7,11 @@
  * It then reads the stream and records timings (to first video message and
  * first keyframe), bytes, media gaps, redirects and why it ended.
  *
+ * With -P, one more connection in the same loop publishes an FLV file the
+ * way "ffmpeg -re -stream_loop -1 -i FILE -c copy -f flv URL" does, and the
+ * players measure the end-to-end latency of each video frame: the time from
+ * its send by the publisher to its receipt, matched by timestamp and size.
+ *
  * Only libc and libm are used.  See bench/README.md for usage and output.
  */
 
@@ -36,6 +41,18 @@
 #define MAX_HDR         18          /* 3 basic + 11 message + 4 extended */
 #define STATUS_LEN      48
 #define URL_LEN         512
+#define PUB_QUEUE_MAX   (2u << 20)  /* publisher backlog before it drops */
+#define RING_SIZE       8192        /* sent video frames kept for latency */
+#define HIST_SHIFT      6           /* latency histogram: 64 bins/octave */
+#define HIST_SUB        (1u << HIST_SHIFT)
+#define HIST_BINS       (HIST_SUB * 27) /* microseconds up to 2^32 */
+
+/* Chunk streams of the publisher (ffmpeg uses 3, 8, 4 and 6). */
+#define CSID_CMD        3
+#define CSID_AUDIO      4
+#define CSID_DATA       5
+#define CSID_VIDEO      6
+#define CSID_STREAM     8
 
 /* Player life cycle. */
 enum {
@@ -44,7 +61,8 @@ enum {
     P_HANDSHAKE,    /* C0+C1 sent, reading S0+S1+S2 */
     P_CONNECT,      /* connect sent, waiting for _result 1 */
     P_CREATE,       /* createStream sent, waiting for _result 2 */
-    P_PLAY,         /* play sent (playing once video arrives) */
+    P_PLAY,         /* play (publish) sent, playing once video arrives */
+    P_LIVE,         /* publisher: NetStream.Publish.Start received */
     P_DONE          /* ended (reason set) or stopped at the end of the run */
 };
 
@@ -62,11 +80,21 @@ struct cstream {
     uint8_t *buf;       /* whole payload, only for messages we parse */
 };
 
+/* rtmp://host[:port]/app/stream, resolved. */
+struct url {
+    const char *s;
+    char        host[256], port[16], app[256], name[512], tcurl[1024];
+    struct sockaddr_storage addr;
+    socklen_t   addrlen;
+};
+
 struct player {
     int         fd;
     int         id;
     int         state;
+    int         is_pub;         /* the publisher's connection */
     uint32_t    events;         /* epoll events currently registered */
+    struct url *url;
 
     /* times: CLOCK_MONOTONIC microseconds, 0 = not reached */
     int64_t     t_start;        /* before connect() */
@@ -89,6 +117,15 @@ struct player {
     uint32_t    gaps;
     uint32_t    nvideo, naudio;
     uint32_t    redirects;
+    uint64_t    bytes_out;
+
+    /* end-to-end latency of video frames (with -P) */
+    uint32_t   *lat_hist;       /* HIST_BINS counts, malloc'ed on use */
+    uint32_t    lat_n;          /* matched frames */
+    uint32_t    lat_miss;       /* timestamp not among the sent frames */
+    uint32_t    lat_size;       /* timestamp sent, but with another size */
+    int64_t     lat_max;
+
     const char *reason;         /* why it ended (static string) */
     char       *redirect_url;   /* last redirect target, malloc'ed */
     char        status[STATUS_LEN]; /* last onStatus/_error info.code */
@@ -103,15 +140,37 @@ struct player {
     struct cstream *cur;
     struct cstream cs[MAX_CS];
 
-    /* unsent output (normally empty: our messages are small) */
+    /* unsent output (normally empty for players: our messages are small) */
     uint8_t    *wbuf;
-    size_t      wlen, woff;
+    size_t      wlen, woff, wcap;
+};
+
+/* An audio or video tag of the published FLV file. */
+struct tag {
+    size_t      off;            /* payload offset in the file */
+    uint32_t    size;
+    uint32_t    ts;             /* ms after the first audio/video tag */
+    uint8_t     type;           /* 8 audio, 9 video */
+    uint8_t     config;         /* AVC/AAC sequence header */
+    uint8_t     key;
+};
+
+/* The last header we sent on a chunk stream, for fmt 1 headers. */
+struct ochunk {
+    uint32_t    ts;
+    uint8_t     used;
+};
+
+/* A video frame the publisher sent. */
+struct sent {
+    uint32_t    ts;
+    uint32_t    len;            /* tells a shifted timestamp from a match */
+    int64_t     t;              /* when it was handed to the socket */
 };
 
 /* Options and global state. */
 static struct {
-    const char *url;
-    char        host[256], port[16], app[256], name[512], tcurl[1024];
+    struct url  play;
     int         n;
     double      rate;           /* starts per second, 0 = as fast as possible */
     double      duration;       /* seconds after the last start */
@@ -121,15 +180,50 @@ static struct {
     const char *json;
     int         quiet;
 
-    struct sockaddr_storage addr;
-    socklen_t   addrlen;
     int         ep;
     struct player *pl;
     int         started;
     int         alive;
-    int64_t     t0, t_last_start, t_stop;
+    int64_t     t0, t_play0, t_last_start, t_stop;
     uint8_t     rbuf[65536];
 } G;
+
+/* The publisher (-P). */
+static struct {
+    const char *file;
+    struct url  url;
+    double      wait;           /* -W: players start this long after Start */
+    uint32_t    ts0;            /* -T: first timestamp */
+
+    uint8_t    *data;           /* the whole file */
+    size_t      size;
+    struct tag *tag;
+    int         ntags;
+    uint8_t    *meta;           /* "@setDataFrame" + onMetaData, or NULL */
+    size_t      meta_len;
+    uint32_t    span;           /* ms added to timestamps at each loop */
+
+    struct player c;
+    struct ochunk oc[3];        /* audio, video, data */
+    int         next;           /* next tag to send */
+    uint32_t    loops;
+    uint64_t    base;           /* ms added to tag times in this loop */
+    uint64_t    last[2];        /* last audio, video time: kept monotonic */
+    int64_t     t_base;         /* wall clock of media time 0 */
+    int64_t     next_due;       /* wall clock of the next tag, 0 = none */
+    int64_t     last_due;       /* of the last tag sent */
+    int64_t     t_publish;      /* NetStream.Publish.Start */
+    int64_t     t_players;      /* players may start */
+    int         skip_video;     /* dropping video until a keyframe */
+    uint64_t    nvideo, naudio, dropped;
+    size_t      max_queue;
+    int64_t     max_late;
+    int64_t     t_backlog;      /* the output queue is not empty since */
+    int64_t     max_backlog;    /* longest such time */
+
+    struct sent ring[RING_SIZE];
+    uint32_t    ring_head, ring_n;
+} P;
 
 static volatile sig_atomic_t stop_flag;
 
@@ -178,7 +272,7 @@ static void player_free(struct player *p)
     p->hs = NULL;
     free(p->wbuf);
     p->wbuf = NULL;
-    p->wlen = p->woff = 0;
+    p->wlen = p->woff = p->wcap = 0;
     for (int i = 0; i < MAX_CS; i++) {
         free(p->cs[i].buf);
         p->cs[i].buf = NULL;
@@ -186,7 +280,7 @@ static void player_free(struct player *p)
     if (p->fd >= 0) {
         close(p->fd);           /* also removes it from epoll */
         p->fd = -1;
-        G.alive--;
+        G.alive -= !p->is_pub;
     }
 }
 
@@ -225,10 +319,14 @@ static void flush_out(struct player *p)
             return;
         }
         p->woff += k;
+        p->bytes_out += k;
     }
     if (p->woff == p->wlen) {
-        free(p->wbuf);
-        p->wbuf = NULL;
+        if (!p->is_pub) {       /* thousands of players: keep them small */
+            free(p->wbuf);
+            p->wbuf = NULL;
+            p->wcap = 0;
+        }
         p->wlen = p->woff = 0;
         set_events(p, EPOLLIN);
     } else {
@@ -236,23 +334,88 @@ static void flush_out(struct player *p)
     }
 }
 
+/* Room for n more bytes at wbuf + wlen; NULL if the player ended. */
+static uint8_t *out_reserve(struct player *p, size_t n)
+{
+    size_t   pending, cap;
+    uint8_t *nb;
+
+    if (p->fd < 0)
+        return NULL;
+    if (p->wlen + n > p->wcap && p->woff > 0) {
+        pending = p->wlen - p->woff;
+        memmove(p->wbuf, p->wbuf + p->woff, pending);
+        p->wlen = pending;
+        p->woff = 0;
+    }
+    if (p->wlen + n > p->wcap) {
+        for (cap = p->wcap ? p->wcap * 2 : 4096; cap < p->wlen + n; cap *= 2)
+            /* void */ ;
+        nb = realloc(p->wbuf, cap);
+        if (nb == NULL) {
+            player_end(p, "out of memory");
+            return NULL;
+        }
+        p->wbuf = nb;
+        p->wcap = cap;
+    }
+    return p->wbuf + p->wlen;
+}
+
 static void out_raw(struct player *p, const uint8_t *d, size_t n)
 {
-    if (p->fd < 0)
+    uint8_t *o = out_reserve(p, n);
+
+    if (o == NULL)
         return;
-    size_t pending = p->wlen - p->woff;
-    uint8_t *nb = malloc(pending + n);
-    if (nb == NULL) {
-        player_end(p, "out of memory");
+    memcpy(o, d, n);
+    p->wlen += n;
+    flush_out(p);
+}
+
+/*
+ * A message of any size and timestamp, for the publisher: fmt 0 on the first
+ * message of the chunk stream or when time goes back, fmt 1 with the delta
+ * otherwise.  A timestamp (or delta) of 0xffffff or more is sent as an
+ * extended timestamp, repeated after each fmt 3 header as nginx-rtmp and
+ * ffmpeg expect.
+ */
+static void out_media(struct player *p, struct ochunk *oc, uint8_t csid,
+                      uint8_t type, uint32_t msid, uint32_t ts,
+                      const uint8_t *d, size_t n)
+{
+    int       fmt0 = !oc->used || (int32_t) (ts - oc->ts) < 0;
+    uint32_t  tv = fmt0 ? ts : ts - oc->ts;
+    size_t    ext = tv >= 0xffffff ? 4 : 0;
+    size_t    chunks = n ? (n + OUT_CHUNK - 1) / OUT_CHUNK : 1;
+    uint8_t  *o, *start;
+
+    o = out_reserve(p, 12 + ext + n + (chunks - 1) * (1 + ext));
+    if (o == NULL)
         return;
+    start = o;
+    *o++ = (fmt0 ? 0x00 : 0x40) | csid;
+    o = put24(o, ext ? 0xffffff : tv);
+    o = put24(o, n);
+    *o++ = type;
+    if (fmt0) {
+        *o++ = msid; *o++ = msid >> 8; *o++ = msid >> 16; *o++ = msid >> 24;
     }
-    if (pending)
-        memcpy(nb, p->wbuf + p->woff, pending);
-    memcpy(nb + pending, d, n);
-    free(p->wbuf);
-    p->wbuf = nb;
-    p->woff = 0;
-    p->wlen = pending + n;
+    if (ext)
+        o = put32(o, tv);
+    for (size_t off = 0; off < n; off += OUT_CHUNK) {
+        size_t k = n - off < OUT_CHUNK ? n - off : OUT_CHUNK;
+        if (off) {
+            *o++ = 0xc0 | csid;                 /* fmt 3 */
+            if (ext)
+                o = put32(o, tv);
+        }
+        memcpy(o, d + off, k);
+        o += k;
+    }
+    p->wlen += o - start;
+    oc->used = 1;
+    oc->ts = ts;
     flush_out(p);
 }
 
@@ -444,6 +607,7 @@ static void copy_str(char *dst, size_t cap, const uint8_t *s, size_t n)
 
 struct info {
     char    code[STATUS_LEN];   /* info.code */
+    char    level[16];          /* info.level */
     int     ex_code;            /* info.ex.code */
     /* info.ex.redirect2 or, failing it, info.ex.redirect */
     char    url[URL_LEN];
@@ -466,6 +630,9 @@ static int scan_info(struct amf *a, struct info *in, int ex, int depth)
     while ((r = amf_key(a, &k, &kl)) == 1) {
         if (!ex && key_is(k, kl, "code") && amf_string(a, &s, &sl) == 0) {
             copy_str(in->code, sizeof(in->code), s, sl);
+        } else if (!ex && key_is(k, kl, "level")
+                   && amf_string(a, &s, &sl) == 0) {
+            copy_str(in->level, sizeof(in->level), s, sl);
         } else if (!ex && key_is(k, kl, "ex")) {
             if (scan_info(a, in, 1, depth + 1) < 0)
                 return -1;
@@ -502,9 +669,22 @@ static void send_connect(struct player *p)
     o = amf_put_str(o, "connect");
     o = amf_put_num(o, 1);
     *o++ = 3;
-    o = amf_put_key(o, "app");           o = amf_put_str(o, G.app);
+    o = amf_put_key(o, "app");           o = amf_put_str(o, p->url->app);
+    if (p->is_pub) {                            /* as ffmpeg publishes */
+        o = amf_put_key(o, "type");      o = amf_put_str(o, "nonprivate");
+        o = amf_put_key(o, "flashVer");
+        o = amf_put_str(o, "FMLE/3.0 (compatible; rtmpload)");
+        o = amf_put_key(o, "tcUrl");     o = amf_put_str(o, p->url->tcurl);
+        o = put24(o, 9);
+        out_msg(p, 128, 3, 20, 0, b, o - b);
+
+        uint8_t cs[4];
+        put32(cs, OUT_CHUNK);
+        out_msg(p, 128, 2, 1, 0, cs, 4);
+        return;
+    }
     o = amf_put_key(o, "flashVer");      o = amf_put_str(o, "LNX 9,0,124,2");
-    o = amf_put_key(o, "tcUrl");         o = amf_put_str(o, G.tcurl);
+    o = amf_put_key(o, "tcUrl");         o = amf_put_str(o, p->url->tcurl);
     o = amf_put_key(o, "fpad");          *o++ = 1; *o++ = 0;
     o = amf_put_key(o, "capabilities");  o = amf_put_num(o, 15);
     o = amf_put_key(o, "audioCodecs");   o = amf_put_num(o, 3191);
@@ -518,13 +698,27 @@ static void send_connect(struct player *p)
     out_msg(p, 128, 2, 1, 0, cs, 4);            /* Set Chunk Size */
 }
 
-static void send_create_stream(struct player *p)
+static void send_create_stream(struct player *p, int trans)
 {
     uint8_t b[64], *o = b;
     o = amf_put_str(o, "createStream");
-    o = amf_put_num(o, 2);
+    o = amf_put_num(o, trans);
     *o++ = 5;                                   /* null */
     out_msg(p, OUT_CHUNK, 3, 20, 0, b, o - b);
+}
+
+/* A command on stream msid: NAME, trans, null, STREAM [, "live"]. */
+static void send_stream_cmd(struct player *p, const char *cmd, int trans,
+                            uint8_t csid, uint32_t msid, int live)
+{
+    uint8_t b[1024], *o = b;
+    o = amf_put_str(o, cmd);
+    o = amf_put_num(o, trans);
+    *o++ = 5;
+    o = amf_put_str(o, p->url->name);
+    if (live)
+        o = amf_put_str(o, "live");
+    out_msg(p, OUT_CHUNK, csid, 20, msid, b, o - b);
 }
 
 static void send_play(struct player *p)
@@ -540,16 +734,143 @@ static void send_play(struct player *p)
     o = amf_put_str(o, "play");
     o = amf_put_num(o, 0);
     *o++ = 5;
-    o = amf_put_str(o, G.name);
+    o = amf_put_str(o, p->url->name);
     o = amf_put_num(o, -2000);
     out_msg(p, OUT_CHUNK, 8, 20, p->stream_id, b, o - b);
 }
 
+/* ---- end-to-end latency ----------------------------------------------- */
+
+/*
+ * A video frame, as opposed to a codec sequence header, an AVC end of
+ * sequence or a video info/command frame: nginx-rtmp sends the sequence
+ * header to a new player with an older timestamp, so only frames are
+ * timed.  d holds at least the first 2 bytes of the n-byte payload.
+ */
+static int video_frame(const uint8_t *d, size_t n)
+{
+    if (n < 1 || d[0] >> 4 == 5)
+        return 0;
+    return (d[0] & 0x0f) != 7 || (n >= 2 && d[1] == 1);
+}
+
+/* The publisher sent a video frame at t. */
+static void ring_add(uint32_t ts, uint32_t len, int64_t t)
+{
+    struct sent *e = &P.ring[P.ring_head++ % RING_SIZE];
+
+    e->ts = ts;
+    e->len = len;
+    e->t = t;
+    if (P.ring_n < RING_SIZE)
+        P.ring_n++;
+}
+
+/*
+ * Look up a received frame: 1 and its send time if a frame with this
+ * timestamp and length was sent, -1 if the timestamp was sent with another
+ * length only, 0 if not at all.  Timestamps in the ring never decrease, so
+ * a binary search on their distance from the oldest one (which survives
+ * 32-bit wrap) finds them.
+ */
+static int ring_find(uint32_t ts, uint32_t len, int64_t *t)
+{
+    uint32_t first = P.ring_head - P.ring_n, lo = 0, hi = P.ring_n, mid;
+    uint32_t base, want;
+    int      r = 0;
+
+    if (P.ring_n == 0)
+        return 0;
+    base = P.ring[first % RING_SIZE].ts;
+    want = ts - base;
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        if (P.ring[(first + mid) % RING_SIZE].ts - base < want)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < P.ring_n; lo++) {
+        const struct sent *e = &P.ring[(first + lo) % RING_SIZE];
+        if (e->ts != ts)
+            break;
+        if (e->len == len) {
+            *t = e->t;
+            return 1;
+        }
+        r = -1;
+    }
+    return r;
+}
+
+/* Histogram bin of a value in us: exact below 128, then 64 per octave. */
+static unsigned hist_bin(int64_t us)
+{
+    uint64_t v = us < 0 ? 0 : (uint64_t) us;
+    unsigned shift;
+
+    if (v > 0xffffffff)
+        v = 0xffffffff;
+    if (v < 2 * HIST_SUB)
+        return (unsigned) v;
+    shift = 63 - __builtin_clzll(v) - HIST_SHIFT;
+    return (shift + 1) * HIST_SUB + (unsigned) (v >> shift) - HIST_SUB;
+}
+
+/* Middle of a bin, in us: within 0.8% of any value in it. */
+static double hist_mid(unsigned bin)
+{
+    unsigned shift;
+
+    if (bin < 2 * HIST_SUB)
+        return bin;
+    shift = bin / HIST_SUB - 1;
+    return (double) ((uint64_t) (bin - shift * HIST_SUB) << shift)
+           + ((1u << shift) - 1) / 2.0;
+}
+
+static void on_video_latency(struct player *p, uint32_t ts, uint32_t len,
+                             int64_t now)
+{
+    int64_t t, lat;
+    int     r = ring_find(ts, len, &t);
+
+    if (r <= 0) {
+        if (r < 0)
+            p->lat_size++;
+        else
+            p->lat_miss++;
+        return;
+    }
+    if (p->lat_hist == NULL) {
+        p->lat_hist = calloc(HIST_BINS, sizeof(uint32_t));
+        if (p->lat_hist == NULL) {
+            player_end(p, "out of memory");
+            return;
+        }
+    }
+    lat = now - t;
+    p->lat_hist[hist_bin(lat)]++;
+    p->lat_n++;
+    if (lat > p->lat_max)
+        p->lat_max = lat;
+}
+
 /* ---- incoming messages ------------------------------------------------ */
 
-static void on_media(struct player *p, int type, const uint8_t *d, size_t n)
+static void pub_started(struct player *p);
+
+/*
+ * An audio or video message: ts is its timestamp, d its first hn bytes
+ * (at least 2 if it has them), n its length.
+ */
+static void on_media(struct player *p, int type, uint32_t ts,
+                     const uint8_t *d, size_t hn, size_t n)
 {
     int64_t now = now_us();
+
+    if (p->is_pub)
+        return;
 
     if (p->t_last_media) {
         int64_t gap = now - p->t_last_media;
@@ -570,22 +891,33 @@ static void on_media(struct player *p, int type, const uint8_t *d, size_t n)
         p->deadline = 0;
     }
     /* keyframe: frame type 1, but an AVC sequence header is not a frame */
-    if (!p->t_key && n >= 1 && d[0] >> 4 == 1
-        && !((d[0] & 0x0f) == 7 && (n < 2 || d[1] == 0)))
+    if (!p->t_key && hn >= 1 && d[0] >> 4 == 1
+        && !((d[0] & 0x0f) == 7 && (hn < 2 || d[1] == 0)))
         p->t_key = now;
+    if (P.file && video_frame(d, hn))
+        on_video_latency(p, ts, (uint32_t) n, now);
 }
 
-static void on_aggregate(struct player *p, const uint8_t *d, size_t n)
+static void on_aggregate(struct player *p, uint32_t ts, const uint8_t *d,
+                         size_t n)
 {
-    /* FLV-like tags: type, size(3), ts(3)+ext(1), stream(3), data, prev(4) */
-    while (n >= 11) {
+    uint32_t off = 0, t;
+
+    /*
+     * FLV-like tags: type, size(3), ts(3)+ext(1), stream(3), data, prev(4);
+     * their times are shifted so that the first one is the message's.
+     */
+    for (int first = 1; n >= 11; first = 0) {
         uint32_t sz = be24(d + 1);
         if (sz > n - 11) {
             player_end(p, "bad aggregate");
             return;
         }
+        t = be24(d + 4) | (uint32_t) d[7] << 24;
+        if (first)
+            off = ts - t;
         if (d[0] == 8 || d[0] == 9)
-            on_media(p, d[0], d + 11, sz);
+            on_media(p, d[0], t + off, d + 11, sz, sz);
         size_t step = 11 + (size_t) sz + 4;
         if (step >= n)
             break;
@@ -610,8 +942,12 @@ static void on_command(struct player *p, const uint8_t *d, size_t n)
             p->t_connected = now_us();
             p->state = P_CREATE;
             p->deadline = p->t_connected + G.timeout_us;
-            send_create_stream(p);
-        } else if (p->state == P_CREATE && trans == 2) {
+            if (p->is_pub) {                    /* as ffmpeg: 2, 3 and 4 */
+                send_stream_cmd(p, "releaseStream", 2, CSID_CMD, 0, 0);
+                send_stream_cmd(p, "FCPublish", 3, CSID_CMD, 0, 0);
+            }
+            send_create_stream(p, p->is_pub ? 4 : 2);
+        } else if (p->state == P_CREATE && trans == (p->is_pub ? 4 : 2)) {
             if (amf_skip(&a, 0) < 0 || amf_number(&a, &v) < 0
                 || v < 0 || v > 0xffffffff) {
                 player_end(p, "bad createStream result");
@@ -621,7 +957,11 @@ static void on_command(struct player *p, const uint8_t *d, size_t n)
             p->t_play = now_us();
             p->state = P_PLAY;
             p->deadline = p->t_play + G.timeout_us;
-            send_play(p);
+            if (p->is_pub)
+                send_stream_cmd(p, "publish", 5, CSID_STREAM, p->stream_id,
+                                1);
+            else
+                send_play(p);
         }
         return;
     }
@@ -641,6 +981,17 @@ static void on_command(struct player *p, const uint8_t *d, size_t n)
         if (in.url[0]) {
             free(p->redirect_url);
             p->redirect_url = strdup(in.url);
+        }
+    }
+    if (p->is_pub) {
+        if (is_error && (trans == 2 || trans == 3))
+            return;                 /* releaseStream, FCPublish: optional */
+        if (!is_error && p->state == P_PLAY) {
+            if (strcmp(in.code, "NetStream.Publish.Start") == 0)
+                pub_started(p);
+            else if (strcmp(in.level, "error") == 0)
+                player_end(p, "publish rejected");
+            return;
         }
     }
     if (is_error)
@@ -711,7 +1062,7 @@ static void on_message(struct player *p, struct cstream *cs)
             p->window = be32(d);
         break;
     case 8: case 9:
-        on_media(p, cs->type, cs->head, n < 2 ? n : 2);
+        on_media(p, cs->type, cs->ts, cs->head, n < 2 ? n : 2, n);
         break;
     case 17:                                    /* AMF3 command: 0 + AMF0 */
         if (n > 1)
@@ -721,7 +1072,7 @@ static void on_message(struct player *p, struct cstream *cs)
         on_command(p, d, n);
         break;
     case 22:
-        on_aggregate(p, d, n);
+        on_aggregate(p, cs->ts, d, n);
         break;
     default:                                    /* ack, bandwidth, data... */
         break;
@@ -957,7 +1308,7 @@ static void player_start(struct player *p)
 {
     p->t_start = now_us();
     p->in_chunk = 128;
-    p->fd = socket(G.addr.ss_family,
+    p->fd = socket(p->url->addr.ss_family,
                    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (p->fd < 0) {
         p->state = P_CONNECTING;
@@ -965,7 +1316,7 @@ static void player_start(struct player *p)
                       ? "too many open files" : "socket failed");
         return;
     }
-    G.alive++;
+    G.alive += !p->is_pub;
     int one = 1;
     setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     p->state = P_CONNECTING;
@@ -977,7 +1328,8 @@ static void player_start(struct player *p)
         return;
     }
     p->events = EPOLLOUT;
-    if (connect(p->fd, (struct sockaddr *) &G.addr, G.addrlen) == 0)
+    if (connect(p->fd, (struct sockaddr *) &p->url->addr, p->url->addrlen)
+        == 0)
         on_connected(p);
     else if (errno == ECONNREFUSED)
         player_end(p, "connect refused");
@@ -1005,25 +1357,288 @@ static void on_event(struct player *p, uint32_t ev)
         on_readable(p);
 }
 
+static void check_deadline(struct player *p, int64_t now)
+{
+    if (p->state == P_DONE || !p->deadline || now < p->deadline)
+        return;
+    switch (p->state) {
+    case P_CONNECTING: player_end(p, "connect timeout"); break;
+    case P_HANDSHAKE:  player_end(p, "handshake timeout"); break;
+    case P_CONNECT:    player_end(p, "connect command timeout"); break;
+    case P_CREATE:     player_end(p, "createStream timeout"); break;
+    default:
+        player_end(p, p->is_pub ? "publish timeout" : "no video in time");
+        break;
+    }
+}
+
 static void check_deadlines(int64_t now)
 {
-    for (int i = 0; i < G.started; i++) {
-        struct player *p = &G.pl[i];
-        if (p->state == P_DONE || !p->deadline || now < p->deadline)
-            continue;
-        switch (p->state) {
-        case P_CONNECTING: player_end(p, "connect timeout"); break;
-        case P_HANDSHAKE:  player_end(p, "handshake timeout"); break;
-        case P_CONNECT:    player_end(p, "connect command timeout"); break;
-        case P_CREATE:     player_end(p, "createStream timeout"); break;
-        default:           player_end(p, "no video in time"); break;
-        }
+    if (P.file)
+        check_deadline(&P.c, now);
+    for (int i = 0; i < G.started; i++)
+        check_deadline(&G.pl[i], now);
+}
+
+/* ---- publisher -------------------------------------------------------- */
+
+/* Read the whole FLV file: its audio/video tags and its onMetaData. */
+static int pub_load(const char *path)
+{
+    FILE       *f;
+    uint8_t    *d, *nb;
+    size_t      off, cap = 0, n, tcap = 0;
+    uint32_t    first = 0, max = 0, last[2] = { 0, 0 }, dur[2] = { 0, 0 };
+    int         have_first = 0, frames = 0;
+    struct tag *t;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "rtmpload: %s: %s\n", path, strerror(errno));
+        return -1;
     }
+    for ( ;; ) {
+        if (P.size == cap) {
+            cap = cap ? cap * 2 : 1 << 20;
+            nb = realloc(P.data, cap);
+            if (nb == NULL) {
+                fprintf(stderr, "rtmpload: %s: out of memory\n", path);
+                fclose(f);
+                return -1;
+            }
+            P.data = nb;
+        }
+        n = fread(P.data + P.size, 1, cap - P.size, f);
+        if (n == 0)
+            break;
+        P.size += n;
+    }
+    if (ferror(f)) {
+        fprintf(stderr, "rtmpload: %s: read error\n", path);
+        fclose(f);
+        return -1;
+    }
+    fclose(f);
+
+    d = P.data;
+    if (P.size < 13 || memcmp(d, "FLV", 3) != 0 || be32(d + 5) < 9
+        || be32(d + 5) > P.size - 4)
+    {
+        fprintf(stderr, "rtmpload: %s: not an FLV file\n", path);
+        return -1;
+    }
+
+    /* tags: type, size(3), ts(3)+ext(1), stream(3), data, prev size(4) */
+    for (off = be32(d + 5) + 4; off <= P.size && P.size - off >= 11;
+         off += 11 + (size_t) be24(d + off + 1) + 4)
+    {
+        uint8_t        type = d[off] & 0x1f;
+        uint32_t       sz = be24(d + off + 1);
+        uint32_t       ts = be24(d + off + 4) | (uint32_t) d[off + 7] << 24;
+        const uint8_t *pl = d + off + 11;
+
+        if (sz > P.size - off - 11)
+            break;                              /* truncated: ignore */
+        if (type == 18 && P.meta == NULL && sz >= 13 && pl[0] == 2
+            && be16(pl + 1) == 10 && memcmp(pl + 3, "onMetaData", 10) == 0)
+        {
+            P.meta_len = 16 + (size_t) sz;
+            P.meta = malloc(P.meta_len);
+            if (P.meta == NULL) {
+                fprintf(stderr, "rtmpload: %s: out of memory\n", path);
+                return -1;
+            }
+            amf_put_str(P.meta, "@setDataFrame");
+            memcpy(P.meta + 16, pl, sz);
+            continue;
+        }
+        if ((type != 8 && type != 9) || sz == 0 || (d[off] & 0x20))
+            continue;                           /* other, empty, encrypted */
+        if (type == 9 && (pl[0] & 0x0f) == 7 && sz >= 2 && pl[1] == 2)
+            continue;           /* AVC end of sequence: not at each loop */
+
+        if (P.ntags == (int) tcap) {
+            tcap = tcap ? tcap * 2 : 1024;
+            t = realloc(P.tag, tcap * sizeof(*t));
+            if (t == NULL) {
+                fprintf(stderr, "rtmpload: %s: out of memory\n", path);
+                return -1;
+            }
+            P.tag = t;
+        }
+        if (!have_first) {
+            first = ts;
+            have_first = 1;
+        }
+        t = &P.tag[P.ntags++];
+        t->off = off + 11;
+        t->size = sz;
+        t->ts = ts >= first ? ts - first : 0;
+        t->type = type;
+        t->key = type == 9 && pl[0] >> 4 == 1;
+        t->config = sz >= 2 && pl[1] == 0
+                    && (type == 9 ? (pl[0] & 0x0f) == 7 : pl[0] >> 4 == 10);
+        frames += !t->config;
+        if (t->ts > last[type == 9])
+            dur[type == 9] = t->ts - last[type == 9];
+        last[type == 9] = t->ts;
+        if (t->ts > max)
+            max = t->ts;
+    }
+    if (frames == 0) {
+        fprintf(stderr, "rtmpload: %s: no audio or video frames\n", path);
+        return -1;
+    }
+
+    /* the next loop starts one frame duration after the last tag */
+    P.span = max + (dur[1] ? dur[1] : dur[0] ? dur[0] : 1);
+    return 0;
+}
+
+/* NetStream.Publish.Start: send the metadata, start the clock. */
+static void pub_started(struct player *p)
+{
+    int64_t now = now_us();
+
+    P.t_publish = now;
+    P.t_players = now + (int64_t) (P.wait * 1e6);
+    p->state = P_LIVE;
+    p->deadline = 0;
+    if (P.meta)
+        out_media(p, &P.oc[2], CSID_DATA, 18, p->stream_id, P.ts0, P.meta,
+                  P.meta_len);
+    P.t_base = now;
+    P.next_due = now;
+}
+
+/*
+ * Send one tag, or drop it if more than PUB_QUEUE_MAX bytes wait for the
+ * socket: a real encoder drops too rather than fall ever further behind.
+ * After a dropped video frame, video resumes at the next keyframe.
+ */
+static void pub_send(const struct tag *t, uint32_t ts)
+{
+    struct player *c = &P.c;
+    const uint8_t *d = P.data + t->off;
+    int            v = t->type == 9;
+    int64_t        now;
+    size_t         queued;
+
+    if (v && P.skip_video && !t->key) {
+        P.dropped++;
+        return;
+    }
+    if (c->wlen - c->woff > PUB_QUEUE_MAX) {
+        P.dropped++;
+        P.skip_video |= v;
+        return;
+    }
+    if (v)
+        P.skip_video = 0;
+
+    now = now_us();
+    out_media(c, &P.oc[v], v ? CSID_VIDEO : CSID_AUDIO, t->type,
+              c->stream_id, ts, d, t->size);
+    if (c->fd < 0)
+        return;
+    queued = c->wlen - c->woff;
+    if (queued > P.max_queue)
+        P.max_queue = queued;
+    if (queued && !P.t_backlog)
+        P.t_backlog = now;
+    if (!v) {
+        P.naudio++;
+        return;
+    }
+    P.nvideo++;
+    if (video_frame(d, t->size))
+        ring_add(ts, t->size, now);
+}
+
+/*
+ * Send every tag that is due, like "ffmpeg -re": a tag at media time T ms
+ * goes out T ms after Publish.Start.  At the end of the file, start again
+ * with times continued by P.span (like -stream_loop -1 with -c copy, the
+ * sequence headers are not sent again).
+ */
+static void pub_pump(int64_t now)
+{
+    const struct tag *t;
+    uint64_t          ms;
+    int64_t           due;
+    int               v;
+
+    if (P.t_backlog && P.c.wlen == P.c.woff) {
+        if (now - P.t_backlog > P.max_backlog)
+            P.max_backlog = now - P.t_backlog;
+        P.t_backlog = 0;
+    }
+    while (P.c.state == P_LIVE) {
+        if (P.next == P.ntags) {
+            P.next = 0;
+            P.loops++;
+            P.base += P.span;
+        }
+        t = &P.tag[P.next];
+        if (P.loops && t->config) {
+            P.next++;
+            continue;
+        }
+        v = t->type == 9;
+        ms = P.base + t->ts;
+        if (ms < P.last[v])                     /* keep each one monotonic */
+            ms = P.last[v];
+        due = P.t_base + (int64_t) ms * 1000;
+        if (due > now) {
+            P.next_due = due;
+            return;
+        }
+        /* a tag stored after a later one is not late: it could not go first */
+        if (due < P.last_due)
+            due = P.last_due;
+        P.last_due = due;
+        if (now - due > P.max_late)
+            P.max_late = now - due;
+        P.last[v] = ms;
+        P.next++;
+        pub_send(t, (uint32_t) (P.ts0 + ms));
+    }
+    P.next_due = 0;
+}
+
+/* End of the run: unpublish politely (best effort), then close. */
+static void pub_stop(void)
+{
+    struct player *c = &P.c;
+    uint8_t        b[64], *o = b;
+
+    if (c->state == P_DONE)
+        return;
+    if (c->state == P_LIVE) {
+        send_stream_cmd(c, "FCUnpublish", 6, CSID_CMD, 0, 0);
+        o = amf_put_str(o, "deleteStream");
+        o = amf_put_num(o, 7);
+        *o++ = 5;
+        o = amf_put_num(o, c->stream_id);
+        out_msg(c, OUT_CHUNK, CSID_CMD, 20, 0, b, o - b);
+    }
+    c->t_end = G.t_stop;
+    c->state = P_DONE;
+    c->reason = NULL;
+    player_free(c);
+}
+
+/* Longest time the publisher had unsent output, up to now. */
+static int64_t pub_backlog(void)
+{
+    int64_t t = P.t_backlog ? G.t_stop - P.t_backlog : 0;
+
+    return t > P.max_backlog ? t : P.max_backlog;
 }
 
 /* ---- summary ---------------------------------------------------------- */
 
-struct pct { int n; double p50, p95, p99, max; };
+struct pct { long long n; double p50, p95, p99, max; };
 
 static int cmp_dbl(const void *a, const void *b)
 {
@@ -1054,12 +1669,78 @@ struct summary {
     uint64_t gaps, bytes;
     double run_s, mbps, max_gap_ms;
     struct pct ttfv, ttfk, connect_ms;
+    struct pct lat;                     /* end-to-end latency, ms */
+    uint64_t lat_miss, lat_size;
+    int lat_players;
     int nreasons;
     const char *reason[64];
     int reason_n[64];
 };
 
 static double ms(int64_t us) { return us / 1000.0; }
+
+/* Nearest-rank value of rank k (1-based) in a histogram, in ms. */
+static double hist_rank(const uint64_t *h64, const uint32_t *h32, uint64_t k,
+                        int64_t max)
+{
+    uint64_t sum = 0;
+    unsigned i;
+
+    for (i = 0; i < HIST_BINS; i++) {
+        sum += h64 ? h64[i] : h32[i];
+        if (sum >= k)
+            break;
+    }
+    /* the middle of the top bin may lie above the largest value */
+    return i < HIST_BINS && hist_mid(i) < max ? hist_mid(i) / 1000 : ms(max);
+}
+
+static uint64_t rank_of(double q, uint64_t n)
+{
+    uint64_t k = (uint64_t) ceil(q * n);
+    return k ? k : 1;
+}
+
+/* Per-player median latency in ms, or -1 without samples. */
+static double lat_median(const struct player *p)
+{
+    if (p->lat_n == 0 || p->lat_hist == NULL)
+        return -1;
+    return hist_rank(NULL, p->lat_hist, rank_of(0.5, p->lat_n), p->lat_max);
+}
+
+/* Latency percentiles over all samples of all players. */
+static void summarize_latency(struct summary *s)
+{
+    uint64_t *h = calloc(HIST_BINS, sizeof(uint64_t)), n = 0;
+    int64_t   max = 0;
+
+    if (h == NULL) {
+        fprintf(stderr, "rtmpload: out of memory\n");
+        exit(1);
+    }
+    for (int i = 0; i < G.started; i++) {
+        struct player *p = &G.pl[i];
+        s->lat_miss += p->lat_miss;
+        s->lat_size += p->lat_size;
+        if (p->lat_n == 0 || p->lat_hist == NULL)
+            continue;
+        s->lat_players++;
+        n += p->lat_n;
+        if (p->lat_max > max)
+            max = p->lat_max;
+        for (unsigned b = 0; b < HIST_BINS; b++)
+            h[b] += p->lat_hist[b];
+    }
+    s->lat.n = (long long) n;
+    if (n) {
+        s->lat.p50 = hist_rank(h, NULL, rank_of(0.50, n), max);
+        s->lat.p95 = hist_rank(h, NULL, rank_of(0.95, n), max);
+        s->lat.p99 = hist_rank(h, NULL, rank_of(0.99, n), max);
+        s->lat.max = ms(max);
+    }
+    free(h);
+}
 
 static void summarize(struct summary *s)
 {
@@ -1117,7 +1798,10 @@ static void summarize(struct summary *s)
         if (ms(p->max_gap) > s->max_gap_ms) s->max_gap_ms = ms(p->max_gap);
         s->bytes += p->bytes_in;
     }
-    s->mbps = s->run_s > 0 ? s->bytes * 8 / s->run_s / 1e6 : 0;
+    /* from the first player's start: a publisher's wait is not counted */
+    double play_s = G.t_play0 ? (G.t_stop - G.t_play0) / 1e6 : 0;
+    s->mbps = play_s > 0 ? s->bytes * 8 / play_s / 1e6 : 0;
+    summarize_latency(s);
     s->ttfv = percentiles(v1, n1);
     s->ttfk = percentiles(v2, n2);
     s->connect_ms = percentiles(v3, n3);
@@ -1128,16 +1812,61 @@ static void summarize(struct summary *s)
 
 static void print_pct(const char *what, const struct pct *p)
 {
-    printf("%-22s n=%d", what, p->n);
+    printf("%-22s n=%lld", what, p->n);
     if (p->n)
         printf("  p50 %.1f  p95 %.1f  p99 %.1f  max %.1f",
                p->p50, p->p95, p->p99, p->max);
     printf("\n");
 }
 
+/* Publisher's Mbit/s while publishing. */
+static double pub_mbps(void)
+{
+    int64_t end = P.c.t_end ? P.c.t_end : G.t_stop;
+
+    if (!P.t_publish || end <= P.t_publish)
+        return 0;
+    return P.c.bytes_out * 8.0 / (end - P.t_publish);
+}
+
+static void print_publisher(const struct summary *s)
+{
+    const struct player *c = &P.c;
+
+    printf("publisher              %s  (file %s, loop %.3f s)\n",
+           P.url.s, P.file, P.span / 1000.0);
+    printf("publish                ");
+    if (P.t_publish)
+        printf("Publish.Start after %.1f ms", ms(P.t_publish - c->t_start));
+    else
+        printf("never started");
+    if (c->reason)
+        printf(", ended after %.3f s: %s", ms(c->t_end - c->t_start) / 1000,
+               c->reason);
+    else
+        printf(", publishing at the end");
+    printf("  (last status %s)\n", c->status[0] ? c->status : "none");
+    printf("published              video %llu  audio %llu  loops %u  "
+           "bytes %llu (%.2f Mbit/s)\n",
+           (unsigned long long) P.nvideo, (unsigned long long) P.naudio,
+           P.loops, (unsigned long long) c->bytes_out, pub_mbps());
+    printf("publisher backlog      dropped %llu  max queue %zu B  "
+           "longest backlog %.1f ms  max late %.1f ms\n",
+           (unsigned long long) P.dropped, P.max_queue, ms(pub_backlog()),
+           ms(P.max_late));
+    if (G.n == 0)
+        return;
+    print_pct("latency ms", &s->lat);
+    printf("latency unmatched      %llu  (timestamp not sent %llu, "
+           "sent with another size %llu)  players with samples %d\n",
+           (unsigned long long) (s->lat_miss + s->lat_size),
+           (unsigned long long) s->lat_miss,
+           (unsigned long long) s->lat_size, s->lat_players);
+}
+
 static void print_summary(const struct summary *s)
 {
-    printf("url                    %s\n", G.url);
+    printf("url                    %s\n", G.n ? G.play.s : "-");
     printf("run                    %.2f s (players %d, rate %s, -d %.1f s)\n",
            s->run_s, G.n, G.rate > 0 ? "limited" : "max", G.duration);
     printf("players                started %d  tcp %d  handshake %d  "
@@ -1161,6 +1890,8 @@ static void print_summary(const struct summary *s)
              (long long) (G.gap_us / 1000));
     printf("%-22s %llu  (players %d)  max gap %.1f ms\n", label,
            (unsigned long long) s->gaps, s->gap_players, s->max_gap_ms);
+    if (P.file)
+        print_publisher(s);
 }
 
 static void json_str(FILE *f, const char *s)
@@ -1183,7 +1914,7 @@ static void json_str(FILE *f, const char *s)
 
 static void json_pct(FILE *f, const char *k, const struct pct *p)
 {
-    fprintf(f, "  \"%s\": {\"n\": %d", k, p->n);
+    fprintf(f, "  \"%s\": {\"n\": %lld", k, p->n);
     if (p->n)
         fprintf(f, ", \"p50\": %.3f, \"p95\": %.3f, \"p99\": %.3f,"
                 " \"max\": %.3f", p->p50, p->p95, p->p99, p->max);
@@ -1199,6 +1930,41 @@ static void json_ms(FILE *f, const char *k, int64_t t, int64_t base)
         fprintf(f, ", \"%s\": null", k);
 }
 
+static void json_publisher(FILE *f)
+{
+    const struct player *c = &P.c;
+
+    fprintf(f, "{\"url\": ");
+    json_str(f, P.url.s);
+    fprintf(f, ", \"file\": ");
+    json_str(f, P.file);
+    fprintf(f, ", \"loop_s\": %.3f", P.span / 1000.0);
+    json_ms(f, "start_ms", c->t_start, G.t0);
+    json_ms(f, "tcp_ms", c->t_tcp, c->t_start);
+    json_ms(f, "handshake_ms", c->t_hs, c->t_start);
+    json_ms(f, "connected_ms", c->t_connected, c->t_start);
+    json_ms(f, "publish_ms", c->t_play, c->t_start);
+    json_ms(f, "publish_start_ms", P.t_publish, c->t_start);
+    json_ms(f, "end_ms", c->t_end, c->t_start);
+    fprintf(f, ", \"video_msgs\": %llu, \"audio_msgs\": %llu"
+            ", \"loops\": %u, \"bytes_out\": %llu, \"mbit_per_s\": %.3f"
+            ", \"dropped\": %llu, \"max_queue_bytes\": %zu"
+            ", \"max_backlog_ms\": %.3f"
+            ", \"max_late_ms\": %.3f, \"bytes_in\": %llu"
+            ", \"redirects\": %u, \"redirect_url\": ",
+            (unsigned long long) P.nvideo, (unsigned long long) P.naudio,
+            P.loops, (unsigned long long) c->bytes_out, pub_mbps(),
+            (unsigned long long) P.dropped, P.max_queue, ms(pub_backlog()),
+            ms(P.max_late),
+            (unsigned long long) c->bytes_in, c->redirects);
+    json_str(f, c->redirect_url);
+    fprintf(f, ", \"last_status\": ");
+    json_str(f, c->status[0] ? c->status : NULL);
+    fprintf(f, ", \"end_reason\": ");
+    json_str(f, c->reason);
+    fprintf(f, "}");
+}
+
 static int write_json(const struct summary *s, const char *path)
 {
     FILE *f = fopen(path, "w");
@@ -1207,7 +1973,7 @@ static int write_json(const struct summary *s, const char *path)
         return -1;
     }
     fprintf(f, "{\n  \"url\": ");
-    json_str(f, G.url);
+    json_str(f, G.n ? G.play.s : NULL);
     fprintf(f, ",\n  \"players_requested\": %d,\n  \"rate\": %g,\n"
             "  \"duration_s\": %g,\n  \"gap_ms\": %lld,\n  \"run_s\": %.3f,\n",
             G.n, G.rate, G.duration, (long long) (G.gap_us / 1000), s->run_s);
@@ -1232,10 +1998,22 @@ static int write_json(const struct summary *s, const char *path)
     json_pct(f, "first_keyframe_ms", &s->ttfk);
     fprintf(f, "  \"bytes\": %llu,\n  \"mbit_per_s\": %.3f,\n"
             "  \"gaps\": %llu,\n  \"gap_players\": %d,\n"
-            "  \"max_gap_ms\": %.3f,\n"
-            "  \"players\": [\n",
+            "  \"max_gap_ms\": %.3f,\n",
             (unsigned long long) s->bytes, s->mbps,
             (unsigned long long) s->gaps, s->gap_players, s->max_gap_ms);
+    json_pct(f, "latency_ms", &s->lat);
+    fprintf(f, "  \"latency_unmatched\": %llu,\n"
+            "  \"latency_ts_not_sent\": %llu,\n"
+            "  \"latency_size_differs\": %llu,\n"
+            "  \"latency_players\": %d,\n  \"publisher\": ",
+            (unsigned long long) (s->lat_miss + s->lat_size),
+            (unsigned long long) s->lat_miss,
+            (unsigned long long) s->lat_size, s->lat_players);
+    if (P.file)
+        json_publisher(f);
+    else
+        fprintf(f, "null");
+    fprintf(f, ",\n  \"players\": [\n");
     for (int i = 0; i < G.started; i++) {
         struct player *p = &G.pl[i];
         fprintf(f, "    {\"id\": %d", p->id);
@@ -1257,6 +2035,15 @@ static int write_json(const struct summary *s, const char *path)
         json_str(f, p->status[0] ? p->status : NULL);
         fprintf(f, ", \"end_reason\": ");
         json_str(f, p->reason);
+        fprintf(f, ", \"latency_samples\": %u, \"latency_unmatched\": %u",
+                p->lat_n, p->lat_miss + p->lat_size);
+        if (p->lat_n && p->lat_hist)
+            fprintf(f, ", \"latency_median_ms\": %.3f"
+                    ", \"latency_max_ms\": %.3f",
+                    lat_median(p), ms(p->lat_max));
+        else
+            fprintf(f, ", \"latency_median_ms\": null"
+                    ", \"latency_max_ms\": null");
         fprintf(f, "}%s\n", i + 1 < G.started ? "," : "");
     }
     fprintf(f, "  ]\n}\n");
@@ -1274,53 +2061,65 @@ static void usage(int code)
     fprintf(code ? stderr : stdout,
 "usage: rtmpload -u rtmp://HOST[:PORT]/APP/STREAM [-n PLAYERS] [-r RATE]\n"
 "                [-d SECONDS] [-g GAP_MS] [-b BUFLEN_MS] [-t TIMEOUT_S]\n"
+"                [-P FILE.flv [-U PUBLISH_URL] [-W SECONDS] [-T MS]]\n"
 "                [-j OUT.json] [-q]\n"
-"  -n  players (default 1)\n"
+"       rtmpload -P FILE.flv -U rtmp://HOST[:PORT]/APP/STREAM [-d SECONDS]\n"
+"                [-T MS] [-t TIMEOUT_S] [-j OUT.json] [-q]\n"
+"  -n  players (default 1; 0 without -u)\n"
 "  -r  start at most RATE players per second (default: all at once,\n"
 "      %d connects per loop tick)\n"
-"  -d  keep playing SECONDS after the last player started (default 10)\n"
+"  -d  keep playing SECONDS after the last player started (default 10);\n"
+"      with -P and no -u: publish SECONDS after NetStream.Publish.Start\n"
 "  -g  count gaps longer than GAP_MS between media messages (default 1000)\n"
 "  -b  buffer length sent with Set Buffer Length, ms (default 3000)\n"
 "  -t  timeout of each phase (connect, handshake, connect _result,\n"
-"      createStream _result, first video after play), s (default 5)\n"
+"      createStream _result, first video after play, Publish.Start), s\n"
+"      (default 5)\n"
+"  -P  also publish FILE.flv in real time, looped, and measure the\n"
+"      end-to-end latency of its video frames at the players\n"
+"  -U  publish URL (default: the -u URL)\n"
+"  -W  start the players SECONDS after NetStream.Publish.Start (default 1)\n"
+"  -T  first published timestamp, ms (default 0; 16777000 tests extended\n"
+"      timestamps)\n"
 "  -j  also write the summary and per-player records as JSON\n"
 "  -q  no progress lines on stderr\n", START_PER_TICK);
     exit(code);
 }
 
 /* rtmp://host[:port]/app/stream[?query]; IPv6 as [addr]. */
-static int parse_url(const char *url)
+static int parse_url(struct url *u, const char *url)
 {
     const char *p, *e, *slash;
 
+    u->s = url;
     if (strncmp(url, "rtmp://", 7) != 0)
         return -1;
     p = url + 7;
     slash = strchr(p, '/');
     if (slash == NULL)
         return -1;
-    snprintf(G.port, sizeof(G.port), "1935");
+    snprintf(u->port, sizeof(u->port), "1935");
     if (*p == '[') {
         e = strchr(p, ']');
-        if (e == NULL || e > slash || (size_t) (e - p - 1) >= sizeof(G.host))
+        if (e == NULL || e > slash || (size_t) (e - p - 1) >= sizeof(u->host))
             return -1;
-        memcpy(G.host, p + 1, e - p - 1);
-        G.host[e - p - 1] = 0;
+        memcpy(u->host, p + 1, e - p - 1);
+        u->host[e - p - 1] = 0;
         e++;
     } else {
         e = p;
         while (e < slash && *e != ':')
             e++;
-        if ((size_t) (e - p) >= sizeof(G.host) || e == p)
+        if ((size_t) (e - p) >= sizeof(u->host) || e == p)
             return -1;
-        memcpy(G.host, p, e - p);
-        G.host[e - p] = 0;
+        memcpy(u->host, p, e - p);
+        u->host[e - p] = 0;
     }
     if (*e == ':') {
-        if ((size_t) (slash - e - 1) >= sizeof(G.port) || slash == e + 1)
+        if ((size_t) (slash - e - 1) >= sizeof(u->port) || slash == e + 1)
             return -1;
-        memcpy(G.port, e + 1, slash - e - 1);
-        G.port[slash - e - 1] = 0;
+        memcpy(u->port, e + 1, slash - e - 1);
+        u->port[slash - e - 1] = 0;
     } else if (e != slash) {
         return -1;
     }
@@ -1328,13 +2127,35 @@ static int parse_url(const char *url)
     const char *app = slash + 1, *s = strchr(app, '/');
     if (s == NULL || s == app || s[1] == 0)
         return -1;
-    if ((size_t) (s - app) >= sizeof(G.app) || strlen(s + 1) >= sizeof(G.name))
+    if ((size_t) (s - app) >= sizeof(u->app)
+        || strlen(s + 1) >= sizeof(u->name))
         return -1;
-    memcpy(G.app, app, s - app);
-    G.app[s - app] = 0;
-    strcpy(G.name, s + 1);
-    snprintf(G.tcurl, sizeof(G.tcurl), "%.*s", (int) (s - url), url);
+    memcpy(u->app, app, s - app);
+    u->app[s - app] = 0;
+    strcpy(u->name, s + 1);
+    snprintf(u->tcurl, sizeof(u->tcurl), "%.*s", (int) (s - url), url);
     return 0;
+}
+
+/* Parse and resolve a URL; exits 2 on failure. */
+static void setup_url(struct url *u, const char *url)
+{
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+    int             gai;
+
+    if (parse_url(u, url) < 0) {
+        fprintf(stderr, "rtmpload: bad url (want"
+                " rtmp://host[:port]/app/stream): %s\n", url);
+        exit(2);
+    }
+    gai = getaddrinfo(u->host, u->port, &hints, &ai);
+    if (gai != 0) {
+        fprintf(stderr, "rtmpload: %s: %s\n", u->host, gai_strerror(gai));
+        exit(2);
+    }
+    memcpy(&u->addr, ai->ai_addr, ai->ai_addrlen);
+    u->addrlen = ai->ai_addrlen;
+    freeaddrinfo(ai);
 }
 
 static void on_signal(int sig)
@@ -1354,19 +2175,52 @@ static double num_arg(const char *s, const char *opt, double min)
     return v;
 }
 
+static void progress(int64_t now)
+{
+    int st[P_DONE + 1] = { 0 }, playing = 0;
+    uint64_t bytes = 0;
+
+    for (int i = 0; i < G.started; i++) {
+        st[G.pl[i].state]++;
+        playing += G.pl[i].t_video && G.pl[i].state != P_DONE;
+        bytes += G.pl[i].bytes_in;
+    }
+    fprintf(stderr, "[%6.1fs] started %d  connecting %d  handshake %d  "
+            "rtmp %d  playing %d  ended %d  %.1f MB",
+            (now - G.t0) / 1e6, G.started, st[P_CONNECTING],
+            st[P_HANDSHAKE], st[P_CONNECT] + st[P_CREATE]
+            + st[P_PLAY] - playing, playing, st[P_DONE], bytes / 1e6);
+    if (P.file)
+        fprintf(stderr, "  | pub %s  video %llu  queue %zu B  dropped %llu",
+                P.c.state == P_LIVE ? "live"
+                : P.c.state == P_DONE ? "ended" : "starting",
+                (unsigned long long) P.nvideo, P.c.wlen - P.c.woff,
+                (unsigned long long) P.dropped);
+    fprintf(stderr, "\n");
+}
+
+/* May players start now?  With -P, only -W s after Publish.Start. */
+static int players_go(int64_t now)
+{
+    return !P.file || (P.t_publish && now >= P.t_players);
+}
+
 int main(int argc, char **argv)
 {
-    int c;
+    const char *url = NULL, *pub_url = NULL;
+    int         c, n_set = 0;
+    double      ts0;
 
     G.n = 1;
     G.duration = 10;
     G.gap_us = 1000 * 1000;
     G.timeout_us = 5 * 1000000;
     G.buflen = 3000;
-    while ((c = getopt(argc, argv, "u:n:r:d:g:j:b:t:qh")) != -1) {
+    P.wait = 1;
+    while ((c = getopt(argc, argv, "u:n:r:d:g:j:b:t:P:U:W:T:qh")) != -1) {
         switch (c) {
-        case 'u': G.url = optarg; break;
-        case 'n': G.n = (int) num_arg(optarg, "-n", 1); break;
+        case 'u': url = optarg; break;
+        case 'n': G.n = (int) num_arg(optarg, "-n", 1); n_set = 1; break;
         case 'r': G.rate = num_arg(optarg, "-r", 0); break;
         case 'd': G.duration = num_arg(optarg, "-d", 0); break;
         case 'g': G.gap_us = (int64_t) (num_arg(optarg, "-g", 1) * 1000); break;
@@ -1375,28 +2229,34 @@ int main(int argc, char **argv)
         case 't':
             G.timeout_us = (int64_t) (num_arg(optarg, "-t", 0.001) * 1e6);
             break;
+        case 'P': P.file = optarg; break;
+        case 'U': pub_url = optarg; break;
+        case 'W': P.wait = num_arg(optarg, "-W", 0); break;
+        case 'T':
+            ts0 = num_arg(optarg, "-T", 0);
+            if (ts0 > 0xffffffff) {
+                fprintf(stderr, "rtmpload: bad value for -T: %s\n", optarg);
+                return 2;
+            }
+            P.ts0 = (uint32_t) ts0;
+            break;
         case 'q': G.quiet = 1; break;
         case 'h': usage(0); break;
         default: usage(2);
         }
     }
-    if (G.url == NULL || optind != argc)
+    if (optind != argc || (url == NULL && P.file == NULL)
+        || (url == NULL && n_set) || (pub_url && P.file == NULL))
         usage(2);
-    if (parse_url(G.url) < 0) {
-        fprintf(stderr, "rtmpload: bad url (want"
-                " rtmp://host[:port]/app/stream): %s\n", G.url);
-        return 2;
+    if (url)
+        setup_url(&G.play, url);
+    else
+        G.n = 0;                                /* publish only */
+    if (P.file) {
+        setup_url(&P.url, pub_url ? pub_url : url);
+        if (pub_load(P.file) < 0)
+            return 2;
     }
-
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
-    int gai = getaddrinfo(G.host, G.port, &hints, &ai);
-    if (gai != 0) {
-        fprintf(stderr, "rtmpload: %s: %s\n", G.host, gai_strerror(gai));
-        return 2;
-    }
-    memcpy(&G.addr, ai->ai_addr, ai->ai_addrlen);
-    G.addrlen = ai->ai_addrlen;
-    freeaddrinfo(ai);
 
     /* one descriptor per player: raise the soft limit to the hard one */
     struct rlimit rl;
@@ -1413,7 +2273,7 @@ int main(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
 
-    G.pl = calloc(G.n, sizeof(*G.pl));
+    G.pl = calloc(G.n + 1, sizeof(*G.pl));
     G.ep = epoll_create1(EPOLL_CLOEXEC);
     if (G.pl == NULL || G.ep < 0) {
         perror("rtmpload: setup");
@@ -1422,20 +2282,35 @@ int main(int argc, char **argv)
     for (int i = 0; i < G.n; i++) {
         G.pl[i].fd = -1;
         G.pl[i].id = i;
+        G.pl[i].url = &G.play;
     }
 
     struct epoll_event evs[1024];
     int64_t next_check = 0, next_progress = 0;
     G.t0 = now_us();
 
+    if (P.file) {                               /* the publisher goes first */
+        P.c.fd = -1;
+        P.c.id = -1;
+        P.c.is_pub = 1;
+        P.c.url = &P.url;
+        player_start(&P.c);
+    }
+
     for (;;) {
         int64_t now = now_us();
 
+        if (P.file)
+            pub_pump(now);
+
         /* start players: ramped or as fast as possible */
-        if (G.started < G.n) {
+        int go = G.started < G.n && players_go(now);
+        if (go) {
+            if (!G.t_play0)
+                G.t_play0 = now;
             int target = G.n;
             if (G.rate > 0) {
-                double due = floor((now - G.t0) / 1e6 * G.rate) + 1;
+                double due = floor((now - G.t_play0) / 1e6 * G.rate) + 1;
                 target = due < G.n ? (int) due : G.n;
             }
             for (int k = 0; G.started < target && k < START_PER_TICK; k++) {
@@ -1449,31 +2324,32 @@ int main(int argc, char **argv)
             next_check = now + 50000;
         }
         if (!G.quiet && now >= next_progress) {
-            int st[P_DONE + 1] = { 0 }, playing = 0;
-            uint64_t bytes = 0;
-            for (int i = 0; i < G.started; i++) {
-                st[G.pl[i].state]++;
-                playing += G.pl[i].t_video && G.pl[i].state != P_DONE;
-                bytes += G.pl[i].bytes_in;
-            }
-            fprintf(stderr, "[%6.1fs] started %d  connecting %d  handshake %d  "
-                    "rtmp %d  playing %d  ended %d  %.1f MB\n",
-                    (now - G.t0) / 1e6, G.started, st[P_CONNECTING],
-                    st[P_HANDSHAKE], st[P_CONNECT] + st[P_CREATE]
-                    + st[P_PLAY] - playing, playing, st[P_DONE], bytes / 1e6);
+            progress(now);
             next_progress = now + 1000000;
         }
 
         if (stop_flag)
             break;
-        if (G.started == G.n) {
+        if (P.file && !P.t_publish && P.c.state == P_DONE)
+            break;                              /* the publish failed */
+        if (G.n == 0 && (P.c.state == P_DONE
+                         || (P.t_publish && now >= P.t_publish
+                             + (int64_t) (G.duration * 1e6))))
+            break;                              /* publish only: done */
+        if (G.n && G.started == G.n) {
             if (G.alive == 0)
                 break;                          /* nobody left to watch */
             if (now >= G.t_last_start + (int64_t) (G.duration * 1e6))
                 break;
         }
 
-        int timeout = G.started < G.n ? (G.rate > 0 ? 5 : 0) : 20;
+        /* wake up for the next start, published tag and deadline check */
+        int64_t wake = now + (go ? (G.rate > 0 ? 5000 : 0) : 20000);
+        if (P.next_due && P.next_due < wake)
+            wake = P.next_due;
+        if (P.file && G.started < G.n && P.t_publish && P.t_players < wake)
+            wake = P.t_players;
+        int timeout = wake > now ? (int) ((wake - now + 999) / 1000) : 0;
         int ne = epoll_wait(G.ep, evs, 1024, timeout);
         if (ne < 0 && errno != EINTR) {
             perror("rtmpload: epoll_wait");
@@ -1495,6 +2371,8 @@ int main(int argc, char **argv)
             G.pl[i].reason = NULL;
             player_free(&G.pl[i]);
         }
+    if (P.file)
+        pub_stop();
 
     struct summary s;
     summarize(&s);
@@ -1502,9 +2380,15 @@ int main(int argc, char **argv)
     int rc = 0;
     if (G.json && write_json(&s, G.json) < 0)
         rc = 1;
-    for (int i = 0; i < G.n; i++)
+    for (int i = 0; i < G.n; i++) {
         free(G.pl[i].redirect_url);
+        free(G.pl[i].lat_hist);
+    }
     free(G.pl);
+    free(P.c.redirect_url);
+    free(P.data);
+    free(P.tag);
+    free(P.meta);
     close(G.ep);
     return rc;
 }
