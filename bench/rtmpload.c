@@ -124,6 +124,7 @@ struct player {
     uint32_t    lat_n;          /* matched frames */
     uint32_t    lat_miss;       /* timestamp not among the sent frames */
     uint32_t    lat_size;       /* timestamp sent, but with another size */
+    uint32_t    lat_old;        /* sent before the play: a cached GOP */
     int64_t     lat_max;
 
     const char *reason;         /* why it ended (static string) */
@@ -848,6 +849,14 @@ static void on_video_latency(struct player *p, uint32_t ts, uint32_t len,
             player_end(p, "out of memory");
             return;
         }
+    }
+    /*
+     * a frame sent before this player asked for the stream came from the
+     * server's GOP cache: its age is history, not the path's delay
+     */
+    if (t < p->t_play) {
+        p->lat_old++;
+        return;
     }
     lat = now - t;
     p->lat_hist[hist_bin(lat)]++;
@@ -1670,7 +1679,7 @@ struct summary {
     double run_s, mbps, max_gap_ms;
     struct pct ttfv, ttfk, connect_ms;
     struct pct lat;                     /* end-to-end latency, ms */
-    uint64_t lat_miss, lat_size;
+    uint64_t lat_miss, lat_size, lat_old;
     int lat_players;
     int nreasons;
     const char *reason[64];
@@ -1723,6 +1732,7 @@ static void summarize_latency(struct summary *s)
         struct player *p = &G.pl[i];
         s->lat_miss += p->lat_miss;
         s->lat_size += p->lat_size;
+        s->lat_old += p->lat_old;
         if (p->lat_n == 0 || p->lat_hist == NULL)
             continue;
         s->lat_players++;
@@ -1862,6 +1872,8 @@ static void print_publisher(const struct summary *s)
            (unsigned long long) (s->lat_miss + s->lat_size),
            (unsigned long long) s->lat_miss,
            (unsigned long long) s->lat_size, s->lat_players);
+    printf("latency not counted    %llu  (sent before the player's play: "
+           "a cached GOP)\n", (unsigned long long) s->lat_old);
 }
 
 static void print_summary(const struct summary *s)
@@ -2005,10 +2017,12 @@ static int write_json(const struct summary *s, const char *path)
     fprintf(f, "  \"latency_unmatched\": %llu,\n"
             "  \"latency_ts_not_sent\": %llu,\n"
             "  \"latency_size_differs\": %llu,\n"
+            "  \"latency_before_play\": %llu,\n"
             "  \"latency_players\": %d,\n  \"publisher\": ",
             (unsigned long long) (s->lat_miss + s->lat_size),
             (unsigned long long) s->lat_miss,
-            (unsigned long long) s->lat_size, s->lat_players);
+            (unsigned long long) s->lat_size,
+            (unsigned long long) s->lat_old, s->lat_players);
     if (P.file)
         json_publisher(f);
     else
