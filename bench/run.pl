@@ -748,7 +748,7 @@ sub s1_upstreams {
             . "by nginx's accept (EPOLLEXCLUSIVE); each worker with players "
             . 'pulls on its own.  `rtmp_auto_push` is not used: it concerns '
             . 'publishers, and stock pulls work with several workers '
-            . 'without it (checked while writing this driver).',
+            . 'without it (see "players with video").',
             '"players per worker" is the number of player connections each '
             . 'worker held (from `ss -tnp`), largest first.',
         ],
@@ -1501,6 +1501,10 @@ sub machine {
     my (undef, $git) = $t->run(['git', '-C', $REPO, 'rev-parse', '--short',
                                 'HEAD'], timeout => 5);
     chomp($nv, $kr, $git);
+    # the module's own sources (top level), not the load client's
+    my (undef, $dirty) = $t->run(['git', '-C', $REPO, 'status', '--porcelain',
+        '--', ':(glob)*.c', ':(glob)*.h', 'config'], timeout => 5);
+    $git .= ' with uncommitted changes' if $git && $dirty =~ /\S/;
     $nv =~ s/^nginx version:\s*//;
     return { cpu => $model // 'unknown', cores => $cores,
              memory_gb => $mem ? sprintf('%.0f', $mem / 1024 / 1024) : '?',
