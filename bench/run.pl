@@ -651,6 +651,7 @@ sub fanout {
             max_gap_ms => $j->{max_gap_ms},
             first_video_ms => $j->{first_video_ms},
             latency_ms => $o{latency} ? latency_of($j) : undef,
+            latency_before_play => $j->{latency_before_play},
             latency_player_median_ms => $o{latency} ? do {
                 my @m = grep { defined } map { $_->{latency_median_ms} } @pl;
                 { n => scalar @m, p50 => pct(\@m, 50), p95 => pct(\@m, 95) }
@@ -1111,10 +1112,10 @@ sub s4_lookup {
             . 'edges (`cluster_linger 0`) whose origin is A, which has '
             . '`cluster_lookup_cache 0 0` so each try makes a full lookup, '
             . 'answers with an RTMP 302, and the edge follows it to B; '
-            . 'measured as in scenario 2 (3 lanes).  Each 40 ms Nagle wait '
-            . 'of scenario 2 (at the edge, at A, at B) weighs more here than '
-            . 'the lookup; the column after the tries counts those seen by '
-            . 'the player (the ones on the edge\'s pulls are not visible).',
+            . 'measured as in scenario 2 (3 lanes).  A 40 ms Nagle wait '
+            . '(see scenario 2), where one happens, weighs more than the '
+            . 'lookup: the column after the tries counts those the player '
+            . 'saw (those on the edge\'s pulls are not visible to it).',
             "Play to 302: $LOOKUP_TRIES more lookups at A, from a `play` "
             . "sent by the test suite's RTMP client (connected "
             . 'beforehand) to the 302 status: the lookup itself, without '
@@ -1443,8 +1444,8 @@ sub s7_merge {
         tables => [{
             head => ['players', 'variant', 'edge CPU-s per Gbit',
                      'ratio to (a)', 'RSS per player KB', 'ratio to (a)',
-                     'KB per TCP segment', 'latency p50 ms (all frames)',
-                     'latency p95 ms (all frames)',
+                     'KB per TCP segment', 'latency p50 ms (all samples)',
+                     'latency p95 ms (all samples)',
                      'per-player median latency: p50 ms',
                      'per-player median latency: p95 ms',
                      'players with gaps > 1 s', 'failed'],
@@ -1468,13 +1469,13 @@ sub s7_merge {
             . "rtmp://ORIGIN/live/STREAM`), rtmpload publishes the clip in "
             . 'real time to the origin while its players play it at the edge '
             . 'and reports publisher send -> player receipt (matched by '
-            . 'timestamp).  "All frames" is its summary over every video '
-            . 'frame of every player during the whole run, start-up '
-            . 'included: with the GOP cache, a joining player first gets '
-            . 'the frames since the last keyframe, up to 2 s old, which '
-            . 'weigh on this figure for ours.  "Per-player median" is the '
-            . 'distribution over players of each player\'s median '
-            . '(`latency_median_ms`), which that start-up does not move.  '
+            . 'timestamp).  "All samples" is its summary (`latency_ms`) over '
+            . 'the video frames of every player during the whole run, '
+            . 'start-up included; frames sent before a player\'s `play` '
+            . '(the GOP cache\'s burst to a joining player, up to 2 s old) '
+            . 'are not samples (`latency_before_play`).  "Per-player '
+            . 'median" is the distribution over players of each player\'s '
+            . 'median (`latency_median_ms`).  '
             . 'Without the publisher mode the stream is published by ffmpeg '
             . 'and latency is n/a.',
             '"KB per TCP segment": bytes acknowledged / segments sent '
