@@ -27,6 +27,8 @@
 #   BENCH_LOOKUP_TRIES   TTFF tries per series in scenarios 4, 6 (20)
 #   BENCH_WINDOW         fan-out measurement window, seconds (15)
 #   BENCH_FAILOVER_WAIT  how long players are watched after the kill (12)
+#   BENCH_PERF=0         no CPU profile of the fan-out edges (scenarios 3
+#                        and 7 profile them with perf when it is installed)
 #   TEST_KEEP=1          keep the instances' prefixes (configs, logs)
 
 use strict;
@@ -60,6 +62,7 @@ my $LOOKUP_TRIES = $ENV{BENCH_LOOKUP_TRIES} // 20;
 my $WINDOW       = $ENV{BENCH_WINDOW} // 15;
 my $FAILOVER_WAIT = $ENV{BENCH_FAILOVER_WAIT} // 12;
 my $HZ           = sysconf(_SC_CLK_TCK) || 100;
+my $PERF_SECONDS = 5;
 
 # Tries of one TTFF series run in this many independent lanes at once
 # (each cold lane has its own edge), so that 50 tries of a series whose
@@ -588,6 +591,66 @@ sub cold_ready {
 # over its whole run.  With latency => 1 the stream is published by
 # rtmpload's publisher mode (-P) in the same process as the players.
 
+###########################################################################
+# Where an edge's CPU goes: perf samples of its processes, by object and
+# by symbol, and its send system calls, over a few seconds after a fan-out
+# window (not during it: the profiler costs CPU too).  Needs perf (Debian:
+# linux-perf) and root or a permissive perf_event_paranoid.
+
+my $PERF_OK;
+sub perf_available {
+    return 0 if ($ENV{BENCH_PERF} // 1) eq '0';
+    return $PERF_OK if defined $PERF_OK;
+    my ($code) = eval { $t->run(['perf', 'stat', '-e',
+        'syscalls:sys_enter_writev', '--', 'true'], timeout => 10) };
+    return $PERF_OK = (defined $code && $code == 0) ? 1 : 0;
+}
+
+sub profile {
+    my ($key, $players, @pids) = @_;
+    return undef unless perf_available();
+    my $dir = "$REPO/build/bench-perf";
+    make_path($dir);
+    my $data = "$dir/$key.data";
+    my $pids = join ',', @pids;
+    my $rec = spawn(['perf', 'record', '-q', '-F', 999, '-o', $data,
+                     '-p', $pids, '--', 'sleep', $PERF_SECONDS], 'perf');
+    my ($code, $out, $err) = $t->run(['perf', 'stat', '-x', ',', '-e',
+        'syscalls:sys_enter_sendto,syscalls:sys_enter_writev', '-p', $pids,
+        '--', 'sleep', $PERF_SECONDS], timeout => $PERF_SECONDS + 30);
+    $rec->wait(timeout => 30);
+    my %calls;
+    for (split /\n/, $err) {
+        my ($n, undef, $ev) = split /,/;
+        next unless defined $ev && $n =~ /^\d+$/;
+        my ($call) = $ev =~ /sys_enter_(\w+)/ or next;
+        $calls{$call} = $n / $PERF_SECONDS / $players;
+    }
+    my %r = (sendto_per_player_s => $calls{sendto},
+             writev_per_player_s => $calls{writev});
+    for my $sort (qw(dso sym)) {
+        my (undef, $rep) = $t->run(['perf', 'report', '-i', $data,
+            '--stdio', '--no-children', '-g', 'none', '--percent-limit', 1,
+            '--sort', $sort], timeout => 120);
+        my @rows;
+        for (split /\n/, $rep) {
+            next unless /^\s+([\d.]+)%\s+(.*?)\s*$/;
+            push @rows, [$1 + 0, $2 =~ s/^\[[.k]\]\s+//r];
+        }
+        $r{$sort} = \@rows;
+    }
+    return \%r;
+}
+
+# the share of one object in a profile, by the start of its name
+sub dso_pct {
+    my ($p, $re) = @_;
+    return undef unless $p && $p->{dso};
+    my $sum = 0;
+    $_->[1] =~ $re and $sum += $_->[0] for @{$p->{dso}};
+    return $sum;
+}
+
 sub fanout {
     my (%o) = @_;
     my $res = scoped(sub {
@@ -619,6 +682,8 @@ sub fanout {
             cpu_ticks($rl->{proc}->pid), acked_bytes($o{port}), time);
         my $rss1 = rss_kb(@workers);
         my $spread = per_worker($o{port});
+        my $prof = profile($o{key} . "-$o{players}", $o{players},
+                           $n->worker_pids);
 
         my ($bytes, $segs, $kept) = (0, 0, 0);
         for my $k (keys %$b1) {
@@ -642,7 +707,11 @@ sub fanout {
             cpu_s_per_gbit => $gbit > 0 ? $cpu / $gbit : undef,
             rss_idle_kb => $rss0, rss_kb => $rss1,
             rss_per_player_kb => ($rss1 - $rss0) / $o{players},
-            per_worker => $spread,
+            per_worker => $spread, profile => $prof,
+            sendto_per_player_s => $prof ? $prof->{sendto_per_player_s}
+                                         : undef,
+            writev_per_player_s => $prof ? $prof->{writev_per_player_s}
+                                         : undef,
             playing => $j->{playing}, ended => $j->{ended},
             failed => scalar(grep { defined $_->{end_reason}
                                     || !defined $_->{first_video_ms} } @pl),
@@ -943,6 +1012,9 @@ my @FANOUT_METRICS = (
     ['edge CPU, % of one core', 'edge_cpu_pct', 1],
     ['delivered, Mbit/s', 'mbit_per_s', 0],
     ['KB per TCP segment to players', 'kb_per_segment', 1],
+    ['send() calls per player per second (perf)', 'sendto_per_player_s', 1],
+    ['writev() calls per player per second (perf)', 'writev_per_player_s',
+     0],
     ['RSS per player, KB', 'rss_per_player_kb', 1],
     ['players failed or disconnected', 'failed', 0],
     ['players with gaps > 1 s', 'gap_players', 0],
@@ -982,6 +1054,19 @@ sub s3_fanout {
     };
 }
 
+sub perf_note {
+    return perf_available()
+        ? "Where the CPU goes: right after the window, ${PERF_SECONDS} s of "
+          . '`perf record -F 999 -p WORKERS` (shares of the samples by '
+          . 'object, `perf report --sort dso`, and the top symbols, '
+          . '`--sort sym`; symbols of stripped objects are left out) and '
+          . '`perf stat -e syscalls:sys_enter_sendto,'
+          . 'syscalls:sys_enter_writev -p WORKERS` (calls per player per '
+          . 'second).  The data stays in `build/bench-perf/`.'
+        : 'perf is not installed (or not permitted): no CPU profile in '
+          . 'this run.';
+}
+
 sub fanout_notes {
     my ($media) = @_;
     return [
@@ -1007,6 +1092,7 @@ sub fanout_notes {
         'The machine has 2 cores, shared by nginx, rtmpload, the '
         . 'publishers and the origins: the load client\'s CPU is shown so '
         . 'that it can be told apart from the edge\'s.',
+        perf_note(),
     ];
 }
 
@@ -1410,7 +1496,7 @@ sub s7_merge {
         ['(d) ours, `cluster_merge_writes 350ms`', 'ours',
          'cluster_merge_writes 350ms;', $merge],
     );
-    my (@rows, %raw, @confs);
+    my (@rows, %raw, @confs, @prow);
     for my $players (500, 1000) {
         my $base;
         for my $v (@variants) {
@@ -1427,6 +1513,19 @@ sub s7_merge {
                                $e, $players, latency => $lat);
             $base //= $m;
             $raw{$players}{$label} = $m;
+            if ($players == 500 && (my $p = $m->{profile})) {
+                my @top = grep { $_->[1] !~ /^0x/ } @{$p->{sym} // []};
+                push @prow, [$label,
+                    fmt(dso_pct($p, qr/kernel/)),
+                    fmt(dso_pct($p, qr/^ngx_rtmp_module/)),
+                    fmt(dso_pct($p, qr/^ngx_rtmp_cluster/)),
+                    fmt(dso_pct($p, qr/^nginx$/)),
+                    fmt(dso_pct($p, qr/^libc/)),
+                    fmt($p->{sendto_per_player_s}),
+                    fmt($p->{writev_per_player_s}),
+                    join(', ', map { sprintf '`%s` %.1f%%', $_->[1], $_->[0] }
+                               @top[0 .. min(3, $#top)])];
+            }
             my ($l, $pm) = ($m->{latency_ms} // {},
                             $m->{latency_player_median_ms} // {});
             push @rows, [$players, $label, fmt($m->{cpu_s_per_gbit}),
@@ -1440,6 +1539,12 @@ sub s7_merge {
                 $m->{gap_players}, $m->{failed}];
         }
     }
+    my @ptable = @prow ? ({
+        head => ['500 players: where the edge workers\' CPU goes',
+                 'kernel %', 'nginx-rtmp %', 'this module %', 'nginx %',
+                 'libc %', 'send() per player per s',
+                 'writev() per player per s', 'top symbols'],
+        rows => \@prow }) : ();
     return {
         tables => [{
             head => ['players', 'variant', 'edge CPU-s per Gbit',
@@ -1449,7 +1554,7 @@ sub s7_merge {
                      'per-player median latency: p50 ms',
                      'per-player median latency: p95 ms',
                      'players with gaps > 1 s', 'failed'],
-            rows => \@rows }],
+            rows => \@rows }, @ptable],
         raw => { merge_writes_available => $merge ? 1 : 0,
                  rtmpload_publisher => $lat ? 1 : 0, %raw },
         configs => [@{origins()->{confs}}, @confs],
@@ -1481,6 +1586,7 @@ sub s7_merge {
             '"KB per TCP segment": bytes acknowledged / segments sent '
             . '(`ss -ti` `segs_out`) over the window, on the edge\'s player '
             . 'connections: how much each write (or Nagle) put together.',
+            perf_note(),
         ],
     };
 }
