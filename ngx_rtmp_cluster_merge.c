@@ -45,6 +45,8 @@ struct ngx_rtmp_cluster_merge_s {
 };
 
 
+static ngx_uint_t ngx_rtmp_cluster_merge_on(
+    ngx_rtmp_cluster_app_conf_t *cacf);
 static void ngx_rtmp_cluster_merge_timer(ngx_event_t *ev);
 static void ngx_rtmp_cluster_merge_cleanup(void *data);
 static void ngx_rtmp_cluster_merge_nagle(ngx_rtmp_live_stream_t *stream);
@@ -95,7 +97,7 @@ ngx_rtmp_cluster_merge_writes(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    size = 512 * 1024;
+    size = NGX_RTMP_CLUSTER_MERGE_BYTES;
 
     if (cf->args->nelts == 3) {
         size = ngx_parse_size(&value[2]);
@@ -112,6 +114,16 @@ ngx_rtmp_cluster_merge_writes(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     cacf->merge_bytes = (size_t) size;
 
     return NGX_CONF_OK;
+}
+
+
+/* edge-triggered events keep a merged player's write event in epoll */
+
+static ngx_uint_t
+ngx_rtmp_cluster_merge_on(ngx_rtmp_cluster_app_conf_t *cacf)
+{
+    return cacf->role != NGX_RTMP_CLUSTER_OFF && cacf->merge_window
+           && (ngx_event_flags & NGX_USE_CLEAR_EVENT);
 }
 
 
@@ -148,7 +160,7 @@ ngx_rtmp_cluster_merge_av(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
         ngx_rtmp_cluster_merge_nagle(lctx->stream);
     }
 
-    if (cacf->merge_window == 0 || !(ngx_event_flags & NGX_USE_CLEAR_EVENT)) {
+    if (!ngx_rtmp_cluster_merge_on(cacf)) {
         return;
     }
 
@@ -267,11 +279,7 @@ ngx_rtmp_cluster_merge_player(ngx_rtmp_session_t *s)
     ngx_rtmp_cluster_app_conf_t  *cacf;
 
     cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
-    if (cacf == NULL || cacf->role == NGX_RTMP_CLUSTER_OFF
-        || cacf->merge_window == 0
-        || !(ngx_event_flags & NGX_USE_CLEAR_EVENT)
-        || s->relay || s->auto_pushed)
-    {
+    if (cacf == NULL || !ngx_rtmp_cluster_merge_on(cacf)) {
         return;
     }
 
@@ -293,7 +301,7 @@ ngx_rtmp_cluster_merge_push(ngx_rtmp_session_t *s)
 
     ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
 
-    if (ctx && ctx->merged && s->connection->write->ready) {
+    if (ctx && ctx->merged) {
         ngx_rtmp_cluster_merge_send(s);
     }
 }
@@ -381,14 +389,7 @@ ngx_rtmp_cluster_merge_flush(ngx_rtmp_session_t *s, ngx_uint_t leave)
     for (pctx = lctx->stream->ctx; pctx; pctx = pctx->next) {
         ps = pctx->session;
 
-        /*
-         * not our pushes upstream nor other workers' pulls: one connection
-         * each, where a window would only add latency to every player
-         */
-
-        if (pctx->publishing || ps->relay || ps->auto_pushed
-            || ps->connection->destroyed)
-        {
+        if (pctx->publishing || ps->connection->destroyed) {
             continue;
         }
 
@@ -418,10 +419,7 @@ ngx_rtmp_cluster_merge_flush(ngx_rtmp_session_t *s, ngx_uint_t leave)
             }
         }
 
-        /* a full socket is written when epoll says it drained */
-        if (ps->connection->write->ready) {
-            ngx_rtmp_cluster_merge_send(ps);
-        }
+        ngx_rtmp_cluster_merge_send(ps);
     }
 }
 
@@ -431,6 +429,15 @@ ngx_rtmp_cluster_merge_join(ngx_rtmp_session_t *s,
     ngx_rtmp_cluster_ctx_t *ctx)
 {
     ngx_event_t  *wev;
+
+    /*
+     * not our pushes upstream nor other workers' pulls: one connection
+     * each, where a window would only add latency to every player
+     */
+
+    if (s->relay || s->auto_pushed) {
+        return NGX_DECLINED;
+    }
 
     wev = s->connection->write;
 
@@ -523,7 +530,8 @@ ngx_rtmp_cluster_merge_send(ngx_rtmp_session_t *s)
     c = s->connection;
     wev = c->write;
 
-    if (c->destroyed) {
+    /* a full socket is written when epoll says it drained */
+    if (c->destroyed || !wev->ready) {
         return;
     }
 

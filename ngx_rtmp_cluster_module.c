@@ -563,7 +563,7 @@ ngx_rtmp_cluster_merge_app_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_msec_value(conf->merge_window, prev->merge_window, 0);
     ngx_conf_merge_size_value(conf->merge_bytes, prev->merge_bytes,
-                              512 * 1024);
+                              NGX_RTMP_CLUSTER_MERGE_BYTES);
 
     if (conf->gop_max_frames == 0 || conf->gop_max_frames > 65536) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
