@@ -549,7 +549,7 @@ sub ttff_stats {
 }
 
 # play -> RTMP 302 at an origin lacking the stream, with the test
-# suite's RTMP client (as bench/lookup.pl): the lookup and the answer,
+# suite's RTMP client: the lookup and the answer,
 # without the rest of the path
 sub redirect_ms {
     my ($port, $tries) = @_;
