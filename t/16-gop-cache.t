@@ -11,7 +11,6 @@ use warnings;
 
 use Test::More;
 use Digest::MD5 qw(md5_hex);
-use POSIX qw(_exit);
 use Time::HiRes qw(time sleep);
 
 use lib 't/lib';
@@ -21,47 +20,6 @@ use RTMP::Client;
 
 my $t = ClusterTest->new;
 $t->skip_unless_module;
-
-# a synthetic publisher in a child: 25 fps video with a keyframe every
-# 2 s (unless no_key), audio between the frames, in real time
-sub publisher {
-    my ($port, $name, %o) = @_;
-    my $pid = fork // die "fork: $!";
-    return $pid if $pid;
-
-    $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP);
-    eval {
-        my $c = RTMP::Client->new(port => $port, timeout => 5);
-        $c->connect(app => 'live');
-        $c->create_stream;
-        $c->publish($name);
-        $c->send_metadata({ width => 320, height => 240 });
-        unless ($o{audio_only}) {
-            $c->send_av(type => 9, timestamp => 0,
-                        data => RTMP::Client::make_video_frame(seq_header => 1));
-        }
-        $c->send_av(type => 8, timestamp => 0,
-                    data => RTMP::Client::make_audio_frame(seq_header => 1));
-        my $start = time;
-        for my $i (0 .. ($o{frames} // 250)) {
-            my $ts = $i * 40;
-            sleep 0.001 while (time - $start) * 1000 < $ts;
-            unless ($o{audio_only}) {
-                $c->send_av(type => 9, timestamp => $ts,
-                    data => RTMP::Client::make_video_frame(
-                        keyframe => !$o{no_key} && $i % 50 == 0,
-                        size => 300, seed => $i));
-            }
-            $c->send_av(type => 8, timestamp => $ts + 20,
-                data => RTMP::Client::make_audio_frame(size => 40,
-                                                       seed => $i));
-        }
-        sleep 1;
-    };
-    _exit(0);
-}
-
-sub stop_pub { kill 'TERM', $_[0]; waitpid $_[0], 0 }
 
 # video (ts, md5) and audio ts until a video timestamp, from a player
 sub collect {
@@ -97,7 +55,7 @@ my $l = $t->nginx('limited', cluster_origin_conf(port => $lp, http => $lh,
 my $n = $t->nginx('nocache', cluster_origin_conf(port => $np, http => $nh,
                   app => 'cluster_gop_cache off;'), ports => [$np, $nh]);
 
-my $pub = publisher($op, 'g');
+my $pub = synthetic_publisher($op, 'g');
 sleep 0.5;
 my $a = $t->rtmp_play($op, 'live', 'g', wait => 1);
 
@@ -145,22 +103,22 @@ cmp_ok($os && $os->{gop}{frames}, '>', 0,
        'origin status: the publisher\'s cached GOP');
 
 $_->close for $a, $b, $c;
-stop_pub($pub);
+stop_publisher($pub);
 
 # limits: a GOP longer than the cache holds is dropped, nothing stale
 
-$pub = publisher($lp, 'g');
+$pub = synthetic_publisher($lp, 'g');
 sleep 1.3;
 my $x = $t->rtmp_play($lp, 'live', 'g', wait => 1);
 my ($xv) = collect($x, 2000);
 is($xv->[0][0], 2000, 'over the limit: the player waits for the next keyframe');
 ok($xv->[0][2], 'and gets a keyframe first');
 $x->close;
-stop_pub($pub);
+stop_publisher($pub);
 
 # without the cache (nginx-rtmp's behaviour) for comparison
 
-$pub = publisher($np, 'g');
+$pub = synthetic_publisher($np, 'g');
 sleep 1.3;
 $x = $t->rtmp(port => $np, app => 'live');
 $x->create_stream;
@@ -171,11 +129,11 @@ diag(sprintf 'first video 1.3 s into a 2 s GOP: %.0f ms with the cache,'
      . ' %.0f ms without', ($b_first - $b_start) * 1000,
      (($x_first // $x_start) - $x_start) * 1000);
 $x->close;
-stop_pub($pub);
+stop_publisher($pub);
 
 # audio only
 
-$pub = publisher($op, 'aud', audio_only => 1);
+$pub = synthetic_publisher($op, 'aud', audio_only => 1);
 sleep 1;
 $x = $t->rtmp(port => $op, app => 'live');
 $x->create_stream;
@@ -195,11 +153,11 @@ ok(monotonic(@ats), 'audio only: monotonic');
 my %seen;
 is(scalar(grep { $seen{$_}++ } @ats), 0, 'audio only: nothing repeated');
 $x->close;
-stop_pub($pub);
+stop_publisher($pub);
 
 # no keyframe yet: nothing stale
 
-$pub = publisher($op, 'nokey', no_key => 1, frames => 60);
+$pub = synthetic_publisher($op, 'nokey', no_key => 1, frames => 60);
 sleep 1;
 $x = $t->rtmp_play($op, 'live', 'nokey', wait => 1);
 my $v = $x->wait_message(sub { $_[0]{type} eq '9' && !$_[0]{is_seq_header} },
@@ -207,7 +165,7 @@ my $v = $x->wait_message(sub { $_[0]{type} eq '9' && !$_[0]{is_seq_header} },
 ok(!$v,
    'no keyframe yet: no cached video');
 $x->close;
-stop_pub($pub);
+stop_publisher($pub);
 
 $t->check_logs;
 

@@ -13,7 +13,6 @@ use warnings;
 
 use Test::More;
 use Digest::MD5 qw(md5_hex);
-use POSIX qw(_exit);
 use Socket qw(PF_INET SOCK_STREAM SOL_SOCKET SO_RCVBUF inet_aton
               pack_sockaddr_in);
 use IO::Handle;
@@ -45,43 +44,6 @@ for my $bad (['0', qr/window "0" must be/],
 my ($code, $out) = $t->nginx_t(edge_conf(port => $t->port, http => $t->port,
     origins => ['127.0.0.1:1'], rtmp => 'cluster_merge_writes 200ms 1m;'));
 is($code, 0, 'window and size at the rtmp level: accepted') or diag $out;
-
-# a synthetic publisher in a child: 25 fps, a keyframe every 2 s, audio
-# between the frames, frames of $o{size} bytes, in real time
-
-sub publisher {
-    my ($port, $name, %o) = @_;
-    my $pid = fork // die "fork: $!";
-    return $pid if $pid;
-
-    $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP);
-    eval {
-        my $c = RTMP::Client->new(port => $port, timeout => 5);
-        $c->connect(app => 'live');
-        $c->create_stream;
-        $c->publish($name);
-        $c->send_metadata({ width => 320, height => 240 });
-        $c->send_av(type => 9, timestamp => 0,
-                    data => RTMP::Client::make_video_frame(seq_header => 1));
-        $c->send_av(type => 8, timestamp => 0,
-                    data => RTMP::Client::make_audio_frame(seq_header => 1));
-        my $start = time;
-        for my $i (0 .. $o{frames}) {
-            my $ts = $i * 40;
-            sleep 0.001 while (time - $start) * 1000 < $ts;
-            $c->send_av(type => 9, timestamp => $ts,
-                data => RTMP::Client::make_video_frame(
-                    keyframe => $i % 50 == 0, size => $o{size} // 300,
-                    seed => $i));
-            $c->send_av(type => 8, timestamp => $ts + 20,
-                data => RTMP::Client::make_audio_frame(size => 40,
-                                                       seed => $i));
-        }
-    };
-    _exit(0);
-}
-
-sub stop_pub { kill 'TERM', $_[0]; waitpid $_[0], 0 }
 
 # video [ts, md5], audio ts and the arrival time of every media message,
 # until a video timestamp
@@ -140,7 +102,7 @@ my $e = $t->nginx('edge', edge_conf(port => $ep, http => $eh,
 my $n = $t->nginx('plain', edge_conf(port => $np, http => $nh,
                   origins => ["127.0.0.1:$op"]), ports => [$np, $nh]);
 
-my $pub = publisher($op, 'm', frames => 600, size => 4000);
+my $pub = synthetic_publisher($op, 'm', frames => 600, size => 4000);
 sleep 0.5;
 
 # the edge pulls; a first player there, another at the plain edge
@@ -198,7 +160,7 @@ cmp_ok($crate, '>', 15, sprintf('not merged: %.1f writes/s seen',
 # of ~1.5 MB/s: the kernel's send buffer (up to 4 MB) fills in seconds
 
 my $worker = ($e->worker_pids)[0];
-my $bigpub = publisher($op, 'big', frames => 500, size => 60000);
+my $bigpub = synthetic_publisher($op, 'big', frames => 500, size => 60000);
 sleep 0.5;
 my $big = $t->rtmp_play($ep, 'live', 'big', wait => 1);
 ok(wait_video($big, timeout => 5), 'big stream: video');
@@ -234,7 +196,7 @@ cmp_ok($frames, '>=', 200, "the other player got $frames frames meanwhile");
 cmp_ok($rss_max - $rss0, '<', 32768,
        sprintf('the worker grew at most %d KB while a player stalled '
                . '(bounded by the output queue)', $rss_max - $rss0));
-stop_pub($bigpub);
+stop_publisher($bigpub);
 
 # the publisher of an origin with merged writes leaves: its players hear
 # it at once, not a window later, and a new publisher's frames reach them
@@ -243,29 +205,29 @@ my ($mp, $mh) = map { $t->port } 1 .. 2;
 my $mo = $t->nginx('morigin', cluster_origin_conf(port => $mp, http => $mh,
                    app => 'cluster_merge_writes 2s; publish_notify on;'),
                    ports => [$mp, $mh]);
-my $mpub = publisher($mp, 'r', frames => 150);
+my $mpub = synthetic_publisher($mp, 'r', frames => 150);
 sleep 0.5;
 my $mplayer = $t->rtmp_play($mp, 'live', 'r', wait => 1);
 ok(wait_video($mplayer, count => 60, timeout => 10),
    'origin with merged writes: video');
 
 # mid-window
-stop_pub($mpub);
+stop_publisher($mpub);
 my $t0 = time;
 my $st = $mplayer->wait_status(qr/UnpublishNotify/, timeout => 10);
 ok($st, 'its player is told the stream stopped');
 cmp_ok(time - $t0, '<', 1, sprintf('at once (%.0f ms), not after the 2 s '
                                    . 'window', (time - $t0) * 1000));
 
-my $mpub2 = publisher($mp, 'r', frames => 100);
+my $mpub2 = synthetic_publisher($mp, 'r', frames => 100);
 ok(wait_video($mplayer, count => 1, timeout => 5),
    'the new publisher\'s video');
 my ($rv) = collect($mplayer, 3000);
 ok(@$rv >= 60 && monotonic(map { $_->[0] } @$rv),
    'after the republish: frames in order');
 
-stop_pub($mpub2);
-stop_pub($pub);
+stop_publisher($mpub2);
+stop_publisher($pub);
 $t->stop_all;
 $t->check_logs;
 

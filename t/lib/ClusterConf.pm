@@ -7,10 +7,14 @@ use strict;
 use warnings;
 
 use Exporter qw(import);
-use Time::HiRes qw(time);
+use Time::HiRes qw(time sleep);
+
+use POSIX qw(_exit);
+use RTMP::Client;
 
 our @EXPORT = qw(origin_conf edge_conf cluster_origin_conf wait_video
-                 wait_keyframe stream_status origin_status);
+                 wait_keyframe stream_status origin_status
+                 synthetic_publisher stop_publisher);
 
 # CLUSTER_MERGE_WRITES=100ms runs the suite with merged writes in every
 # application with a cluster role (see cluster_merge_writes)
@@ -148,6 +152,51 @@ sub wait_keyframe {
         $m->{type} eq '9' && $m->{keyframe} && !$m->{is_seq_header};
     }, timeout => $o{timeout} // 10);
 }
+
+# synthetic_publisher($port, $name, frames => 250, size => 300,
+#                     audio_only => 0, no_key => 0): a publisher in a
+# child, its pid: 25 fps video of `size`-byte frames (seeded by their
+# number, so players can compare them) with a keyframe every 2 s (unless
+# no_key), audio between the frames, in real time; it stays 1 s after the
+# last frame
+sub synthetic_publisher {
+    my ($port, $name, %o) = @_;
+    my $pid = fork // die "fork: $!";
+    return $pid if $pid;
+
+    $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP);
+    eval {
+        my $c = RTMP::Client->new(port => $port, timeout => 5);
+        $c->connect(app => 'live');
+        $c->create_stream;
+        $c->publish($name);
+        $c->send_metadata({ width => 320, height => 240 });
+        unless ($o{audio_only}) {
+            $c->send_av(type => 9, timestamp => 0, data =>
+                RTMP::Client::make_video_frame(seq_header => 1));
+        }
+        $c->send_av(type => 8, timestamp => 0,
+                    data => RTMP::Client::make_audio_frame(seq_header => 1));
+        my $start = time;
+        for my $i (0 .. ($o{frames} // 250)) {
+            my $ts = $i * 40;
+            sleep 0.001 while (time - $start) * 1000 < $ts;
+            unless ($o{audio_only}) {
+                $c->send_av(type => 9, timestamp => $ts,
+                    data => RTMP::Client::make_video_frame(
+                        keyframe => !$o{no_key} && $i % 50 == 0,
+                        size => $o{size} // 300, seed => $i));
+            }
+            $c->send_av(type => 8, timestamp => $ts + 20,
+                data => RTMP::Client::make_audio_frame(size => 40,
+                                                       seed => $i));
+        }
+        sleep 1;
+    };
+    _exit(0);
+}
+
+sub stop_publisher { kill 'TERM', $_[0]; waitpid $_[0], 0 }
 
 # stream_status($status, $name): the status entries of stream $name
 sub stream_status {
