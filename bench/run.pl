@@ -206,47 +206,16 @@ sub ours_edge_conf {
 
 sub stock_origin_conf {
     my (%o) = @_;
-    return tune(<<"END");
-error_log logs/error.log info;
-pid logs/nginx.pid;
-worker_processes 1;
-%%LOAD_MODULES%%
-events {}
-rtmp {
-    server {
-        listen 127.0.0.1:$o{port};
-        application live {
-            live on;
-        }
-    }
-}
-END
+    return tune(origin_conf($o{port}));
 }
 
 # stock nginx-rtmp edge: a dynamic pull per stream, per worker
 sub stock_edge_conf {
     my (%o) = @_;
-    my $workers = $o{workers} // 1;
-    my $pulls = join "\n", map { "            pull rtmp://127.0.0.1:$_/live;" }
-                           @{$o{origins}};
-    my $app = $o{app} // '';
-    return tune(<<"END");
-error_log logs/error.log info;
-pid logs/nginx.pid;
-worker_processes $workers;
-%%LOAD_MODULES%%
-events {}
-rtmp {
-    server {
-        listen 127.0.0.1:$o{port};
-        application live {
-            live on;
-$pulls
-            $app
-        }
-    }
-}
-END
+    my $pulls = join "\n            ",
+                     map { "pull rtmp://127.0.0.1:$_/live;" } @{$o{origins}};
+    return tune(origin_conf($o{port}, workers => $o{workers},
+                            app => "$pulls\n            " . ($o{app} // '')));
 }
 
 # A configuration as documented: ports replaced by names, the harness's
@@ -1357,22 +1326,10 @@ sub s5_failover {
 sub s6_manager {
     my (@confs, %raw);
     my ($rp, $mh) = map { $t->port } 1 .. 2;
-    spawn(['redis-server', '--port', $rp, '--bind', '127.0.0.1',
-           '--save', '', '--appendonly', 'no'], 'redis');
+    own($t->redis_server($rp));
     wait_until(sub { $t->port_open($rp) }, 5) or die "redis-server\n";
-    my $mconf = tune(<<"END");
-error_log logs/error.log info;
-pid logs/nginx.pid;
-%%LOAD_MODULES%%
-events {}
-http {
-    %%HTTP_DEFAULTS%%
-    server {
-        listen 127.0.0.1:$mh;
-        location /streams/ { cluster_manager redis=127.0.0.1:$rp; }
-    }
-}
-END
+    my $mconf = tune(manager_conf(http => $mh, locations =>
+        "location /streams/ { cluster_manager redis=127.0.0.1:$rp; }"));
     start_nginx('s6-manager', $mconf, ports => [$mh]);
     my $mgr = "cluster_manager http://127.0.0.1:$mh/streams/;";
 

@@ -22,29 +22,14 @@ $t->skip_unless_module;
 
 my ($rp, $mh, $ap, $ah, $bp, $bh, $ep, $eh) = map { $t->port } 1 .. 8;
 
-sub redis {
-    return $t->spawn(['redis-server', '--port', $rp, '--bind', '127.0.0.1',
-                      '--save', '', '--appendonly', 'no'], name => 'redis');
-}
-
-my $redis = redis();
+my $redis = $t->redis_server($rp);
 ok($t->wait_until(sub { $t->port_open($rp) },
                   timeout => 5), 'redis-server up');
 
-my $m = $t->nginx('manager', <<"END", ports => [$mh]);
-error_log logs/error.log info;
-pid logs/nginx.pid;
-%%LOAD_MODULES%%
-events {}
-http {
-    %%HTTP_DEFAULTS%%
-    server {
-        listen 127.0.0.1:$mh;
-        location /streams/ { cluster_manager redis=127.0.0.1:$rp ttl=3s; }
-        location /api/v1/clusters { cluster_manager redis=127.0.0.1:$rp; }
-    }
-}
-END
+my $m = $t->nginx('manager', manager_conf(http => $mh, locations =>
+    "location /streams/ { cluster_manager redis=127.0.0.1:$rp ttl=3s; }\n"
+    . "location /api/v1/clusters { cluster_manager redis=127.0.0.1:$rp; }"),
+    ports => [$mh]);
 
 my $mgr = "cluster_manager http://127.0.0.1:$mh/streams/; "
         . 'cluster_lease_ttl 3s; cluster_not_found reject;';
@@ -144,7 +129,7 @@ is($c->publish('s2')->{code}, 'NetStream.Publish.Start',
 is($b->status($bh, '/cluster')->{manager}{health}, 'down',
    'B status: manager down');
 
-$redis = redis();
+$redis = $t->redis_server($rp);
 ok($t->wait_until(sub { lease('s2') }, timeout => 8),
    'Redis back: the registration was retried');
 is($b->status($bh, '/cluster')->{manager}{health}, 'up', 'B: manager up again');

@@ -14,20 +14,23 @@ use RTMP::Client;
 
 our @EXPORT = qw(origin_conf edge_conf cluster_origin_conf wait_video
                  wait_keyframe stream_status origin_status
-                 synthetic_publisher stop_publisher);
+                 manager_conf synthetic_publisher stop_publisher);
 
 # CLUSTER_MERGE_WRITES=100ms runs the suite with merged writes in every
 # application with a cluster role (see cluster_merge_writes)
 my $MERGE = $ENV{CLUSTER_MERGE_WRITES}
     ? "cluster_merge_writes $ENV{CLUSTER_MERGE_WRITES};" : '';
 
-# origin_conf($rtmp_port): nginx-rtmp with a live application
+# origin_conf($rtmp_port, app => 'extra directives', workers => 1):
+# nginx-rtmp with a live application
 sub origin_conf {
     my ($port, %opt) = @_;
     my $app = $opt{app} // '';
+    my $workers = $opt{workers} // 1;
     return <<"END";
 error_log logs/error.log info;
 pid logs/nginx.pid;
+worker_processes $workers;
 %%LOAD_MODULES%%
 events {}
 rtmp {
@@ -37,6 +40,25 @@ rtmp {
             live on;
             $app
         }
+    }
+}
+END
+}
+
+# manager_conf(http => N, locations => 'location /s/ { ... }'): an nginx
+# serving only http, for the stream manager
+sub manager_conf {
+    my (%o) = @_;
+    return <<"END";
+error_log logs/error.log info;
+pid logs/nginx.pid;
+%%LOAD_MODULES%%
+events {}
+http {
+    %%HTTP_DEFAULTS%%
+    server {
+        listen 127.0.0.1:$o{http};
+        $o{locations}
     }
 }
 END

@@ -328,6 +328,15 @@ sub publish {
     return $self->spawn(\@cmd, name => 'ffmpeg');
 }
 
+# redis_server($port): a throwaway redis-server on 127.0.0.1 (no
+# persistence) as a ClusterTest::Proc; wait for its port to open
+sub redis_server {
+    my ($self, $port) = @_;
+    return $self->spawn(['redis-server', '--port', $port, '--bind',
+                         '127.0.0.1', '--save', '', '--appendonly', 'no'],
+                        name => 'redis');
+}
+
 # spawn(\@cmd, name => 'x'): any background process, stopped by stop_all
 sub spawn {
     my ($self, $cmd, %opt) = @_;
