@@ -10,14 +10,13 @@
 
 static void ngx_http_rtmp_cluster_api_app(ngx_str_t *app,
     ngx_rtmp_cluster_app_conf_t **cacfp, ngx_rtmp_core_srv_conf_t **cscfp);
-static void ngx_http_rtmp_cluster_gen_kv(yajl_gen g, const char *key,
-    ngx_str_t *value);
 
 
 ngx_int_t
 ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r)
 {
     ngx_int_t                      rc, found;
+    const char                    *error;
     ngx_str_t                      vhost, ip, app, stream, coworker;
     ngx_str_t                      key, host;
     in_port_t                      port;
@@ -48,22 +47,31 @@ ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    g = yajl_gen_alloc(NULL);
-    if (g == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+    error = NULL;
 
     if (app.len == 0 || stream.len == 0 || stream.len >= NGX_RTMP_MAX_NAME
         || app.len + 1 + stream.len > NGX_RTMP_CLUSTER_KEY_LEN)
     {
+        error = "app and stream are required";
+
+    } else if (ngx_rtmp_cluster_name_valid(app.data, app.len) != NGX_OK
+               || ngx_rtmp_cluster_name_valid(stream.data, stream.len)
+                  != NGX_OK)
+    {
+        /* a NUL would cut the name short: "s%00x" is not "s" */
+        error = "app and stream must not contain control characters";
+    }
+
+    if (error) {
+        g = ngx_rtmp_cluster_json_gen(0);
+        if (g == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         yajl_gen_map_open(g);
-        yajl_gen_string(g, (u_char *) "code", 4);
-        yajl_gen_integer(g, 400);
-        yajl_gen_string(g, (u_char *) "error", 5);
-        yajl_gen_string(g, (u_char *) "app and stream are required",
-                        sizeof("app and stream are required") - 1);
+        ngx_rtmp_cluster_json_int(g, "code", NGX_HTTP_BAD_REQUEST);
+        ngx_rtmp_cluster_json_str(g, "error", (u_char *) error,
+                                  ngx_strlen(error));
         yajl_gen_map_close(g);
 
         return ngx_http_rtmp_cluster_send_json(r, NGX_HTTP_BAD_REQUEST, g);
@@ -105,8 +113,6 @@ ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r)
     q.stream = stream;
     q.coworker = coworker;
 
-    yajl_gen_free(g);
-
     return ngx_http_rtmp_cluster_srs_answer(r, &q, found ? &host : NULL,
                                             port);
 }
@@ -121,7 +127,6 @@ ngx_int_t
 ngx_http_rtmp_cluster_srs_answer(ngx_http_request_t *r,
     ngx_http_rtmp_cluster_srs_query_t *q, ngx_str_t *host, in_port_t port)
 {
-    u_char     *p;
     yajl_gen    g;
     ngx_str_t   api, origin_vhost;
 
@@ -141,48 +146,42 @@ ngx_http_rtmp_cluster_srs_answer(ngx_http_request_t *r,
         api = r->headers_in.host->value;
     }
 
-    g = yajl_gen_alloc(NULL);
+    g = ngx_rtmp_cluster_json_gen(0);
     if (g == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    yajl_gen_config(g, yajl_gen_validate_utf8, 1);
-
     yajl_gen_map_open(g);
 
-    yajl_gen_string(g, (u_char *) "code", 4);
-    yajl_gen_integer(g, 0);
+    ngx_rtmp_cluster_json_int(g, "code", 0);
 
-    yajl_gen_string(g, (u_char *) "data", 4);
+    ngx_rtmp_cluster_json_key(g, "data");
     yajl_gen_map_open(g);
 
-    yajl_gen_string(g, (u_char *) "query", 5);
+    ngx_rtmp_cluster_json_key(g, "query");
     yajl_gen_map_open(g);
-    ngx_http_rtmp_cluster_gen_kv(g, "ip", &q->ip);
-    ngx_http_rtmp_cluster_gen_kv(g, "vhost", &q->vhost);
-    ngx_http_rtmp_cluster_gen_kv(g, "app", &q->app);
-    ngx_http_rtmp_cluster_gen_kv(g, "stream", &q->stream);
+    ngx_rtmp_cluster_json_str(g, "ip", q->ip.data, q->ip.len);
+    ngx_rtmp_cluster_json_str(g, "vhost", q->vhost.data, q->vhost.len);
+    ngx_rtmp_cluster_json_str(g, "app", q->app.data, q->app.len);
+    ngx_rtmp_cluster_json_str(g, "stream", q->stream.data, q->stream.len);
     yajl_gen_map_close(g);
 
-    yajl_gen_string(g, (u_char *) "origin", 6);
+    ngx_rtmp_cluster_json_key(g, "origin");
 
     if (host) {
         yajl_gen_map_open(g);
-        ngx_http_rtmp_cluster_gen_kv(g, "ip", host);
+        ngx_rtmp_cluster_json_str(g, "ip", host->data, host->len);
 
         /* the RTMP port, not this API's */
-        yajl_gen_string(g, (u_char *) "port", 4);
-        yajl_gen_integer(g, port);
+        ngx_rtmp_cluster_json_int(g, "port", port);
 
-        ngx_http_rtmp_cluster_gen_kv(g, "vhost", &origin_vhost);
-        ngx_http_rtmp_cluster_gen_kv(g, "api", &api);
+        ngx_rtmp_cluster_json_str(g, "vhost", origin_vhost.data,
+                                  origin_vhost.len);
+        ngx_rtmp_cluster_json_str(g, "api", api.data, api.len);
 
-        yajl_gen_string(g, (u_char *) "routers", 7);
+        ngx_rtmp_cluster_json_key(g, "routers");
         yajl_gen_array_open(g);
-        p = api.len ? api.data : (u_char *) "";
-        if (yajl_gen_string(g, p, api.len) != yajl_gen_status_ok) {
-            yajl_gen_string(g, (u_char *) "", 0);
-        }
+        ngx_rtmp_cluster_json_value(g, api.data, api.len);
         yajl_gen_array_close(g);
 
         yajl_gen_map_close(g);
@@ -204,29 +203,7 @@ ngx_int_t
 ngx_http_rtmp_cluster_arg(ngx_http_request_t *r, char *name,
     ngx_str_t *value)
 {
-    u_char     *dst, *src;
-    ngx_str_t   raw;
-
-    value->len = 0;
-    value->data = (u_char *) "";
-
-    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK) {
-        return NGX_OK;
-    }
-
-    dst = ngx_pnalloc(r->pool, raw.len);
-    if (dst == NULL) {
-        return NGX_ERROR;
-    }
-
-    value->data = dst;
-    src = raw.data;
-
-    ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
-
-    value->len = dst - value->data;
-
-    return NGX_OK;
+    return ngx_rtmp_cluster_arg(r->pool, &r->args, name, value);
 }
 
 
@@ -267,18 +244,6 @@ ngx_http_rtmp_cluster_api_app(ngx_str_t *app,
                 return;
             }
         }
-    }
-}
-
-
-static void
-ngx_http_rtmp_cluster_gen_kv(yajl_gen g, const char *key, ngx_str_t *value)
-{
-    yajl_gen_string(g, (const unsigned char *) key, ngx_strlen(key));
-
-    if (yajl_gen_string(g, value->data, value->len) != yajl_gen_status_ok) {
-        /* not UTF-8: yajl refused it and wrote nothing */
-        yajl_gen_string(g, (u_char *) "", 0);
     }
 }
 

@@ -33,11 +33,7 @@
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_SRS        "/api/v1/clusters"
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_RETRY      1000
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX   4096
-#define NGX_HTTP_RTMP_CLUSTER_MANAGER_NAME_MAX   512
-#define NGX_HTTP_RTMP_CLUSTER_MANAGER_HOST_MAX   255
-#define NGX_HTTP_RTMP_CLUSTER_MANAGER_TOKEN_MAX  64
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_TOKEN_LEN  32
-#define NGX_HTTP_RTMP_CLUSTER_MANAGER_TTL_MAX    86400
 
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_LIST       0
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_LOOKUP     1
@@ -200,19 +196,8 @@ static ngx_int_t ngx_http_rtmp_cluster_manager_refuse(ngx_http_request_t *r,
 static ngx_int_t ngx_http_rtmp_cluster_manager_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error);
 static yajl_gen ngx_http_rtmp_cluster_manager_gen(ngx_int_t code);
-static void ngx_http_rtmp_cluster_manager_gen_str(yajl_gen g,
-    const char *key, u_char *data, size_t len);
-static void ngx_http_rtmp_cluster_manager_gen_int(yajl_gen g,
-    const char *key, long long n);
 static void ngx_http_rtmp_cluster_manager_gen_origin(yajl_gen g,
     ngx_str_t *host, ngx_uint_t port);
-static ngx_int_t ngx_http_rtmp_cluster_manager_lease(u_char *data,
-    size_t len, ngx_str_t *host, ngx_uint_t *port);
-static ngx_int_t ngx_http_rtmp_cluster_manager_utf8(u_char *p, size_t len);
-static ngx_int_t ngx_http_rtmp_cluster_manager_valid_host(u_char *p,
-    size_t len);
-static ngx_int_t ngx_http_rtmp_cluster_manager_valid_token(u_char *p,
-    size_t len);
 static void ngx_http_rtmp_cluster_manager_random(u_char *dst);
 static int ngx_libc_cdecl ngx_http_rtmp_cluster_manager_cmp(const void *one,
     const void *two);
@@ -405,7 +390,7 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             n = ngx_parse_time(&s, 1);
             if (n == NGX_ERROR || n < 1
-                || n > NGX_HTTP_RTMP_CLUSTER_MANAGER_TTL_MAX)
+                || n > NGX_RTMP_CLUSTER_TTL_MAX)
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "\"cluster_manager\": invalid ttl "
@@ -1088,6 +1073,13 @@ ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r)
                                                "app and stream are required");
         }
 
+        if (rc == NGX_ABORT) {
+            return ngx_http_rtmp_cluster_manager_refuse(r,
+                           NGX_HTTP_BAD_REQUEST,
+                           "app and stream must not contain control "
+                           "characters");
+        }
+
         if (rc != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -1157,8 +1149,7 @@ ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r)
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            if (ngx_http_rtmp_cluster_manager_valid_token(ctx->token.data,
-                                                          ctx->token.len)
+            if (ngx_rtmp_cluster_token_valid(ctx->token.data, ctx->token.len)
                 != NGX_OK)
             {
                 return ngx_http_rtmp_cluster_manager_refuse(r,
@@ -1224,7 +1215,10 @@ ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r)
 }
 
 
-/* SRS's query: vhost, ip, app, stream, coworker; NGX_DECLINED: bad */
+/*
+ * SRS's query: vhost, ip, app, stream, coworker; NGX_DECLINED: missing,
+ * NGX_ABORT: control characters in a name.
+ */
 
 static ngx_int_t
 ngx_http_rtmp_cluster_manager_query(ngx_http_request_t *r,
@@ -1242,10 +1236,17 @@ ngx_http_rtmp_cluster_manager_query(ngx_http_request_t *r,
     }
 
     if (ctx->app.len == 0 || ctx->name.len == 0
-        || ctx->app.len > NGX_HTTP_RTMP_CLUSTER_MANAGER_NAME_MAX
-        || ctx->name.len > NGX_HTTP_RTMP_CLUSTER_MANAGER_NAME_MAX)
+        || ctx->app.len > NGX_RTMP_CLUSTER_NAME_MAX
+        || ctx->name.len > NGX_RTMP_CLUSTER_NAME_MAX)
     {
         return NGX_DECLINED;
+    }
+
+    if (ngx_rtmp_cluster_name_valid(ctx->app.data, ctx->app.len) != NGX_OK
+        || ngx_rtmp_cluster_name_valid(ctx->name.data, ctx->name.len)
+           != NGX_OK)
+    {
+        return NGX_ABORT;
     }
 
     return ngx_http_rtmp_cluster_manager_key(r, ctx, &ctx->app, &ctx->name);
@@ -1262,9 +1263,11 @@ static ngx_int_t
 ngx_http_rtmp_cluster_manager_path(ngx_http_request_t *r,
     ngx_http_rtmp_cluster_manager_ctx_t *ctx, char **error)
 {
-    u_char                    *p, *q, *last, *slash, *dst;
-    ngx_str_t                  path, part[2];
-    ngx_uint_t                 i, escaped;
+    u_char                    *p, *last;
+    ngx_int_t                  rc;
+    ngx_str_t                  path, app, name;
+    ngx_uint_t                 escaped;
+    const char                *err;
     ngx_http_core_loc_conf_t  *clcf;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
@@ -1292,70 +1295,24 @@ ngx_http_rtmp_cluster_manager_path(ngx_http_request_t *r,
         }
     }
 
-    p = path.data + clcf->name.len;
-    last = path.data + path.len;
+    rc = ngx_rtmp_cluster_parse_path(r->pool, path.data + clcf->name.len,
+                                     path.len - clcf->name.len, escaped,
+                                     &app, &name, &err);
 
-    while (p < last && *p == '/') {
-        p++;
-    }
-
-    if (p == last) {
+    if (rc == NGX_DECLINED) {
         return NGX_DECLINED;
     }
 
-    slash = NULL;
-
-    for (q = p; q < last; q++) {
-        if (*q == '/') {
-            slash = q;
+    if (rc != NGX_OK) {
+        if (err == NULL) {
+            return NGX_ERROR;
         }
-    }
 
-    if (slash == NULL || slash == last - 1) {
-        *error = "expected APP/NAME after the location";
+        *error = (char *) err;
         return NGX_HTTP_BAD_REQUEST;
     }
 
-    part[0].data = p;
-    part[0].len = slash - p;
-    part[1].data = slash + 1;
-    part[1].len = last - slash - 1;
-
-    for (i = 0; i < 2; i++) {
-
-        if (escaped) {
-            dst = ngx_pnalloc(r->pool, part[i].len);
-            if (dst == NULL) {
-                return NGX_ERROR;
-            }
-
-            q = part[i].data;
-            part[i].data = dst;
-
-            ngx_unescape_uri(&dst, &q, part[i].len, NGX_UNESCAPE_URI);
-
-            part[i].len = dst - part[i].data;
-        }
-
-        if (part[i].len == 0) {
-            *error = "expected APP/NAME after the location";
-            return NGX_HTTP_BAD_REQUEST;
-        }
-
-        if (part[i].len > NGX_HTTP_RTMP_CLUSTER_MANAGER_NAME_MAX) {
-            *error = "APP and NAME are limited to 512 bytes each";
-            return NGX_HTTP_BAD_REQUEST;
-        }
-
-        if (ngx_http_rtmp_cluster_manager_utf8(part[i].data, part[i].len)
-            != NGX_OK)
-        {
-            *error = "APP and NAME must be UTF-8";
-            return NGX_HTTP_BAD_REQUEST;
-        }
-    }
-
-    return ngx_http_rtmp_cluster_manager_key(r, ctx, &part[0], &part[1]);
+    return ngx_http_rtmp_cluster_manager_key(r, ctx, &app, &name);
 }
 
 
@@ -1493,16 +1450,11 @@ static ngx_int_t
 ngx_http_rtmp_cluster_manager_parse_body(ngx_http_request_t *r,
     ngx_http_rtmp_cluster_manager_ctx_t *ctx, char **error)
 {
-    u_char     *buf;
-    char       *s;
-    size_t      len;
-    ngx_int_t   rc;
-    yajl_val    root, v;
-
-    static const char  *host_path[] = { "host", NULL };
-    static const char  *port_path[] = { "port", NULL };
-    static const char  *ttl_path[] = { "ttl", NULL };
-    static const char  *token_path[] = { "token", NULL };
+    u_char                        *buf;
+    size_t                         len;
+    ngx_int_t                      rc;
+    const char                    *err;
+    ngx_rtmp_cluster_lease_req_t   req;
 
     buf = ngx_pnalloc(r->pool, NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX + 1);
     if (buf == NULL) {
@@ -1520,113 +1472,25 @@ ngx_http_rtmp_cluster_manager_parse_body(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* yajl reads a C string: a NUL inside would hide the rest */
+    rc = ngx_rtmp_cluster_parse_lease_request(r->pool, buf, len,
+                              ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RENEW,
+                              &req, &err);
 
-    if (len == 0 || ngx_strlchr(buf, buf + len, '\0')) {
-        *error = "request body is not valid JSON";
+    if (rc != NGX_OK) {
+        if (err == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        *error = (char *) err;
         return NGX_HTTP_BAD_REQUEST;
     }
 
-    buf[len] = '\0';
+    ctx->host = req.host;
+    ctx->port = req.port;
+    ctx->token = req.token;
+    ctx->ttl = req.ttl;
 
-    root = yajl_tree_parse((const char *) buf, NULL, 0);
-
-    if (root == NULL) {
-        *error = "request body is not valid JSON";
-        return NGX_HTTP_BAD_REQUEST;
-    }
-
-    if (!YAJL_IS_OBJECT(root)) {
-        yajl_tree_free(root);
-        *error = "request body must be a JSON object";
-        return NGX_HTTP_BAD_REQUEST;
-    }
-
-    if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_REGISTER) {
-
-        v = yajl_tree_get(root, host_path, yajl_t_any);
-        s = (v && YAJL_IS_STRING(v)) ? YAJL_GET_STRING(v) : NULL;
-
-        if (s == NULL
-            || ngx_http_rtmp_cluster_manager_valid_host((u_char *) s,
-                                                        ngx_strlen(s))
-               != NGX_OK)
-        {
-            *error = "\"host\" must be a host name or an IP address";
-
-        } else {
-            ctx->host.len = ngx_strlen(s);
-            ctx->host.data = ngx_pnalloc(r->pool, ctx->host.len);
-
-            if (ctx->host.data == NULL) {
-                yajl_tree_free(root);
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            ngx_memcpy(ctx->host.data, s, ctx->host.len);
-        }
-
-        if (*error == NULL) {
-            v = yajl_tree_get(root, port_path, yajl_t_any);
-
-            if (v == NULL || !YAJL_IS_INTEGER(v)
-                || YAJL_GET_INTEGER(v) < 1 || YAJL_GET_INTEGER(v) > 65535)
-            {
-                *error = "\"port\" must be an integer from 1 to 65535";
-
-            } else {
-                ctx->port = (ngx_uint_t) YAJL_GET_INTEGER(v);
-            }
-        }
-
-    } else {
-
-        v = yajl_tree_get(root, token_path, yajl_t_any);
-        s = (v && YAJL_IS_STRING(v)) ? YAJL_GET_STRING(v) : NULL;
-
-        if (v == NULL) {
-            *error = "\"token\" is required";
-
-        } else if (s == NULL) {
-            *error = "\"token\" must be a string";
-
-        } else if (ngx_http_rtmp_cluster_manager_valid_token((u_char *) s,
-                                                             ngx_strlen(s))
-                   != NGX_OK)
-        {
-            *error = "invalid token";
-
-        } else {
-            ctx->token.len = ngx_strlen(s);
-            ctx->token.data = ngx_pnalloc(r->pool, ctx->token.len);
-
-            if (ctx->token.data == NULL) {
-                yajl_tree_free(root);
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            ngx_memcpy(ctx->token.data, s, ctx->token.len);
-        }
-    }
-
-    if (*error == NULL) {
-        v = yajl_tree_get(root, ttl_path, yajl_t_any);
-
-        if (v) {
-            if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 1
-                || YAJL_GET_INTEGER(v) > NGX_HTTP_RTMP_CLUSTER_MANAGER_TTL_MAX)
-            {
-                *error = "\"ttl\" must be an integer from 1 to 86400";
-
-            } else {
-                ctx->ttl = (ngx_uint_t) YAJL_GET_INTEGER(v);
-            }
-        }
-    }
-
-    yajl_tree_free(root);
-
-    return *error ? NGX_HTTP_BAD_REQUEST : NGX_OK;
+    return NGX_OK;
 }
 
 
@@ -1905,13 +1769,13 @@ ngx_http_rtmp_cluster_manager_answer_lease(
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            ngx_http_rtmp_cluster_manager_gen_str(g, "stream",
+            ngx_rtmp_cluster_json_str(g, "stream",
                                                   ctx->stream.data,
                                                   ctx->stream.len);
-            ngx_http_rtmp_cluster_manager_gen_str(g, "token",
+            ngx_rtmp_cluster_json_str(g, "token",
                                                   ctx->token.data,
                                                   ctx->token.len);
-            ngx_http_rtmp_cluster_manager_gen_int(g, "ttl", ctx->ttl);
+            ngx_rtmp_cluster_json_int(g, "ttl", ctx->ttl);
             yajl_gen_map_close(g);
 
             return ngx_http_rtmp_cluster_send_json(r, NGX_HTTP_CREATED, g);
@@ -1932,22 +1796,23 @@ ngx_http_rtmp_cluster_manager_answer_lease(
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_http_rtmp_cluster_manager_gen_str(g, "error",
+        ngx_rtmp_cluster_json_str(g, "error",
                                       (u_char *) "stream is leased by another "
                                                  "origin",
                                       sizeof("stream is leased by another "
                                              "origin") - 1);
 
         if (reply->type == REDIS_REPLY_STRING
-            && ngx_http_rtmp_cluster_manager_lease((u_char *) reply->str,
-                                                   reply->len, &host, &port)
+            && ngx_rtmp_cluster_parse_lease_value((u_char *) reply->str,
+                                                  reply->len, NULL, &host,
+                                                  &port)
                == NGX_OK)
         {
             ngx_http_rtmp_cluster_manager_gen_origin(g, &host, port);
 
         } else {
             /* gone or unreadable in between */
-            yajl_gen_string(g, (u_char *) "origin", 6);
+            ngx_rtmp_cluster_json_key(g, "origin");
             yajl_gen_null(g);
         }
 
@@ -1977,11 +1842,11 @@ ngx_http_rtmp_cluster_manager_answer_lease(
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_http_rtmp_cluster_manager_gen_str(g, "stream", ctx->stream.data,
+        ngx_rtmp_cluster_json_str(g, "stream", ctx->stream.data,
                                               ctx->stream.len);
 
         if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RENEW) {
-            ngx_http_rtmp_cluster_manager_gen_int(g, "ttl", ctx->ttl);
+            ngx_rtmp_cluster_json_int(g, "ttl", ctx->ttl);
 
         } else {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -2013,8 +1878,7 @@ ngx_http_rtmp_cluster_manager_answer_lease(
     }
 
     if (v
-        && ngx_http_rtmp_cluster_manager_lease((u_char *) v->str, v->len,
-                                               &host, &port)
+        && ngx_rtmp_cluster_parse_lease_value((u_char *) v->str, v->len, NULL, &host, &port)
            != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -2045,10 +1909,10 @@ ngx_http_rtmp_cluster_manager_answer_lease(
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_rtmp_cluster_manager_gen_str(g, "stream", ctx->stream.data,
+    ngx_rtmp_cluster_json_str(g, "stream", ctx->stream.data,
                                           ctx->stream.len);
     ngx_http_rtmp_cluster_manager_gen_origin(g, &host, port);
-    ngx_http_rtmp_cluster_manager_gen_int(g, "ttl_ms",
+    ngx_rtmp_cluster_json_int(g, "ttl_ms",
                                           ngx_max(ttl->integer, 0));
     yajl_gen_map_close(g);
 
@@ -2090,8 +1954,8 @@ ngx_http_rtmp_cluster_manager_answer_list(
             v = reply->element[i];
 
             if (v->type != REDIS_REPLY_STRING
-                || ngx_http_rtmp_cluster_manager_lease((u_char *) v->str,
-                                                       v->len, &host, &port)
+                || ngx_rtmp_cluster_parse_lease_value((u_char *) v->str,
+                                                       v->len, NULL, &host, &port)
                    != NGX_OK)
             {
                 continue;
@@ -2211,7 +2075,7 @@ ngx_http_rtmp_cluster_manager_list(ngx_http_rtmp_cluster_manager_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    yajl_gen_string(g, (u_char *) "streams", 7);
+    ngx_rtmp_cluster_json_key(g, "streams");
     yajl_gen_array_open(g);
 
     for (i = 0; i < ctx->entries->nelts; i++) {
@@ -2222,7 +2086,7 @@ ngx_http_rtmp_cluster_manager_list(ngx_http_rtmp_cluster_manager_ctx_t *ctx)
         }
 
         yajl_gen_map_open(g);
-        ngx_http_rtmp_cluster_manager_gen_str(g, "stream", e[i].stream.data,
+        ngx_rtmp_cluster_json_str(g, "stream", e[i].stream.data,
                                               e[i].stream.len);
         ngx_http_rtmp_cluster_manager_gen_origin(g, &e[i].host, e[i].port);
         yajl_gen_map_close(g);
@@ -2379,7 +2243,7 @@ ngx_http_rtmp_cluster_manager_error(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_rtmp_cluster_manager_gen_str(g, "error", (u_char *) error,
+    ngx_rtmp_cluster_json_str(g, "error", (u_char *) error,
                                           ngx_strlen(error));
     yajl_gen_map_close(g);
 
@@ -2394,41 +2258,15 @@ ngx_http_rtmp_cluster_manager_gen(ngx_int_t code)
 {
     yajl_gen  g;
 
-    g = yajl_gen_alloc(NULL);
+    g = ngx_rtmp_cluster_json_gen(0);
     if (g == NULL) {
         return NULL;
     }
 
-    yajl_gen_config(g, yajl_gen_validate_utf8, 1);
-
     yajl_gen_map_open(g);
-    ngx_http_rtmp_cluster_manager_gen_int(g, "code", code);
+    ngx_rtmp_cluster_json_int(g, "code", code);
 
     return g;
-}
-
-
-static void
-ngx_http_rtmp_cluster_manager_gen_str(yajl_gen g, const char *key,
-    u_char *data, size_t len)
-{
-    yajl_gen_string(g, (const unsigned char *) key, ngx_strlen(key));
-
-    if (len == 0
-        || yajl_gen_string(g, data, len) != yajl_gen_status_ok)
-    {
-        /* empty, or not UTF-8: yajl refused it and wrote nothing */
-        yajl_gen_string(g, (u_char *) "", 0);
-    }
-}
-
-
-static void
-ngx_http_rtmp_cluster_manager_gen_int(yajl_gen g, const char *key,
-    long long n)
-{
-    yajl_gen_string(g, (const unsigned char *) key, ngx_strlen(key));
-    yajl_gen_integer(g, n);
 }
 
 
@@ -2438,156 +2276,15 @@ static void
 ngx_http_rtmp_cluster_manager_gen_origin(yajl_gen g, ngx_str_t *host,
     ngx_uint_t port)
 {
-    yajl_gen_string(g, (u_char *) "origin", 6);
+    ngx_rtmp_cluster_json_key(g, "origin");
     yajl_gen_map_open(g);
-    ngx_http_rtmp_cluster_manager_gen_str(g, "host", host->data, host->len);
-    ngx_http_rtmp_cluster_manager_gen_int(g, "port", port);
+    ngx_rtmp_cluster_json_str(g, "host", host->data, host->len);
+    ngx_rtmp_cluster_json_int(g, "port", port);
     yajl_gen_map_close(g);
 }
 
 
 /* helpers */
-
-/* a lease's value, "TOKEN HOST PORT": host points into data */
-
-static ngx_int_t
-ngx_http_rtmp_cluster_manager_lease(u_char *data, size_t len,
-    ngx_str_t *host, ngx_uint_t *port)
-{
-    u_char     *last, *sp1, *sp2;
-    ngx_int_t   n;
-
-    last = data + len;
-
-    sp1 = ngx_strlchr(data, last, ' ');
-    if (sp1 == NULL || sp1 == data) {
-        return NGX_ERROR;
-    }
-
-    sp2 = ngx_strlchr(sp1 + 1, last, ' ');
-    if (sp2 == NULL || sp2 == sp1 + 1) {
-        return NGX_ERROR;
-    }
-
-    n = ngx_atoi(sp2 + 1, last - sp2 - 1);
-    if (n < 1 || n > 65535) {
-        return NGX_ERROR;
-    }
-
-    host->data = sp1 + 1;
-    host->len = sp2 - sp1 - 1;
-    *port = n;
-
-    return NGX_OK;
-}
-
-
-/* strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF */
-
-static ngx_int_t
-ngx_http_rtmp_cluster_manager_utf8(u_char *p, size_t len)
-{
-    u_char    *last, c;
-    uint32_t   u, min;
-    ngx_uint_t n;
-
-    last = p + len;
-
-    while (p < last) {
-        c = *p++;
-
-        if (c < 0x80) {
-            continue;
-        }
-
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            u = c & 0x1f;
-            min = 0x80;
-
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            u = c & 0x0f;
-            min = 0x800;
-
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            u = c & 0x07;
-            min = 0x10000;
-
-        } else {
-            return NGX_ERROR;
-        }
-
-        if ((size_t) (last - p) < n) {
-            return NGX_ERROR;
-        }
-
-        while (n--) {
-            c = *p++;
-
-            if ((c & 0xc0) != 0x80) {
-                return NGX_ERROR;
-            }
-
-            u = (u << 6) | (c & 0x3f);
-        }
-
-        if (u < min || u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-/* a host name or an IP address, as a lease's value can hold it */
-
-static ngx_int_t
-ngx_http_rtmp_cluster_manager_valid_host(u_char *p, size_t len)
-{
-    u_char  *last;
-
-    if (len == 0 || len > NGX_HTTP_RTMP_CLUSTER_MANAGER_HOST_MAX) {
-        return NGX_ERROR;
-    }
-
-    for (last = p + len; p < last; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-            || (*p >= '0' && *p <= '9') || *p == '.' || *p == '-'
-            || *p == '_' || *p == ':' || *p == '[' || *p == ']' || *p == '%')
-        {
-            continue;
-        }
-
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/* printable ASCII without spaces: anything else cannot be ours */
-
-static ngx_int_t
-ngx_http_rtmp_cluster_manager_valid_token(u_char *p, size_t len)
-{
-    u_char  *last;
-
-    if (len == 0 || len > NGX_HTTP_RTMP_CLUSTER_MANAGER_TOKEN_MAX) {
-        return NGX_ERROR;
-    }
-
-    for (last = p + len; p < last; p++) {
-        if (*p <= 0x20 || *p >= 0x7f) {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
-
 
 /* TOKEN_LEN hex digits from the kernel's random source */
 

@@ -20,21 +20,65 @@ typedef struct {
 } ngx_rtmp_cluster_http_pub_t;
 
 
+/*
+ * Liveness of the workers named in the zone, asked once per pid and
+ * request: a status of thousands of streams makes a few kill() calls.
+ */
+
+#define NGX_HTTP_RTMP_CLUSTER_PIDS  64
+
+typedef struct {
+    ngx_pid_t                       pid[NGX_HTTP_RTMP_CLUSTER_PIDS];
+    u_char                          alive[NGX_HTTP_RTMP_CLUSTER_PIDS];
+    ngx_uint_t                      n;
+} ngx_http_rtmp_cluster_pids_t;
+
+
+/* the zone as it was under the lock, formatted after it */
+
+typedef struct {
+    ngx_uint_t                      norigins;
+    ngx_uint_t                      nstreams;
+    ngx_uint_t                      npublished;
+    ngx_uint_t                      nlookups;
+    ngx_uint_t                      nowners;
+    ngx_uint_t                      pages;
+    ngx_uint_t                      free_pages;
+    ngx_rtmp_cluster_shm_origin_t  *origins;
+    ngx_rtmp_cluster_shm_stream_t  *streams;
+    ngx_rtmp_cluster_http_pub_t    *published;
+    ngx_rtmp_cluster_shm_t          counters;
+} ngx_http_rtmp_cluster_snapshot_t;
+
+
 static char *ngx_http_rtmp_cluster_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_rtmp_cluster_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_rtmp_cluster_snapshot(ngx_http_request_t *r,
+    ngx_rtmp_cluster_zone_t *zone, ngx_http_rtmp_cluster_snapshot_t *snap);
+static ngx_uint_t ngx_http_rtmp_cluster_queue_len(ngx_queue_t *h);
+static void ngx_http_rtmp_cluster_gen_streams(yajl_gen g,
+    ngx_http_rtmp_cluster_snapshot_t *snap,
+    ngx_http_rtmp_cluster_pids_t *pids);
+static ngx_int_t ngx_http_rtmp_cluster_gen_hosted(ngx_http_request_t *r,
+    yajl_gen g, ngx_http_rtmp_cluster_snapshot_t *snap,
+    ngx_http_rtmp_cluster_pids_t *pids);
+static int ngx_libc_cdecl ngx_http_rtmp_cluster_cmp_stream(const void *one,
+    const void *two);
+static void ngx_http_rtmp_cluster_gen_published(yajl_gen g,
+    ngx_http_rtmp_cluster_snapshot_t *snap,
+    ngx_http_rtmp_cluster_pids_t *pids, uint64_t now);
+static void ngx_http_rtmp_cluster_gen_origins(yajl_gen g,
+    ngx_http_rtmp_cluster_snapshot_t *snap, uint64_t now);
+static void ngx_http_rtmp_cluster_gen_zone(yajl_gen g,
+    ngx_rtmp_cluster_zone_t *zone, ngx_http_rtmp_cluster_snapshot_t *snap);
 static void ngx_http_rtmp_cluster_gen_counters(yajl_gen g,
     ngx_rtmp_cluster_shm_t *sh);
-static void ngx_http_rtmp_cluster_gen_hosted(yajl_gen g,
-    ngx_rtmp_cluster_shm_stream_t *streams, ngx_uint_t n);
-static ngx_int_t ngx_http_rtmp_cluster_alive(ngx_pid_t pid);
-static ngx_int_t ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r);
-static void ngx_http_rtmp_cluster_gen_str(yajl_gen g, const char *key,
-    u_char *data, size_t len);
-static void ngx_http_rtmp_cluster_gen_int(yajl_gen g, const char *key,
-    long long n);
 static void ngx_http_rtmp_cluster_gen_apps(yajl_gen g, ngx_cycle_t *cycle);
+static ngx_uint_t ngx_http_rtmp_cluster_alive(
+    ngx_http_rtmp_cluster_pids_t *pids, ngx_pid_t pid);
 
 
 static ngx_command_t  ngx_http_rtmp_cluster_commands[] = {
@@ -112,20 +156,12 @@ ngx_http_rtmp_cluster_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r)
 {
-    uint64_t                        now;
-    ngx_int_t                       rc;
-    ngx_uint_t                      i, norigins, nstreams, npublished;
-    ngx_queue_t                    *q;
-    const unsigned char            *json;
-    yajl_gen                        g;
-    ngx_rtmp_cluster_zone_t        *zone;
-    ngx_rtmp_cluster_shm_t          counters;
-    ngx_rtmp_cluster_shm_origin_t  *origins, *o;
-    ngx_rtmp_cluster_shm_stream_t  *streams, *s;
-    ngx_rtmp_cluster_shm_entry_t   *e;
-    ngx_rtmp_cluster_http_pub_t    *published, *pub;
-
-    static const char  *kinds[] = { "pull", "publish", "proxy" };
+    uint64_t                           now;
+    ngx_int_t                          rc;
+    yajl_gen                           g;
+    ngx_rtmp_cluster_zone_t           *zone;
+    ngx_http_rtmp_cluster_pids_t       pids;
+    ngx_http_rtmp_cluster_snapshot_t   snap;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -136,317 +172,278 @@ ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r)
         return rc;
     }
 
+    ngx_memzero(&snap, sizeof(ngx_http_rtmp_cluster_snapshot_t));
+    pids.n = 0;
+
     zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
 
-    origins = NULL;
-    streams = NULL;
-    published = NULL;
-    norigins = 0;
-    nstreams = 0;
-    npublished = 0;
-    ngx_memzero(&counters, sizeof(counters));
-
-    if (zone) {
-        /* copy under the lock, format after it */
-
-        ngx_shmtx_lock(&zone->shpool->mutex);
-
-        for (q = ngx_queue_head(&zone->sh->origins);
-             q != ngx_queue_sentinel(&zone->sh->origins);
-             q = ngx_queue_next(q))
-        {
-            norigins++;
-        }
-
-        for (q = ngx_queue_head(&zone->sh->streams);
-             q != ngx_queue_sentinel(&zone->sh->streams);
-             q = ngx_queue_next(q))
-        {
-            nstreams++;
-        }
-
-        for (q = ngx_queue_head(&zone->sh->registry.queue);
-             q != ngx_queue_sentinel(&zone->sh->registry.queue);
-             q = ngx_queue_next(q))
-        {
-            npublished++;
-        }
-
-        origins = ngx_palloc(r->pool, (norigins + 1)
-                                      * sizeof(ngx_rtmp_cluster_shm_origin_t));
-        streams = ngx_palloc(r->pool, (nstreams + 1)
-                                      * sizeof(ngx_rtmp_cluster_shm_stream_t));
-        published = ngx_palloc(r->pool, (npublished + 1)
-                                         * sizeof(ngx_rtmp_cluster_http_pub_t));
-
-        if (origins == NULL || streams == NULL || published == NULL) {
-            ngx_shmtx_unlock(&zone->shpool->mutex);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        i = 0;
-        for (q = ngx_queue_head(&zone->sh->origins);
-             q != ngx_queue_sentinel(&zone->sh->origins);
-             q = ngx_queue_next(q))
-        {
-            origins[i++] = *ngx_queue_data(q, ngx_rtmp_cluster_shm_origin_t,
-                                           queue);
-        }
-
-        i = 0;
-        for (q = ngx_queue_head(&zone->sh->streams);
-             q != ngx_queue_sentinel(&zone->sh->streams);
-             q = ngx_queue_next(q))
-        {
-            streams[i++] = *ngx_queue_data(q, ngx_rtmp_cluster_shm_stream_t,
-                                           queue);
-        }
-
-        i = 0;
-        for (q = ngx_queue_head(&zone->sh->registry.queue);
-             q != ngx_queue_sentinel(&zone->sh->registry.queue);
-             q = ngx_queue_next(q))
-        {
-            e = ngx_queue_data(q, ngx_rtmp_cluster_shm_entry_t, queue);
-            pub = &published[i++];
-            pub->pid = e->pid;
-            pub->since = e->since;
-            ngx_memcpy(pub->addr, e->addr, sizeof(pub->addr));
-            pub->len = ngx_min(e->len, sizeof(pub->key));
-            ngx_memcpy(pub->key, e->key, pub->len);
-        }
-
-        counters = *zone->sh;
-
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-    }
-
-    g = yajl_gen_alloc(NULL);
-    if (g == NULL) {
+    if (zone && ngx_http_rtmp_cluster_snapshot(r, zone, &snap) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    yajl_gen_config(g, yajl_gen_beautify, 1);
-    yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+    g = ngx_rtmp_cluster_json_gen(1);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     now = ngx_rtmp_cluster_now();
 
     yajl_gen_map_open(g);
 
-    ngx_http_rtmp_cluster_gen_str(g, "version",
-                                  (u_char *) NGX_RTMP_CLUSTER_VERSION,
-                                  sizeof(NGX_RTMP_CLUSTER_VERSION) - 1);
-    ngx_http_rtmp_cluster_gen_int(g, "pid", ngx_pid);
-    ngx_http_rtmp_cluster_gen_int(g, "time", ngx_time());
+    ngx_rtmp_cluster_json_str(g, "version",
+                              (u_char *) NGX_RTMP_CLUSTER_VERSION,
+                              sizeof(NGX_RTMP_CLUSTER_VERSION) - 1);
+    ngx_rtmp_cluster_json_int(g, "pid", ngx_pid);
+    ngx_rtmp_cluster_json_int(g, "time", ngx_time());
 
     ngx_http_rtmp_cluster_gen_apps(g, (ngx_cycle_t *) ngx_cycle);
+    ngx_http_rtmp_cluster_gen_streams(g, &snap, &pids);
 
-    yajl_gen_string(g, (u_char *) "streams", sizeof("streams") - 1);
-    yajl_gen_array_open(g);
-
-    for (i = 0; i < nstreams; i++) {
-        s = &streams[i];
-
-        if (s->pid != ngx_pid
-            && kill(s->pid, 0) == -1 && ngx_errno == NGX_ESRCH)
-        {
-            /* a dead worker's; its successor sweeps it */
-            continue;
-        }
-
-        yajl_gen_map_open(g);
-
-        ngx_http_rtmp_cluster_gen_str(g, "app", s->app,
-                                      ngx_strlen(s->app));
-        ngx_http_rtmp_cluster_gen_str(g, "name", s->name,
-                                      ngx_strlen(s->name));
-        json = (const unsigned char *) kinds[s->kind];
-        ngx_http_rtmp_cluster_gen_str(g, "kind", (u_char *) json,
-                                      ngx_strlen(json));
-        json = (const unsigned char *) ngx_rtmp_cluster_state_name(s->state);
-        ngx_http_rtmp_cluster_gen_str(g, "state", (u_char *) json,
-                                      ngx_strlen(json));
-
-        if (s->origin[0]) {
-            ngx_http_rtmp_cluster_gen_str(g, "origin", s->origin,
-                                          ngx_strlen(s->origin));
-            ngx_http_rtmp_cluster_gen_int(g, "origin_time",
-                                          ngx_time() - s->origin_since);
-
-        } else {
-            yajl_gen_string(g, (u_char *) "origin", sizeof("origin") - 1);
-            yajl_gen_null(g);
-        }
-
-        ngx_http_rtmp_cluster_gen_int(g, "players", (long) s->players);
-        ngx_http_rtmp_cluster_gen_int(g, "relays", (long) s->relays);
-
-        if (s->owner) {
-            ngx_http_rtmp_cluster_gen_int(g, "owner", s->owner);
-        }
-        ngx_http_rtmp_cluster_gen_int(g, "bytes_in", s->bytes);
-        ngx_http_rtmp_cluster_gen_int(g, "uptime", ngx_time() - s->started);
-        ngx_http_rtmp_cluster_gen_int(g, "failovers", s->failovers);
-
-        yajl_gen_string(g, (u_char *) "gop", 3);
-        yajl_gen_map_open(g);
-        ngx_http_rtmp_cluster_gen_int(g, "frames", s->gop_frames);
-        ngx_http_rtmp_cluster_gen_int(g, "bytes", s->gop_bytes);
-        ngx_http_rtmp_cluster_gen_int(g, "duration_ms", s->gop_ms);
-        yajl_gen_map_close(g);
-        ngx_http_rtmp_cluster_gen_int(g, "worker", s->pid);
-
-        yajl_gen_map_close(g);
+    if (ngx_http_rtmp_cluster_gen_hosted(r, g, &snap, &pids) != NGX_OK) {
+        yajl_gen_free(g);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    yajl_gen_array_close(g);
+    ngx_http_rtmp_cluster_gen_published(g, &snap, &pids, now);
+    ngx_http_rtmp_cluster_gen_counters(g, &snap.counters);
+    ngx_http_rtmp_cluster_gen_origins(g, &snap, now);
 
-    ngx_http_rtmp_cluster_gen_hosted(g, streams, nstreams);
-
-    yajl_gen_string(g, (u_char *) "published", sizeof("published") - 1);
-    yajl_gen_array_open(g);
-
-    for (i = 0; i < npublished; i++) {
-        pub = &published[i];
-
-        if (pub->pid != ngx_pid
-            && kill(pub->pid, 0) == -1 && ngx_errno == NGX_ESRCH)
-        {
-            continue;
-        }
-
-        yajl_gen_map_open(g);
-        ngx_http_rtmp_cluster_gen_str(g, "stream", pub->key, pub->len);
-        ngx_http_rtmp_cluster_gen_str(g, "publisher", pub->addr,
-                                      ngx_strlen(pub->addr));
-        ngx_http_rtmp_cluster_gen_int(g, "uptime",
-                                      (now - pub->since) / 1000);
-        ngx_http_rtmp_cluster_gen_int(g, "worker", pub->pid);
-        yajl_gen_map_close(g);
+    if (zone) {
+        ngx_http_rtmp_cluster_gen_zone(g, zone, &snap);
     }
 
-    yajl_gen_array_close(g);
-
-    ngx_http_rtmp_cluster_gen_counters(g, &counters);
-
-    yajl_gen_string(g, (u_char *) "origins", sizeof("origins") - 1);
-    yajl_gen_array_open(g);
-
-    for (i = 0; i < norigins; i++) {
-        o = &origins[i];
-
-        yajl_gen_map_open(g);
-
-        ngx_http_rtmp_cluster_gen_str(g, "address", o->name, o->name_len);
-
-        if (o->open_until > now) {
-            ngx_http_rtmp_cluster_gen_str(g, "health", (u_char *) "down", 4);
-            ngx_http_rtmp_cluster_gen_str(g, "circuit", (u_char *) "open", 4);
-            ngx_http_rtmp_cluster_gen_int(g, "retry_in_ms",
-                                          o->open_until - now);
-
-        } else {
-            if (o->fails) {
-                ngx_http_rtmp_cluster_gen_str(g, "health",
-                                              (u_char *) "failing", 7);
-            } else {
-                ngx_http_rtmp_cluster_gen_str(g, "health",
-                                              (u_char *) "up", 2);
-            }
-
-            ngx_http_rtmp_cluster_gen_str(g, "circuit",
-                                          (u_char *) "closed", 6);
-        }
-
-        ngx_http_rtmp_cluster_gen_int(g, "fails", o->fails);
-        ngx_http_rtmp_cluster_gen_int(g, "total_fails", o->total_fails);
-        ngx_http_rtmp_cluster_gen_int(g, "successes", o->successes);
-        ngx_http_rtmp_cluster_gen_int(g, "circuit_opens", o->circuit_opens);
-
-        if (o->last_failure) {
-            ngx_http_rtmp_cluster_gen_int(g, "last_failure",
-                                          o->last_failure);
-            ngx_http_rtmp_cluster_gen_str(g, "last_error", o->last_error,
-                                          ngx_strlen(o->last_error));
-        }
-
-        yajl_gen_map_close(g);
-    }
-
-    yajl_gen_array_close(g);
     yajl_gen_map_close(g);
 
     return ngx_http_rtmp_cluster_send_json(r, NGX_HTTP_OK, g);
 }
 
 
+/* copies of the zone's records, taken under the lock: no I/O inside */
+
 static ngx_int_t
-ngx_http_rtmp_cluster_alive(ngx_pid_t pid)
+ngx_http_rtmp_cluster_snapshot(ngx_http_request_t *r,
+    ngx_rtmp_cluster_zone_t *zone, ngx_http_rtmp_cluster_snapshot_t *snap)
 {
-    return pid == ngx_pid || !(kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH);
+    ngx_uint_t                     i;
+    ngx_queue_t                   *q;
+    ngx_slab_pool_t               *shpool;
+    ngx_rtmp_cluster_shm_t        *sh;
+    ngx_rtmp_cluster_shm_entry_t  *e;
+    ngx_rtmp_cluster_http_pub_t   *pub;
+
+    sh = zone->sh;
+    shpool = zone->shpool;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    snap->norigins = ngx_http_rtmp_cluster_queue_len(&sh->origins);
+    snap->nstreams = ngx_http_rtmp_cluster_queue_len(&sh->streams);
+    snap->npublished = ngx_http_rtmp_cluster_queue_len(&sh->registry.queue);
+    snap->nlookups = ngx_http_rtmp_cluster_queue_len(&sh->lookups.queue);
+    snap->nowners = ngx_http_rtmp_cluster_queue_len(&sh->owners.queue);
+    snap->pages = (shpool->end - shpool->start) / ngx_pagesize;
+    snap->free_pages = shpool->pfree;
+
+    snap->origins = ngx_palloc(r->pool, (snap->norigins + 1)
+                                        * sizeof(ngx_rtmp_cluster_shm_origin_t));
+    snap->streams = ngx_palloc(r->pool, (snap->nstreams + 1)
+                                        * sizeof(ngx_rtmp_cluster_shm_stream_t));
+    snap->published = ngx_palloc(r->pool, (snap->npublished + 1)
+                                          * sizeof(ngx_rtmp_cluster_http_pub_t));
+
+    if (snap->origins == NULL || snap->streams == NULL
+        || snap->published == NULL)
+    {
+        ngx_shmtx_unlock(&shpool->mutex);
+        return NGX_ERROR;
+    }
+
+    i = 0;
+    for (q = ngx_queue_head(&sh->origins);
+         q != ngx_queue_sentinel(&sh->origins);
+         q = ngx_queue_next(q))
+    {
+        snap->origins[i++] = *ngx_queue_data(q, ngx_rtmp_cluster_shm_origin_t,
+                                             queue);
+    }
+
+    i = 0;
+    for (q = ngx_queue_head(&sh->streams);
+         q != ngx_queue_sentinel(&sh->streams);
+         q = ngx_queue_next(q))
+    {
+        snap->streams[i++] = *ngx_queue_data(q, ngx_rtmp_cluster_shm_stream_t,
+                                             queue);
+    }
+
+    i = 0;
+    for (q = ngx_queue_head(&sh->registry.queue);
+         q != ngx_queue_sentinel(&sh->registry.queue);
+         q = ngx_queue_next(q))
+    {
+        e = ngx_queue_data(q, ngx_rtmp_cluster_shm_entry_t, queue);
+        pub = &snap->published[i++];
+        pub->pid = e->pid;
+        pub->since = e->since;
+        ngx_memcpy(pub->addr, e->addr, sizeof(pub->addr));
+        pub->len = ngx_min(e->len, sizeof(pub->key));
+        ngx_memcpy(pub->key, e->key, pub->len);
+    }
+
+    snap->counters = *sh;
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_rtmp_cluster_queue_len(ngx_queue_t *h)
+{
+    ngx_uint_t    n;
+    ngx_queue_t  *q;
+
+    n = 0;
+
+    for (q = ngx_queue_head(h); q != ngx_queue_sentinel(h);
+         q = ngx_queue_next(q))
+    {
+        n++;
+    }
+
+    return n;
+}
+
+
+static void
+ngx_http_rtmp_cluster_gen_streams(yajl_gen g,
+    ngx_http_rtmp_cluster_snapshot_t *snap, ngx_http_rtmp_cluster_pids_t *pids)
+{
+    const char                     *text;
+    ngx_uint_t                      i;
+    ngx_rtmp_cluster_shm_stream_t  *s;
+
+    static const char  *kinds[] = { "pull", "publish", "proxy" };
+
+    ngx_rtmp_cluster_json_key(g, "streams");
+    yajl_gen_array_open(g);
+
+    for (i = 0; i < snap->nstreams; i++) {
+        s = &snap->streams[i];
+
+        if (!ngx_http_rtmp_cluster_alive(pids, s->pid)) {
+            /* a dead worker's; its successor sweeps it */
+            continue;
+        }
+
+        yajl_gen_map_open(g);
+
+        ngx_rtmp_cluster_json_str(g, "app", s->app, ngx_strlen(s->app));
+        ngx_rtmp_cluster_json_str(g, "name", s->name, ngx_strlen(s->name));
+
+        text = (s->kind < 3) ? kinds[s->kind] : "unknown";
+        ngx_rtmp_cluster_json_str(g, "kind", (u_char *) text,
+                                  ngx_strlen(text));
+
+        text = ngx_rtmp_cluster_state_name(s->state);
+        ngx_rtmp_cluster_json_str(g, "state", (u_char *) text,
+                                  ngx_strlen(text));
+
+        if (s->origin[0]) {
+            ngx_rtmp_cluster_json_str(g, "origin", s->origin,
+                                      ngx_strlen(s->origin));
+            ngx_rtmp_cluster_json_int(g, "origin_time",
+                                      ngx_time() - s->origin_since);
+
+        } else {
+            ngx_rtmp_cluster_json_key(g, "origin");
+            yajl_gen_null(g);
+        }
+
+        ngx_rtmp_cluster_json_int(g, "players", (long) s->players);
+        ngx_rtmp_cluster_json_int(g, "relays", (long) s->relays);
+
+        if (s->owner) {
+            ngx_rtmp_cluster_json_int(g, "owner", s->owner);
+        }
+
+        ngx_rtmp_cluster_json_int(g, "bytes_in", s->bytes);
+        ngx_rtmp_cluster_json_int(g, "uptime", ngx_time() - s->started);
+        ngx_rtmp_cluster_json_int(g, "failovers", s->failovers);
+
+        ngx_rtmp_cluster_json_key(g, "gop");
+        yajl_gen_map_open(g);
+        ngx_rtmp_cluster_json_int(g, "frames", s->gop_frames);
+        ngx_rtmp_cluster_json_int(g, "bytes", s->gop_bytes);
+        ngx_rtmp_cluster_json_int(g, "duration_ms", s->gop_ms);
+        yajl_gen_map_close(g);
+
+        ngx_rtmp_cluster_json_int(g, "worker", s->pid);
+
+        yajl_gen_map_close(g);
+    }
+
+    yajl_gen_array_close(g);
 }
 
 
 /*
  * The same streams, one entry each for the host: the owner worker (the
  * one pulling from upstream or holding the publisher), the workers with
- * players, and the players in all.
+ * players, and the players in all.  Sorted by name, so each stream's
+ * records are neighbours: linear after the sort.
  */
 
-static void
-ngx_http_rtmp_cluster_gen_hosted(yajl_gen g,
-    ngx_rtmp_cluster_shm_stream_t *streams, ngx_uint_t n)
+static ngx_int_t
+ngx_http_rtmp_cluster_gen_hosted(ngx_http_request_t *r, yajl_gen g,
+    ngx_http_rtmp_cluster_snapshot_t *snap, ngx_http_rtmp_cluster_pids_t *pids)
 {
-    ngx_uint_t                      i, j, players;
-    ngx_pid_t                       owner;
-    ngx_rtmp_cluster_shm_stream_t  *s, *x;
+    ngx_pid_t                        owner;
+    ngx_uint_t                       i, j, n, players;
+    ngx_rtmp_cluster_shm_stream_t   *s, *x, **live;
 
-    yajl_gen_string(g, (u_char *) "hosted", sizeof("hosted") - 1);
+    live = ngx_palloc(r->pool, (snap->nstreams + 1)
+                               * sizeof(ngx_rtmp_cluster_shm_stream_t *));
+    if (live == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = 0;
+
+    for (i = 0; i < snap->nstreams; i++) {
+        if (ngx_http_rtmp_cluster_alive(pids, snap->streams[i].pid)) {
+            live[n++] = &snap->streams[i];
+        }
+    }
+
+    /* the pointers keep the zone's order among equal names */
+    ngx_qsort(live, n, sizeof(ngx_rtmp_cluster_shm_stream_t *),
+              ngx_http_rtmp_cluster_cmp_stream);
+
+    ngx_rtmp_cluster_json_key(g, "hosted");
     yajl_gen_array_open(g);
 
-    for (i = 0; i < n; i++) {
-        s = &streams[i];
-
-        if (!ngx_http_rtmp_cluster_alive(s->pid)) {
-            continue;
-        }
-
-        /* the first live record of each stream speaks for it */
-
-        for (j = 0; j < i; j++) {
-            x = &streams[j];
-
-            if (ngx_http_rtmp_cluster_alive(x->pid)
-                && ngx_strcmp(x->app, s->app) == 0
-                && ngx_strcmp(x->name, s->name) == 0)
-            {
-                break;
-            }
-        }
-
-        if (j < i) {
-            continue;
-        }
+    for (i = 0; i < n; i = j) {
+        s = live[i];
 
         players = 0;
         owner = 0;
 
         yajl_gen_map_open(g);
-        ngx_http_rtmp_cluster_gen_str(g, "app", s->app, ngx_strlen(s->app));
-        ngx_http_rtmp_cluster_gen_str(g, "name", s->name,
-                                      ngx_strlen(s->name));
+        ngx_rtmp_cluster_json_str(g, "app", s->app, ngx_strlen(s->app));
+        ngx_rtmp_cluster_json_str(g, "name", s->name, ngx_strlen(s->name));
 
-        yajl_gen_string(g, (u_char *) "workers", sizeof("workers") - 1);
+        ngx_rtmp_cluster_json_key(g, "workers");
         yajl_gen_array_open(g);
 
         for (j = i; j < n; j++) {
-            x = &streams[j];
+            x = live[j];
 
-            if (!ngx_http_rtmp_cluster_alive(x->pid)
-                || ngx_strcmp(x->app, s->app) != 0
+            if (ngx_strcmp(x->app, s->app) != 0
                 || ngx_strcmp(x->name, s->name) != 0)
             {
-                continue;
+                break;
             }
 
             if (x->owner) {
@@ -466,11 +463,13 @@ ngx_http_rtmp_cluster_gen_hosted(yajl_gen g,
 
         yajl_gen_array_close(g);
 
-        ngx_http_rtmp_cluster_gen_int(g, "players", players);
+        ngx_rtmp_cluster_json_int(g, "players", players);
 
-        yajl_gen_string(g, (u_char *) "owner", sizeof("owner") - 1);
+        ngx_rtmp_cluster_json_key(g, "owner");
+
         if (owner) {
             yajl_gen_integer(g, owner);
+
         } else {
             yajl_gen_null(g);
         }
@@ -479,6 +478,168 @@ ngx_http_rtmp_cluster_gen_hosted(yajl_gen g,
     }
 
     yajl_gen_array_close(g);
+
+    return NGX_OK;
+}
+
+
+static int ngx_libc_cdecl
+ngx_http_rtmp_cluster_cmp_stream(const void *one, const void *two)
+{
+    int                                   rc;
+    ngx_rtmp_cluster_shm_stream_t *const *a, *const *b;
+
+    a = one;
+    b = two;
+
+    rc = ngx_strcmp((*a)->app, (*b)->app);
+
+    if (rc == 0) {
+        rc = ngx_strcmp((*a)->name, (*b)->name);
+    }
+
+    if (rc == 0) {
+        /* a stable sort: the copies lie in the zone's order */
+        rc = (*a > *b) - (*a < *b);
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_http_rtmp_cluster_gen_published(yajl_gen g,
+    ngx_http_rtmp_cluster_snapshot_t *snap, ngx_http_rtmp_cluster_pids_t *pids,
+    uint64_t now)
+{
+    ngx_uint_t                    i;
+    ngx_rtmp_cluster_http_pub_t  *pub;
+
+    ngx_rtmp_cluster_json_key(g, "published");
+    yajl_gen_array_open(g);
+
+    for (i = 0; i < snap->npublished; i++) {
+        pub = &snap->published[i];
+
+        if (!ngx_http_rtmp_cluster_alive(pids, pub->pid)) {
+            continue;
+        }
+
+        yajl_gen_map_open(g);
+        ngx_rtmp_cluster_json_str(g, "stream", pub->key, pub->len);
+        ngx_rtmp_cluster_json_str(g, "publisher", pub->addr,
+                                  ngx_strlen(pub->addr));
+        ngx_rtmp_cluster_json_int(g, "uptime", (now - pub->since) / 1000);
+        ngx_rtmp_cluster_json_int(g, "worker", pub->pid);
+        yajl_gen_map_close(g);
+    }
+
+    yajl_gen_array_close(g);
+}
+
+
+static void
+ngx_http_rtmp_cluster_gen_origins(yajl_gen g,
+    ngx_http_rtmp_cluster_snapshot_t *snap, uint64_t now)
+{
+    ngx_uint_t                      i;
+    ngx_rtmp_cluster_shm_origin_t  *o;
+
+    ngx_rtmp_cluster_json_key(g, "origins");
+    yajl_gen_array_open(g);
+
+    for (i = 0; i < snap->norigins; i++) {
+        o = &snap->origins[i];
+
+        yajl_gen_map_open(g);
+
+        ngx_rtmp_cluster_json_str(g, "address", o->name, o->name_len);
+
+        if (o->open_until > now) {
+            ngx_rtmp_cluster_json_str(g, "health", (u_char *) "down", 4);
+            ngx_rtmp_cluster_json_str(g, "circuit", (u_char *) "open", 4);
+            ngx_rtmp_cluster_json_int(g, "retry_in_ms", o->open_until - now);
+
+        } else {
+            if (o->fails) {
+                ngx_rtmp_cluster_json_str(g, "health",
+                                          (u_char *) "failing", 7);
+            } else {
+                ngx_rtmp_cluster_json_str(g, "health", (u_char *) "up", 2);
+            }
+
+            ngx_rtmp_cluster_json_str(g, "circuit", (u_char *) "closed", 6);
+        }
+
+        ngx_rtmp_cluster_json_int(g, "fails", o->fails);
+        ngx_rtmp_cluster_json_int(g, "total_fails", o->total_fails);
+        ngx_rtmp_cluster_json_int(g, "successes", o->successes);
+        ngx_rtmp_cluster_json_int(g, "circuit_opens", o->circuit_opens);
+
+        if (o->last_failure) {
+            ngx_rtmp_cluster_json_int(g, "last_failure", o->last_failure);
+            ngx_rtmp_cluster_json_str(g, "last_error", o->last_error,
+                                      ngx_strlen(o->last_error));
+        }
+
+        yajl_gen_map_close(g);
+    }
+
+    yajl_gen_array_close(g);
+}
+
+
+/* how full the zone is: when it is full, streams go unlisted */
+
+static void
+ngx_http_rtmp_cluster_gen_zone(yajl_gen g, ngx_rtmp_cluster_zone_t *zone,
+    ngx_http_rtmp_cluster_snapshot_t *snap)
+{
+    ngx_str_t  *name;
+
+    name = &zone->shm_zone->shm.name;
+
+    ngx_rtmp_cluster_json_key(g, "zone");
+    yajl_gen_map_open(g);
+    ngx_rtmp_cluster_json_str(g, "name", name->data, name->len);
+    ngx_rtmp_cluster_json_int(g, "size", zone->shm_zone->shm.size);
+    ngx_rtmp_cluster_json_int(g, "pages", snap->pages);
+    ngx_rtmp_cluster_json_int(g, "free_pages", snap->free_pages);
+    ngx_rtmp_cluster_json_int(g, "stream_records", snap->nstreams);
+    ngx_rtmp_cluster_json_int(g, "registry_entries", snap->npublished);
+    ngx_rtmp_cluster_json_int(g, "lookup_entries", snap->nlookups);
+    ngx_rtmp_cluster_json_int(g, "owner_entries", snap->nowners);
+    ngx_rtmp_cluster_json_int(g, "full", snap->counters.zone_full);
+    yajl_gen_map_close(g);
+}
+
+
+/* the liveness of pid, from this request's cache */
+
+static ngx_uint_t
+ngx_http_rtmp_cluster_alive(ngx_http_rtmp_cluster_pids_t *pids, ngx_pid_t pid)
+{
+    ngx_uint_t  i, alive;
+
+    if (pid == ngx_pid) {
+        return 1;
+    }
+
+    for (i = 0; i < pids->n; i++) {
+        if (pids->pid[i] == pid) {
+            return pids->alive[i];
+        }
+    }
+
+    alive = ngx_rtmp_cluster_pid_alive(pid);
+
+    if (pids->n < NGX_HTTP_RTMP_CLUSTER_PIDS) {
+        pids->pid[pids->n] = pid;
+        pids->alive[pids->n] = (u_char) alive;
+        pids->n++;
+    }
+
+    return alive;
 }
 
 
@@ -489,47 +650,47 @@ ngx_http_rtmp_cluster_gen_counters(yajl_gen g, ngx_rtmp_cluster_shm_t *sh)
 
     asked = sh->lookups_total - sh->lookups_cached - sh->lookups_joined;
 
-    yajl_gen_string(g, (u_char *) "lookups", sizeof("lookups") - 1);
+    ngx_rtmp_cluster_json_key(g, "lookups");
     yajl_gen_map_open(g);
-    ngx_http_rtmp_cluster_gen_int(g, "total", sh->lookups_total);
-    ngx_http_rtmp_cluster_gen_int(g, "cache_hits", sh->lookups_cached);
-    ngx_http_rtmp_cluster_gen_int(g, "joined", sh->lookups_joined);
-    ngx_http_rtmp_cluster_gen_int(g, "found", sh->lookups_found);
-    ngx_http_rtmp_cluster_gen_int(g, "queries", sh->lookup_queries);
-    ngx_http_rtmp_cluster_gen_int(g, "errors", sh->lookup_errors);
-    ngx_http_rtmp_cluster_gen_int(g, "avg_ms",
-                                  asked ? sh->lookup_ms_total / asked : 0);
-    ngx_http_rtmp_cluster_gen_int(g, "max_ms", sh->lookup_ms_max);
+    ngx_rtmp_cluster_json_int(g, "total", sh->lookups_total);
+    ngx_rtmp_cluster_json_int(g, "cache_hits", sh->lookups_cached);
+    ngx_rtmp_cluster_json_int(g, "joined", sh->lookups_joined);
+    ngx_rtmp_cluster_json_int(g, "found", sh->lookups_found);
+    ngx_rtmp_cluster_json_int(g, "queries", sh->lookup_queries);
+    ngx_rtmp_cluster_json_int(g, "errors", sh->lookup_errors);
+    ngx_rtmp_cluster_json_int(g, "avg_ms",
+                              asked ? sh->lookup_ms_total / asked : 0);
+    ngx_rtmp_cluster_json_int(g, "max_ms", sh->lookup_ms_max);
     yajl_gen_map_close(g);
 
-    yajl_gen_string(g, (u_char *) "redirects", sizeof("redirects") - 1);
+    ngx_rtmp_cluster_json_key(g, "redirects");
     yajl_gen_map_open(g);
-    ngx_http_rtmp_cluster_gen_int(g, "sent", sh->redirects_sent);
-    ngx_http_rtmp_cluster_gen_int(g, "followed", sh->redirects_followed);
-    ngx_http_rtmp_cluster_gen_int(g, "refused", sh->redirects_refused);
+    ngx_rtmp_cluster_json_int(g, "sent", sh->redirects_sent);
+    ngx_rtmp_cluster_json_int(g, "followed", sh->redirects_followed);
+    ngx_rtmp_cluster_json_int(g, "refused", sh->redirects_refused);
     yajl_gen_map_close(g);
 
-    ngx_http_rtmp_cluster_gen_int(g, "publishes_rejected",
-                                  sh->publishes_rejected);
+    ngx_rtmp_cluster_json_int(g, "publishes_rejected",
+                              sh->publishes_rejected);
 
-    yajl_gen_string(g, (u_char *) "manager", sizeof("manager") - 1);
+    ngx_rtmp_cluster_json_key(g, "manager");
     yajl_gen_map_open(g);
 
-    ngx_http_rtmp_cluster_gen_str(g, "health",
+    ngx_rtmp_cluster_json_str(g, "health",
         (u_char *) (sh->manager_requests == 0 ? "unused"
                     : (sh->manager_down ? "down" : "up")),
         sh->manager_requests == 0 ? 6 : (sh->manager_down ? 4 : 2));
 
-    ngx_http_rtmp_cluster_gen_int(g, "requests", sh->manager_requests);
-    ngx_http_rtmp_cluster_gen_int(g, "errors", sh->manager_errors);
-    ngx_http_rtmp_cluster_gen_int(g, "leases_held", sh->leases_held);
-    ngx_http_rtmp_cluster_gen_int(g, "lease_conflicts", sh->lease_conflicts);
-    ngx_http_rtmp_cluster_gen_int(g, "renew_failures", sh->renew_failures);
+    ngx_rtmp_cluster_json_int(g, "requests", sh->manager_requests);
+    ngx_rtmp_cluster_json_int(g, "errors", sh->manager_errors);
+    ngx_rtmp_cluster_json_int(g, "leases_held", sh->leases_held);
+    ngx_rtmp_cluster_json_int(g, "lease_conflicts", sh->lease_conflicts);
+    ngx_rtmp_cluster_json_int(g, "renew_failures", sh->renew_failures);
 
     if (sh->manager_failed) {
-        ngx_http_rtmp_cluster_gen_int(g, "last_failure", sh->manager_failed);
-        ngx_http_rtmp_cluster_gen_str(g, "last_error", sh->manager_error,
-                                      ngx_strlen(sh->manager_error));
+        ngx_rtmp_cluster_json_int(g, "last_failure", sh->manager_failed);
+        ngx_rtmp_cluster_json_str(g, "last_error", sh->manager_error,
+                                  ngx_strlen(sh->manager_error));
     }
 
     yajl_gen_map_close(g);
@@ -552,8 +713,7 @@ ngx_http_rtmp_cluster_gen_apps(yajl_gen g, ngx_cycle_t *cycle)
     static const char  *roles[] = { "off", "edge", "origin" };
     static const char  *balances[] = { "hash", "round_robin", "order" };
 
-    yajl_gen_string(g, (u_char *) "applications",
-                    sizeof("applications") - 1);
+    ngx_rtmp_cluster_json_key(g, "applications");
     yajl_gen_array_open(g);
 
     rctx = (ngx_rtmp_conf_ctx_t *) ngx_get_conf(cycle->conf_ctx,
@@ -578,31 +738,28 @@ ngx_http_rtmp_cluster_gen_apps(yajl_gen g, ngx_cycle_t *cycle)
 
             yajl_gen_map_open(g);
 
-            ngx_http_rtmp_cluster_gen_str(g, "name", cacfp[m]->name.data,
-                                          cacfp[m]->name.len);
-            ngx_http_rtmp_cluster_gen_str(g, "role",
-                                          (u_char *) roles[cacf->role],
-                                          ngx_strlen(roles[cacf->role]));
+            ngx_rtmp_cluster_json_str(g, "name", cacfp[m]->name.data,
+                                      cacfp[m]->name.len);
+            ngx_rtmp_cluster_json_str(g, "role",
+                                      (u_char *) roles[cacf->role],
+                                      ngx_strlen(roles[cacf->role]));
 
             if (cacf->role == NGX_RTMP_CLUSTER_EDGE) {
-                ngx_http_rtmp_cluster_gen_str(g, "balance",
-                                     (u_char *) balances[cacf->balance],
-                                     ngx_strlen(balances[cacf->balance]));
+                ngx_rtmp_cluster_json_str(g, "balance",
+                                  (u_char *) balances[cacf->balance],
+                                  ngx_strlen(balances[cacf->balance]));
 
-                yajl_gen_string(g, (u_char *) "origins",
-                                sizeof("origins") - 1);
+                ngx_rtmp_cluster_json_key(g, "origins");
                 yajl_gen_array_open(g);
 
                 o = cacf->origins->elts;
 
                 for (k = 0; k < cacf->origins->nelts; k++) {
                     yajl_gen_map_open(g);
-                    ngx_http_rtmp_cluster_gen_str(g, "address",
-                                                  o[k].name.data,
-                                                  o[k].name.len);
-                    ngx_http_rtmp_cluster_gen_int(g, "weight", o[k].weight);
-                    yajl_gen_string(g, (u_char *) "backup",
-                                    sizeof("backup") - 1);
+                    ngx_rtmp_cluster_json_str(g, "address", o[k].name.data,
+                                              o[k].name.len);
+                    ngx_rtmp_cluster_json_int(g, "weight", o[k].weight);
+                    ngx_rtmp_cluster_json_key(g, "backup");
                     yajl_gen_bool(g, o[k].backup);
                     yajl_gen_map_close(g);
                 }
@@ -615,37 +772,4 @@ ngx_http_rtmp_cluster_gen_apps(yajl_gen g, ngx_cycle_t *cycle)
     }
 
     yajl_gen_array_close(g);
-}
-
-
-static void
-ngx_http_rtmp_cluster_gen_str(yajl_gen g, const char *key, u_char *data,
-    size_t len)
-{
-    size_t   i;
-    u_char   safe[NGX_RTMP_MAX_NAME];
-
-    yajl_gen_string(g, (const unsigned char *) key, ngx_strlen(key));
-
-    if (yajl_gen_string(g, data, len) == yajl_gen_status_ok) {
-        return;
-    }
-
-    /* not UTF-8: show the bytes as '?' rather than break the document */
-
-    len = ngx_min(len, sizeof(safe));
-
-    for (i = 0; i < len; i++) {
-        safe[i] = (data[i] < 0x80) ? data[i] : '?';
-    }
-
-    yajl_gen_string(g, safe, len);
-}
-
-
-static void
-ngx_http_rtmp_cluster_gen_int(yajl_gen g, const char *key, long long n)
-{
-    yajl_gen_string(g, (const unsigned char *) key, ngx_strlen(key));
-    yajl_gen_integer(g, n);
 }

@@ -20,6 +20,8 @@
 #include "ngx_rtmp_live_module.h"
 #include "ngx_rtmp_relay_module.h"
 
+#include "ngx_rtmp_cluster_parse.h"
+
 
 #define NGX_RTMP_CLUSTER_OFF            0
 #define NGX_RTMP_CLUSTER_EDGE           1
@@ -48,7 +50,6 @@
 #define NGX_RTMP_CLUSTER_BALANCE_ORDER  2
 
 #define NGX_RTMP_CLUSTER_MAX_ORIGINS    64
-#define NGX_RTMP_CLUSTER_ADDR_LEN       64
 #define NGX_RTMP_CLUSTER_ERR_LEN        64
 #define NGX_RTMP_CLUSTER_TRIED_LEN      512
 
@@ -150,6 +151,7 @@ typedef struct {
     ngx_atomic_t                    redirects_followed;
     ngx_atomic_t                    redirects_refused;
     ngx_atomic_t                    publishes_rejected;
+    ngx_atomic_t                    zone_full;      /* allocations failed */
 
     /* the stream manager, as this host sees it */
     ngx_atomic_t                    manager_requests;
@@ -166,6 +168,7 @@ typedef struct {
 typedef struct {
     ngx_rtmp_cluster_shm_t         *sh;
     ngx_slab_pool_t                *shpool;
+    ngx_shm_zone_t                 *shm_zone;
     ngx_array_t                    *origins;    /* of the configuration */
 } ngx_rtmp_cluster_zone_t;
 
@@ -317,6 +320,9 @@ void ngx_rtmp_cluster_stream_record_set(ngx_shm_zone_t *shm_zone,
 void ngx_rtmp_cluster_stream_record_free(ngx_shm_zone_t *shm_zone,
     ngx_rtmp_cluster_shm_stream_t *r);
 void ngx_rtmp_cluster_zone_sweep(ngx_shm_zone_t *shm_zone);
+void ngx_rtmp_cluster_zone_full(ngx_shm_zone_t *shm_zone, const char *what,
+    ngx_str_t *key);
+ngx_uint_t ngx_rtmp_cluster_pid_alive(ngx_pid_t pid);
 uint64_t ngx_rtmp_cluster_now(void);
 
 /* the module */
@@ -358,8 +364,6 @@ void ngx_rtmp_cluster_lookup_cancel(ngx_rtmp_cluster_waiter_t *w);
 ngx_int_t ngx_rtmp_cluster_lookup_init_process(ngx_cycle_t *cycle);
 void ngx_rtmp_cluster_lookup_forget(ngx_shm_zone_t *shm_zone,
     ngx_str_t *key);
-ngx_int_t ngx_rtmp_cluster_parse_answer(u_char *body, size_t len,
-    u_char *addr, size_t addr_size, in_port_t *port, const char **err);
 
 /* leases at the stream manager */
 ngx_int_t ngx_rtmp_cluster_lease_publish(ngx_rtmp_session_t *s,
@@ -370,9 +374,6 @@ void ngx_rtmp_cluster_manager_result(ngx_rtmp_cluster_app_conf_t *cacf,
 ngx_int_t ngx_rtmp_cluster_manager_url(ngx_rtmp_cluster_coworker_t *m,
     ngx_str_t *key, size_t app_len, ngx_str_t *url, u_char *buf,
     size_t size);
-ngx_int_t ngx_rtmp_cluster_parse_lease(u_char *body, size_t len,
-    u_char *addr, size_t addr_size, in_port_t *port, u_char *token,
-    size_t token_size);
 
 /* the GOP cache */
 void ngx_rtmp_cluster_gop_add(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,

@@ -14,8 +14,6 @@
 
 #include "ngx_rtmp_cluster.h"
 
-#include <yajl/yajl_tree.h>
-
 
 #define NGX_RTMP_CLUSTER_TOKEN_LEN     64
 #define NGX_RTMP_CLUSTER_RETRY         1000
@@ -528,74 +526,4 @@ ngx_rtmp_cluster_manager_result(ngx_rtmp_cluster_app_conf_t *cacf,
     *p = '\0';
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
-}
-
-
-/*
- * A manager's answer: "token" of a new lease, or "origin" {host, port}
- * of the holder of a lease (lookup or conflict).  NGX_OK if an origin
- * was found.
- */
-
-ngx_int_t
-ngx_rtmp_cluster_parse_lease(u_char *body, size_t len, u_char *addr,
-    size_t addr_size, in_port_t *port, u_char *token, size_t token_size)
-{
-    char      *text, *str;
-    yajl_val   root, v;
-    ngx_int_t  rc;
-
-    static const char  *token_path[] = { "token", NULL };
-    static const char  *host_path[] = { "origin", "host", NULL };
-    static const char  *port_path[] = { "origin", "port", NULL };
-
-    if (body == NULL || len == 0) {
-        return NGX_ERROR;
-    }
-
-    text = ngx_alloc(len + 1, ngx_cycle->log);
-    if (text == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(text, body, len);
-    text[len] = '\0';
-
-    root = yajl_tree_parse(text, NULL, 0);
-
-    ngx_free(text);
-
-    if (root == NULL) {
-        return NGX_ERROR;
-    }
-
-    rc = NGX_DECLINED;
-
-    if (token) {
-        v = yajl_tree_get(root, token_path, yajl_t_string);
-        str = v ? YAJL_GET_STRING(v) : NULL;
-
-        if (str && ngx_strlen(str) < token_size) {
-            ngx_cpystrn(token, (u_char *) str, token_size);
-        }
-    }
-
-    v = yajl_tree_get(root, host_path, yajl_t_string);
-    str = v ? YAJL_GET_STRING(v) : NULL;
-
-    if (str && str[0] && ngx_strlen(str) < addr_size) {
-        v = yajl_tree_get(root, port_path, yajl_t_number);
-
-        if (v && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) > 0
-            && YAJL_GET_INTEGER(v) <= 65535)
-        {
-            ngx_cpystrn(addr, (u_char *) str, addr_size);
-            *port = (in_port_t) YAJL_GET_INTEGER(v);
-            rc = NGX_OK;
-        }
-    }
-
-    yajl_tree_free(root);
-
-    return rc;
 }

@@ -15,8 +15,6 @@
 
 #include "ngx_rtmp_cluster.h"
 
-#include <yajl/yajl_tree.h>
-
 
 #define NGX_RTMP_CLUSTER_POLL          10
 #define NGX_RTMP_CLUSTER_ANSWER_MAX    65536
@@ -62,7 +60,6 @@ static void ngx_rtmp_cluster_flight_notify(ngx_rtmp_cluster_flight_t *fl,
     ngx_int_t rc, u_char *addr, in_port_t port);
 static void ngx_rtmp_cluster_flight_timer(ngx_event_t *ev);
 static void ngx_rtmp_cluster_flight_free(ngx_rtmp_cluster_flight_t *fl);
-static ngx_int_t ngx_rtmp_cluster_pid_alive(ngx_pid_t pid);
 
 
 static ngx_queue_t  ngx_rtmp_cluster_flights;
@@ -172,9 +169,8 @@ ngx_rtmp_cluster_lookup(ngx_rtmp_cluster_waiter_t *w)
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     if (e == NULL) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "cluster: zone is full, cannot look up \"%V\"",
-                      &w->key);
+        ngx_rtmp_cluster_zone_full(zone->shm_zone, "cannot be looked up",
+                                   &w->key);
         return NGX_DECLINED;
     }
 
@@ -784,111 +780,4 @@ ngx_rtmp_cluster_flight_free(ngx_rtmp_cluster_flight_t *fl)
 
     ngx_queue_remove(&fl->queue);
     ngx_free(fl);
-}
-
-
-static ngx_int_t
-ngx_rtmp_cluster_pid_alive(ngx_pid_t pid)
-{
-    return !(kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH);
-}
-
-
-/*
- * A coworker's answer, as SRS checks it: HTTP 200, integer "code" 0,
- * object "data.origin" with string "ip" and integer "port";
- * "origin": null is "not here".
- */
-
-ngx_int_t
-ngx_rtmp_cluster_parse_answer(u_char *body, size_t len, u_char *addr,
-    size_t addr_size, in_port_t *port, const char **err)
-{
-    long long   n;
-    yajl_val    root, v, origin;
-    char       *text, *ip;
-    char        errbuf[128];
-
-    static const char  *code_path[] = { "code", NULL };
-    static const char  *origin_path[] = { "data", "origin", NULL };
-    static const char  *ip_path[] = { "ip", NULL };
-    static const char  *port_path[] = { "port", NULL };
-
-    if (body == NULL || len == 0) {
-        *err = "empty answer";
-        return NGX_ERROR;
-    }
-
-    text = ngx_alloc(len + 1, ngx_cycle->log);
-    if (text == NULL) {
-        *err = "no memory";
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(text, body, len);
-    text[len] = '\0';
-
-    root = yajl_tree_parse(text, errbuf, sizeof(errbuf));
-
-    ngx_free(text);
-
-    if (root == NULL) {
-        *err = "invalid JSON";
-        return NGX_ERROR;
-    }
-
-    v = yajl_tree_get(root, code_path, yajl_t_number);
-    if (v == NULL || !YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) != 0) {
-        *err = "no integer \"code\" 0";
-        goto failed;
-    }
-
-    origin = yajl_tree_get(root, origin_path, yajl_t_any);
-
-    if (origin == NULL) {
-        *err = "no \"data.origin\"";
-        goto failed;
-    }
-
-    if (YAJL_IS_NULL(origin)) {
-        yajl_tree_free(root);
-        return NGX_DECLINED;
-    }
-
-    if (!YAJL_IS_OBJECT(origin)) {
-        *err = "\"data.origin\" is not an object";
-        goto failed;
-    }
-
-    v = yajl_tree_get(origin, ip_path, yajl_t_string);
-    ip = v ? YAJL_GET_STRING(v) : NULL;
-
-    if (ip == NULL || ip[0] == '\0' || ngx_strlen(ip) >= addr_size) {
-        *err = "no string \"origin.ip\"";
-        goto failed;
-    }
-
-    ngx_cpystrn(addr, (u_char *) ip, addr_size);
-
-    v = yajl_tree_get(origin, port_path, yajl_t_number);
-    if (v == NULL || !YAJL_IS_INTEGER(v)) {
-        *err = "no integer \"origin.port\"";
-        goto failed;
-    }
-
-    n = YAJL_GET_INTEGER(v);
-    if (n <= 0 || n > 65535) {
-        *err = "\"origin.port\" out of range";
-        goto failed;
-    }
-
-    *port = (in_port_t) n;
-
-    yajl_tree_free(root);
-    return NGX_OK;
-
-failed:
-
-    yajl_tree_free(root);
-    return NGX_ERROR;
 }

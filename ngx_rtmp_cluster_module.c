@@ -45,6 +45,8 @@ static ngx_int_t ngx_rtmp_cluster_disconnect(ngx_rtmp_session_t *s,
     ngx_rtmp_header_t *h, ngx_chain_t *in);
 static ngx_rtmp_relay_ctx_t *ngx_rtmp_cluster_upstream_ctx(
     ngx_rtmp_session_t *s);
+static ngx_int_t ngx_rtmp_cluster_names_valid(ngx_rtmp_session_t *s,
+    u_char *name, u_char *args);
 
 
 static ngx_rtmp_connect_pt       next_connect;
@@ -991,7 +993,10 @@ ngx_rtmp_cluster_http_peers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         q = ngx_cpymem(cw->url.data, "http://", sizeof("http://") - 1);
         q += ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, q,
                            NGX_SOCKADDR_STRLEN, 1);
-        q = ngx_cpymem(q, u.uri.data, u.uri.len);
+
+        if (u.uri.len) {
+            q = ngx_cpymem(q, u.uri.data, u.uri.len);
+        }
         cw->url.len = q - cw->url.data;
     }
 
@@ -1172,6 +1177,35 @@ ngx_rtmp_cluster_exit_process(ngx_cycle_t *cycle)
 }
 
 
+/*
+ * No control bytes in a client's application, stream name or arguments:
+ * they would reach peers' URLs, the zone's keys and the logs.  (nginx-rtmp
+ * has already cut a name at its first NUL.)
+ */
+
+static ngx_int_t
+ngx_rtmp_cluster_names_valid(ngx_rtmp_session_t *s, u_char *name,
+    u_char *args)
+{
+    size_t  len;
+
+    len = ngx_strlen(args);
+
+    if (ngx_rtmp_cluster_name_valid(s->app.data, s->app.len) == NGX_OK
+        && ngx_rtmp_cluster_name_valid(name, ngx_strlen(name)) == NGX_OK
+        && (len == 0 || ngx_rtmp_cluster_name_valid(args, len) == NGX_OK))
+    {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                  "cluster: refused an application, stream name or "
+                  "arguments with control characters");
+
+    return NGX_DECLINED;
+}
+
+
 /* the relay context of an upstream session this module created */
 
 static ngx_rtmp_relay_ctx_t *
@@ -1235,6 +1269,13 @@ ngx_rtmp_cluster_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
 
     ngx_rtmp_cluster_note_session(s);
 
+    if (ngx_rtmp_cluster_names_valid(s, v->name, v->args) != NGX_OK) {
+        (void) ngx_rtmp_send_status(s, "NetStream.Play.Failed", "error",
+                                    "cluster: invalid stream name");
+        ngx_rtmp_finalize_session(s);
+        return NGX_OK;
+    }
+
     if (cacf->role == NGX_RTMP_CLUSTER_ORIGIN) {
         rc = ngx_rtmp_cluster_origin_play(s, v);
 
@@ -1295,6 +1336,15 @@ ngx_rtmp_cluster_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
         || ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle) == NULL)
     {
         return next_publish(s, v);
+    }
+
+    if (!s->relay
+        && ngx_rtmp_cluster_names_valid(s, v->name, v->args) != NGX_OK)
+    {
+        (void) ngx_rtmp_send_status(s, "NetStream.Publish.BadName", "error",
+                                    "cluster: invalid stream name");
+        ngx_rtmp_finalize_session(s);
+        return NGX_OK;
     }
 
     if (s->relay) {
@@ -1383,79 +1433,15 @@ static ngx_int_t
 ngx_rtmp_cluster_on_status(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
     ngx_chain_t *in)
 {
-    ngx_rtmp_relay_ctx_t  *rctx;
-
-    static struct {
-        double                  trans;
-        double                  ex_code;
-        u_char                  level[32];
-        u_char                  code[128];
-        u_char                  desc[256];
-        u_char                  redirect[512];
-        u_char                  redirect2[512];
-    } v;
-
-    static ngx_rtmp_amf_elt_t  in_ex[] = {
-
-        { NGX_RTMP_AMF_NUMBER,
-          ngx_string("code"),
-          &v.ex_code, 0 },
-
-        { NGX_RTMP_AMF_STRING,
-          ngx_string("redirect"),
-          v.redirect, sizeof(v.redirect) },
-
-        { NGX_RTMP_AMF_STRING,
-          ngx_string("redirect2"),
-          v.redirect2, sizeof(v.redirect2) },
-    };
-
-    static ngx_rtmp_amf_elt_t  in_inf[] = {
-
-        { NGX_RTMP_AMF_STRING,
-          ngx_string("level"),
-          v.level, sizeof(v.level) },
-
-        { NGX_RTMP_AMF_STRING,
-          ngx_string("code"),
-          v.code, sizeof(v.code) },
-
-        { NGX_RTMP_AMF_STRING,
-          ngx_string("description"),
-          v.desc, sizeof(v.desc) },
-
-        { NGX_RTMP_AMF_OBJECT,
-          ngx_string("ex"),
-          in_ex, sizeof(in_ex) },
-    };
-
-    static ngx_rtmp_amf_elt_t  in_elts[] = {
-
-        { NGX_RTMP_AMF_NUMBER,
-          ngx_null_string,
-          &v.trans, 0 },
-
-        { NGX_RTMP_AMF_NULL,
-          ngx_null_string,
-          NULL, 0 },
-
-        { NGX_RTMP_AMF_OBJECT,
-          ngx_null_string,
-          in_inf, sizeof(in_inf) },
-    };
-
-    u_char  *redirect;
+    ngx_rtmp_relay_ctx_t       *rctx;
+    ngx_rtmp_cluster_status_t   st;
 
     rctx = ngx_rtmp_cluster_upstream_ctx(s);
     if (rctx == NULL || h->type != NGX_RTMP_MSG_AMF_CMD) {
         return NGX_OK;
     }
 
-    ngx_memzero(&v, sizeof(v));
-
-    if (ngx_rtmp_receive_amf(s, in, in_elts,
-                             sizeof(in_elts) / sizeof(in_elts[0]))
-        != NGX_OK)
+    if (ngx_rtmp_cluster_read_status(in, s->connection->log, &st) != NGX_OK)
     {
         /* a broken peer: counts against the origin's health */
         ngx_rtmp_cluster_edge_upstream_status(s, rctx, NULL, NULL, NULL,
@@ -1463,17 +1449,10 @@ ngx_rtmp_cluster_on_status(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
         return NGX_OK;
     }
 
-    /* RTMP 302: the full URL (SRS), else the tcUrl or FMS's URL */
-
-    redirect = NULL;
-
-    if ((ngx_int_t) v.ex_code == 302) {
-        redirect = v.redirect2[0] ? v.redirect2
-                                  : (v.redirect[0] ? v.redirect : NULL);
-    }
-
-    ngx_rtmp_cluster_edge_upstream_status(s, rctx, v.level, v.code, v.desc,
-                                          redirect);
+    ngx_rtmp_cluster_edge_upstream_status(s, rctx, st.level, st.code,
+                                          st.desc,
+                                          st.redirect[0] ? st.redirect
+                                                         : NULL);
 
     return NGX_OK;
 }

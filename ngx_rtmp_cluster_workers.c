@@ -307,7 +307,7 @@ ngx_rtmp_cluster_owner(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
         if (pid && pid != ngx_pid) {
-            if (!(kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH)) {
+            if (ngx_rtmp_cluster_pid_alive(pid)) {
                 return pid;
             }
 

@@ -14,9 +14,61 @@ static ngx_rtmp_cluster_shm_origin_t *ngx_rtmp_cluster_origin_record(
     ngx_rtmp_cluster_zone_t *ctx, ngx_str_t *name);
 static void ngx_rtmp_cluster_table_init(ngx_rtmp_cluster_shm_table_t *t);
 static void ngx_rtmp_cluster_table_sweep(ngx_rtmp_cluster_zone_t *ctx,
-    ngx_rtmp_cluster_shm_table_t *t);
+    ngx_rtmp_cluster_shm_table_t *t, ngx_pid_t *dead, ngx_uint_t ndead);
+static ngx_uint_t ngx_rtmp_cluster_pid_in(ngx_pid_t pid, ngx_pid_t *pids,
+    ngx_uint_t n);
 static void ngx_rtmp_cluster_table_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+
+
+/*
+ * Is a worker named in the zone alive?  Its record is not trusted alone:
+ * a killed worker leaves its entries behind.
+ */
+
+ngx_uint_t
+ngx_rtmp_cluster_pid_alive(ngx_pid_t pid)
+{
+    if (pid == ngx_pid) {
+        return 1;
+    }
+
+    return !(kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH);
+}
+
+
+/*
+ * The zone is full: counted, and said at most once a second per worker
+ * (a storm of plays would otherwise fill the log as well).
+ */
+
+void
+ngx_rtmp_cluster_zone_full(ngx_shm_zone_t *shm_zone, const char *what,
+    ngx_str_t *key)
+{
+    ngx_rtmp_cluster_zone_t  *ctx;
+
+    static time_t      last;
+    static ngx_uint_t  suppressed;
+
+    ctx = shm_zone->data;
+
+    (void) ngx_atomic_fetch_add(&ctx->sh->zone_full, 1);
+
+    if (last == ngx_time()) {
+        suppressed++;
+        return;
+    }
+
+    last = ngx_time();
+
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "cluster: zone \"%V\" is full: \"%V\" %s (and %ui "
+                  "more since the last such message)",
+                  &shm_zone->shm.name, key, what, suppressed);
+
+    suppressed = 0;
+}
 
 
 uint64_t
@@ -44,6 +96,7 @@ ngx_rtmp_cluster_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rtmp_cluster_origin_t **origins;
 
     ctx = shm_zone->data;
+    ctx->shm_zone = shm_zone;
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
     if (octx) {
@@ -260,10 +313,8 @@ ngx_rtmp_cluster_stream_record(ngx_shm_zone_t *shm_zone, ngx_uint_t kind,
     if (r == NULL) {
         ngx_shmtx_unlock(&ctx->shpool->mutex);
 
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "cluster: zone \"%V\" is full, stream \"%V/%V\" "
-                      "is not shown in the status",
-                      &shm_zone->shm.name, app, name);
+        ngx_rtmp_cluster_zone_full(shm_zone, "is not shown in the status",
+                                   name);
         return NULL;
     }
 
@@ -497,9 +548,7 @@ ngx_rtmp_cluster_registry_add(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         if (e == NULL) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
 
-            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                          "cluster: zone \"%V\" is full, stream \"%V\" "
-                          "is not registered", &shm_zone->shm.name, key);
+            ngx_rtmp_cluster_zone_full(shm_zone, "is not registered", key);
             return NGX_ERROR;
         }
     }
@@ -507,8 +556,12 @@ ngx_rtmp_cluster_registry_add(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     e->pid = ngx_pid;
     e->since = ngx_rtmp_cluster_now();
     ngx_memzero(e->addr, sizeof(e->addr));
-    ngx_memcpy(e->addr, publisher->data,
-               ngx_min(publisher->len, sizeof(e->addr) - 1));
+
+    if (publisher->len) {
+        /* a publisher over a worker socket has no address text */
+        ngx_memcpy(e->addr, publisher->data,
+                   ngx_min(publisher->len, sizeof(e->addr) - 1));
+    }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -578,8 +631,7 @@ ngx_rtmp_cluster_registry_find(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     /* a dead worker's entry is not trusted */
-    if (pid && pid != ngx_pid && kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH)
-    {
+    if (pid && !ngx_rtmp_cluster_pid_alive(pid)) {
         return 0;
     }
 
@@ -604,7 +656,7 @@ ngx_rtmp_cluster_counter_max(ngx_atomic_t *a, ngx_atomic_uint_t v)
 
 static void
 ngx_rtmp_cluster_table_sweep(ngx_rtmp_cluster_zone_t *ctx,
-    ngx_rtmp_cluster_shm_table_t *t)
+    ngx_rtmp_cluster_shm_table_t *t, ngx_pid_t *dead, ngx_uint_t ndead)
 {
     ngx_queue_t                   *q, *next;
     ngx_rtmp_cluster_shm_entry_t  *e;
@@ -616,25 +668,105 @@ ngx_rtmp_cluster_table_sweep(ngx_rtmp_cluster_zone_t *ctx,
         next = ngx_queue_next(q);
         e = ngx_queue_data(q, ngx_rtmp_cluster_shm_entry_t, queue);
 
-        if (e->pid == ngx_pid
-            || (kill(e->pid, 0) == -1 && ngx_errno == NGX_ESRCH))
-        {
+        if (ngx_rtmp_cluster_pid_in(e->pid, dead, ndead)) {
             ngx_rtmp_cluster_table_delete(ctx, t, e);
         }
     }
 }
 
 
-/* drop the records of workers that died without cleaning up */
+static ngx_uint_t
+ngx_rtmp_cluster_pid_in(ngx_pid_t pid, ngx_pid_t *pids, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (pids[i] == pid) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Drop the records of workers that died without cleaning up, and those
+ * of this pid (a new worker may get a dead one's pid).  The pids named
+ * are collected under the lock, checked outside it (no system call under
+ * the lock), and the dead ones' records dropped under it again.
+ */
+
+#define NGX_RTMP_CLUSTER_SWEEP_PIDS  256
 
 void
 ngx_rtmp_cluster_zone_sweep(ngx_shm_zone_t *shm_zone)
 {
+    ngx_uint_t                      i, n, ndead;
     ngx_queue_t                    *q, *next;
     ngx_rtmp_cluster_zone_t        *ctx;
     ngx_rtmp_cluster_shm_stream_t  *r;
+    ngx_rtmp_cluster_shm_entry_t   *e;
+    ngx_pid_t                       pids[NGX_RTMP_CLUSTER_SWEEP_PIDS];
+    ngx_pid_t                       dead[NGX_RTMP_CLUSTER_SWEEP_PIDS];
 
     ctx = shm_zone->data;
+    n = 0;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    for (q = ngx_queue_head(&ctx->sh->streams);
+         q != ngx_queue_sentinel(&ctx->sh->streams);
+         q = ngx_queue_next(q))
+    {
+        r = ngx_queue_data(q, ngx_rtmp_cluster_shm_stream_t, queue);
+
+        if (n < NGX_RTMP_CLUSTER_SWEEP_PIDS
+            && !ngx_rtmp_cluster_pid_in(r->pid, pids, n))
+        {
+            pids[n++] = r->pid;
+        }
+    }
+
+    for (q = ngx_queue_head(&ctx->sh->registry.queue);
+         q != ngx_queue_sentinel(&ctx->sh->registry.queue);
+         q = ngx_queue_next(q))
+    {
+        e = ngx_queue_data(q, ngx_rtmp_cluster_shm_entry_t, queue);
+
+        if (n < NGX_RTMP_CLUSTER_SWEEP_PIDS
+            && !ngx_rtmp_cluster_pid_in(e->pid, pids, n))
+        {
+            pids[n++] = e->pid;
+        }
+    }
+
+    for (q = ngx_queue_head(&ctx->sh->owners.queue);
+         q != ngx_queue_sentinel(&ctx->sh->owners.queue);
+         q = ngx_queue_next(q))
+    {
+        e = ngx_queue_data(q, ngx_rtmp_cluster_shm_entry_t, queue);
+
+        if (n < NGX_RTMP_CLUSTER_SWEEP_PIDS
+            && !ngx_rtmp_cluster_pid_in(e->pid, pids, n))
+        {
+            pids[n++] = e->pid;
+        }
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    ndead = 0;
+
+    for (i = 0; i < n; i++) {
+        if (pids[i] == ngx_pid || !ngx_rtmp_cluster_pid_alive(pids[i])) {
+            dead[ndead++] = pids[i];
+        }
+    }
+
+    if (ndead == 0) {
+        return;
+    }
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
@@ -645,16 +777,14 @@ ngx_rtmp_cluster_zone_sweep(ngx_shm_zone_t *shm_zone)
         next = ngx_queue_next(q);
         r = ngx_queue_data(q, ngx_rtmp_cluster_shm_stream_t, queue);
 
-        if (r->pid == ngx_pid
-            || (kill(r->pid, 0) == -1 && ngx_errno == NGX_ESRCH))
-        {
+        if (ngx_rtmp_cluster_pid_in(r->pid, dead, ndead)) {
             ngx_queue_remove(q);
             ngx_slab_free_locked(ctx->shpool, r);
         }
     }
 
-    ngx_rtmp_cluster_table_sweep(ctx, &ctx->sh->registry);
-    ngx_rtmp_cluster_table_sweep(ctx, &ctx->sh->owners);
+    ngx_rtmp_cluster_table_sweep(ctx, &ctx->sh->registry, dead, ndead);
+    ngx_rtmp_cluster_table_sweep(ctx, &ctx->sh->owners, dead, ndead);
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 }
