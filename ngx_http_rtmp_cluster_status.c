@@ -70,6 +70,9 @@ static int ngx_libc_cdecl ngx_http_rtmp_cluster_cmp_stream(const void *one,
 static void ngx_http_rtmp_cluster_gen_published(yajl_gen g,
     ngx_http_rtmp_cluster_snapshot_t *snap,
     ngx_http_rtmp_cluster_pids_t *pids, uint64_t now);
+static void ngx_http_rtmp_cluster_gen_workers(yajl_gen g,
+    ngx_http_rtmp_cluster_snapshot_t *snap,
+    ngx_http_rtmp_cluster_pids_t *pids);
 static void ngx_http_rtmp_cluster_gen_origins(yajl_gen g,
     ngx_http_rtmp_cluster_snapshot_t *snap, uint64_t now);
 static void ngx_http_rtmp_cluster_gen_zone(yajl_gen g,
@@ -205,6 +208,7 @@ ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r)
     }
 
     ngx_http_rtmp_cluster_gen_published(g, &snap, &pids, now);
+    ngx_http_rtmp_cluster_gen_workers(g, &snap, &pids);
     ngx_http_rtmp_cluster_gen_counters(g, &snap.counters);
     ngx_http_rtmp_cluster_gen_origins(g, &snap, now);
 
@@ -535,6 +539,46 @@ ngx_http_rtmp_cluster_gen_published(yajl_gen g,
     }
 
     yajl_gen_array_close(g);
+}
+
+
+/*
+ * The workers, from their slots: whether other workers can relay from
+ * them (their sockets listen), whether they are shutting down, and their
+ * configuration cycle (reloads count up).
+ */
+
+static void
+ngx_http_rtmp_cluster_gen_workers(yajl_gen g,
+    ngx_http_rtmp_cluster_snapshot_t *snap, ngx_http_rtmp_cluster_pids_t *pids)
+{
+    ngx_uint_t                      i;
+    ngx_rtmp_cluster_shm_worker_t  *w;
+
+    ngx_rtmp_cluster_json_key(g, "workers");
+    yajl_gen_array_open(g);
+
+    for (i = 0; i < NGX_RTMP_CLUSTER_MAX_WORKERS; i++) {
+        w = &snap->counters.workers[i];
+
+        if (w->pid == 0 || !ngx_http_rtmp_cluster_alive(pids, w->pid)) {
+            continue;
+        }
+
+        yajl_gen_map_open(g);
+        ngx_rtmp_cluster_json_int(g, "pid", w->pid);
+        ngx_rtmp_cluster_json_key(g, "relay");
+        yajl_gen_bool(g, w->relay);
+        ngx_rtmp_cluster_json_key(g, "exiting");
+        yajl_gen_bool(g, w->exiting);
+        ngx_rtmp_cluster_json_int(g, "generation", w->generation);
+        ngx_rtmp_cluster_json_int(g, "uptime", ngx_time() - w->started);
+        yajl_gen_map_close(g);
+    }
+
+    yajl_gen_array_close(g);
+
+    ngx_rtmp_cluster_json_int(g, "generation", snap->counters.generation);
 }
 
 

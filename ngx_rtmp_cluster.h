@@ -62,6 +62,12 @@
 #define NGX_RTMP_CLUSTER_LINGER         5
 #define NGX_RTMP_CLUSTER_FAILED         6
 
+/* who owns a stream (the owners table's state) */
+#define NGX_RTMP_CLUSTER_OWNER_PULL     0
+#define NGX_RTMP_CLUSTER_OWNER_PUBLISH  1
+
+#define NGX_RTMP_CLUSTER_MAX_WORKERS    128
+
 /* what a stream record describes */
 #define NGX_RTMP_CLUSTER_PULL           0
 #define NGX_RTMP_CLUSTER_PUBLISH        1
@@ -113,6 +119,7 @@ typedef struct {
     ngx_rbtree_node_t               node;       /* key: crc32 of the key */
     ngx_queue_t                     queue;
     ngx_uint_t                      state;
+    ngx_uint_t                      generation; /* an owner's cycle */
     ngx_pid_t                       pid;        /* publisher's or owner's */
     uint64_t                        since;      /* wall-clock ms */
     uint64_t                        expires;
@@ -130,10 +137,22 @@ typedef struct {
 } ngx_rtmp_cluster_shm_table_t;
 
 
+/* a worker, in the slot of its process: for the status */
+typedef struct {
+    ngx_pid_t                       pid;        /* 0: none */
+    ngx_uint_t                      generation;
+    time_t                          started;
+    unsigned                        relay:1;    /* its sockets listen */
+    unsigned                        exiting:1;
+} ngx_rtmp_cluster_shm_worker_t;
+
+
 typedef struct {
     ngx_queue_t                     origins;
     ngx_queue_t                     streams;
     ngx_atomic_t                    rr;
+    ngx_uint_t                      generation; /* configuration cycles */
+    ngx_rtmp_cluster_shm_worker_t   workers[NGX_RTMP_CLUSTER_MAX_WORKERS];
     ngx_rtmp_cluster_shm_table_t    registry;
     ngx_rtmp_cluster_shm_table_t    lookups;
     ngx_rtmp_cluster_shm_table_t    owners;
@@ -441,6 +460,7 @@ void ngx_rtmp_cluster_edge_upstream_closed(ngx_rtmp_session_t *s,
 ngx_int_t ngx_rtmp_cluster_edge_init_process(ngx_cycle_t *cycle);
 void ngx_rtmp_cluster_edge_exit_process(ngx_cycle_t *cycle);
 void ngx_rtmp_cluster_edge_shutdown(void);
+void ngx_rtmp_cluster_edge_exiting(void);
 ngx_int_t ngx_rtmp_cluster_edge_proxy(ngx_rtmp_session_t *s,
     ngx_rtmp_play_t *v, u_char *addr, in_port_t port);
 const char *ngx_rtmp_cluster_state_name(ngx_uint_t state);

@@ -676,12 +676,25 @@ ngx_rtmp_cluster_free(ngx_rtmp_cluster_stream_t *st)
         ctx->inner = 0;
     }
 
+    if (st->publisher) {
+        ctx = ngx_rtmp_get_module_ctx(st->publisher,
+                                      ngx_rtmp_cluster_module);
+        if (ctx) {
+            ctx->stream = NULL;
+            ctx->publisher = 0;
+            ctx->record = NULL;
+        }
+
+        st->publisher = NULL;
+    }
+
     if (st->owner == ngx_pid) {
         /* the other workers' pulls from us end; one of them takes over */
         ngx_rtmp_cluster_owner_release(st->shm_zone, &st->key);
     }
 
     ngx_rtmp_cluster_stream_record_free(st->shm_zone, st->shm);
+    st->shm = NULL;
 
     ngx_queue_remove(&st->queue);
     ngx_free(st);
@@ -1030,11 +1043,6 @@ ngx_rtmp_cluster_failed(ngx_rtmp_cluster_stream_t *st, const char *reason,
         return;
     }
 
-    if (ngx_exiting) {
-        ngx_rtmp_cluster_set_state(st, NGX_RTMP_CLUSTER_FAILED, 0);
-        return;
-    }
-
     if (was_live) {
         /* fail over: a fresh round, the failed origin is tried last */
         if (st->shm) {
@@ -1063,8 +1071,9 @@ static void
 ngx_rtmp_cluster_detach_upstream(ngx_rtmp_cluster_stream_t *st,
     ngx_uint_t close)
 {
-    ngx_rtmp_session_t    *rs;
-    ngx_rtmp_relay_ctx_t  *rctx;
+    ngx_rtmp_session_t      *rs;
+    ngx_rtmp_relay_ctx_t    *rctx;
+    ngx_rtmp_cluster_ctx_t  *ctx;
 
     rs = st->upstream;
     if (rs == NULL) {
@@ -1076,6 +1085,16 @@ ngx_rtmp_cluster_detach_upstream(ngx_rtmp_cluster_stream_t *st,
     rctx = ngx_rtmp_get_module_ctx(rs, ngx_rtmp_relay_module);
     if (rctx) {
         rctx->data = NULL;
+    }
+
+    /* the stream's record may go before the session's posted close */
+
+    ctx = ngx_rtmp_get_module_ctx(rs, ngx_rtmp_cluster_module);
+    if (ctx && ctx->record) {
+        ctx->record->gop_frames = 0;
+        ctx->record->gop_bytes = 0;
+        ctx->record->gop_ms = 0;
+        ctx->record = NULL;
     }
 
     if (close) {
@@ -1181,9 +1200,10 @@ ngx_rtmp_cluster_pull_connect(ngx_rtmp_cluster_stream_t *st,
     ngx_rtmp_cluster_origin_t *o)
 {
     ngx_int_t                rc;
-    ngx_addr_t              *addr;
+    ngx_str_t               *name;
     ngx_pool_t              *pool;
     ngx_connection_t        *c;
+    struct sockaddr         *sockaddr;
     ngx_rtmp_session_t      *rs;
     ngx_rtmp_conf_ctx_t     *addr_ctx;
     ngx_rtmp_addr_conf_t    *addr_conf;
@@ -1204,18 +1224,33 @@ ngx_rtmp_cluster_pull_connect(ngx_rtmp_cluster_stream_t *st,
         goto failed;
     }
 
+    /*
+     * The session outlives the stream object (its close is posted), and
+     * an origin made up at run time (a redirect's, a proxy's, the owner
+     * worker's socket) lives in that object: the session keeps copies.
+     */
+
+    name = ngx_palloc(pool, sizeof(ngx_str_t));
+    sockaddr = ngx_palloc(pool, o->url.addrs[0].socklen);
+
     rctx->name.data = ngx_pstrdup(pool, &st->name);
     rctx->name.len = st->name.len;
     rctx->app.data = ngx_pstrdup(pool, &st->app);
     rctx->app.len = st->app.len;
-    rctx->url = o->name;
+    rctx->url.data = ngx_pstrdup(pool, &o->name);
+    rctx->url.len = o->name.len;
 
-    if (rctx->name.data == NULL || rctx->app.data == NULL
+    if (name == NULL || sockaddr == NULL
+        || rctx->name.data == NULL || rctx->app.data == NULL
+        || rctx->url.data == NULL
         || ngx_rtmp_cluster_play_path(st, pool, &rctx->play_path) != NGX_OK
         || ngx_rtmp_cluster_tc_url(st, o, pool, &rctx->tc_url) != NGX_OK)
     {
         goto failed;
     }
+
+    *name = rctx->url;
+    ngx_memcpy(sockaddr, o->url.addrs[0].sockaddr, o->url.addrs[0].socklen);
 
     rctx->live = 1;
     rctx->tag = &ngx_rtmp_cluster_module;
@@ -1223,14 +1258,12 @@ ngx_rtmp_cluster_pull_connect(ngx_rtmp_cluster_stream_t *st,
     rctx->publish = rctx;       /* a pull, for the relay module */
     rctx->log = *ngx_cycle->log;
 
-    addr = &o->url.addrs[0];
-
     pc->log = &rctx->log;
     pc->get = ngx_rtmp_cluster_get_peer;
     pc->free = ngx_rtmp_cluster_free_peer;
-    pc->name = &o->name;
-    pc->socklen = addr->socklen;
-    pc->sockaddr = addr->sockaddr;
+    pc->name = name;
+    pc->socklen = o->url.addrs[0].socklen;
+    pc->sockaddr = sockaddr;
 
     rc = ngx_event_connect_peer(pc);
 
@@ -1240,7 +1273,7 @@ ngx_rtmp_cluster_pull_connect(ngx_rtmp_cluster_stream_t *st,
 
     c = pc->connection;
     c->pool = pool;
-    c->addr_text = o->name;
+    c->addr_text = *name;
 
     if (pc->sockaddr->sa_family != AF_UNIX) {
         /* connect, createStream and play are small writes in a row */
@@ -1828,6 +1861,66 @@ ngx_rtmp_cluster_edge_shutdown(void)
         if (st->nplayers == st->ninner && st->publisher == NULL) {
             ngx_rtmp_cluster_drop_relays(st);
         }
+    }
+}
+
+
+/*
+ * A worker shutting down after a reload keeps its players: each stream it
+ * pulls for them moves to the owner a worker of the new cycle has become
+ * (see ngx_rtmp_cluster_owner()), so the host pulls it once again, and a
+ * failure upstream is the new owner's to recover from.
+ */
+
+void
+ngx_rtmp_cluster_edge_exiting(void)
+{
+    ngx_pid_t                   owner;
+    ngx_queue_t                *q, *next;
+    ngx_rtmp_cluster_stream_t  *st;
+
+    if (!ngx_rtmp_cluster_ready) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&ngx_rtmp_cluster_streams);
+         q != ngx_queue_sentinel(&ngx_rtmp_cluster_streams);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        st = ngx_queue_data(q, ngx_rtmp_cluster_stream_t, queue);
+
+        if (st->kind == NGX_RTMP_CLUSTER_PUBLISH || st->owner != ngx_pid
+            || st->nplayers == 0)
+        {
+            continue;
+        }
+
+        owner = ngx_rtmp_cluster_owner(st->shm_zone, &st->key, 0, 0);
+
+        if (owner == 0 || owner == ngx_pid) {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "cluster: \"%V/%V\" now relayed from worker %P, its "
+                      "new owner", &st->app, &st->name, owner);
+
+        ngx_rtmp_cluster_detach_upstream(st, 1);
+
+        st->owner = owner;
+
+        if (st->shm) {
+            st->shm->owner = owner;
+        }
+
+        st->norder = 0;
+        st->next = 0;
+        st->redirects = 0;
+        st->chain_len = 0;
+        st->redirect_to = ngx_rtmp_cluster_inner_target(st, owner);
+
+        ngx_rtmp_cluster_next(st);
     }
 }
 

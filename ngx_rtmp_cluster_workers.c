@@ -18,10 +18,20 @@
 
 #include "ngx_rtmp_cluster.h"
 
+#include <dirent.h>
 #include <sys/un.h>
 
 
+static ngx_int_t ngx_rtmp_cluster_socket_dir(ngx_cycle_t *cycle,
+    ngx_str_t *dir, ngx_uint_t fix);
+static void ngx_rtmp_cluster_socket_sweep(ngx_cycle_t *cycle, int fd);
+static ngx_int_t ngx_rtmp_cluster_listen(ngx_cycle_t *cycle,
+    ngx_listening_t *ls, struct sockaddr_un *sun);
+static void ngx_rtmp_cluster_register_worker(ngx_cycle_t *cycle,
+    ngx_shm_zone_t *shm_zone);
 static void ngx_rtmp_cluster_watch_handler(ngx_event_t *ev);
+static void ngx_rtmp_cluster_worker_state(ngx_cycle_t *cycle,
+    ngx_uint_t exiting);
 
 
 static ngx_uint_t         ngx_rtmp_cluster_nlisteners;
@@ -31,17 +41,19 @@ static ngx_connection_t   ngx_rtmp_cluster_watch_dummy;
 static ngx_msec_t         ngx_rtmp_cluster_exiting_since;
 static ngx_event_handler_pt  ngx_rtmp_cluster_recv;
 
+/* cluster_worker_relay on; this worker's sockets listen; its cycle */
+static ngx_uint_t         ngx_rtmp_cluster_relaying;
+static ngx_uint_t         ngx_rtmp_cluster_listening;
+static ngx_uint_t         ngx_rtmp_cluster_generation;
+
 
 /* in the master, before workers start: their socket directory */
 
 ngx_int_t
 ngx_rtmp_cluster_workers_init_module(ngx_cycle_t *cycle)
 {
-    ngx_file_info_t                fi;
-    ngx_core_conf_t               *ccf;
     ngx_rtmp_conf_ctx_t           *rctx;
     ngx_rtmp_cluster_main_conf_t  *cmcf;
-    u_char                         path[NGX_MAX_PATH];
 
     rctx = (ngx_rtmp_conf_ctx_t *) ngx_get_conf(cycle->conf_ctx,
                                                 ngx_rtmp_module);
@@ -63,34 +75,173 @@ ngx_rtmp_cluster_workers_init_module(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    ngx_cpystrn(path, cmcf->socket_dir.data, cmcf->socket_dir.len + 1);
+    return ngx_rtmp_cluster_socket_dir(cycle, &cmcf->socket_dir, 1);
+}
 
-    if (ngx_file_info(path, &fi) == NGX_FILE_ERROR) {
-        if (ngx_create_dir(path, 0700) == NGX_FILE_ERROR) {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+
+/*
+ * The socket directory: a real directory (never through a symbolic link),
+ * owned by root or the worker user, created if missing; with "fix" (the
+ * master), handed to the worker user with mode 0700 through a descriptor
+ * opened without following links, so no local user can have root hand
+ * them another directory, and nobody else can reach the sockets (a
+ * connection there bypasses "deny publish").  Sockets of dead workers
+ * are removed.
+ */
+
+static ngx_int_t
+ngx_rtmp_cluster_socket_dir(ngx_cycle_t *cycle, ngx_str_t *dir,
+    ngx_uint_t fix)
+{
+    int               fd;
+    uid_t             uid;
+    gid_t             gid;
+    ngx_uint_t        level;
+    struct stat       ls, fs;
+    ngx_core_conf_t  *ccf;
+    u_char            path[NGX_MAX_PATH];
+
+    ngx_cpystrn(path, dir->data, ngx_min(dir->len + 1, sizeof(path)));
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    uid = (geteuid() == 0) ? ccf->user : geteuid();
+    gid = (geteuid() == 0) ? ccf->group : getegid();
+
+    /* the master refuses to start; a worker goes on without relaying */
+    level = fix ? NGX_LOG_EMERG : NGX_LOG_ERR;
+
+    if (lstat((char *) path, &ls) == -1) {
+        if (ngx_errno != NGX_ENOENT
+            || mkdir((char *) path, 0700) == -1
+            || lstat((char *) path, &ls) == -1)
+        {
+            ngx_log_error(level, cycle->log, ngx_errno,
                           "\"cluster_socket_dir\": cannot create \"%s\"",
                           path);
             return NGX_ERROR;
         }
 
-    } else if (!ngx_is_dir(&fi)) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+        if (!fix) {
+            ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                          "\"cluster_socket_dir\": \"%s\" was removed, "
+                          "made again", path);
+        }
+    }
+
+    if (S_ISLNK(ls.st_mode)) {
+        ngx_log_error(level, cycle->log, 0,
+                      "\"cluster_socket_dir\": \"%s\" is a symbolic link, "
+                      "name the directory itself", path);
+        return NGX_ERROR;
+    }
+
+    if (!S_ISDIR(ls.st_mode)) {
+        ngx_log_error(level, cycle->log, 0,
                       "\"cluster_socket_dir\": \"%s\" is not a directory",
                       path);
         return NGX_ERROR;
     }
 
-    /* workers create their sockets there */
-
-    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
-
-    if (geteuid() == 0 && chown((char *) path, ccf->user, -1) == -1) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
-                      "\"cluster_socket_dir\": chown(\"%s\") failed", path);
+    if (ls.st_uid != 0 && ls.st_uid != uid && ls.st_uid != geteuid()) {
+        ngx_log_error(level, cycle->log, 0,
+                      "\"cluster_socket_dir\": \"%s\" is owned by uid %d, "
+                      "expected root or the worker user", path,
+                      (int) ls.st_uid);
         return NGX_ERROR;
     }
 
+    fd = open((char *) path, O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC);
+
+    if (fd == -1 || fstat(fd, &fs) == -1
+        || fs.st_dev != ls.st_dev || fs.st_ino != ls.st_ino)
+    {
+        ngx_log_error(level, cycle->log, ngx_errno,
+                      "\"cluster_socket_dir\": \"%s\" changed while "
+                      "checked", path);
+        if (fd != -1) {
+            (void) close(fd);
+        }
+        return NGX_ERROR;
+    }
+
+    if (fix) {
+        if ((fs.st_uid != uid || fs.st_gid != gid)
+            && geteuid() == 0 && fchown(fd, uid, gid) == -1)
+        {
+            ngx_log_error(level, cycle->log, ngx_errno,
+                          "\"cluster_socket_dir\": chown(\"%s\") failed",
+                          path);
+            (void) close(fd);
+            return NGX_ERROR;
+        }
+
+        if ((fs.st_mode & 07777) != 0700 && fchmod(fd, 0700) == -1) {
+            ngx_log_error(level, cycle->log, ngx_errno,
+                          "\"cluster_socket_dir\": chmod(\"%s\") failed",
+                          path);
+            (void) close(fd);
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_rtmp_cluster_socket_sweep(cycle, fd);
+
+    (void) close(fd);
+
     return NGX_OK;
+}
+
+
+/* PID.N.sock of workers that are gone (killed, they left them) */
+
+static void
+ngx_rtmp_cluster_socket_sweep(ngx_cycle_t *cycle, int fd)
+{
+    int             dfd;
+    DIR            *d;
+    size_t          len;
+    u_char         *p, *dot;
+    ngx_pid_t       pid;
+    struct dirent  *de;
+
+    dfd = dup(fd);
+    if (dfd == -1) {
+        return;
+    }
+
+    d = fdopendir(dfd);
+    if (d == NULL) {
+        (void) close(dfd);
+        return;
+    }
+
+    while ((de = readdir(d)) != NULL) {
+        p = (u_char *) de->d_name;
+        len = ngx_strlen(p);
+
+        dot = (u_char *) ngx_strchr(p, '.');
+
+        if (dot == NULL || dot == p || len < sizeof(".sock")
+            || ngx_strcmp(p + len - 5, ".sock") != 0)
+        {
+            continue;
+        }
+
+        pid = (ngx_pid_t) ngx_atoi(p, dot - p);
+
+        if (pid <= 0 || pid == ngx_pid || ngx_rtmp_cluster_pid_alive(pid)) {
+            continue;
+        }
+
+        if (unlinkat(dirfd(d), de->d_name, 0) == 0) {
+            ngx_log_error(NGX_LOG_INFO, cycle->log, 0,
+                          "cluster: removed the socket \"%s\" of the dead "
+                          "worker %P", de->d_name, pid);
+        }
+    }
+
+    (void) closedir(d);
 }
 
 
@@ -112,9 +263,7 @@ ngx_int_t
 ngx_rtmp_cluster_workers_init_process(ngx_cycle_t *cycle)
 {
     ngx_uint_t                     n, i;
-    ngx_socket_t                   s;
     ngx_listening_t               *ls, *model;
-    ngx_connection_t              *c;
     ngx_rtmp_port_t               *port;
     ngx_rtmp_in_addr_t            *addr;
     struct sockaddr_un            *sun;
@@ -136,7 +285,13 @@ ngx_rtmp_cluster_workers_init_process(ngx_cycle_t *cycle)
     ccmf = rctx->main_conf[ngx_rtmp_cluster_module.ctx_index];
     cmcf = rctx->main_conf[ngx_rtmp_core_module.ctx_index];
 
+    ngx_rtmp_cluster_relaying = ccmf->share;
+    ngx_rtmp_cluster_listening = 0;
+    ngx_rtmp_cluster_generation =
+        ((ngx_rtmp_cluster_zone_t *) ccmf->shm_zone->data)->sh->generation;
+
     if (!ccmf->share || ngx_process != NGX_PROCESS_WORKER) {
+        ngx_rtmp_cluster_register_worker(cycle, ccmf->shm_zone);
         return NGX_OK;
     }
 
@@ -153,6 +308,7 @@ ngx_rtmp_cluster_workers_init_process(ngx_cycle_t *cycle)
     }
 
     if (model == NULL) {
+        ngx_rtmp_cluster_register_worker(cycle, ccmf->shm_zone);
         return NGX_OK;
     }
 
@@ -165,7 +321,15 @@ ngx_rtmp_cluster_workers_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    for (i = 0; i < n; i++) {
+    /*
+     * the directory again: it may have been removed since the master made
+     * it (then it is made again), and a killed worker left its sockets
+     */
+
+    ngx_rtmp_cluster_listening =
+        (ngx_rtmp_cluster_socket_dir(cycle, &ccmf->socket_dir, 0) == NGX_OK);
+
+    for (i = 0; ngx_rtmp_cluster_listening && i < n; i++) {
         ls = &ngx_rtmp_cluster_listeners[i];
         *ls = *model;
 
@@ -193,51 +357,131 @@ ngx_rtmp_cluster_workers_init_process(ngx_cycle_t *cycle)
         ls->worker = 0;
         ngx_str_set(&ls->addr_text, "cluster-worker");
 
-        (void) ngx_delete_file(sun->sun_path);
+        if (ngx_rtmp_cluster_listen(cycle, ls, sun) != NGX_OK) {
+            /*
+             * a worker that cannot listen still serves: its players pull
+             * on their own, and no other worker relays from it
+             */
 
-        s = ngx_socket(AF_UNIX, SOCK_STREAM, 0);
-        if (s == (ngx_socket_t) -1) {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_socket_errno,
-                          "cluster: socket() for \"%s\" failed",
-                          sun->sun_path);
-            return NGX_ERROR;
-        }
-
-        if (ngx_nonblocking(s) == -1
-            || bind(s, ls->sockaddr, ls->socklen) == -1
-            || listen(s, NGX_LISTEN_BACKLOG) == -1)
-        {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_socket_errno,
-                          "cluster: cannot listen on \"%s\"", sun->sun_path);
-            (void) ngx_close_socket(s);
-            return NGX_ERROR;
-        }
-
-        ls->fd = s;
-        ls->listen = 1;
-
-        c = ngx_get_connection(s, cycle->log);
-        if (c == NULL) {
-            return NGX_ERROR;
-        }
-
-        c->type = SOCK_STREAM;
-        c->log = &ls->log;
-        c->listening = ls;
-        ls->connection = c;
-
-        c->read->log = c->log;
-        c->read->accept = 1;
-        c->read->handler = ngx_event_accept;
-
-        if (ngx_add_event(c->read, NGX_READ_EVENT, 0) == NGX_ERROR) {
-            return NGX_ERROR;
+            ngx_rtmp_cluster_listening = 0;
+            break;
         }
 
         ngx_rtmp_cluster_nlisteners++;
     }
 
+    if (!ngx_rtmp_cluster_listening) {
+        ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
+                      "cluster: this worker has no relay socket: it pulls "
+                      "for its own players, and no other worker relays "
+                      "from it");
+    }
+
+    ngx_rtmp_cluster_register_worker(cycle, ccmf->shm_zone);
+
     return NGX_OK;
+}
+
+
+/* one worker socket */
+
+static ngx_int_t
+ngx_rtmp_cluster_listen(ngx_cycle_t *cycle, ngx_listening_t *ls,
+    struct sockaddr_un *sun)
+{
+    ngx_socket_t       s;
+    ngx_connection_t  *c;
+
+    (void) ngx_delete_file(sun->sun_path);
+
+    s = ngx_socket(AF_UNIX, SOCK_STREAM, 0);
+    if (s == (ngx_socket_t) -1) {
+        ngx_log_error(NGX_LOG_ERR, cycle->log, ngx_socket_errno,
+                      "cluster: socket() for \"%s\" failed", sun->sun_path);
+        return NGX_ERROR;
+    }
+
+    if (ngx_nonblocking(s) == -1) {
+        ngx_log_error(NGX_LOG_ERR, cycle->log, ngx_socket_errno,
+                      "cluster: " ngx_nonblocking_n " failed");
+        goto failed;
+    }
+
+    /* the directory is the worker user's alone; the socket too */
+
+    if (bind(s, ls->sockaddr, ls->socklen) == -1
+        || chmod(sun->sun_path, 0600) == -1
+        || listen(s, NGX_LISTEN_BACKLOG) == -1)
+    {
+        ngx_log_error(NGX_LOG_ERR, cycle->log, ngx_socket_errno,
+                      "cluster: cannot listen on \"%s\"", sun->sun_path);
+        (void) ngx_delete_file(sun->sun_path);
+        goto failed;
+    }
+
+    ls->fd = s;
+    ls->listen = 1;
+
+    c = ngx_get_connection(s, cycle->log);
+    if (c == NULL) {
+        (void) ngx_delete_file(sun->sun_path);
+        goto failed;
+    }
+
+    c->type = SOCK_STREAM;
+    c->log = &ls->log;
+    c->listening = ls;
+    ls->connection = c;
+
+    c->read->log = c->log;
+    c->read->accept = 1;
+    c->read->handler = ngx_event_accept;
+
+    if (ngx_add_event(c->read, NGX_READ_EVENT, 0) == NGX_ERROR) {
+        ngx_free_connection(c);
+        ls->connection = NULL;
+        (void) ngx_delete_file(sun->sun_path);
+        goto failed;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    (void) ngx_close_socket(s);
+    ls->fd = (ngx_socket_t) -1;
+
+    return NGX_ERROR;
+}
+
+
+/* this worker in the zone's worker table, for the status */
+
+static void
+ngx_rtmp_cluster_register_worker(ngx_cycle_t *cycle,
+    ngx_shm_zone_t *shm_zone)
+{
+    ngx_rtmp_cluster_zone_t        *zone;
+    ngx_rtmp_cluster_shm_worker_t  *w;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return;
+    }
+
+    zone = shm_zone->data;
+    w = &zone->sh->workers[ngx_process_slot % NGX_RTMP_CLUSTER_MAX_WORKERS];
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    w->pid = ngx_pid;
+    w->generation = ngx_rtmp_cluster_generation;
+    w->started = ngx_time();
+    w->relay = ngx_rtmp_cluster_listening;
+    w->exiting = 0;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 }
 
 
@@ -256,6 +500,8 @@ ngx_rtmp_cluster_workers_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_rtmp_cluster_nlisteners = 0;
+
+    ngx_rtmp_cluster_worker_state(cycle, 0);
 }
 
 
@@ -282,7 +528,15 @@ ngx_rtmp_cluster_server_index(void **srv_conf)
 
 /*
  * The live owner of a stream, or this worker: with "take", a stream with
- * no live owner becomes ours; with "force", ours whoever had it.
+ * no live owner becomes ours; with "force" (a publisher is here), ours
+ * whoever had it.
+ *
+ * A pull's owner from an older configuration cycle is a worker that is
+ * shutting down after a reload: a worker of the current cycle takes the
+ * stream over, so new players never wait on a worker that is going, and
+ * a worker of an older cycle (or one without relay sockets) never takes
+ * a pull: it pulls for its own players, unrecorded, until it can relay
+ * from the new owner (see ngx_rtmp_cluster_edge_exiting()).
  */
 
 ngx_pid_t
@@ -291,23 +545,43 @@ ngx_rtmp_cluster_owner(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 {
     uint32_t                       hash;
     ngx_pid_t                      pid, dead;
+    ngx_uint_t                     stale, current;
     ngx_rtmp_cluster_zone_t       *zone;
     ngx_rtmp_cluster_shm_entry_t  *e;
+
+    if (!ngx_rtmp_cluster_relaying) {
+        /* cluster_worker_relay off: every worker pulls on its own */
+        return ngx_pid;
+    }
 
     zone = shm_zone->data;
     hash = ngx_crc32_short(key->data, key->len);
     dead = 0;
+    stale = 0;
+
+    current = (ngx_rtmp_cluster_generation == zone->sh->generation
+               && !ngx_exiting);
 
     if (!force) {
         /* who owns it, with the liveness check out of the lock */
 
         ngx_shmtx_lock(&zone->shpool->mutex);
+
         e = ngx_rtmp_cluster_table_find(&zone->sh->owners, key, hash);
         pid = e ? e->pid : 0;
+
+        if (e && e->state == NGX_RTMP_CLUSTER_OWNER_PULL
+            && e->generation != zone->sh->generation)
+        {
+            stale = 1;
+        }
+
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
         if (pid && pid != ngx_pid) {
-            if (ngx_rtmp_cluster_pid_alive(pid)) {
+            if (ngx_rtmp_cluster_pid_alive(pid)
+                && !(stale && current && take))
+            {
                 return pid;
             }
 
@@ -316,6 +590,11 @@ ngx_rtmp_cluster_owner(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
         if (!take) {
             return (pid == ngx_pid) ? ngx_pid : 0;
+        }
+
+        if (!current || !ngx_rtmp_cluster_listening) {
+            /* nobody may relay from us: our players only */
+            return ngx_pid;
         }
     }
 
@@ -335,16 +614,18 @@ ngx_rtmp_cluster_owner(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     }
 
     if (e) {
-        if (e->pid != ngx_pid) {
-            /* a new generation: the old owner's clients move */
-            e->port++;
-        }
-
         e->pid = ngx_pid;
+        e->state = force ? NGX_RTMP_CLUSTER_OWNER_PUBLISH
+                         : NGX_RTMP_CLUSTER_OWNER_PULL;
+        e->generation = ngx_rtmp_cluster_generation;
         e->since = ngx_rtmp_cluster_now();
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (e == NULL) {
+        ngx_rtmp_cluster_zone_full(shm_zone, "has no owner worker", key);
+    }
 
     return ngx_pid;
 }
@@ -389,8 +670,12 @@ ngx_rtmp_cluster_watch_handler(ngx_event_t *ev)
 
     if (ngx_rtmp_cluster_exiting_since == 0) {
         ngx_rtmp_cluster_exiting_since = ngx_current_msec;
+        ngx_rtmp_cluster_worker_state((ngx_cycle_t *) ngx_cycle, 1);
         ngx_rtmp_cluster_edge_shutdown();
     }
+
+    /* our remaining players move to the streams' new owners */
+    ngx_rtmp_cluster_edge_exiting();
 
     c = ngx_cycle->connections;
 
@@ -407,4 +692,34 @@ ngx_rtmp_cluster_watch_handler(ngx_event_t *ev)
     }
 
     ngx_add_timer(ev, 200);
+}
+
+
+/* this worker in the zone's worker table: exiting, or gone (pid 0) */
+
+static void
+ngx_rtmp_cluster_worker_state(ngx_cycle_t *cycle, ngx_uint_t exiting)
+{
+    ngx_rtmp_cluster_zone_t        *zone;
+    ngx_rtmp_cluster_shm_worker_t  *w;
+
+    zone = ngx_rtmp_cluster_zone_get(cycle);
+    if (zone == NULL) {
+        return;
+    }
+
+    w = &zone->sh->workers[ngx_process_slot % NGX_RTMP_CLUSTER_MAX_WORKERS];
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (w->pid == ngx_pid) {
+        if (exiting) {
+            w->exiting = 1;
+
+        } else {
+            w->pid = 0;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 }

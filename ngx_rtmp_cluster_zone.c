@@ -104,6 +104,9 @@ ngx_rtmp_cluster_zone_init(ngx_shm_zone_t *shm_zone, void *data)
         ctx->sh = octx->sh;
         ctx->shpool = octx->shpool;
 
+        /* the old cycle's workers are going: see ngx_rtmp_cluster_owner() */
+        ctx->sh->generation++;
+
     } else if (shm_zone->shm.exists) {
         ctx->sh = shpool->data;
         ctx->shpool = shpool;

@@ -117,21 +117,33 @@ ok($t->wait_until(sub { upstreams() == 1 && plays() == 2 }, timeout => 5),
 is(scalar keys %owners, 1, 'one new owner');
 isnt((keys %owners)[0], $owner, 'not the dead one');
 
-# reload with players on: no second pull while the old owner lives
+# reload with players on: a worker of the new cycle takes the stream
+# over (one pull), the old workers' players are relayed from it
 
 ok($edge->reload, 'reload');
 ok(wait_video($alive[0], count => 10, timeout => 5), 'old players play on');
 my $new = $t->rtmp_play($ep, 'live', 's1', wait => 1);
 ok(wait_video($new, count => 10, timeout => 10), 'a new player gets video');
-is(plays(), 2, 'no new pull from the origin for it');
+is(plays(), 3, 'the new cycle pulls once');
+my %new_workers = map { $_ => 1 } $edge->worker_pids;
+ok($t->wait_until(sub {
+    my @r = records();
+    my ($up) = grep { $_->{origin} eq "127.0.0.1:$op" } @r;
+    $up && $new_workers{$up->{worker}}
+        && !grep { !$new_workers{$_->{worker}}
+                   && $_->{origin} ne "worker:$up->{worker}" } @r;
+}, timeout => 10), 'the old workers relay from the new owner');
+ok($t->wait_until(sub { upstreams() == 1 }, timeout => 5),
+   'one upstream again');
+ok(wait_video($alive[0], count => 10, timeout => 5),
+   'old players play on, relayed');
 
 $_->close for @p;
 ok($t->wait_until(sub { $edge->all_child_pids == 4 }, timeout => 15),
    'the old workers exit once their players left');
-ok(wait_video($new, count => 10, timeout => 10),
-   'the new player plays on, from a new owner');
+ok(wait_video($new, count => 10, timeout => 10), 'the new player plays on');
 ok($t->wait_until(sub { upstreams() == 1 }, timeout => 5), 'one upstream');
-is(plays(), 3, 'one re-pull after the old owner ended');
+is(plays(), 3, 'no re-pull when the old workers end');
 
 # quit with players and relays live: within worker_shutdown_timeout
 
