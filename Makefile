@@ -3,6 +3,9 @@
 #   make deps     install missing Debian packages (root)
 #   make          build build/ngx_rtmp_cluster_module.so
 #   make test     build and run the test suite
+#   make asan     build build/asan/ngx_rtmp_cluster_module.so with
+#                 AddressSanitizer and UndefinedBehaviorSanitizer
+#   make test-asan  run the test suite against it (any report fails)
 #   make demo     build and run a local cluster (two origins, an edge)
 #   make loadclient  build build/rtmpload, the benchmarks' RTMP player
 #   make bench    run the benchmark scenarios (about 10 minutes) and write
@@ -10,6 +13,8 @@
 #
 # NGX_SRC      configured nginx tree (default: Debian's nginx-dev)
 # NGX_RTMP_SRC nginx-rtmp source tree (default: fetched from Debian)
+# TESTS        test files for make test and make test-asan (default: t/)
+# PROVE_FLAGS  extra prove options, e.g. -v or -j2
 
 SHELL        := /bin/bash
 NGX_SRC      ?= /usr/share/nginx/src
@@ -26,7 +31,23 @@ CC_OPT   := $(shell dpkg-buildflags --get CFLAGS) \
             $(shell dpkg-buildflags --get CPPFLAGS) -fPIC
 LD_OPT   := $(shell dpkg-buildflags --get LDFLAGS) -fPIC
 
+# The sanitizer build: its own nginx tree, so the normal one is untouched.
+# UBSan recovers (each report is logged and the worker goes on, so one run
+# shows them all); ASan stops the worker at its first report.  No alignment
+# checks: nginx-rtmp's shared buffers put their ngx_chain_t and ngx_buf_t
+# 4 bytes into an allocation (after the refcount, ngx_rtmp_shared.c), so
+# every use of s->out[] would be reported.
+ASAN_MODULE  := $(BUILD)/asan/ngx_rtmp_cluster_module.so
+ASAN_UBSAN   := $(BUILD)/asan/ubsan-options.so
+ASAN_REPORTS := $(BUILD)/asan-reports
+SAN_OPT      := -fsanitize=address,undefined -fno-sanitize=alignment \
+                -fno-omit-frame-pointer
+ASAN_CC_OPT  := $(CC_OPT) $(SAN_OPT)
+ASAN_LD_OPT  := $(LD_OPT) $(SAN_OPT)
+ASAN_LOG     := $(BUILD)/asan-configure.log
+
 PROVE_FLAGS ?=
+TESTS       ?= t/
 
 all: $(MODULE)
 
@@ -37,24 +58,67 @@ $(BUILD)/rtmp/.fetched:
 	sh scripts/fetch-rtmp.sh $(BUILD)/rtmp >/dev/null
 	touch $@
 
-$(BUILD)/nginx/objs/Makefile: config $(RTMP_DEP)
-	rm -rf $(BUILD)/nginx
-	mkdir -p $(BUILD)/nginx
-	cp -a $(NGX_SRC)/. $(BUILD)/nginx/
-	cd $(BUILD)/nginx && . ./conf_flags \
+# $(call configure,TREE,CC_OPT,LD_OPT,LOG): a configured copy of nginx-dev's
+# tree in TREE, with this module added
+define configure
+	rm -rf $(1)
+	mkdir -p $(1)
+	cp -a $(NGX_SRC)/. $(1)/
+	cd $(1) && . ./conf_flags \
 	    && NGX_RTMP_SRC="$(NGX_RTMP_SRC)" \
-	       ./configure --with-cc-opt="$(CC_OPT)" --with-ld-opt="$(LD_OPT)" \
+	       ./configure --with-cc-opt="$(2)" --with-ld-opt="$(3)" \
 	       "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(CURDIR) \
-	       > $(BUILD)/configure.log 2>&1 \
-	    || { tail -n 20 $(BUILD)/configure.log; exit 1; }
+	       > $(4) 2>&1 \
+	    || { tail -n 20 $(4); exit 1; }
+endef
+
+# $(call install,TREE,SO)
+define install
+	$(MAKE) -C $(1) -f objs/Makefile modules
+	mkdir -p $(dir $(2))
+	cp $(1)/objs/ngx_rtmp_cluster_module.so $(2).tmp
+	mv -f $(2).tmp $(2)    # a new file: a running nginx keeps its mapped one
+endef
+
+$(BUILD)/nginx/objs/Makefile: config $(RTMP_DEP)
+	$(call configure,$(BUILD)/nginx,$(CC_OPT),$(LD_OPT),$(BUILD)/configure.log)
 
 $(MODULE): $(BUILD)/nginx/objs/Makefile $(SOURCES)
-	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
-	cp $(BUILD)/nginx/objs/ngx_rtmp_cluster_module.so $@.tmp
-	mv -f $@.tmp $@    # a new file: a running nginx keeps its mapped one
+	$(call install,$(BUILD)/nginx,$@)
+
+# the sanitizer tree is configured again when its flags change
+$(BUILD)/asan-nginx.flags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(ASAN_CC_OPT) $(ASAN_LD_OPT)' | cmp -s - $@ \
+	    || echo '$(ASAN_CC_OPT) $(ASAN_LD_OPT)' > $@
+
+$(BUILD)/asan-nginx/objs/Makefile: config $(RTMP_DEP) $(BUILD)/asan-nginx.flags
+	$(call configure,$(BUILD)/asan-nginx,$(ASAN_CC_OPT),$(ASAN_LD_OPT),$(ASAN_LOG))
+
+$(ASAN_MODULE): $(BUILD)/asan-nginx/objs/Makefile $(SOURCES)
+	$(call install,$(BUILD)/asan-nginx,$@)
+
+# preloaded by the tests after libasan: UBSan's options in nginx workers
+$(ASAN_UBSAN): t/lib/ubsan-options.c
+	mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Werror -fPIC -shared -o $@ $<
+
+asan: $(ASAN_MODULE) $(ASAN_UBSAN)
 
 test: $(MODULE)
-	prove -I t/lib $(PROVE_FLAGS) t/
+	prove -I t/lib $(PROVE_FLAGS) $(TESTS)
+
+# Every nginx of the tests runs with libasan preloaded and writes its
+# sanitizer reports under $(ASAN_REPORTS) (t/lib/ClusterTest.pm); a test
+# file fails when one appears during it, and so does the run.
+test-asan: asan
+	rm -rf $(ASAN_REPORTS)
+	mkdir -p $(ASAN_REPORTS)
+	chmod 1777 $(ASAN_REPORTS)
+	rc=0; \
+	CLUSTER_MODULE=$(ASAN_MODULE) CLUSTER_SANITIZE_DIR=$(ASAN_REPORTS) \
+	    prove -I t/lib $(PROVE_FLAGS) $(TESTS) || rc=$$?; \
+	sh scripts/sanitizer-reports.sh $(ASAN_REPORTS) && exit $$rc
 
 demo: deps $(MODULE)
 	sh scripts/demo.sh
@@ -66,6 +130,7 @@ bench: $(MODULE) loadclient
 	perl bench/run.pl $(SCENARIOS)
 
 clean:
-	rm -rf $(BUILD)/nginx $(MODULE)
+	rm -rf $(BUILD)/nginx $(MODULE) $(BUILD)/asan-nginx $(BUILD)/asan \
+	       $(BUILD)/asan-nginx.flags $(ASAN_REPORTS)
 
-.PHONY: all deps test demo loadclient bench clean
+.PHONY: all deps asan test test-asan demo loadclient bench clean FORCE

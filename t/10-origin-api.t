@@ -128,5 +128,6 @@ ok($t->wait_until(sub {
 
 my @bad = grep { !/exited on signal 9/ } $a->grep_log(qr/\[(?:alert|crit)\]/);
 is(scalar @bad, 0, 'no [alert]/[crit] but the killed worker') or diag(@bad);
+$t->check_sanitizer;
 
 done_testing;

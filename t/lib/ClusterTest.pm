@@ -26,6 +26,26 @@ package ClusterTest;
 #   CLUSTER_MODULE  path of the cluster module .so
 #   NGINX_BINARY    nginx binary (default /usr/sbin/nginx)
 #   RTMP_MODULE     nginx-rtmp module .so
+#   CLUSTER_SANITIZE_DIR
+#                   the sanitizer lane (make test-asan): CLUSTER_MODULE is
+#                   built with -fsanitize=address,undefined; every nginx
+#                   started here (start, reload, nginx_t) runs with libasan
+#                   and ubsan-options.so (built next to the module from
+#                   t/lib/ubsan-options.c) in LD_PRELOAD, ASAN_OPTIONS and
+#                   UBSAN_OPTIONS.  Reports go under DIR/<test file>/:
+#                   ASan's as asan.PID, and what reached an nginx's stderr
+#                   (its error log; UBSan's reports always do, as libasan
+#                   takes over UBSan's log_path) is copied to stderr.NAME.
+#                   check_logs then also fails when a report appeared
+#                   during the test file, and so does the file's exit code
+#                   when one appeared after the last check (at shutdown).
+#                   DIR must be writable by the workers' user (mode 1777).
+#                   ffmpeg, ffprobe, redis-server and the test itself run
+#                   without any of it.
+#   CLUSTER_SANITIZE_PRELOAD
+#                   LD_PRELOAD of that lane (default: the libasan
+#                   `gcc -print-file-name=libasan.so` names, and
+#                   ubsan-options.so in the directory of CLUSTER_MODULE)
 
 use strict;
 use warnings;
@@ -55,6 +75,11 @@ our $REPO        = abs_path(dirname(__FILE__) . '/../..');
 my @LIVE;           # weak refs to every ClusterTest object of this process
 my %USED_PORTS;     # ports handed out in this process
 
+# sanitizer lane: this test file's report directory, the process that owns
+# it, and the size of each report file already checked
+our $SANITIZE_DIR = $ENV{CLUSTER_SANITIZE_DIR};
+my ($SAN_DIR, $SAN_PID, %SAN_SEEN);
+
 sub new {
     my ($class, %opt) = @_;
     my $base = $ENV{TEST_TMPDIR} // '/tmp';
@@ -75,6 +100,8 @@ sub new {
 
     push @LIVE, $self;
     weaken($LIVE[-1]);
+
+    _sanitizer_init() if defined $SANITIZE_DIR;
 
     # stop everything on ctrl-c / kill, then exit (END blocks still run)
     for my $sig (qw(INT TERM HUP)) {
@@ -221,13 +248,16 @@ sub nginx_t {
         [$NGINX, '-t', '-p', "$prefix/", '-c', 'conf/nginx.conf',
          '-e', 'logs/error.log'],
         timeout => $opt{timeout} // 10,
+        env => { nginx_env() },
     );
+    _sanitizer_save($name, $out . $err) if defined $SANITIZE_DIR;
     return ($code, $out . $err);
 }
 
 ### running commands
 
-# run(\@cmd, timeout => secs, stdin => file): ($exit_code, $stdout, $stderr)
+# run(\@cmd, timeout => secs, stdin => file, env => {...}):
+# ($exit_code, $stdout, $stderr)
 # The command runs in its own process group, killed (SIGKILL) at the
 # deadline; exit code 124 then, 128+N when killed by signal N.
 sub run {
@@ -235,7 +265,7 @@ sub run {
     my $timeout = $opt{timeout} // 30;
     my $id = ++$self->{nproc};
     my ($outf, $errf) = ("$self->{tmp}/run-$id.out", "$self->{tmp}/run-$id.err");
-    my $pid = _spawn($cmd, $outf, $errf, $opt{stdin});
+    my $pid = _spawn($cmd, $outf, $errf, $opt{stdin}, $opt{env});
     my $status = _wait_pid($pid, $timeout);
     my $code;
     if (!defined $status) {
@@ -257,9 +287,10 @@ sub _exit_code {
     return $status >> 8;
 }
 
-# fork + exec in a new process group; stdout/stderr to files
+# fork + exec in a new process group; stdout/stderr to files, $env: more
+# environment variables for the command only
 sub _spawn {
-    my ($cmd, $outf, $errf, $stdin) = @_;
+    my ($cmd, $outf, $errf, $stdin, $env) = @_;
     my $pid = fork;
     croak "fork failed: $!" unless defined $pid;
     if ($pid == 0) {
@@ -273,6 +304,7 @@ sub _spawn {
             } else {
                 open STDERR, '>&', \*STDOUT or die "stderr: $!";
             }
+            @ENV{keys %$env} = values %$env if $env;
             exec { $cmd->[0] } @$cmd or die "exec $cmd->[0]: $!";
         };
         print STDERR "spawn failed: $@";
@@ -431,6 +463,151 @@ sub check_logs {
         Test::More::ok(!@bad, "$n->{name}: no [alert]/[crit] in error log")
             or Test::More::diag(join "\n", @bad[0 .. ($#bad > 19 ? 19 : $#bad)]);
     }
+    $self->check_sanitizer;
+}
+
+### sanitizer lane (CLUSTER_SANITIZE_DIR)
+
+# nginx_env(): the environment an nginx runs with: in the sanitizer lane
+# libasan preloaded and the reports sent to files.  nginx keeps only TZ
+# and `env` variables for its workers, but they fork from the master,
+# whose ASan runtime read these options when it started, so their reports
+# land there too, as DIR/asan.PID.
+sub nginx_env {
+    return () unless defined $SANITIZE_DIR;
+    _sanitizer_init();
+    my $strip = "strip_path_prefix=$REPO/";
+    return (
+        LD_PRELOAD    => _sanitizer_preload(),
+        # abort: the master logs "exited on signal 6" as an [alert];
+        # fast_unwind_on_malloc=0: nginx has no frame pointers, without it
+        # the stacks of "freed by" and "allocated by" stop at nginx
+        ASAN_OPTIONS  => join(':', "log_path=$SAN_DIR/asan", 'detect_leaks=0',
+                              'abort_on_error=1', 'fast_unwind_on_malloc=0',
+                              $strip),
+        # UBSan's own reports go to stderr whatever its log_path: its
+        # runtime sets the report path through a symbol that the preloaded
+        # libasan takes over.  So its log_path is ASan's, or its first
+        # report in a worker would send ASan's next ones to stderr.
+        UBSAN_OPTIONS => join(':', "log_path=$SAN_DIR/asan",
+                              'print_stacktrace=1', $strip),
+    );
+}
+
+my $SAN_PRELOAD;
+
+sub _sanitizer_preload {
+    return $SAN_PRELOAD //= $ENV{CLUSTER_SANITIZE_PRELOAD} // do {
+        my $asan = `gcc -print-file-name=libasan.so 2>/dev/null` // '';
+        chomp $asan;
+        $asan = abs_path($asan) if $asan =~ m{^/};
+        croak "CLUSTER_SANITIZE_DIR is set but libasan was not found"
+              . " (gcc -print-file-name=libasan.so)"
+            unless defined $asan && $asan =~ m{^/} && -f $asan;
+        my $opts = dirname(__PACKAGE__->module_path) . '/ubsan-options.so';
+        croak "CLUSTER_SANITIZE_DIR is set but $opts is missing (make asan)"
+            unless -f $opts;
+        "$asan $opts";
+    };
+}
+
+# the directory of this test file's reports, made once per test process;
+# report files there from before are not this run's
+sub _sanitizer_init {
+    return if defined $SAN_PID && $SAN_PID == $$;
+    (my $name = $0) =~ s{.*/}{};
+    $name =~ s/[^\w.-]/_/g;
+    $SAN_DIR = "$SANITIZE_DIR/$name";
+    make_path($SAN_DIR) unless -d $SAN_DIR;
+    chmod 01777, $SAN_DIR or croak "cannot chmod $SAN_DIR: $!";
+    $SAN_PID = $$;
+    %SAN_SEEN = ();
+    _sanitizer_new_reports();
+}
+
+# new reports since the last call: [file, text] pairs (a file that grew
+# counts with its new part)
+sub _sanitizer_new_reports {
+    my @new;
+    for my $f (sort glob "$SAN_DIR/*") {
+        next unless -f $f;
+        my $size = -s _;
+        my $seen = $SAN_SEEN{$f} // 0;
+        next if $size <= $seen;
+        my $text = substr(_read_file($f), $seen);
+        $SAN_SEEN{$f} = $seen + length $text;
+        push @new, [$f, $text];
+    }
+    return @new;
+}
+
+sub _sanitizer_diag {
+    my (@new) = @_;
+    my $out = '';
+    for my $r (@new[0 .. ($#new > 4 ? 4 : $#new)]) {
+        (my $text = $r->[1]) =~ s/^Shadow bytes around.*//ms;
+        my @lines = split /\n/, $text;
+        $#lines = 39 if @lines > 40;
+        $out .= "--- $r->[0]\n" . join("\n", @lines) . "\n";
+    }
+    $out .= "... and " . (@new - 5) . " more report files\n" if @new > 5;
+    return $out;
+}
+
+# check_sanitizer(): in the sanitizer lane one ok(): no sanitizer report
+# appeared during this test file (since the previous check); check_logs
+# calls it
+sub check_sanitizer {
+    my ($self) = @_;
+    return unless defined $SANITIZE_DIR;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    _sanitizer_init();
+    $_->_sanitizer_harvest for grep { defined } @LIVE;
+    my @new = _sanitizer_new_reports();
+    Test::More::ok(!@new, "no sanitizer reports in $SAN_DIR")
+        or Test::More::diag(_sanitizer_diag(@new));
+}
+
+# sanitizer output in the instances' error logs and launcher output since
+# the last call, appended to DIR/stderr.NAME
+sub _sanitizer_harvest {
+    my ($self) = @_;
+    return unless defined $SAN_PID && $SAN_PID == $$;
+    $_->_sanitizer_harvest for $self->instances;
+}
+
+# _sanitizer_save($name, $text, $in_report): appends the sanitizer reports
+# in $text (from a line naming a sanitizer or "runtime error:" to the next
+# nginx log or nginx -t line) to DIR/stderr.$name; true when $text ends
+# inside one
+sub _sanitizer_save {
+    my ($name, $text, $in) = @_;
+    my $out = '';
+    for my $l (split /\n/, $text) {
+        if ($l =~ /Sanitizer|runtime error:/) {
+            $in = 1;
+        } elsif ($l =~ m{^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[|^nginx: }) {
+            $in = 0;
+        }
+        $out .= "$l\n" if $in;
+    }
+    if ($out ne '') {
+        my $f = "$SAN_DIR/stderr.$name";
+        open my $fh, '>>', $f or croak "cannot write $f: $!";
+        print $fh $out;
+        close $fh or croak "cannot write $f: $!";
+    }
+    return $in;
+}
+
+# after every nginx stopped: reports written since the last check (at
+# shutdown) fail the test file through its exit code
+sub _sanitizer_end {
+    return unless defined $SANITIZE_DIR && defined $SAN_PID && $SAN_PID == $$;
+    my @new = _sanitizer_new_reports() or return;
+    Test::More::diag("sanitizer reports after the last check:\n"
+                     . _sanitizer_diag(@new));
+    $? = 1 unless $?;
 }
 
 sub grep_log {
@@ -471,6 +648,7 @@ sub _cleanup {
     return if $self->{cleaned} || $self->{owner_pid} != $$;
     $self->{cleaned} = 1;
     $self->stop_all;
+    eval { $self->_sanitizer_harvest } if defined $SANITIZE_DIR;
     remove_tree($self->{tmp}, { safe => 1 }) unless $ENV{TEST_KEEP};
 }
 
@@ -485,9 +663,14 @@ sub DESTROY {
     $_[0]->_cleanup;
 }
 
+# runs before Test::Builder's END (compiled later), so an exit code set
+# here is the test file's
 END {
-    local ($?, $!, $@);
-    _cleanup_all();
+    {
+        local ($?, $!, $@);
+        _cleanup_all();
+    }
+    _sanitizer_end();
 }
 
 ### small file helpers
@@ -652,11 +835,14 @@ sub start {
     delete $self->{fg_child};
 
     my $out = "$self->{prefix}/logs/nginx.out";
+    $self->_sanitizer_harvest if defined $ClusterTest::SANITIZE_DIR;
     unlink $out;
+    delete $self->{san_off}{$out};
+    delete $self->{san_in}{$out};
     my $launcher = ClusterTest::_spawn(
         [$ClusterTest::NGINX, '-p', "$self->{prefix}/", '-c', 'conf/nginx.conf',
          '-e', 'logs/error.log'],
-        $out, undef, undef);
+        $out, undef, undef, { ClusterTest::nginx_env() });
 
     # daemon on: the launcher exits (0 once the daemon forked);
     # daemon off: the launcher is the master and writes its own pid
@@ -801,6 +987,22 @@ sub status {
 }
 
 sub grep_log { my ($self, $re) = @_; grep { $_ =~ $re } split /\n/, $self->error_log_text }
+
+# sanitizer lane: what is new in the error log and the launcher output
+# (logs/nginx.out), up to the last whole line, goes to the report files
+sub _sanitizer_harvest {
+    my ($self) = @_;
+    for my $f ($self->error_log, "$self->{prefix}/logs/nginx.out") {
+        my $text = ClusterTest::_read_file($f);
+        my $off = $self->{san_off}{$f} // 0;
+        $off = 0 if $off > length $text;
+        my $end = rindex($text, "\n") + 1;
+        next if $end <= $off;
+        $self->{san_off}{$f} = $end;
+        $self->{san_in}{$f} = ClusterTest::_sanitizer_save($self->{name},
+            substr($text, $off, $end - $off), $self->{san_in}{$f});
+    }
+}
 
 # wait_log(qr/.../, timeout => 10): first matching error log line or undef
 sub wait_log {
