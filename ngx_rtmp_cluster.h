@@ -50,6 +50,11 @@
 #define NGX_RTMP_CLUSTER_BALANCE_ORDER  2
 
 #define NGX_RTMP_CLUSTER_MAX_ORIGINS    64
+#define NGX_RTMP_CLUSTER_MAX_REDIRECTS  16
+#define NGX_RTMP_CLUSTER_MAX_HOPS       (NGX_RTMP_CLUSTER_MAX_REDIRECTS + 1)
+
+#define NGX_RTMP_CLUSTER_TARGETS_ANY    0
+#define NGX_RTMP_CLUSTER_TARGETS_LISTED 1
 #define NGX_RTMP_CLUSTER_ERR_LEN        64
 #define NGX_RTMP_CLUSTER_TRIED_LEN      512
 
@@ -192,6 +197,14 @@ typedef struct {
 } ngx_rtmp_cluster_zone_t;
 
 
+/* an address of a redirect chain, compared as numbers */
+typedef struct {
+    u_char                          addr[16];
+    in_port_t                       port;
+    u_short                         family;
+} ngx_rtmp_cluster_hop_t;
+
+
 typedef struct {
     ngx_str_t                       name;       /* host:port */
     ngx_str_t                       host;
@@ -237,6 +250,7 @@ typedef struct {
     ngx_uint_t                      not_found;
     ngx_uint_t                      reject_duplicate;
     ngx_uint_t                      redirect_depth;
+    ngx_uint_t                      redirect_targets;
     ngx_flag_t                      gop_cache;
     ngx_uint_t                      gop_max_frames;
     size_t                          gop_max_bytes;

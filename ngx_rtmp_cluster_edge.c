@@ -16,6 +16,7 @@
 
 
 #include <math.h>
+#include <ifaddrs.h>
 
 #include "ngx_rtmp_cluster.h"
 
@@ -49,9 +50,11 @@ struct ngx_rtmp_cluster_stream_s {
 
     /* tried before the order goes on: a redirect's target, a proxy's */
     ngx_rtmp_cluster_origin_t      *redirect_to;
-    ngx_uint_t                      redirects;
-    size_t                          chain_len;
-    u_char                          chain[NGX_RTMP_CLUSTER_TRIED_LEN];
+    unsigned                        following:1;
+
+    /* the addresses of this attempt: the first origin, then redirects */
+    ngx_uint_t                      nhops;
+    ngx_rtmp_cluster_hop_t          hops[NGX_RTMP_CLUSTER_MAX_HOPS];
 
     /* an origin not in the configuration: an address, no health record */
     ngx_rtmp_cluster_origin_t      *proxy;
@@ -125,8 +128,16 @@ static ngx_rtmp_cluster_origin_t *ngx_rtmp_cluster_target(
     in_port_t port);
 static void ngx_rtmp_cluster_follow(ngx_rtmp_cluster_stream_t *st,
     u_char *url);
-static ngx_int_t ngx_rtmp_cluster_in_chain(ngx_rtmp_cluster_stream_t *st,
-    ngx_str_t *name);
+static ngx_int_t ngx_rtmp_cluster_hop(ngx_rtmp_cluster_hop_t *hop,
+    ngx_rtmp_cluster_origin_t *o);
+static ngx_int_t ngx_rtmp_cluster_in_hops(ngx_rtmp_cluster_stream_t *st,
+    ngx_rtmp_cluster_hop_t *hop);
+static ngx_int_t ngx_rtmp_cluster_own(ngx_rtmp_cluster_hop_t *hop);
+static void ngx_rtmp_cluster_local_addresses(ngx_cycle_t *cycle);
+static ngx_uint_t ngx_rtmp_cluster_local_address(ngx_uint_t family,
+    u_char *addr);
+static u_char *ngx_rtmp_cluster_hops_text(ngx_rtmp_cluster_stream_t *st,
+    u_char *buf, u_char *last);
 static ngx_rtmp_cluster_origin_t *ngx_rtmp_cluster_inner_target(
     ngx_rtmp_cluster_stream_t *st, ngx_pid_t pid);
 static void ngx_rtmp_cluster_drop_relays(ngx_rtmp_cluster_stream_t *st);
@@ -134,6 +145,12 @@ static void ngx_rtmp_cluster_drop_relays(ngx_rtmp_cluster_stream_t *st);
 
 static ngx_queue_t  ngx_rtmp_cluster_streams;
 static ngx_uint_t   ngx_rtmp_cluster_ready;
+
+/* this host's addresses, read when the worker starts */
+#define NGX_RTMP_CLUSTER_LOCAL_MAX  64
+
+static ngx_uint_t              ngx_rtmp_cluster_nlocal;
+static ngx_rtmp_cluster_hop_t  ngx_rtmp_cluster_local[NGX_RTMP_CLUSTER_LOCAL_MAX];
 
 
 static const char  *ngx_rtmp_cluster_states[] = {
@@ -166,6 +183,8 @@ ngx_rtmp_cluster_edge_init_process(ngx_cycle_t *cycle)
 
     ngx_queue_init(&ngx_rtmp_cluster_streams);
     ngx_rtmp_cluster_ready = 1;
+
+    ngx_rtmp_cluster_local_addresses(cycle);
 
     rctx = (ngx_rtmp_conf_ctx_t *) ngx_get_conf(cycle->conf_ctx,
                                                 ngx_rtmp_module);
@@ -746,8 +765,8 @@ ngx_rtmp_cluster_order(ngx_rtmp_cluster_stream_t *st)
 
     st->norder = 0;
     st->next = 0;
-    st->redirects = 0;
-    st->chain_len = 0;
+    st->nhops = 0;
+    st->following = 0;
 
     st->redirect_to = NULL;
 
@@ -875,7 +894,6 @@ ngx_rtmp_cluster_round(ngx_rtmp_cluster_stream_t *st)
 static void
 ngx_rtmp_cluster_next(ngx_rtmp_cluster_stream_t *st)
 {
-    u_char                     *p;
     ngx_int_t                   rc;
     ngx_rtmp_cluster_origin_t  *o;
 
@@ -892,10 +910,19 @@ ngx_rtmp_cluster_next(ngx_rtmp_cluster_stream_t *st)
 
         st->origin = o;
 
-        p = st->chain + st->chain_len;
-        p = ngx_slprintf(p, st->chain + sizeof(st->chain), "%s%V",
-                         st->chain_len ? " -> " : "", &o->name);
-        st->chain_len = p - st->chain;
+        /* a redirect goes on with this attempt's addresses; else anew */
+
+        if (!st->following) {
+            st->nhops = 0;
+        }
+
+        st->following = 0;
+
+        if (st->nhops < NGX_RTMP_CLUSTER_MAX_HOPS
+            && ngx_rtmp_cluster_hop(&st->hops[st->nhops], o) == NGX_OK)
+        {
+            st->nhops++;
+        }
 
         if (st->kind != NGX_RTMP_CLUSTER_PUBLISH) {
             rc = ngx_rtmp_cluster_pull_connect(st, o);
@@ -1558,9 +1585,10 @@ ngx_rtmp_cluster_edge_upstream_closed(ngx_rtmp_session_t *s,
 
 
 /*
- * An origin for an address: the configured origin of that name (with its
- * health record), else the stream's dynamic one, for an IPv4 address; a
- * host name would need a blocking lookup, so it is refused.
+ * An origin for an address: the configured origin at that address (with
+ * its health record), compared as numbers ("127.0.0.001" is 127.0.0.1)
+ * or, for a name, as text; else the stream's dynamic one, for an IPv4
+ * address: a host name would need a blocking lookup, so it is refused.
  */
 
 static ngx_rtmp_cluster_origin_t *
@@ -1570,6 +1598,7 @@ ngx_rtmp_cluster_target(ngx_rtmp_cluster_stream_t *st, u_char *host,
     u_char                     *p;
     in_addr_t                   inaddr;
     ngx_uint_t                  i;
+    struct sockaddr_in         *sin;
     ngx_rtmp_cluster_origin_t  *o, *dyn;
     u_char                      name[NGX_RTMP_CLUSTER_ADDR_LEN];
 
@@ -1577,24 +1606,42 @@ ngx_rtmp_cluster_target(ngx_rtmp_cluster_stream_t *st, u_char *host,
         return NULL;
     }
 
-    p = ngx_sprintf(name, "%*s:%d", host_len, host, (int) port);
+    inaddr = ngx_inet_addr(host, host_len);
 
     if (st->cacf->origins) {
         o = st->cacf->origins->elts;
 
         for (i = 0; i < st->cacf->origins->nelts; i++) {
-            if (o[i].name.len == (size_t) (p - name)
-                && ngx_strncmp(o[i].name.data, name, p - name) == 0)
+            if (o[i].port != port) {
+                continue;
+            }
+
+            sin = (struct sockaddr_in *) o[i].url.addrs[0].sockaddr;
+
+            if (inaddr != INADDR_NONE
+                ? (sin->sin_family == AF_INET
+                   && sin->sin_addr.s_addr == inaddr)
+                : (o[i].host.len == host_len
+                   && ngx_strncasecmp(o[i].host.data, host, host_len) == 0))
             {
                 return &o[i];
             }
         }
     }
 
-    inaddr = ngx_inet_addr(host, host_len);
     if (inaddr == INADDR_NONE) {
         return NULL;
     }
+
+    /* the canonical form, whatever the peer wrote */
+
+    p = ngx_sprintf(name, "%ud.%ud.%ud.%ud",
+                    (ngx_uint_t) (ntohl(inaddr) >> 24),
+                    (ngx_uint_t) (ntohl(inaddr) >> 16) & 0xff,
+                    (ngx_uint_t) (ntohl(inaddr) >> 8) & 0xff,
+                    (ngx_uint_t) ntohl(inaddr) & 0xff);
+    host_len = p - name;
+    p = ngx_sprintf(p, ":%d", (int) port);
 
     dyn = &st->dyn;
     ngx_memzero(dyn, sizeof(ngx_rtmp_cluster_origin_t));
@@ -1627,92 +1674,262 @@ ngx_rtmp_cluster_target(ngx_rtmp_cluster_stream_t *st, u_char *host,
 }
 
 
+/* an origin's address as a hop of a redirect chain */
+
 static ngx_int_t
-ngx_rtmp_cluster_in_chain(ngx_rtmp_cluster_stream_t *st, ngx_str_t *name)
+ngx_rtmp_cluster_hop(ngx_rtmp_cluster_hop_t *hop,
+    ngx_rtmp_cluster_origin_t *o)
 {
-    u_char  *p, *last, *end;
+    struct sockaddr      *sa;
+    struct sockaddr_in   *sin;
+#if (NGX_HAVE_INET6)
+    struct sockaddr_in6  *sin6;
+#endif
 
-    p = st->chain;
-    last = st->chain + st->chain_len;
+    sa = o->url.addrs[0].sockaddr;
 
-    while (p < last) {
-        end = ngx_strlcasestrn(p, last, (u_char *) " -> ", 4 - 1);
-        if (end == NULL) {
-            end = last;
-        }
+    ngx_memzero(hop, sizeof(ngx_rtmp_cluster_hop_t));
+    hop->family = sa->sa_family;
 
-        if ((size_t) (end - p) == name->len
-            && ngx_strncmp(p, name->data, name->len) == 0)
+    switch (sa->sa_family) {
+
+    case AF_INET:
+        sin = (struct sockaddr_in *) sa;
+        ngx_memcpy(hop->addr, &sin->sin_addr, 4);
+        hop->port = ntohs(sin->sin_port);
+        return NGX_OK;
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        sin6 = (struct sockaddr_in6 *) sa;
+        ngx_memcpy(hop->addr, &sin6->sin6_addr, 16);
+        hop->port = ntohs(sin6->sin6_port);
+        return NGX_OK;
+#endif
+
+    default:
+        /* another worker's socket is no hop of a redirect */
+        return NGX_DECLINED;
+    }
+}
+
+
+static ngx_int_t
+ngx_rtmp_cluster_in_hops(ngx_rtmp_cluster_stream_t *st,
+    ngx_rtmp_cluster_hop_t *hop)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < st->nhops; i++) {
+        if (ngx_memcmp(&st->hops[i], hop, sizeof(ngx_rtmp_cluster_hop_t))
+            == 0)
         {
             return 1;
         }
-
-        p = end + 4;
     }
 
     return 0;
 }
 
 
-/* RTMP 302 from an origin: reconnect there, players stay attached */
+static u_char *
+ngx_rtmp_cluster_hops_text(ngx_rtmp_cluster_stream_t *st, u_char *buf,
+    u_char *last)
+{
+    u_char      *p;
+    ngx_uint_t   i;
+    u_char       text[NGX_INET6_ADDRSTRLEN];
+
+    p = buf;
+
+    for (i = 0; i < st->nhops; i++) {
+        text[0] = '\0';
+        (void) ngx_inet_ntop(st->hops[i].family, st->hops[i].addr, text,
+                             sizeof(text));
+        p = ngx_slprintf(p, last, "%s%s:%d", i ? " -> " : "", text,
+                         (int) st->hops[i].port);
+    }
+
+    return p;
+}
+
+
+/*
+ * This host's own RTMP listen addresses: a redirect there would have the
+ * edge pull from itself.  A wildcard listen is any local address.
+ */
+
+static ngx_int_t
+ngx_rtmp_cluster_own(ngx_rtmp_cluster_hop_t *hop)
+{
+    ngx_uint_t                  i, local;
+    struct sockaddr_in         *sin;
+    ngx_rtmp_listen_t          *ls;
+    ngx_rtmp_cluster_hop_t      lh;
+    ngx_rtmp_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_rtmp_core_main_conf;
+    ls = cmcf->listen.elts;
+
+    local = (hop->family == AF_INET && hop->addr[0] == 127)
+            || ngx_rtmp_cluster_local_address(hop->family, hop->addr);
+
+    for (i = 0; i < cmcf->listen.nelts; i++) {
+        sin = (struct sockaddr_in *) ls[i].sockaddr;
+
+        if (ngx_inet_get_port((struct sockaddr *) sin) != hop->port) {
+            continue;
+        }
+
+        if (ls[i].wildcard && local) {
+            return 1;
+        }
+
+        ngx_memzero(&lh, sizeof(ngx_rtmp_cluster_hop_t));
+        lh.family = sin->sin_family;
+        lh.port = hop->port;
+
+        if (sin->sin_family == AF_INET) {
+            ngx_memcpy(lh.addr, &sin->sin_addr, 4);
+
+#if (NGX_HAVE_INET6)
+        } else if (sin->sin_family == AF_INET6) {
+            ngx_memcpy(lh.addr,
+                       &((struct sockaddr_in6 *) ls[i].sockaddr)->sin6_addr,
+                       16);
+#endif
+        }
+
+        if (ngx_memcmp(&lh, hop, sizeof(ngx_rtmp_cluster_hop_t)) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_rtmp_cluster_local_addresses(ngx_cycle_t *cycle)
+{
+    struct ifaddrs          *ifa, *i;
+    ngx_rtmp_cluster_hop_t  *hop;
+
+    ngx_rtmp_cluster_nlocal = 0;
+
+    if (getifaddrs(&ifa) == -1) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, ngx_errno,
+                      "cluster: getifaddrs() failed, redirects to this "
+                      "host are recognised on loopback only");
+        return;
+    }
+
+    for (i = ifa; i; i = i->ifa_next) {
+
+        if (i->ifa_addr == NULL
+            || ngx_rtmp_cluster_nlocal == NGX_RTMP_CLUSTER_LOCAL_MAX)
+        {
+            continue;
+        }
+
+        hop = &ngx_rtmp_cluster_local[ngx_rtmp_cluster_nlocal];
+        ngx_memzero(hop, sizeof(ngx_rtmp_cluster_hop_t));
+
+        if (i->ifa_addr->sa_family == AF_INET) {
+            hop->family = AF_INET;
+            ngx_memcpy(hop->addr,
+                       &((struct sockaddr_in *) i->ifa_addr)->sin_addr, 4);
+            ngx_rtmp_cluster_nlocal++;
+
+#if (NGX_HAVE_INET6)
+        } else if (i->ifa_addr->sa_family == AF_INET6) {
+            hop->family = AF_INET6;
+            ngx_memcpy(hop->addr,
+                       &((struct sockaddr_in6 *) i->ifa_addr)->sin6_addr, 16);
+            ngx_rtmp_cluster_nlocal++;
+#endif
+        }
+    }
+
+    freeifaddrs(ifa);
+}
+
+
+static ngx_uint_t
+ngx_rtmp_cluster_local_address(ngx_uint_t family, u_char *addr)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < ngx_rtmp_cluster_nlocal; i++) {
+        if (ngx_rtmp_cluster_local[i].family == family
+            && ngx_memcmp(ngx_rtmp_cluster_local[i].addr, addr,
+                          family == AF_INET ? 4 : 16)
+               == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * RTMP 302 from an origin: reconnect there, players stay attached.  Only
+ * host:port is taken, as SRS does: application, name and arguments stay
+ * ours.  Refused: a bad URL, a host name that is not a configured origin,
+ * the unspecified address, this host's own listen address, a loop, one
+ * redirect too many, and with "cluster_redirect_targets listed" any
+ * address that is not a configured origin's.
+ */
 
 static void
 ngx_rtmp_cluster_follow(ngx_rtmp_cluster_stream_t *st, u_char *url)
 {
-    u_char                     *p, *last, *host;
-    size_t                      host_len;
-    ngx_int_t                   port;
+    u_char                     *p;
+    in_port_t                   port;
+    ngx_str_t                   host;
     const char                 *why;
+    ngx_rtmp_cluster_hop_t      hop;
     ngx_rtmp_cluster_zone_t    *zone;
     ngx_rtmp_cluster_origin_t  *o;
+    u_char                      chain[NGX_RTMP_CLUSTER_MAX_HOPS
+                                      * (NGX_INET6_ADDRSTRLEN + 12)];
 
     zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
-
-    p = url;
-    last = url + ngx_strlen(url);
-
-    /* only host:port is taken, as SRS does: app, name and args stay ours */
-
-    if (ngx_strncasecmp(p, (u_char *) "rtmp://", 7) == 0) {
-        p += 7;
-    }
-
-    host = p;
-
-    while (p < last && *p != ':' && *p != '/') {
-        p++;
-    }
-
-    host_len = p - host;
-    port = 1935;
-
-    if (p < last && *p == ':') {
-        url = ++p;
-
-        while (p < last && *p != '/') {
-            p++;
-        }
-
-        port = ngx_atoi(url, p - url);
-    }
 
     o = NULL;
     why = NULL;
 
-    if (port <= 0 || port > 65535 || host_len == 0) {
-        why = "invalid URL";
+    if (ngx_rtmp_cluster_parse_url(url, ngx_strlen(url), &host, &port)
+        != NGX_OK)
+    {
+        why = "invalid URL or address";
 
-    } else if (st->redirects >= st->cacf->redirect_depth) {
+    } else if (st->nhops > st->cacf->redirect_depth) {
         why = "too many redirects";
 
     } else {
-        o = ngx_rtmp_cluster_target(st, host, host_len, (in_port_t) port);
+        o = ngx_rtmp_cluster_target(st, host.data, host.len, port);
 
         if (o == NULL) {
             why = "not an IPv4 address nor a configured origin";
 
-        } else if (ngx_rtmp_cluster_in_chain(st, &o->name)) {
+        } else if (o == &st->dyn
+                   && st->cacf->redirect_targets
+                      == NGX_RTMP_CLUSTER_TARGETS_LISTED)
+        {
+            why = "not a configured origin (cluster_redirect_targets "
+                  "listed)";
+
+        } else if (ngx_rtmp_cluster_hop(&hop, o) != NGX_OK) {
+            why = "not an address";
+
+        } else if (ngx_rtmp_cluster_in_hops(st, &hop)) {
             why = "a loop";
+
+        } else if (ngx_rtmp_cluster_own(&hop)) {
+            why = "this host's own address";
         }
     }
 
@@ -1721,10 +1938,12 @@ ngx_rtmp_cluster_follow(ngx_rtmp_cluster_stream_t *st, u_char *url)
             (void) ngx_atomic_fetch_add(&zone->sh->redirects_refused, 1);
         }
 
+        p = ngx_rtmp_cluster_hops_text(st, chain, chain + sizeof(chain));
+
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "cluster: refusing the redirect of \"%V/%V\" to "
                       "\"%s\": %s; chain: %*s", &st->app, &st->name,
-                      host, why, st->chain_len, st->chain);
+                      url, why, p - chain, chain);
 
         ngx_rtmp_cluster_failed(st, "redirect refused", 0);
         return;
@@ -1738,11 +1957,11 @@ ngx_rtmp_cluster_follow(ngx_rtmp_cluster_stream_t *st, u_char *url)
                   "cluster: \"%V/%V\" redirected from \"%V\" to \"%V\"",
                   &st->app, &st->name, &st->origin->name, &o->name);
 
-    st->redirects++;
-
     ngx_rtmp_cluster_detach_upstream(st, 1);
 
     st->redirect_to = o;
+    st->following = 1;
+
     ngx_rtmp_cluster_next(st);
 }
 
@@ -1916,8 +2135,8 @@ ngx_rtmp_cluster_edge_exiting(void)
 
         st->norder = 0;
         st->next = 0;
-        st->redirects = 0;
-        st->chain_len = 0;
+        st->nhops = 0;
+        st->following = 0;
         st->redirect_to = ngx_rtmp_cluster_inner_target(st, owner);
 
         ngx_rtmp_cluster_next(st);

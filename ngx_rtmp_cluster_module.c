@@ -91,6 +91,13 @@ static ngx_conf_enum_t  ngx_rtmp_cluster_duplicate_modes[] = {
 };
 
 
+static ngx_conf_enum_t  ngx_rtmp_cluster_redirect_targets[] = {
+    { ngx_string("any"), NGX_RTMP_CLUSTER_TARGETS_ANY },
+    { ngx_string("listed"), NGX_RTMP_CLUSTER_TARGETS_LISTED },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_conf_enum_t  ngx_rtmp_cluster_balances[] = {
     { ngx_string("hash"), NGX_RTMP_CLUSTER_BALANCE_HASH },
     { ngx_string("round_robin"), NGX_RTMP_CLUSTER_BALANCE_RR },
@@ -261,6 +268,13 @@ static ngx_command_t  ngx_rtmp_cluster_commands[] = {
       NGX_RTMP_APP_CONF_OFFSET,
       offsetof(ngx_rtmp_cluster_app_conf_t, redirect_depth),
       NULL },
+
+    { ngx_string("cluster_redirect_targets"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
+      ngx_rtmp_cluster_set_enum,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_app_conf_t, redirect_targets),
+      &ngx_rtmp_cluster_redirect_targets },
 
     { ngx_string("cluster_gop_cache"),
       NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_FLAG,
@@ -490,6 +504,7 @@ ngx_rtmp_cluster_create_app_conf(ngx_conf_t *cf)
     cacf->not_found = NGX_CONF_UNSET_UINT;
     cacf->reject_duplicate = NGX_CONF_UNSET_UINT;
     cacf->redirect_depth = NGX_CONF_UNSET_UINT;
+    cacf->redirect_targets = NGX_CONF_UNSET_UINT;
     cacf->gop_cache = NGX_CONF_UNSET;
     cacf->gop_max_frames = NGX_CONF_UNSET_UINT;
     cacf->gop_max_bytes = NGX_CONF_UNSET_SIZE;
@@ -550,6 +565,15 @@ ngx_rtmp_cluster_merge_app_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->reject_duplicate, prev->reject_duplicate,
                               1);
     ngx_conf_merge_uint_value(conf->redirect_depth, prev->redirect_depth, 3);
+    ngx_conf_merge_uint_value(conf->redirect_targets, prev->redirect_targets,
+                              NGX_RTMP_CLUSTER_TARGETS_ANY);
+
+    if (conf->redirect_depth > NGX_RTMP_CLUSTER_MAX_REDIRECTS) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_redirect_depth\" must be 0 to %d",
+                           NGX_RTMP_CLUSTER_MAX_REDIRECTS);
+        return NGX_CONF_ERROR;
+    }
 
     /* unset stays unset here: the default depends on the role, below */
     if (conf->gop_cache == NGX_CONF_UNSET) {

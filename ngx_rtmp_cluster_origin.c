@@ -185,7 +185,7 @@ ngx_rtmp_cluster_waiter(ngx_rtmp_session_t *s, ngx_rtmp_cluster_ctx_t *ctx,
 ngx_int_t
 ngx_rtmp_cluster_origin_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
 {
-    ngx_pid_t                      pid;
+    ngx_pid_t                      pid, owner;
     ngx_int_t                      rc;
     ngx_rtmp_cluster_ctx_t        *ctx;
     ngx_rtmp_cluster_waiter_t     *w;
@@ -212,9 +212,14 @@ ngx_rtmp_cluster_origin_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
     }
 
     if (pid) {
-        /* published on another worker of this host: relayed from it */
+        /*
+         * published on another worker of this host: relayed from it, if
+         * it can (relaying on, its sockets listen)
+         */
 
-        if (!cmcf->share) {
+        owner = ngx_rtmp_cluster_owner(cmcf->shm_zone, &w->key, 0, 0);
+
+        if (owner == 0 || owner == ngx_pid) {
             return NGX_DECLINED;
         }
 
@@ -322,6 +327,7 @@ static ngx_int_t
 ngx_rtmp_cluster_is_self(ngx_rtmp_session_t *s, ngx_rtmp_cluster_waiter_t *w)
 {
     in_port_t   port;
+    in_addr_t   a, b;
     ngx_str_t   host;
 
     if (ngx_rtmp_cluster_advertised(w->cacf,
@@ -332,8 +338,21 @@ ngx_rtmp_cluster_is_self(ngx_rtmp_session_t *s, ngx_rtmp_cluster_waiter_t *w)
         return 0;
     }
 
-    return port == w->port && host.len == ngx_strlen(w->addr)
-           && ngx_strncmp(host.data, w->addr, host.len) == 0;
+    if (port != w->port) {
+        return 0;
+    }
+
+    /* as numbers when both are addresses: "127.0.0.001" is 127.0.0.1 */
+
+    a = ngx_inet_addr(host.data, host.len);
+    b = ngx_inet_addr(w->addr, ngx_strlen(w->addr));
+
+    if (a != INADDR_NONE || b != INADDR_NONE) {
+        return a == b;
+    }
+
+    return host.len == ngx_strlen(w->addr)
+           && ngx_strncasecmp(host.data, w->addr, host.len) == 0;
 }
 
 

@@ -27,11 +27,16 @@ static ngx_int_t ngx_rtmp_cluster_socket_dir(ngx_cycle_t *cycle,
 static void ngx_rtmp_cluster_socket_sweep(ngx_cycle_t *cycle, int fd);
 static ngx_int_t ngx_rtmp_cluster_listen(ngx_cycle_t *cycle,
     ngx_listening_t *ls, struct sockaddr_un *sun);
+static void ngx_rtmp_cluster_listen_all(ngx_cycle_t *cycle);
+static void ngx_rtmp_cluster_close_all(void);
+static void ngx_rtmp_cluster_check_sockets(ngx_cycle_t *cycle);
+static ngx_uint_t ngx_rtmp_cluster_worker_relays(
+    ngx_rtmp_cluster_zone_t *zone, ngx_pid_t pid);
 static void ngx_rtmp_cluster_register_worker(ngx_cycle_t *cycle,
     ngx_shm_zone_t *shm_zone);
 static void ngx_rtmp_cluster_watch_handler(ngx_event_t *ev);
 static void ngx_rtmp_cluster_worker_state(ngx_cycle_t *cycle,
-    ngx_uint_t exiting);
+    ngx_uint_t state);
 
 
 static ngx_uint_t         ngx_rtmp_cluster_nlisteners;
@@ -45,6 +50,17 @@ static ngx_event_handler_pt  ngx_rtmp_cluster_recv;
 static ngx_uint_t         ngx_rtmp_cluster_relaying;
 static ngx_uint_t         ngx_rtmp_cluster_listening;
 static ngx_uint_t         ngx_rtmp_cluster_generation;
+
+/* sockets lost: when to listen again, and whether the log said so */
+#define NGX_RTMP_CLUSTER_LISTEN_RETRY  5000
+
+static ngx_str_t         *ngx_rtmp_cluster_socket_dir_conf;
+static ngx_msec_t         ngx_rtmp_cluster_retry_at;
+static ngx_uint_t         ngx_rtmp_cluster_said;
+
+#define NGX_RTMP_CLUSTER_WORKER_GONE     0
+#define NGX_RTMP_CLUSTER_WORKER_EXITING  1
+#define NGX_RTMP_CLUSTER_WORKER_RELAY    2
 
 
 /* in the master, before workers start: their socket directory */
@@ -321,15 +337,7 @@ ngx_rtmp_cluster_workers_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    /*
-     * the directory again: it may have been removed since the master made
-     * it (then it is made again), and a killed worker left its sockets
-     */
-
-    ngx_rtmp_cluster_listening =
-        (ngx_rtmp_cluster_socket_dir(cycle, &ccmf->socket_dir, 0) == NGX_OK);
-
-    for (i = 0; ngx_rtmp_cluster_listening && i < n; i++) {
+    for (i = 0; i < n; i++) {
         ls = &ngx_rtmp_cluster_listeners[i];
         *ls = *model;
 
@@ -355,31 +363,158 @@ ngx_rtmp_cluster_workers_init_process(ngx_cycle_t *cycle)
         ls->addr_ntop = 0;
         ls->reuseport = 0;
         ls->worker = 0;
+        ls->fd = (ngx_socket_t) -1;
+        ls->connection = NULL;
         ngx_str_set(&ls->addr_text, "cluster-worker");
-
-        if (ngx_rtmp_cluster_listen(cycle, ls, sun) != NGX_OK) {
-            /*
-             * a worker that cannot listen still serves: its players pull
-             * on their own, and no other worker relays from it
-             */
-
-            ngx_rtmp_cluster_listening = 0;
-            break;
-        }
-
-        ngx_rtmp_cluster_nlisteners++;
     }
 
-    if (!ngx_rtmp_cluster_listening) {
-        ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
-                      "cluster: this worker has no relay socket: it pulls "
-                      "for its own players, and no other worker relays "
-                      "from it");
-    }
+    ngx_rtmp_cluster_nlisteners = n;
+    ngx_rtmp_cluster_socket_dir_conf = &ccmf->socket_dir;
+
+    ngx_rtmp_cluster_listen_all(cycle);
+    ngx_rtmp_cluster_retry_at = ngx_current_msec
+                                + NGX_RTMP_CLUSTER_LISTEN_RETRY;
 
     ngx_rtmp_cluster_register_worker(cycle, ccmf->shm_zone);
 
     return NGX_OK;
+}
+
+
+/*
+ * The worker's sockets, (re)opened: the directory again first (it may
+ * have been removed since the master made it, then it is made again, and
+ * a killed worker left its sockets there).  A worker that cannot listen
+ * still serves: its players pull on their own, and no other worker
+ * relays from it; it tries again from the watch timer.
+ */
+
+static void
+ngx_rtmp_cluster_listen_all(ngx_cycle_t *cycle)
+{
+    ngx_uint_t  i, ok;
+
+    ok = (ngx_rtmp_cluster_socket_dir(cycle, ngx_rtmp_cluster_socket_dir_conf,
+                                      0)
+          == NGX_OK);
+
+    for (i = 0; ok && i < ngx_rtmp_cluster_nlisteners; i++) {
+        if (ngx_rtmp_cluster_listen(cycle, &ngx_rtmp_cluster_listeners[i],
+                (struct sockaddr_un *) ngx_rtmp_cluster_listeners[i].sockaddr)
+            != NGX_OK)
+        {
+            ok = 0;
+        }
+    }
+
+    if (!ok) {
+        ngx_rtmp_cluster_close_all();
+
+        if (!ngx_rtmp_cluster_said) {
+            ngx_rtmp_cluster_said = 1;
+
+            ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
+                          "cluster: this worker has no relay socket: it "
+                          "pulls for its own players, and no other worker "
+                          "relays from it; trying again every %ds",
+                          NGX_RTMP_CLUSTER_LISTEN_RETRY / 1000);
+        }
+
+        ngx_rtmp_cluster_listening = 0;
+        return;
+    }
+
+    if (ngx_rtmp_cluster_said) {
+        ngx_rtmp_cluster_said = 0;
+
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                      "cluster: this worker's relay sockets listen again");
+    }
+
+    ngx_rtmp_cluster_listening = 1;
+}
+
+
+static void
+ngx_rtmp_cluster_close_all(void)
+{
+    ngx_uint_t        i;
+    ngx_listening_t  *ls;
+
+    for (i = 0; i < ngx_rtmp_cluster_nlisteners; i++) {
+        ls = &ngx_rtmp_cluster_listeners[i];
+
+        if (ls->connection) {
+            if (ls->connection->read->active) {
+                (void) ngx_del_event(ls->connection->read, NGX_READ_EVENT, 0);
+            }
+
+            ngx_free_connection(ls->connection);
+            ls->connection = NULL;
+        }
+
+        if (ls->fd != (ngx_socket_t) -1) {
+            (void) ngx_close_socket(ls->fd);
+            ls->fd = (ngx_socket_t) -1;
+
+            (void) ngx_delete_file(
+                       ((struct sockaddr_un *) ls->sockaddr)->sun_path);
+        }
+    }
+}
+
+
+/*
+ * Every tick: a socket whose name was removed (its directory with it)
+ * cannot be reached, so this worker stops relaying and listens anew.
+ */
+
+static void
+ngx_rtmp_cluster_check_sockets(ngx_cycle_t *cycle)
+{
+    ngx_uint_t        i;
+    ngx_file_info_t   fi;
+    ngx_listening_t  *ls;
+
+    if (!ngx_rtmp_cluster_relaying || ngx_rtmp_cluster_nlisteners == 0) {
+        return;
+    }
+
+    if (ngx_rtmp_cluster_listening) {
+
+        for (i = 0; i < ngx_rtmp_cluster_nlisteners; i++) {
+            ls = &ngx_rtmp_cluster_listeners[i];
+
+            if (ngx_file_info(((struct sockaddr_un *) ls->sockaddr)->sun_path,
+                              &fi)
+                == NGX_FILE_ERROR)
+            {
+                break;
+            }
+        }
+
+        if (i == ngx_rtmp_cluster_nlisteners) {
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "cluster: this worker's relay socket was removed, "
+                      "listening anew");
+
+        ngx_rtmp_cluster_close_all();
+        ngx_rtmp_cluster_listening = 0;
+        ngx_rtmp_cluster_retry_at = 0;
+    }
+
+    if (ngx_current_msec < ngx_rtmp_cluster_retry_at) {
+        return;
+    }
+
+    ngx_rtmp_cluster_retry_at = ngx_current_msec
+                                + NGX_RTMP_CLUSTER_LISTEN_RETRY;
+
+    ngx_rtmp_cluster_listen_all(cycle);
+    ngx_rtmp_cluster_worker_state(cycle, NGX_RTMP_CLUSTER_WORKER_RELAY);
 }
 
 
@@ -496,12 +631,14 @@ ngx_rtmp_cluster_workers_exit_process(ngx_cycle_t *cycle)
         ls = &ngx_rtmp_cluster_listeners[i];
         sun = (struct sockaddr_un *) ls->sockaddr;
 
-        (void) ngx_delete_file(sun->sun_path);
+        if (ls->fd != (ngx_socket_t) -1) {
+            (void) ngx_delete_file(sun->sun_path);
+        }
     }
 
     ngx_rtmp_cluster_nlisteners = 0;
 
-    ngx_rtmp_cluster_worker_state(cycle, 0);
+    ngx_rtmp_cluster_worker_state(cycle, NGX_RTMP_CLUSTER_WORKER_GONE);
 }
 
 
@@ -545,7 +682,7 @@ ngx_rtmp_cluster_owner(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 {
     uint32_t                       hash;
     ngx_pid_t                      pid, dead;
-    ngx_uint_t                     stale, current;
+    ngx_uint_t                     stale, current, relays;
     ngx_rtmp_cluster_zone_t       *zone;
     ngx_rtmp_cluster_shm_entry_t  *e;
 
@@ -576,10 +713,12 @@ ngx_rtmp_cluster_owner(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
             stale = 1;
         }
 
+        relays = pid ? ngx_rtmp_cluster_worker_relays(zone, pid) : 1;
+
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
         if (pid && pid != ngx_pid) {
-            if (ngx_rtmp_cluster_pid_alive(pid)
+            if (ngx_rtmp_cluster_pid_alive(pid) && relays
                 && !(stale && current && take))
             {
                 return pid;
@@ -592,10 +731,11 @@ ngx_rtmp_cluster_owner(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
             return (pid == ngx_pid) ? ngx_pid : 0;
         }
 
-        if (!current || !ngx_rtmp_cluster_listening) {
-            /* nobody may relay from us: our players only */
-            return ngx_pid;
-        }
+    }
+
+    if ((!current && !force) || !ngx_rtmp_cluster_listening) {
+        /* nobody may relay from us: our players only */
+        return ngx_pid;
     }
 
     ngx_shmtx_lock(&zone->shpool->mutex);
@@ -628,6 +768,24 @@ ngx_rtmp_cluster_owner(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     }
 
     return ngx_pid;
+}
+
+
+/* under the zone's lock: can other workers relay from pid? */
+
+static ngx_uint_t
+ngx_rtmp_cluster_worker_relays(ngx_rtmp_cluster_zone_t *zone, ngx_pid_t pid)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_RTMP_CLUSTER_MAX_WORKERS; i++) {
+        if (zone->sh->workers[i].pid == pid) {
+            return zone->sh->workers[i].relay;
+        }
+    }
+
+    /* more workers than slots: trusted */
+    return 1;
 }
 
 
@@ -664,13 +822,15 @@ ngx_rtmp_cluster_watch_handler(ngx_event_t *ev)
     ngx_connection_t  *c;
 
     if (!ngx_exiting) {
+        ngx_rtmp_cluster_check_sockets((ngx_cycle_t *) ngx_cycle);
         ngx_add_timer(ev, 500);
         return;
     }
 
     if (ngx_rtmp_cluster_exiting_since == 0) {
         ngx_rtmp_cluster_exiting_since = ngx_current_msec;
-        ngx_rtmp_cluster_worker_state((ngx_cycle_t *) ngx_cycle, 1);
+        ngx_rtmp_cluster_worker_state((ngx_cycle_t *) ngx_cycle,
+                                      NGX_RTMP_CLUSTER_WORKER_EXITING);
         ngx_rtmp_cluster_edge_shutdown();
     }
 
@@ -695,10 +855,10 @@ ngx_rtmp_cluster_watch_handler(ngx_event_t *ev)
 }
 
 
-/* this worker in the zone's worker table: exiting, or gone (pid 0) */
+/* this worker in the zone's worker table: exiting, gone, relaying */
 
 static void
-ngx_rtmp_cluster_worker_state(ngx_cycle_t *cycle, ngx_uint_t exiting)
+ngx_rtmp_cluster_worker_state(ngx_cycle_t *cycle, ngx_uint_t state)
 {
     ngx_rtmp_cluster_zone_t        *zone;
     ngx_rtmp_cluster_shm_worker_t  *w;
@@ -713,10 +873,17 @@ ngx_rtmp_cluster_worker_state(ngx_cycle_t *cycle, ngx_uint_t exiting)
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     if (w->pid == ngx_pid) {
-        if (exiting) {
-            w->exiting = 1;
+        switch (state) {
 
-        } else {
+        case NGX_RTMP_CLUSTER_WORKER_EXITING:
+            w->exiting = 1;
+            break;
+
+        case NGX_RTMP_CLUSTER_WORKER_RELAY:
+            w->relay = ngx_rtmp_cluster_listening;
+            break;
+
+        default: /* NGX_RTMP_CLUSTER_WORKER_GONE */
             w->pid = 0;
         }
     }
