@@ -84,7 +84,8 @@ typedef struct {
 
 
 typedef struct {
-    ngx_str_t                                  stream;
+    ngx_str_t                                  app;
+    ngx_str_t                                  name;
     ngx_str_t                                  host;
     ngx_uint_t                                 port;
 } ngx_http_rtmp_cluster_manager_entry_t;
@@ -1316,7 +1317,11 @@ ngx_http_rtmp_cluster_manager_path(ngx_http_request_t *r,
 }
 
 
-/* the key: prefix, APP, '/', NAME; the stream is APP/NAME within it */
+/*
+ * The key: the prefix and APP/NAME escaped so that APP and NAME can be
+ * told apart (see ngx_rtmp_cluster_stream_key); the stream, APP/NAME as
+ * answers and logs show it.
+ */
 
 static ngx_int_t
 ngx_http_rtmp_cluster_manager_key(ngx_http_request_t *r,
@@ -1326,9 +1331,9 @@ ngx_http_rtmp_cluster_manager_key(ngx_http_request_t *r,
     size_t   len;
 
     len = sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX) - 1
-          + app->len + 1 + name->len;
+          + ngx_rtmp_cluster_stream_key(NULL, app, name);
 
-    p = ngx_pnalloc(r->pool, len);
+    p = ngx_pnalloc(r->pool, len + app->len + 1 + name->len);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -1338,6 +1343,7 @@ ngx_http_rtmp_cluster_manager_key(ngx_http_request_t *r,
 
     p = ngx_cpymem(p, NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX,
                    sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX) - 1);
+    p += ngx_rtmp_cluster_stream_key(p, app, name);
 
     ctx->stream.data = p;
     ctx->stream.len = app->len + 1 + name->len;
@@ -1878,7 +1884,8 @@ ngx_http_rtmp_cluster_manager_answer_lease(
     }
 
     if (v
-        && ngx_rtmp_cluster_parse_lease_value((u_char *) v->str, v->len, NULL, &host, &port)
+        && ngx_rtmp_cluster_parse_lease_value((u_char *) v->str, v->len,
+                                              NULL, &host, &port)
            != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -1928,7 +1935,8 @@ ngx_http_rtmp_cluster_manager_answer_list(
 {
     u_char                                 *p;
     size_t                                  prefix;
-    ngx_str_t                              *key, host;
+    ngx_int_t                               rc;
+    ngx_str_t                              *key, host, app, name;
     ngx_uint_t                              i, n, port;
     redisReply                             *keys, *v;
     const char                            **argv;
@@ -1955,10 +1963,23 @@ ngx_http_rtmp_cluster_manager_answer_list(
 
             if (v->type != REDIS_REPLY_STRING
                 || ngx_rtmp_cluster_parse_lease_value((u_char *) v->str,
-                                                       v->len, NULL, &host, &port)
+                                                      v->len, NULL, &host,
+                                                      &port)
                    != NGX_OK)
             {
                 continue;
+            }
+
+            rc = ngx_rtmp_cluster_parse_stream_key(r->pool,
+                                                   key[i].data + prefix,
+                                                   key[i].len - prefix,
+                                                   &app, &name);
+            if (rc == NGX_DECLINED) {
+                continue;
+            }
+
+            if (rc != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
             e = ngx_array_push(ctx->entries);
@@ -1966,8 +1987,8 @@ ngx_http_rtmp_cluster_manager_answer_list(
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            e->stream.data = key[i].data + prefix;
-            e->stream.len = key[i].len - prefix;
+            e->app = app;
+            e->name = name;
             e->port = port;
 
             e->host.len = host.len;
@@ -2055,11 +2076,15 @@ ngx_http_rtmp_cluster_manager_answer_list(
 }
 
 
-/* the list, sorted by stream; SCAN may have returned a key twice */
+/*
+ * The list, sorted by APP then NAME; SCAN may have returned a key twice.
+ * "stream" is APP/NAME as elsewhere, "app" and "name" tell them apart.
+ */
 
 static ngx_int_t
 ngx_http_rtmp_cluster_manager_list(ngx_http_rtmp_cluster_manager_ctx_t *ctx)
 {
+    u_char                                 *p, *stream;
     yajl_gen                                g;
     ngx_uint_t                              i;
     ngx_http_rtmp_cluster_manager_entry_t  *e;
@@ -2085,9 +2110,21 @@ ngx_http_rtmp_cluster_manager_list(ngx_http_rtmp_cluster_manager_ctx_t *ctx)
             continue;
         }
 
+        stream = ngx_pnalloc(ctx->request->pool,
+                             e[i].app.len + 1 + e[i].name.len);
+        if (stream == NULL) {
+            yajl_gen_free(g);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p = ngx_cpymem(stream, e[i].app.data, e[i].app.len);
+        *p++ = '/';
+        p = ngx_cpymem(p, e[i].name.data, e[i].name.len);
+
         yajl_gen_map_open(g);
-        ngx_rtmp_cluster_json_str(g, "stream", e[i].stream.data,
-                                              e[i].stream.len);
+        ngx_rtmp_cluster_json_str(g, "stream", stream, p - stream);
+        ngx_rtmp_cluster_json_str(g, "app", e[i].app.data, e[i].app.len);
+        ngx_rtmp_cluster_json_str(g, "name", e[i].name.data, e[i].name.len);
         ngx_http_rtmp_cluster_manager_gen_origin(g, &e[i].host, e[i].port);
         yajl_gen_map_close(g);
     }
@@ -2108,14 +2145,25 @@ ngx_http_rtmp_cluster_manager_cmp(const void *one, const void *two)
     a = one;
     b = two;
 
-    rc = ngx_memcmp(a->stream.data, b->stream.data,
-                    ngx_min(a->stream.len, b->stream.len));
+    rc = ngx_memcmp(a->app.data, b->app.data,
+                    ngx_min(a->app.len, b->app.len));
+
+    if (rc == 0) {
+        rc = (a->app.len > b->app.len) - (a->app.len < b->app.len);
+    }
 
     if (rc != 0) {
         return rc;
     }
 
-    return (a->stream.len > b->stream.len) - (a->stream.len < b->stream.len);
+    rc = ngx_memcmp(a->name.data, b->name.data,
+                    ngx_min(a->name.len, b->name.len));
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    return (a->name.len > b->name.len) - (a->name.len < b->name.len);
 }
 
 

@@ -625,6 +625,127 @@ ngx_rtmp_cluster_parse_lease_value(u_char *data, size_t len,
 
 
 /*
+ * The stream's part of a Redis key at the stream manager: APP '/' NAME,
+ * with '%' escaped in both and '/' in NAME ("%25", "%2F"), so the last
+ * '/' always separates them: APP "a/b" NAME "c" is "a/b/c", APP "a" NAME
+ * "b/c" is "a/b%2Fc".  Names without '%' and without '/' in NAME are
+ * stored as they are.  dst NULL: the length only; else the length
+ * written.
+ */
+
+size_t
+ngx_rtmp_cluster_stream_key(u_char *dst, ngx_str_t *app, ngx_str_t *name)
+{
+    u_char      *p, *last;
+    size_t       len;
+    ngx_str_t   *part[2];
+    ngx_uint_t   i;
+
+    part[0] = app;
+    part[1] = name;
+    len = 0;
+
+    for (i = 0; i < 2; i++) {
+
+        if (i == 1) {
+            if (dst) {
+                dst[len] = '/';
+            }
+
+            len++;
+        }
+
+        for (p = part[i]->data, last = p + part[i]->len; p < last; p++) {
+
+            if (*p == '%' || (i == 1 && *p == '/')) {
+                if (dst) {
+                    dst[len] = '%';
+                    dst[len + 1] = '2';
+                    dst[len + 2] = (*p == '%') ? '5' : 'F';
+                }
+
+                len += 3;
+                continue;
+            }
+
+            if (dst) {
+                dst[len] = *p;
+            }
+
+            len++;
+        }
+    }
+
+    return len;
+}
+
+
+/*
+ * APP and NAME back from the stream's part of a key, as the list reads
+ * them from Redis: split at the last '/', "%25" and "%2F" unescaped, any
+ * other byte kept (keys written by others, or by earlier versions, are
+ * shown as they are).
+ * NGX_DECLINED: not a stream key; NGX_ERROR: no memory.
+ */
+
+ngx_int_t
+ngx_rtmp_cluster_parse_stream_key(ngx_pool_t *pool, u_char *p, size_t len,
+    ngx_str_t *app, ngx_str_t *name)
+{
+    u_char      *q, *last, *slash, *dst;
+    ngx_str_t    part[2], *out[2];
+    ngx_uint_t   i;
+
+    last = p + len;
+    slash = NULL;
+
+    for (q = p; q < last; q++) {
+        if (*q == '/') {
+            slash = q;
+        }
+    }
+
+    if (slash == NULL || slash == p || slash == last - 1) {
+        return NGX_DECLINED;
+    }
+
+    part[0].data = p;
+    part[0].len = slash - p;
+    part[1].data = slash + 1;
+    part[1].len = last - slash - 1;
+
+    out[0] = app;
+    out[1] = name;
+
+    for (i = 0; i < 2; i++) {
+        dst = ngx_pnalloc(pool, part[i].len);
+        if (dst == NULL) {
+            return NGX_ERROR;
+        }
+
+        out[i]->data = dst;
+
+        for (q = part[i].data, last = q + part[i].len; q < last; q++) {
+
+            if (*q == '%' && last - q >= 3 && q[1] == '2'
+                && (q[2] == '5' || q[2] == 'F'))
+            {
+                *dst++ = (q[2] == '5') ? '%' : '/';
+                q += 2;
+                continue;
+            }
+
+            *dst++ = *q;
+        }
+
+        out[i]->len = dst - out[i]->data;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * A JSON document from a peer, or NULL: no NUL inside (yajl reads a C
  * string) and no nesting deeper than any answer of ours needs (yajl
  * frees a tree recursively).

@@ -65,6 +65,10 @@ ngx_int_t ngx_rtmp_cluster_parse_lease_request(ngx_pool_t *pool,
     ngx_rtmp_cluster_lease_req_t *req, const char **error);
 ngx_int_t ngx_rtmp_cluster_parse_lease_value(u_char *data, size_t len,
     ngx_str_t *token, ngx_str_t *host, ngx_uint_t *port);
+size_t ngx_rtmp_cluster_stream_key(u_char *dst, ngx_str_t *app,
+    ngx_str_t *name);
+ngx_int_t ngx_rtmp_cluster_parse_stream_key(ngx_pool_t *pool, u_char *p,
+    size_t len, ngx_str_t *app, ngx_str_t *name);
 
 /* JSON: peers' answers */
 yajl_val ngx_rtmp_cluster_json_parse(u_char *body, size_t len);

@@ -2,9 +2,10 @@
 
 # The stream manager (cluster_manager): leases on APP/NAME kept in a real
 # Redis, registered, renewed, released, looked up and listed over HTTP;
-# SRS's coworker API answered byte for byte from the same leases; bad
-# requests refused; Redis frozen, stopped and started again on the same
-# port while nginx keeps answering, fast.
+# APP/NAME pairs that never share a key; SRS's coworker API answered byte
+# for byte from the same leases; bad requests refused; Redis frozen,
+# stopped and started again on the same port while nginx keeps
+# answering, fast.
 
 use strict;
 use warnings;
@@ -249,9 +250,12 @@ is_deeply(\@streams,
           ['app/sub/s3', 'live/a/b', 'live/s1', 'live/s2', "live/$odd"],
           'list: every lease, sorted; a malformed value skipped');
 my ($s1) = grep { $_->{stream} eq 'live/s1' } @{$r->{json}{streams}};
-is_deeply($s1, { stream => 'live/s1',
+is_deeply($s1, { stream => 'live/s1', app => 'live', name => 's1',
                  origin => { host => '10.0.0.1', port => 1935 } },
-          'list: stream and origin');
+          'list: stream, app, name and origin');
+like($r->{content}, qr/^\{"code":0,"streams":\[\{"stream":"app\/sub\/s3",
+                      "app":"app\/sub","name":"s3","origin":/x,
+     'list: the keys in order');
 
 $r = req('GET', '/streams/bad/x');
 is($r->{status}, 502, 'lookup of a malformed value: 502');
@@ -330,6 +334,37 @@ is(req('DELETE', "/streams/live/s1?token=$tok")->{status}, 404,
    'release again: 404');
 is(post('live/s1', { host => '10.0.0.9', port => 1940 })->{status}, 201,
    'released: another origin registers');
+
+### APP and NAME never share a key
+
+$r = post('a/b/c', { host => '10.0.3.1', port => 1935 });
+is($r->{status}, 201, 'APP "a/b", NAME "c": registered');
+$r = post('a/b%2Fc', { host => '10.0.3.2', port => 1935 });
+is($r->{status}, 201, 'APP "a", NAME "b/c": registered too, not a 409');
+is($db->command('GET', "${prefix}a/b/c") =~ s/^\S+ //r, '10.0.3.1 1935',
+   'APP "a/b", NAME "c": key ".../a/b/c"');
+is($db->command('GET', "${prefix}a/b%2Fc") =~ s/^\S+ //r, '10.0.3.2 1935',
+   'APP "a", NAME "b/c": key ".../a/b%2Fc"');
+is(req('GET', '/streams/a/b%2Fc')->{json}{origin}{host}, '10.0.3.2',
+   'APP "a", NAME "b/c": its own lookup');
+is(req('GET', '/streams/a/b/c')->{json}{origin}{host}, '10.0.3.1',
+   'APP "a/b", NAME "c": its own lookup');
+
+$r = post('50%25/x%25%2F', { host => '10.0.3.3', port => 1935 });
+is($r->{json}{stream}, '50%/x%/', 'percent signs: registered');
+ok(defined $db->command('GET', "${prefix}50%25/x%25%2F"),
+   'percent signs: escaped in the key');
+$r = post('50%25%2Fx/%25', { host => '10.0.3.4', port => 1935 });
+is($r->{status}, 201, 'APP "50%/x", NAME "%": another key');
+
+my @mine = grep { $_->{origin}{host} =~ /^10\.0\.3\./ }
+           @{req('GET', '/streams/')->{json}{streams} // []};
+is_deeply([map { [$_->{app}, $_->{name}, $_->{origin}{host}] } @mine],
+          [['50%', 'x%/', '10.0.3.3'], ['50%/x', '%', '10.0.3.4'],
+           ['a', 'b/c', '10.0.3.2'], ['a/b', 'c', '10.0.3.1']],
+          'the list: app and name tell them apart');
+$db->command('DEL', "${prefix}a/b/c", "${prefix}a/b%2Fc",
+             "${prefix}50%25/x%25%2F", "${prefix}50%25%2Fx/%25");
 
 ### a lease expires by itself
 
