@@ -2,9 +2,16 @@
 /*
  * ngx_rtmp_cluster: the stream manager.  An HTTP API, backed by Redis,
  * that records which origin publishes each stream: an origin registers a
- * lease on APP/NAME with a TTL (POST), renews it with the token it got
- * (PUT) and releases it (DELETE); anyone looks a stream up (GET), lists
- * the streams, or asks in SRS's coworker dialect (/api/v1/clusters).
+ * lease on APP/NAME with a TTL (POST), renews it with its token (PUT) and
+ * releases it (DELETE); anyone looks a stream up (GET), lists the
+ * streams, or asks in SRS's coworker dialect (/api/v1/clusters).
+ *
+ * A registration is idempotent: the origin chooses its token and sends it
+ * again when it does not know whether a registration was carried out (a
+ * command that timed out here may still run in Redis later), and a lease
+ * held by the same token, or by the same origin's address (an origin that
+ * restarted), is its own.  So no lease is left that its origin cannot
+ * renew or release.
  *
  * Redis is driven through hiredis's asynchronous API on nginx's event
  * loop: each worker keeps one connection per configured Redis address,
@@ -205,17 +212,31 @@ static int ngx_libc_cdecl ngx_http_rtmp_cluster_manager_cmp(const void *one,
 
 
 /*
- * The scripts make each change atomic.  Register sets the lease only if
- * there is none (SET NX PX) and otherwise returns the holder's value;
- * renew and release act only if the value starts with the token given.
- * Renew and release return 1 done, 0 no lease, -1 another token.
+ * The scripts make each change atomic.  Register (ARGV: "TOKEN HOST
+ * PORT", the TTL in ms, TOKEN, "HOST PORT") sets the lease when there is
+ * none (1), when it holds the same token (2: a registration repeated
+ * after an unknown outcome) or the same origin's address (3: an origin
+ * that lost its token, killed or restarted, takes its lease over), and
+ * otherwise returns the holder's value; renew and release act only if the
+ * value starts with the token given.  Renew and release return 1 done,
+ * 0 no lease, -1 another token.
  */
 
 static const char  ngx_http_rtmp_cluster_manager_register_lua[] =
-    "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then "
-        "return 1 "
+    "local v = redis.call('GET', KEYS[1]) "
+    "local rc = 1 "
+    "if v then "
+        "local t = string.match(v, '^[^ ]+') or '' "
+        "if t == ARGV[3] then "
+            "rc = 2 "
+        "elseif string.sub(v, #t + 2) == ARGV[4] then "
+            "rc = 3 "
+        "else "
+            "return v "
+        "end "
     "end "
-    "return redis.call('GET', KEYS[1])";
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
+    "return rc";
 
 static const char  ngx_http_rtmp_cluster_manager_renew_lua[] =
     "local v = redis.call('GET', KEYS[1]) "
@@ -1144,19 +1165,26 @@ ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r)
         }
 
         if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RELEASE) {
+            /*
+             * The token comes in the body, {"token":...}, as for a renew;
+             * "?token=" is still read for older clients, although it
+             * ends up in access logs.
+             */
+
             if (ngx_http_rtmp_cluster_arg(r, "token", &ctx->token)
                 != NGX_OK)
             {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            if (ngx_rtmp_cluster_token_valid(ctx->token.data, ctx->token.len)
-                != NGX_OK)
+            if (ctx->token.len
+                && ngx_rtmp_cluster_token_valid(ctx->token.data,
+                                                ctx->token.len)
+                   != NGX_OK)
             {
                 return ngx_http_rtmp_cluster_manager_refuse(r,
-                                   NGX_HTTP_BAD_REQUEST,
-                                   ctx->token.len ? "invalid token"
-                                                  : "token is required");
+                                                       NGX_HTTP_BAD_REQUEST,
+                                                       "invalid token");
             }
         }
     }
@@ -1170,7 +1198,9 @@ ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r)
     }
 
     if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_REGISTER
-        || ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RENEW)
+        || ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RENEW
+        || (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RELEASE
+            && ctx->token.len == 0))
     {
         if (r->headers_in.content_length_n
             > NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX)
@@ -1448,8 +1478,8 @@ ngx_http_rtmp_cluster_manager_read_body(ngx_http_request_t *r, u_char *buf,
 
 
 /*
- * Register {host, port, ttl}, renew {token, ttl}: NGX_OK, or the status
- * to answer with *error (none for 500).
+ * Register {host, port, ttl, token}, renew {token, ttl}, release {token}:
+ * NGX_OK, or the status to answer with *error (none for 500).
  */
 
 static ngx_int_t
@@ -1478,9 +1508,14 @@ ngx_http_rtmp_cluster_manager_parse_body(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (len == 0 && ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RELEASE) {
+        *error = "token is required";
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
     rc = ngx_rtmp_cluster_parse_lease_request(r->pool, buf, len,
-                              ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RENEW,
-                              &req, &err);
+                          ctx->op != NGX_HTTP_RTMP_CLUSTER_MANAGER_REGISTER,
+                          &req, &err);
 
     if (rc != NGX_OK) {
         if (err == NULL) {
@@ -1508,8 +1543,8 @@ ngx_http_rtmp_cluster_manager_start(ngx_http_rtmp_cluster_manager_ctx_t *ctx)
     u_char              *p, *value;
     size_t               len;
     ngx_uint_t           n;
-    const char          *argv[6];
-    size_t               argvlen[6];
+    const char          *argv[8];
+    size_t               argvlen[8];
     ngx_http_request_t  *r;
     u_char               px[NGX_INT_T_LEN];
 
@@ -1543,28 +1578,40 @@ ngx_http_rtmp_cluster_manager_start(ngx_http_rtmp_cluster_manager_ctx_t *ctx)
 
     case NGX_HTTP_RTMP_CLUSTER_MANAGER_REGISTER:
 
-        /* "TOKEN HOST PORT" */
+        /*
+         * "TOKEN HOST PORT": the origin's token, or one made here for a
+         * client that sends none (it cannot repeat a registration then)
+         */
 
-        len = NGX_HTTP_RTMP_CLUSTER_MANAGER_TOKEN_LEN + 1 + ctx->host.len
-              + 1 + NGX_INT_T_LEN;
+        len = ngx_max(ctx->token.len, NGX_HTTP_RTMP_CLUSTER_MANAGER_TOKEN_LEN)
+              + 1 + ctx->host.len + 1 + NGX_INT_T_LEN;
 
         value = ngx_pnalloc(r->pool, len);
         if (value == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_http_rtmp_cluster_manager_random(value);
+        if (ctx->token.len) {
+            p = ngx_cpymem(value, ctx->token.data, ctx->token.len);
+
+        } else {
+            ngx_http_rtmp_cluster_manager_random(value);
+            p = value + NGX_HTTP_RTMP_CLUSTER_MANAGER_TOKEN_LEN;
+        }
 
         ctx->token.data = value;
-        ctx->token.len = NGX_HTTP_RTMP_CLUSTER_MANAGER_TOKEN_LEN;
+        ctx->token.len = p - value;
 
-        p = ngx_sprintf(value + NGX_HTTP_RTMP_CLUSTER_MANAGER_TOKEN_LEN,
-                        " %V %ui", &ctx->host, ctx->port);
+        p = ngx_sprintf(p, " %V %ui", &ctx->host, ctx->port);
 
         argv[1] = ngx_http_rtmp_cluster_manager_register_lua;
         argv[4] = (const char *) value;
         argvlen[4] = p - value;
-        n = 6;
+        argv[6] = (const char *) ctx->token.data;
+        argvlen[6] = ctx->token.len;
+        argv[7] = (const char *) ctx->token.data + ctx->token.len + 1;
+        argvlen[7] = p - value - ctx->token.len - 1;
+        n = 8;
         break;
 
     case NGX_HTTP_RTMP_CLUSTER_MANAGER_RENEW:
@@ -1588,7 +1635,7 @@ ngx_http_rtmp_cluster_manager_start(ngx_http_rtmp_cluster_manager_ctx_t *ctx)
 
     argvlen[1] = ngx_strlen(argv[1]);
 
-    if (n == 6) {
+    if (n >= 6) {
         p = ngx_sprintf(px, "%ui", ctx->ttl * 1000);
         argv[5] = (const char *) px;
         argvlen[5] = p - px;
@@ -1765,10 +1812,16 @@ ngx_http_rtmp_cluster_manager_answer_lease(
 
     case NGX_HTTP_RTMP_CLUSTER_MANAGER_REGISTER:
 
-        if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
+        if (reply->type == REDIS_REPLY_INTEGER
+            && reply->integer >= 1 && reply->integer <= 3)
+        {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "cluster: \"%V\" leased to %V:%ui for %uis",
-                          &ctx->stream, &ctx->host, ctx->port, ctx->ttl);
+                          "cluster: \"%V\" leased to %V:%ui for %uis%s",
+                          &ctx->stream, &ctx->host, ctx->port, ctx->ttl,
+                          reply->integer == 2
+                          ? " (the same token again)"
+                          : (reply->integer == 3
+                             ? " (taken over from its earlier token)" : ""));
 
             g = ngx_http_rtmp_cluster_manager_gen(0);
             if (g == NULL) {

@@ -2,10 +2,12 @@
 
 # The stream manager (cluster_manager): leases on APP/NAME kept in a real
 # Redis, registered, renewed, released, looked up and listed over HTTP;
-# APP/NAME pairs that never share a key; SRS's coworker API answered byte
-# for byte from the same leases; bad requests refused; Redis frozen,
-# stopped and started again on the same port while nginx keeps
-# answering, fast.
+# registrations repeated with the origin's token, leases taken over by the
+# same origin; tokens out of URLs, APP/NAME pairs that never share a key;
+# SRS's
+# coworker API answered byte for byte from the same leases; bad requests
+# refused; Redis frozen, stopped and started again on the same port while
+# nginx keeps answering, fast.
 
 use strict;
 use warnings;
@@ -334,6 +336,91 @@ is(req('DELETE', "/streams/live/s1?token=$tok")->{status}, 404,
    'release again: 404');
 is(post('live/s1', { host => '10.0.0.9', port => 1940 })->{status}, 201,
    'released: another origin registers');
+
+### a registration repeated with the origin's token
+
+my $otok = 'origin-chosen-token-0123456789';
+$r = post('live/idem', { host => '10.0.1.1', port => 1935, ttl => 10,
+                         token => $otok });
+is($r->{status}, 201, 'register with a token: 201');
+is($r->{content},
+   qq({"code":0,"stream":"live/idem","token":"$otok","ttl":10}),
+   'register with a token: that token in the answer');
+is($db->command('GET', "${prefix}live/idem"), "$otok 10.0.1.1 1935",
+   'register with a token: that token in redis');
+
+$db->command('PEXPIRE', "${prefix}live/idem", 2000);
+$r = post('live/idem', { host => '10.0.1.1', port => 1935, ttl => 10,
+                         token => $otok });
+is($r->{status}, 201, 'the same registration again: 201');
+is($r->{json}{token}, $otok, 'the same registration again: the same token');
+$pttl = $db->command('PTTL', "${prefix}live/idem");
+ok($pttl > 9000, "the same registration again: TTL refreshed ($pttl ms)");
+
+$r = post('live/idem', { host => '10.0.1.2', port => 1935, token => $otok });
+is($r->{status}, 201, 'the same token from another address: 201, its own');
+is($db->command('GET', "${prefix}live/idem"), "$otok 10.0.1.2 1935",
+   'the same token from another address: the address follows');
+
+# the same origin (host and port) with a new token: taken over
+
+$r = post('live/idem', { host => '10.0.1.2', port => 1935,
+                         token => 'token-after-a-restart' });
+is($r->{status}, 201, 'the same origin, a new token: taken over');
+is($r->{json}{token}, 'token-after-a-restart',
+   'the same origin, a new token: the new token');
+is(put('live/idem', { token => $otok })->{status}, 409,
+   'taken over: the old token is stale');
+is(put('live/idem', { token => 'token-after-a-restart' })->{status}, 200,
+   'taken over: the new token renews');
+
+for my $o (['10.0.1.3', 1935, 'another host'],
+           ['10.0.1.2', 1936, 'another port'])
+{
+    $r = post('live/idem', { host => $o->[0], port => $o->[1],
+                             token => 'token-of-another-origin' });
+    is($r->{status}, 409, "$o->[2], another token: 409");
+}
+is($db->command('GET', "${prefix}live/idem"),
+   'token-after-a-restart 10.0.1.2 1935', 'the lease is unchanged');
+
+$r = post('live/idem', { host => '10.0.1.2', port => 1935,
+                         token => 'bad token' });
+is($r->{status}, 400, 'a token with a space: 400');
+is($r->{json} && $r->{json}{error}, 'invalid token',
+   'a token with a space: answer');
+is(post('live/idem', { host => '10.0.1.2', port => 1935, token => 't' x 65 })
+   ->{status}, 400, 'a token over 64 bytes: 400');
+is(post('live/idem', { host => '10.0.1.2', port => 1935, token => 5 })
+   ->{json}{error}, '"token" must be a string', 'a token not a string: 400');
+
+### release with the token in the body, out of the URL
+
+$r = req('DELETE', '/streams/live/idem', encode_json({ token => $otok }));
+is($r->{status}, 409, 'release, token in the body, stale: 409');
+is($r->{content}, '{"code":409,"error":"stale token"}',
+   'release, token in the body, stale: answer');
+
+for my $b (['{"token":12}', '"token" must be a string'],
+           ['{"ttl":5}', '"token" is required'],
+           ['{"token":"a b"}', 'invalid token'],
+           ['x{', 'request body is not valid JSON'])
+{
+    $r = req('DELETE', '/streams/live/idem', $b->[0]);
+    is($r->{json} && "$r->{json}{code} $r->{json}{error}", "400 $b->[1]",
+       "release, body $b->[0]: 400");
+}
+
+$r = req('DELETE', '/streams/live/idem',
+         encode_json({ token => 'token-after-a-restart' }));
+is($r->{status}, 200, 'release, token in the body: 200');
+is($r->{content}, '{"code":0,"stream":"live/idem"}',
+   'release, token in the body: answer');
+is($db->command('EXISTS', "${prefix}live/idem"), 0,
+   'release, token in the body: key gone');
+ok(!grep({ /token-after-a-restart/ }
+         split /\n/, ClusterTest::_read_file("$n->{prefix}/logs/access.log")),
+   'release, token in the body: not in the access log');
 
 ### APP and NAME never share a key
 
