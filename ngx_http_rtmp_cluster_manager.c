@@ -3,8 +3,9 @@
  * ngx_rtmp_cluster: the stream manager.  An HTTP API, backed by Redis,
  * that records which origin publishes each stream: an origin registers a
  * lease on APP/NAME with a TTL (POST), renews it with its token (PUT) and
- * releases it (DELETE); anyone looks a stream up (GET), lists the
- * streams, or asks in SRS's coworker dialect (/api/v1/clusters).
+ * releases it (DELETE); anyone looks a stream up (GET) or asks in SRS's
+ * coworker dialect (/api/v1/clusters); the list of streams and every
+ * change need the location's secret, when it has one.
  *
  * A registration is idempotent: the origin chooses its token and sends it
  * again when it does not know whether a registration was carried out (a
@@ -41,6 +42,8 @@
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_RETRY      1000
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX   4096
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_TOKEN_LEN  32
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_TTL        10      /* seconds */
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_MAX_TTL    300
 
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_LIST       0
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_LOOKUP     1
@@ -75,7 +78,9 @@ typedef struct {
 typedef struct {
     ngx_http_rtmp_cluster_manager_redis_t     *redis;
     ngx_uint_t                                 ttl;     /* seconds */
+    ngx_uint_t                                 max_ttl;
     ngx_msec_t                                 timeout;
+    ngx_str_t                                  secret;  /* "": none */
 } ngx_http_rtmp_cluster_manager_loc_conf_t;
 
 
@@ -161,6 +166,8 @@ static void ngx_http_rtmp_cluster_manager_del_write(void *data);
 static void ngx_http_rtmp_cluster_manager_ev_cleanup(void *data);
 
 static ngx_int_t ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_rtmp_cluster_manager_auth(ngx_http_request_t *r,
+    ngx_http_rtmp_cluster_manager_loc_conf_t *mlcf);
 static ngx_int_t ngx_http_rtmp_cluster_manager_query(ngx_http_request_t *r,
     ngx_http_rtmp_cluster_manager_ctx_t *ctx);
 static ngx_int_t ngx_http_rtmp_cluster_manager_path(ngx_http_request_t *r,
@@ -203,6 +210,8 @@ static ngx_int_t ngx_http_rtmp_cluster_manager_refuse(ngx_http_request_t *r,
     ngx_uint_t status, const char *error);
 static ngx_int_t ngx_http_rtmp_cluster_manager_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error);
+static ngx_int_t ngx_http_rtmp_cluster_manager_unauthorized(
+    ngx_http_request_t *r);
 static yajl_gen ngx_http_rtmp_cluster_manager_gen(ngx_int_t code);
 static void ngx_http_rtmp_cluster_manager_gen_origin(yajl_gen g,
     ngx_str_t *host, ngx_uint_t port);
@@ -344,9 +353,15 @@ ngx_http_rtmp_cluster_manager_create_loc_conf(ngx_conf_t *cf)
         return NULL;
     }
 
-    /* mlcf->redis = NULL; */
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     mlcf->redis = NULL;
+     *     mlcf->secret = { 0, NULL };
+     */
 
     mlcf->ttl = NGX_CONF_UNSET_UINT;
+    mlcf->max_ttl = NGX_CONF_UNSET_UINT;
     mlcf->timeout = NGX_CONF_UNSET_MSEC;
 
     return mlcf;
@@ -363,10 +378,15 @@ ngx_http_rtmp_cluster_manager_merge_loc_conf(ngx_conf_t *cf, void *parent,
     if (conf->redis == NULL) {
         conf->redis = prev->redis;
         conf->ttl = prev->ttl;
+        conf->max_ttl = prev->max_ttl;
         conf->timeout = prev->timeout;
+        conf->secret = prev->secret;
     }
 
-    ngx_conf_merge_uint_value(conf->ttl, prev->ttl, 10);
+    ngx_conf_merge_uint_value(conf->ttl, prev->ttl,
+                              NGX_HTTP_RTMP_CLUSTER_MANAGER_TTL);
+    ngx_conf_merge_uint_value(conf->max_ttl, prev->max_ttl,
+                              NGX_HTTP_RTMP_CLUSTER_MANAGER_MAX_TTL);
     ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 1000);
 
     return NGX_CONF_OK;
@@ -421,6 +441,41 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
             mlcf->ttl = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_ttl=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            n = ngx_parse_time(&s, 1);
+            if (n == NGX_ERROR || n < 1
+                || n > NGX_RTMP_CLUSTER_TTL_MAX)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"cluster_manager\": invalid max_ttl "
+                                   "\"%V\", expected 1s to 24h", &s);
+                return NGX_CONF_ERROR;
+            }
+
+            mlcf->max_ttl = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "secret=", 7) == 0) {
+            s.data = value[i].data + 7;
+            s.len = value[i].len - 7;
+
+            if (ngx_rtmp_cluster_secret_valid(s.data, s.len) != NGX_OK) {
+                /* the secret itself is not repeated in the log */
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"cluster_manager\": invalid secret, "
+                                   "expected 1 to 256 printable ASCII "
+                                   "characters without spaces");
+                return NGX_CONF_ERROR;
+            }
+
+            mlcf->secret = s;
             continue;
         }
 
@@ -485,8 +540,19 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (mlcf->max_ttl == NGX_CONF_UNSET_UINT) {
+        mlcf->max_ttl = NGX_HTTP_RTMP_CLUSTER_MANAGER_MAX_TTL;
+    }
+
     if (mlcf->ttl == NGX_CONF_UNSET_UINT) {
-        mlcf->ttl = 10;
+        mlcf->ttl = ngx_min(NGX_HTTP_RTMP_CLUSTER_MANAGER_TTL, mlcf->max_ttl);
+    }
+
+    if (mlcf->ttl > mlcf->max_ttl) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_manager\": ttl %uis is longer than "
+                           "max_ttl %uis", mlcf->ttl, mlcf->max_ttl);
+        return NGX_CONF_ERROR;
     }
 
     if (mlcf->timeout == NGX_CONF_UNSET_MSEC) {
@@ -1142,6 +1208,14 @@ ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r)
                                                    "method not allowed");
         }
 
+        /* a change needs the secret before anything else is said */
+
+        if (ctx->op != NGX_HTTP_RTMP_CLUSTER_MANAGER_LOOKUP
+            && ngx_http_rtmp_cluster_manager_auth(r, mlcf) != NGX_OK)
+        {
+            return ngx_http_rtmp_cluster_manager_unauthorized(r);
+        }
+
         error = NULL;
 
         rc = ngx_http_rtmp_cluster_manager_path(r, ctx, &error);
@@ -1156,6 +1230,10 @@ ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r)
             }
 
             ctx->op = NGX_HTTP_RTMP_CLUSTER_MANAGER_LIST;
+
+            if (ngx_http_rtmp_cluster_manager_auth(r, mlcf) != NGX_OK) {
+                return ngx_http_rtmp_cluster_manager_unauthorized(r);
+            }
 
         } else if (rc == NGX_HTTP_BAD_REQUEST) {
             return ngx_http_rtmp_cluster_manager_refuse(r, rc, error);
@@ -1243,6 +1321,53 @@ ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r)
     r->write_event_handler = ngx_http_request_empty_handler;
 
     return NGX_DONE;
+}
+
+
+/*
+ * "Authorization: Bearer SECRET" when the location has a secret: NGX_OK
+ * or NGX_DECLINED.  The comparison takes the same time whatever the
+ * bytes sent, so the secret cannot be guessed a byte at a time.
+ */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_auth(ngx_http_request_t *r,
+    ngx_http_rtmp_cluster_manager_loc_conf_t *mlcf)
+{
+    u_char           *p, *last;
+    size_t            i, len;
+    ngx_uint_t        diff;
+    ngx_table_elt_t  *h;
+
+    if (mlcf->secret.len == 0) {
+        return NGX_OK;
+    }
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL || h->value.len < sizeof("Bearer ") - 1
+        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ",
+                           sizeof("Bearer ") - 1)
+           != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    p = h->value.data + sizeof("Bearer ") - 1;
+    last = h->value.data + h->value.len;
+
+    while (p < last && *p == ' ') {
+        p++;
+    }
+
+    len = last - p;
+    diff = (len != mlcf->secret.len);
+
+    for (i = 0; i < mlcf->secret.len; i++) {
+        diff |= mlcf->secret.data[i] ^ (i < len ? p[i] : 0);
+    }
+
+    return diff ? NGX_DECLINED : NGX_OK;
 }
 
 
@@ -1550,8 +1675,18 @@ ngx_http_rtmp_cluster_manager_start(ngx_http_rtmp_cluster_manager_ctx_t *ctx)
 
     r = ctx->request;
 
+    /* the TTL granted, which the answer tells */
+
     if (ctx->ttl == 0) {
         ctx->ttl = ctx->conf->ttl;
+    }
+
+    if (ctx->ttl > ctx->conf->max_ttl) {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "cluster: \"%V\": ttl %ui capped to %ui",
+                       &ctx->stream, ctx->ttl, ctx->conf->max_ttl);
+
+        ctx->ttl = ctx->conf->max_ttl;
     }
 
     argv[0] = "EVAL";
@@ -2349,6 +2484,31 @@ ngx_http_rtmp_cluster_manager_error(ngx_http_request_t *r, ngx_uint_t status,
     yajl_gen_map_close(g);
 
     return ngx_http_rtmp_cluster_send_json(r, status, g);
+}
+
+
+/* 401: the secret is missing or wrong, which is not told apart */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_unauthorized(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "cluster: a %V request without the manager's secret "
+                  "refused", &r->method_name);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+    ngx_str_set(&h->value, "Bearer realm=\"cluster_manager\"");
+
+    return ngx_http_rtmp_cluster_manager_refuse(r, NGX_HTTP_UNAUTHORIZED,
+                                                "a valid secret is required");
 }
 
 

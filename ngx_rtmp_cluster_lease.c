@@ -4,9 +4,11 @@
  *
  * An origin with "cluster_manager" registers each stream published here
  * (POST, with a token of its own, random per publish), renews it at a
- * third of the TTL (PUT with the token) from the publisher's worker, and releases it when the publisher leaves (DELETE,
- * the token in the body, never in the URL).  A lease held by another
- * origin refuses the publish
+ * third of the TTL the manager granted (PUT with the token) from the
+ * publisher's worker, and releases it when the publisher leaves (DELETE,
+ * the token in the body).  Every request carries the manager's secret
+ * (cluster_manager_secret) in an Authorization header, never in the URL.
+ * A lease held by another origin refuses the publish
  * (cluster_duplicate_publish reject).  When no manager answers, the
  * publish goes on (checked against the coworkers if there are any) and
  * the registration is retried.
@@ -44,7 +46,7 @@ struct ngx_rtmp_cluster_lease_s {
     ngx_uint_t                      manager;
     ngx_str_t                       key;
     size_t                          app_len;
-    ngx_msec_t                      ttl;
+    ngx_msec_t                      ttl;        /* granted, or asked */
     ngx_event_t                     timer;
     ngx_connection_t                dummy;
     unsigned                        held:1;
@@ -263,7 +265,8 @@ ngx_rtmp_cluster_lease_send(ngx_rtmp_cluster_lease_t *l)
         (void) ngx_atomic_fetch_add(&zone->sh->manager_requests, 1);
     }
 
-    l->fetch = ngx_rtmp_cluster_fetch_start(&url, &m->name,
+    l->fetch = ngx_rtmp_cluster_fetch_start_secret(&url, &m->name,
+                                            &l->cacf->manager_secret,
                                             l->held ? "PUT" : "POST", &body,
                                             l->cacf->lookup_timeout, 4096,
                                             ngx_rtmp_cluster_lease_answer, l);
@@ -281,6 +284,7 @@ ngx_rtmp_cluster_lease_answer(ngx_rtmp_cluster_fetch_t *f,
 
     in_port_t                     port;
     ngx_int_t                     rc;
+    ngx_uint_t                    ttl;
     ngx_rtmp_session_t           *s;
     ngx_rtmp_cluster_zone_t      *zone;
     ngx_rtmp_cluster_coworker_t  *m;
@@ -321,6 +325,11 @@ ngx_rtmp_cluster_lease_answer(ngx_rtmp_cluster_fetch_t *f,
                                         &port, token, sizeof(token));
 
     if (r->status == 200 || r->status == 201) {
+
+        /* renewed at a third of what was granted, not of what we asked */
+
+        ttl = ngx_rtmp_cluster_parse_lease_ttl(r->body, r->len);
+        l->ttl = ttl ? ttl * 1000 : l->cacf->lease_ttl;
 
         if (!l->renewing) {
             if (token[0]) {
@@ -616,11 +625,11 @@ ngx_rtmp_cluster_release_send(ngx_rtmp_cluster_release_t *rl)
     body.data = json;
     body.len = p - json;
 
-    rl->fetch = ngx_rtmp_cluster_fetch_start(&url, &m->name, "DELETE",
-                                             &body, rl->cacf->lookup_timeout,
-                                             4096,
-                                             ngx_rtmp_cluster_release_answer,
-                                             rl);
+    rl->fetch = ngx_rtmp_cluster_fetch_start_secret(&url, &m->name,
+                                         &rl->cacf->manager_secret, "DELETE",
+                                         &body, rl->cacf->lookup_timeout,
+                                         4096,
+                                         ngx_rtmp_cluster_release_answer, rl);
     if (rl->fetch == NULL) {
         ngx_rtmp_cluster_release_failed(rl);
     }
@@ -701,6 +710,10 @@ ngx_rtmp_cluster_lease_status(long status)
 {
     switch (status) {
 
+    case 401:
+        return "HTTP 401: the secret was refused, "
+               "see cluster_manager_secret";
+
     case 503:
     case 504:
         return "the manager cannot reach redis";
@@ -768,6 +781,39 @@ ngx_rtmp_cluster_manager_url(ngx_rtmp_cluster_coworker_t *m, ngx_str_t *key,
     url->len = p - buf;
 
     return NGX_OK;
+}
+
+
+/* the cluster_manager_secret directive: kept as given, checked here */
+
+char *
+ngx_rtmp_cluster_manager_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_rtmp_cluster_app_conf_t *cacf = conf;
+
+    ngx_str_t  *value;
+
+    if (cacf->manager_secret.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_rtmp_cluster_secret_valid(value[1].data, value[1].len)
+        != NGX_OK)
+    {
+        /* the secret itself is not repeated in the log */
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_manager_secret\": invalid secret, "
+                           "expected 1 to 256 printable ASCII characters "
+                           "without spaces");
+        return NGX_CONF_ERROR;
+    }
+
+    cacf->manager_secret = value[1];
+
+    return NGX_CONF_OK;
 }
 
 

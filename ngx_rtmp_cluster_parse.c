@@ -156,6 +156,31 @@ ngx_rtmp_cluster_token_valid(u_char *p, size_t len)
 
 
 /*
+ * A shared secret of the stream manager, as configured and as sent in a
+ * header: 1 to 256 visible ASCII characters, so it can neither break a
+ * header line nor hide in one.
+ */
+
+ngx_int_t
+ngx_rtmp_cluster_secret_valid(u_char *p, size_t len)
+{
+    u_char  *last;
+
+    if (len == 0 || len > NGX_RTMP_CLUSTER_SECRET_MAX) {
+        return NGX_DECLINED;
+    }
+
+    for (last = p + len; p < last; p++) {
+        if (*p <= 0x20 || *p >= 0x7f) {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * The host and port of an RTMP URL, "rtmp://HOST[:PORT][/...]" or
  * "HOST[:PORT]...": what an edge takes from a 302 (as SRS, it keeps its
  * own application, stream and arguments).
@@ -742,6 +767,38 @@ ngx_rtmp_cluster_parse_stream_key(ngx_pool_t *pool, u_char *p, size_t len,
     }
 
     return NGX_OK;
+}
+
+
+/* the integer "ttl" (1 to 86400) of a stream manager's answer, or 0 */
+
+ngx_uint_t
+ngx_rtmp_cluster_parse_lease_ttl(u_char *body, size_t len)
+{
+    yajl_val    root, v;
+    ngx_uint_t  ttl;
+
+    static const char  *ttl_path[] = { "ttl", NULL };
+
+    root = ngx_rtmp_cluster_json_parse(body, len);
+
+    if (root == NULL) {
+        return 0;
+    }
+
+    ttl = 0;
+
+    v = yajl_tree_get(root, ttl_path, yajl_t_number);
+
+    if (v && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) >= 1
+        && YAJL_GET_INTEGER(v) <= NGX_RTMP_CLUSTER_TTL_MAX)
+    {
+        ttl = (ngx_uint_t) YAJL_GET_INTEGER(v);
+    }
+
+    yajl_tree_free(root);
+
+    return ttl;
 }
 
 

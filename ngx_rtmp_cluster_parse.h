@@ -21,6 +21,7 @@
 
 #define NGX_RTMP_CLUSTER_ADDR_LEN       64
 #define NGX_RTMP_CLUSTER_TOKEN_MAX      64
+#define NGX_RTMP_CLUSTER_SECRET_MAX     256
 #define NGX_RTMP_CLUSTER_NAME_MAX       512     /* the manager's APP, NAME */
 #define NGX_RTMP_CLUSTER_TTL_MAX        86400   /* seconds */
 
@@ -47,6 +48,7 @@ typedef struct {
 ngx_int_t ngx_rtmp_cluster_name_valid(u_char *p, size_t len);
 ngx_int_t ngx_rtmp_cluster_host_valid(u_char *p, size_t len);
 ngx_int_t ngx_rtmp_cluster_token_valid(u_char *p, size_t len);
+ngx_int_t ngx_rtmp_cluster_secret_valid(u_char *p, size_t len);
 ngx_int_t ngx_rtmp_cluster_parse_url(u_char *url, size_t len,
     ngx_str_t *host, in_port_t *port);
 
@@ -77,6 +79,7 @@ ngx_int_t ngx_rtmp_cluster_parse_answer(u_char *body, size_t len,
 ngx_int_t ngx_rtmp_cluster_parse_lease(u_char *body, size_t len,
     u_char *addr, size_t addr_size, in_port_t *port, u_char *token,
     size_t token_size);
+ngx_uint_t ngx_rtmp_cluster_parse_lease_ttl(u_char *body, size_t len);
 
 /* JSON: writing, strings as valid UTF-8 whatever the bytes */
 ngx_int_t ngx_rtmp_cluster_utf8_valid(u_char *p, size_t len);

@@ -3,8 +3,8 @@
 # The stream manager (cluster_manager): leases on APP/NAME kept in a real
 # Redis, registered, renewed, released, looked up and listed over HTTP;
 # registrations repeated with the origin's token, leases taken over by the
-# same origin; tokens out of URLs, APP/NAME pairs that never share a key;
-# SRS's
+# same origin; a shared secret for changes and the list, TTLs capped,
+# tokens out of URLs, APP/NAME pairs that never share a key; SRS's
 # coworker API answered byte for byte from the same leases; bad requests
 # refused; Redis frozen, stopped and started again on the same port while
 # nginx keeps answering, fast.
@@ -62,6 +62,21 @@ my @bad = (
      qr/"cluster_manager": invalid ttl "500ms"/, 'ttl under a second'],
     ['location /s/ { cluster_manager redis=127.0.0.1:6379 timeout=soon; }',
      qr/"cluster_manager": invalid timeout "soon"/, 'bad timeout'],
+    ['location /s/ { cluster_manager redis=127.0.0.1:6379 max_ttl=0; }',
+     qr/"cluster_manager": invalid max_ttl "0", expected 1s to 24h/,
+     'max_ttl 0'],
+    ['location /s/ { cluster_manager redis=127.0.0.1:6379 max_ttl=2d; }',
+     qr/"cluster_manager": invalid max_ttl "2d"/, 'max_ttl over 24h'],
+    ['location /s/ { cluster_manager redis=127.0.0.1:6379 ttl=1m '
+     . 'max_ttl=30s; }',
+     qr/"cluster_manager": ttl 60s is longer than max_ttl 30s/,
+     'ttl over max_ttl'],
+    ['location /s/ { cluster_manager redis=127.0.0.1:6379 '
+     . '"secret=two words"; }',
+     qr/"cluster_manager": invalid secret, expected 1 to 256 printable/,
+     'secret with a space'],
+    ['location /s/ { cluster_manager redis=127.0.0.1:6379 secret=; }',
+     qr/"cluster_manager": invalid secret/, 'empty secret'],
     ['location /s/ { cluster_manager redis=127.0.0.1:6379 size=3; }',
      qr/"cluster_manager": invalid parameter "size=3"/, 'unknown parameter'],
     ['location /s/ { cluster_manager redis=127.0.0.1:99999; }',
@@ -90,6 +105,10 @@ my ($code, $out) = $t->nginx_t(conf(
 is($code, 0, 'config: a good one passes, names resolved at start')
     or diag($out);
 
+($code, $out) = $t->nginx_t(conf('location /s/ { cluster_manager '
+    . 'redis=127.0.0.1:6379 "secret=two words hidden"; }'));
+unlike($out, qr/hidden/, 'config: a bad secret is not repeated in the log');
+
 ### Redis and nginx
 
 sub start_redis {
@@ -105,12 +124,17 @@ sub start_redis {
 my $redis = start_redis();
 my $db = Redis->new(port => $rp);
 
+my $secret = 'Zk3-q9_w.8xV~a1+b2/c3=';
+
 my $n = $t->nginx('manager', conf(<<"END"), ports => [$hp]);
         location /streams/ {
             cluster_manager redis=127.0.0.1:$rp ttl=3s timeout=500ms;
         }
         location /api/v1/clusters {
-            cluster_manager redis=127.0.0.1:$rp;
+            cluster_manager redis=127.0.0.1:$rp secret=$secret;
+        }
+        location /secure/ {
+            cluster_manager redis=127.0.0.1:$rp max_ttl=60s secret=$secret;
         }
         location /file/ {
             client_body_in_file_only clean;
@@ -421,6 +445,84 @@ is($db->command('EXISTS', "${prefix}live/idem"), 0,
 ok(!grep({ /token-after-a-restart/ }
          split /\n/, ClusterTest::_read_file("$n->{prefix}/logs/access.log")),
    'release, token in the body: not in the access log');
+
+### the secret: changes and the list need it, lookups do not
+
+my %auth = (Authorization => "Bearer $secret");
+my $sbody = encode_json({ host => '10.0.2.1', port => 1935, ttl => 30 });
+
+for my $h ([{}, 'no secret'],
+           [{ Authorization => "Bearer ${secret}x" }, 'a longer secret'],
+           [{ Authorization => 'Bearer ' . substr($secret, 0, -1) },
+            'a shorter secret'],
+           [{ Authorization => 'Bearer ' . ('x' x length $secret) },
+            'a wrong secret'],
+           [{ Authorization => "Basic $secret" }, 'another scheme'])
+{
+    $r = req('POST', '/secure/live/sec', $sbody, %{$h->[0]});
+    is($r->{status}, 401, "register, $h->[1]: 401");
+    is($r->{content}, '{"code":401,"error":"a valid secret is required"}',
+       "register, $h->[1]: answer");
+    is($r->{headers}{'www-authenticate'}, 'Bearer realm="cluster_manager"',
+       "register, $h->[1]: WWW-Authenticate");
+}
+is($db->command('EXISTS', "${prefix}live/sec"), 0,
+   'refused registrations wrote nothing');
+
+$r = req('POST', '/secure/live/sec', $sbody, %auth);
+is($r->{status}, 201, 'register with the secret: 201');
+my $stok = $r->{json}{token};
+$r = req('POST', '/secure/live/sec', $sbody,
+         Authorization => "bearer   $secret");
+is($r->{status}, 201, 'the scheme in any case, spaces after it: accepted');
+$stok = $r->{json}{token};
+
+my $renew = encode_json({ token => $stok });
+is(req('PUT', '/secure/live/sec', $renew)->{status}, 401,
+   'renew without the secret: 401');
+is(req('DELETE', '/secure/live/sec', $renew)->{status}, 401,
+   'release without the secret: 401');
+is(req('DELETE', "/secure/live/sec?token=$stok")->{status}, 401,
+   'release without the secret, token in the query: 401');
+is(req('POST', '/secure/', '{}')->{status}, 401,
+   'a change needs the secret before its path is checked');
+is(req('GET', '/secure/')->{status}, 401, 'the list without the secret: 401');
+is(req('GET', '/secure/live/sec')->{json}{origin}{host}, '10.0.2.1',
+   'a lookup without the secret: answered');
+is(req('GET', '/api/v1/clusters?app=live&stream=sec')
+   ->{json}{data}{origin}{ip}, '10.0.2.1',
+   'SRS\'s coworker API without the secret: answered');
+is(req('PUT', '/secure/live/sec', $renew, %auth)->{status}, 200,
+   'renew with the secret: 200');
+my @listed = map { $_->{stream} }
+             @{req('GET', '/secure/', undef, %auth)->{json}{streams} // []};
+ok(grep({ $_ eq 'live/sec' } @listed), 'the list with the secret: 200');
+
+ok(!grep({ index($_, $secret) >= 0 } split /\n/, $n->error_log_text
+          . ClusterTest::_read_file("$n->{prefix}/logs/access.log")),
+   'the secret is in no log');
+ok(grep({ /\[info\].*cluster: a POST request without the manager's secret /
+        } split /\n/, $n->error_log_text),
+   'a refused request is logged at the info level');
+
+### TTLs capped at max_ttl, the answer says what was granted
+
+$r = req('DELETE', '/secure/live/sec', $renew, %auth);
+is($r->{status}, 200, 'released with the secret');
+
+$r = req('POST', '/secure/live/long', encode_json({ host => '10.0.2.2',
+         port => 1935, ttl => 86400 }), %auth);
+is($r->{status}, 201, 'a day asked: 201');
+is($r->{json}{ttl}, 60, 'a day asked: max_ttl granted');
+$pttl = $db->command('PTTL', "${prefix}live/long");
+ok($pttl > 59000 && $pttl <= 60000, "a day asked: 60 s in redis ($pttl ms)");
+$r = req('PUT', '/secure/live/long', encode_json({ token => $r->{json}{token},
+         ttl => 3600 }), %auth);
+is($r->{json}{ttl}, 60, 'renew for an hour: max_ttl granted');
+is(post('live/default-cap', { host => '10.0.2.3', port => 1935,
+                              ttl => 86400 })->{json}{ttl}, 300,
+   'without max_ttl: 5 minutes at most');
+$db->command('DEL', "${prefix}live/long", "${prefix}live/default-cap");
 
 ### APP and NAME never share a key
 

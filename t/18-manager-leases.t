@@ -32,6 +32,7 @@ plan skip_all => 'redis-server is not installed' unless $redis_server;
 
 my ($rp, $mh, $op, $oh) = map { $t->port } 1 .. 4;
 my $prefix = 'ngx_rtmp_cluster:stream:';
+my $secret = 'leases-secret-0123456789abcdef';
 
 my $redis = $t->spawn([$redis_server, '--port', $rp, '--bind', '127.0.0.1',
                        '--save', '', '--appendonly', 'no',
@@ -42,13 +43,13 @@ ok($t->wait_until(sub { Redis->ping($rp) }, timeout => 10, interval => 0.05),
 my $db = Redis->new(port => $rp, timeout => 10);
 
 my $m = $t->nginx('manager', manager_conf(http => $mh, locations =>
-    "location /streams/ { cluster_manager redis=127.0.0.1:$rp timeout=1s; }"),
-    ports => [$mh]);
+    "location /streams/ { cluster_manager redis=127.0.0.1:$rp timeout=1s "
+    . "secret=$secret; }"), ports => [$mh]);
 
 my $o = $t->nginx('origin', cluster_origin_conf(port => $op, http => $oh,
     workers => 2, app => "cluster_manager http://127.0.0.1:$mh/streams/; "
-    . 'cluster_lease_ttl 12s; cluster_lookup_timeout 3s;'),
-    ports => [$op, $oh]);
+    . "cluster_manager_secret $secret; cluster_lease_ttl 12s; "
+    . 'cluster_lookup_timeout 3s;'), ports => [$op, $oh]);
 
 sub value { $db->command('GET', "${prefix}live/$_[0]") }
 sub leases { scalar @{$db->command('KEYS', "${prefix}live/*")} }
@@ -219,6 +220,11 @@ ok(grep({ /leased to 127\.0\.0\.1:$op .*\(taken over from its earlier token\)/
 $c->close;
 ok($t->wait_until(sub { !value('s2') }, timeout => 3),
    'released when the publisher leaves');
+
+ok(!grep({ index($_, $secret) >= 0 } split /\n/,
+         $m->error_log_text . $o->error_log_text
+         . ClusterTest::_read_file($m->prefix . '/logs/access.log')),
+   'the secret is in no log');
 
 $o->stop;
 $m->stop;
