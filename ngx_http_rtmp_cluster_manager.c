@@ -2,9 +2,17 @@
 /*
  * ngx_rtmp_cluster: the stream manager.  An HTTP API, backed by Redis,
  * that records which origin publishes each stream: an origin registers a
- * lease on APP/NAME with a TTL (POST), renews it with the token it got
- * (PUT) and releases it (DELETE); anyone looks a stream up (GET), lists
- * the streams, or asks in SRS's coworker dialect (/api/v1/clusters).
+ * lease on APP/NAME with a TTL (POST), renews it with its token (PUT) and
+ * releases it (DELETE); anyone looks a stream up (GET) or asks in SRS's
+ * coworker dialect (/api/v1/clusters); the list of streams and every
+ * change need the location's secret, when it has one.
+ *
+ * A registration is idempotent: the origin chooses its token and sends it
+ * again when it does not know whether a registration was carried out (a
+ * command that timed out here may still run in Redis later), and a lease
+ * held by the same token, or by the same origin's address (an origin that
+ * restarted), is its own.  So no lease is left that its origin cannot
+ * renew or release.
  *
  * Redis is driven through hiredis's asynchronous API on nginx's event
  * loop: each worker keeps one connection per configured Redis address,
@@ -34,6 +42,8 @@
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_RETRY      1000
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX   4096
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_TOKEN_LEN  32
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_TTL        10      /* seconds */
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_MAX_TTL    300
 
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_LIST       0
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_LOOKUP     1
@@ -68,7 +78,9 @@ typedef struct {
 typedef struct {
     ngx_http_rtmp_cluster_manager_redis_t     *redis;
     ngx_uint_t                                 ttl;     /* seconds */
+    ngx_uint_t                                 max_ttl;
     ngx_msec_t                                 timeout;
+    ngx_str_t                                  secret;  /* "": none */
 } ngx_http_rtmp_cluster_manager_loc_conf_t;
 
 
@@ -84,7 +96,8 @@ typedef struct {
 
 
 typedef struct {
-    ngx_str_t                                  stream;
+    ngx_str_t                                  app;
+    ngx_str_t                                  name;
     ngx_str_t                                  host;
     ngx_uint_t                                 port;
 } ngx_http_rtmp_cluster_manager_entry_t;
@@ -153,6 +166,8 @@ static void ngx_http_rtmp_cluster_manager_del_write(void *data);
 static void ngx_http_rtmp_cluster_manager_ev_cleanup(void *data);
 
 static ngx_int_t ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_rtmp_cluster_manager_auth(ngx_http_request_t *r,
+    ngx_http_rtmp_cluster_manager_loc_conf_t *mlcf);
 static ngx_int_t ngx_http_rtmp_cluster_manager_query(ngx_http_request_t *r,
     ngx_http_rtmp_cluster_manager_ctx_t *ctx);
 static ngx_int_t ngx_http_rtmp_cluster_manager_path(ngx_http_request_t *r,
@@ -195,6 +210,8 @@ static ngx_int_t ngx_http_rtmp_cluster_manager_refuse(ngx_http_request_t *r,
     ngx_uint_t status, const char *error);
 static ngx_int_t ngx_http_rtmp_cluster_manager_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error);
+static ngx_int_t ngx_http_rtmp_cluster_manager_unauthorized(
+    ngx_http_request_t *r);
 static yajl_gen ngx_http_rtmp_cluster_manager_gen(ngx_int_t code);
 static void ngx_http_rtmp_cluster_manager_gen_origin(yajl_gen g,
     ngx_str_t *host, ngx_uint_t port);
@@ -204,17 +221,31 @@ static int ngx_libc_cdecl ngx_http_rtmp_cluster_manager_cmp(const void *one,
 
 
 /*
- * The scripts make each change atomic.  Register sets the lease only if
- * there is none (SET NX PX) and otherwise returns the holder's value;
- * renew and release act only if the value starts with the token given.
- * Renew and release return 1 done, 0 no lease, -1 another token.
+ * The scripts make each change atomic.  Register (ARGV: "TOKEN HOST
+ * PORT", the TTL in ms, TOKEN, "HOST PORT") sets the lease when there is
+ * none (1), when it holds the same token (2: a registration repeated
+ * after an unknown outcome) or the same origin's address (3: an origin
+ * that lost its token, killed or restarted, takes its lease over), and
+ * otherwise returns the holder's value; renew and release act only if the
+ * value starts with the token given.  Renew and release return 1 done,
+ * 0 no lease, -1 another token.
  */
 
 static const char  ngx_http_rtmp_cluster_manager_register_lua[] =
-    "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then "
-        "return 1 "
+    "local v = redis.call('GET', KEYS[1]) "
+    "local rc = 1 "
+    "if v then "
+        "local t = string.match(v, '^[^ ]+') or '' "
+        "if t == ARGV[3] then "
+            "rc = 2 "
+        "elseif string.sub(v, #t + 2) == ARGV[4] then "
+            "rc = 3 "
+        "else "
+            "return v "
+        "end "
     "end "
-    "return redis.call('GET', KEYS[1])";
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
+    "return rc";
 
 static const char  ngx_http_rtmp_cluster_manager_renew_lua[] =
     "local v = redis.call('GET', KEYS[1]) "
@@ -322,9 +353,15 @@ ngx_http_rtmp_cluster_manager_create_loc_conf(ngx_conf_t *cf)
         return NULL;
     }
 
-    /* mlcf->redis = NULL; */
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     mlcf->redis = NULL;
+     *     mlcf->secret = { 0, NULL };
+     */
 
     mlcf->ttl = NGX_CONF_UNSET_UINT;
+    mlcf->max_ttl = NGX_CONF_UNSET_UINT;
     mlcf->timeout = NGX_CONF_UNSET_MSEC;
 
     return mlcf;
@@ -341,10 +378,15 @@ ngx_http_rtmp_cluster_manager_merge_loc_conf(ngx_conf_t *cf, void *parent,
     if (conf->redis == NULL) {
         conf->redis = prev->redis;
         conf->ttl = prev->ttl;
+        conf->max_ttl = prev->max_ttl;
         conf->timeout = prev->timeout;
+        conf->secret = prev->secret;
     }
 
-    ngx_conf_merge_uint_value(conf->ttl, prev->ttl, 10);
+    ngx_conf_merge_uint_value(conf->ttl, prev->ttl,
+                              NGX_HTTP_RTMP_CLUSTER_MANAGER_TTL);
+    ngx_conf_merge_uint_value(conf->max_ttl, prev->max_ttl,
+                              NGX_HTTP_RTMP_CLUSTER_MANAGER_MAX_TTL);
     ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 1000);
 
     return NGX_CONF_OK;
@@ -399,6 +441,41 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
             mlcf->ttl = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_ttl=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            n = ngx_parse_time(&s, 1);
+            if (n == NGX_ERROR || n < 1
+                || n > NGX_RTMP_CLUSTER_TTL_MAX)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"cluster_manager\": invalid max_ttl "
+                                   "\"%V\", expected 1s to 24h", &s);
+                return NGX_CONF_ERROR;
+            }
+
+            mlcf->max_ttl = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "secret=", 7) == 0) {
+            s.data = value[i].data + 7;
+            s.len = value[i].len - 7;
+
+            if (ngx_rtmp_cluster_secret_valid(s.data, s.len) != NGX_OK) {
+                /* the secret itself is not repeated in the log */
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"cluster_manager\": invalid secret, "
+                                   "expected 1 to 256 printable ASCII "
+                                   "characters without spaces");
+                return NGX_CONF_ERROR;
+            }
+
+            mlcf->secret = s;
             continue;
         }
 
@@ -463,8 +540,19 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (mlcf->max_ttl == NGX_CONF_UNSET_UINT) {
+        mlcf->max_ttl = NGX_HTTP_RTMP_CLUSTER_MANAGER_MAX_TTL;
+    }
+
     if (mlcf->ttl == NGX_CONF_UNSET_UINT) {
-        mlcf->ttl = 10;
+        mlcf->ttl = ngx_min(NGX_HTTP_RTMP_CLUSTER_MANAGER_TTL, mlcf->max_ttl);
+    }
+
+    if (mlcf->ttl > mlcf->max_ttl) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_manager\": ttl %uis is longer than "
+                           "max_ttl %uis", mlcf->ttl, mlcf->max_ttl);
+        return NGX_CONF_ERROR;
     }
 
     if (mlcf->timeout == NGX_CONF_UNSET_MSEC) {
@@ -1120,6 +1208,14 @@ ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r)
                                                    "method not allowed");
         }
 
+        /* a change needs the secret before anything else is said */
+
+        if (ctx->op != NGX_HTTP_RTMP_CLUSTER_MANAGER_LOOKUP
+            && ngx_http_rtmp_cluster_manager_auth(r, mlcf) != NGX_OK)
+        {
+            return ngx_http_rtmp_cluster_manager_unauthorized(r);
+        }
+
         error = NULL;
 
         rc = ngx_http_rtmp_cluster_manager_path(r, ctx, &error);
@@ -1135,6 +1231,10 @@ ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r)
 
             ctx->op = NGX_HTTP_RTMP_CLUSTER_MANAGER_LIST;
 
+            if (ngx_http_rtmp_cluster_manager_auth(r, mlcf) != NGX_OK) {
+                return ngx_http_rtmp_cluster_manager_unauthorized(r);
+            }
+
         } else if (rc == NGX_HTTP_BAD_REQUEST) {
             return ngx_http_rtmp_cluster_manager_refuse(r, rc, error);
 
@@ -1143,19 +1243,26 @@ ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r)
         }
 
         if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RELEASE) {
+            /*
+             * The token comes in the body, {"token":...}, as for a renew;
+             * "?token=" is still read for older clients, although it
+             * ends up in access logs.
+             */
+
             if (ngx_http_rtmp_cluster_arg(r, "token", &ctx->token)
                 != NGX_OK)
             {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            if (ngx_rtmp_cluster_token_valid(ctx->token.data, ctx->token.len)
-                != NGX_OK)
+            if (ctx->token.len
+                && ngx_rtmp_cluster_token_valid(ctx->token.data,
+                                                ctx->token.len)
+                   != NGX_OK)
             {
                 return ngx_http_rtmp_cluster_manager_refuse(r,
-                                   NGX_HTTP_BAD_REQUEST,
-                                   ctx->token.len ? "invalid token"
-                                                  : "token is required");
+                                                       NGX_HTTP_BAD_REQUEST,
+                                                       "invalid token");
             }
         }
     }
@@ -1169,7 +1276,9 @@ ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r)
     }
 
     if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_REGISTER
-        || ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RENEW)
+        || ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RENEW
+        || (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RELEASE
+            && ctx->token.len == 0))
     {
         if (r->headers_in.content_length_n
             > NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX)
@@ -1212,6 +1321,53 @@ ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r)
     r->write_event_handler = ngx_http_request_empty_handler;
 
     return NGX_DONE;
+}
+
+
+/*
+ * "Authorization: Bearer SECRET" when the location has a secret: NGX_OK
+ * or NGX_DECLINED.  The comparison takes the same time whatever the
+ * bytes sent, so the secret cannot be guessed a byte at a time.
+ */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_auth(ngx_http_request_t *r,
+    ngx_http_rtmp_cluster_manager_loc_conf_t *mlcf)
+{
+    u_char           *p, *last;
+    size_t            i, len;
+    ngx_uint_t        diff;
+    ngx_table_elt_t  *h;
+
+    if (mlcf->secret.len == 0) {
+        return NGX_OK;
+    }
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL || h->value.len < sizeof("Bearer ") - 1
+        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ",
+                           sizeof("Bearer ") - 1)
+           != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    p = h->value.data + sizeof("Bearer ") - 1;
+    last = h->value.data + h->value.len;
+
+    while (p < last && *p == ' ') {
+        p++;
+    }
+
+    len = last - p;
+    diff = (len != mlcf->secret.len);
+
+    for (i = 0; i < mlcf->secret.len; i++) {
+        diff |= mlcf->secret.data[i] ^ (i < len ? p[i] : 0);
+    }
+
+    return diff ? NGX_DECLINED : NGX_OK;
 }
 
 
@@ -1316,7 +1472,11 @@ ngx_http_rtmp_cluster_manager_path(ngx_http_request_t *r,
 }
 
 
-/* the key: prefix, APP, '/', NAME; the stream is APP/NAME within it */
+/*
+ * The key: the prefix and APP/NAME escaped so that APP and NAME can be
+ * told apart (see ngx_rtmp_cluster_stream_key); the stream, APP/NAME as
+ * answers and logs show it.
+ */
 
 static ngx_int_t
 ngx_http_rtmp_cluster_manager_key(ngx_http_request_t *r,
@@ -1326,9 +1486,9 @@ ngx_http_rtmp_cluster_manager_key(ngx_http_request_t *r,
     size_t   len;
 
     len = sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX) - 1
-          + app->len + 1 + name->len;
+          + ngx_rtmp_cluster_stream_key(NULL, app, name);
 
-    p = ngx_pnalloc(r->pool, len);
+    p = ngx_pnalloc(r->pool, len + app->len + 1 + name->len);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -1338,6 +1498,7 @@ ngx_http_rtmp_cluster_manager_key(ngx_http_request_t *r,
 
     p = ngx_cpymem(p, NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX,
                    sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX) - 1);
+    p += ngx_rtmp_cluster_stream_key(p, app, name);
 
     ctx->stream.data = p;
     ctx->stream.len = app->len + 1 + name->len;
@@ -1442,8 +1603,8 @@ ngx_http_rtmp_cluster_manager_read_body(ngx_http_request_t *r, u_char *buf,
 
 
 /*
- * Register {host, port, ttl}, renew {token, ttl}: NGX_OK, or the status
- * to answer with *error (none for 500).
+ * Register {host, port, ttl, token}, renew {token, ttl}, release {token}:
+ * NGX_OK, or the status to answer with *error (none for 500).
  */
 
 static ngx_int_t
@@ -1472,9 +1633,14 @@ ngx_http_rtmp_cluster_manager_parse_body(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (len == 0 && ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RELEASE) {
+        *error = "token is required";
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
     rc = ngx_rtmp_cluster_parse_lease_request(r->pool, buf, len,
-                              ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RENEW,
-                              &req, &err);
+                          ctx->op != NGX_HTTP_RTMP_CLUSTER_MANAGER_REGISTER,
+                          &req, &err);
 
     if (rc != NGX_OK) {
         if (err == NULL) {
@@ -1502,15 +1668,25 @@ ngx_http_rtmp_cluster_manager_start(ngx_http_rtmp_cluster_manager_ctx_t *ctx)
     u_char              *p, *value;
     size_t               len;
     ngx_uint_t           n;
-    const char          *argv[6];
-    size_t               argvlen[6];
+    const char          *argv[8];
+    size_t               argvlen[8];
     ngx_http_request_t  *r;
     u_char               px[NGX_INT_T_LEN];
 
     r = ctx->request;
 
+    /* the TTL granted, which the answer tells */
+
     if (ctx->ttl == 0) {
         ctx->ttl = ctx->conf->ttl;
+    }
+
+    if (ctx->ttl > ctx->conf->max_ttl) {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "cluster: \"%V\": ttl %ui capped to %ui",
+                       &ctx->stream, ctx->ttl, ctx->conf->max_ttl);
+
+        ctx->ttl = ctx->conf->max_ttl;
     }
 
     argv[0] = "EVAL";
@@ -1537,28 +1713,40 @@ ngx_http_rtmp_cluster_manager_start(ngx_http_rtmp_cluster_manager_ctx_t *ctx)
 
     case NGX_HTTP_RTMP_CLUSTER_MANAGER_REGISTER:
 
-        /* "TOKEN HOST PORT" */
+        /*
+         * "TOKEN HOST PORT": the origin's token, or one made here for a
+         * client that sends none (it cannot repeat a registration then)
+         */
 
-        len = NGX_HTTP_RTMP_CLUSTER_MANAGER_TOKEN_LEN + 1 + ctx->host.len
-              + 1 + NGX_INT_T_LEN;
+        len = ngx_max(ctx->token.len, NGX_HTTP_RTMP_CLUSTER_MANAGER_TOKEN_LEN)
+              + 1 + ctx->host.len + 1 + NGX_INT_T_LEN;
 
         value = ngx_pnalloc(r->pool, len);
         if (value == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_http_rtmp_cluster_manager_random(value);
+        if (ctx->token.len) {
+            p = ngx_cpymem(value, ctx->token.data, ctx->token.len);
+
+        } else {
+            ngx_http_rtmp_cluster_manager_random(value);
+            p = value + NGX_HTTP_RTMP_CLUSTER_MANAGER_TOKEN_LEN;
+        }
 
         ctx->token.data = value;
-        ctx->token.len = NGX_HTTP_RTMP_CLUSTER_MANAGER_TOKEN_LEN;
+        ctx->token.len = p - value;
 
-        p = ngx_sprintf(value + NGX_HTTP_RTMP_CLUSTER_MANAGER_TOKEN_LEN,
-                        " %V %ui", &ctx->host, ctx->port);
+        p = ngx_sprintf(p, " %V %ui", &ctx->host, ctx->port);
 
         argv[1] = ngx_http_rtmp_cluster_manager_register_lua;
         argv[4] = (const char *) value;
         argvlen[4] = p - value;
-        n = 6;
+        argv[6] = (const char *) ctx->token.data;
+        argvlen[6] = ctx->token.len;
+        argv[7] = (const char *) ctx->token.data + ctx->token.len + 1;
+        argvlen[7] = p - value - ctx->token.len - 1;
+        n = 8;
         break;
 
     case NGX_HTTP_RTMP_CLUSTER_MANAGER_RENEW:
@@ -1582,7 +1770,7 @@ ngx_http_rtmp_cluster_manager_start(ngx_http_rtmp_cluster_manager_ctx_t *ctx)
 
     argvlen[1] = ngx_strlen(argv[1]);
 
-    if (n == 6) {
+    if (n >= 6) {
         p = ngx_sprintf(px, "%ui", ctx->ttl * 1000);
         argv[5] = (const char *) px;
         argvlen[5] = p - px;
@@ -1759,10 +1947,16 @@ ngx_http_rtmp_cluster_manager_answer_lease(
 
     case NGX_HTTP_RTMP_CLUSTER_MANAGER_REGISTER:
 
-        if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
+        if (reply->type == REDIS_REPLY_INTEGER
+            && reply->integer >= 1 && reply->integer <= 3)
+        {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "cluster: \"%V\" leased to %V:%ui for %uis",
-                          &ctx->stream, &ctx->host, ctx->port, ctx->ttl);
+                          "cluster: \"%V\" leased to %V:%ui for %uis%s",
+                          &ctx->stream, &ctx->host, ctx->port, ctx->ttl,
+                          reply->integer == 2
+                          ? " (the same token again)"
+                          : (reply->integer == 3
+                             ? " (taken over from its earlier token)" : ""));
 
             g = ngx_http_rtmp_cluster_manager_gen(0);
             if (g == NULL) {
@@ -1878,7 +2072,8 @@ ngx_http_rtmp_cluster_manager_answer_lease(
     }
 
     if (v
-        && ngx_rtmp_cluster_parse_lease_value((u_char *) v->str, v->len, NULL, &host, &port)
+        && ngx_rtmp_cluster_parse_lease_value((u_char *) v->str, v->len,
+                                              NULL, &host, &port)
            != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -1928,7 +2123,8 @@ ngx_http_rtmp_cluster_manager_answer_list(
 {
     u_char                                 *p;
     size_t                                  prefix;
-    ngx_str_t                              *key, host;
+    ngx_int_t                               rc;
+    ngx_str_t                              *key, host, app, name;
     ngx_uint_t                              i, n, port;
     redisReply                             *keys, *v;
     const char                            **argv;
@@ -1955,10 +2151,23 @@ ngx_http_rtmp_cluster_manager_answer_list(
 
             if (v->type != REDIS_REPLY_STRING
                 || ngx_rtmp_cluster_parse_lease_value((u_char *) v->str,
-                                                       v->len, NULL, &host, &port)
+                                                      v->len, NULL, &host,
+                                                      &port)
                    != NGX_OK)
             {
                 continue;
+            }
+
+            rc = ngx_rtmp_cluster_parse_stream_key(r->pool,
+                                                   key[i].data + prefix,
+                                                   key[i].len - prefix,
+                                                   &app, &name);
+            if (rc == NGX_DECLINED) {
+                continue;
+            }
+
+            if (rc != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
             e = ngx_array_push(ctx->entries);
@@ -1966,8 +2175,8 @@ ngx_http_rtmp_cluster_manager_answer_list(
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            e->stream.data = key[i].data + prefix;
-            e->stream.len = key[i].len - prefix;
+            e->app = app;
+            e->name = name;
             e->port = port;
 
             e->host.len = host.len;
@@ -2055,11 +2264,15 @@ ngx_http_rtmp_cluster_manager_answer_list(
 }
 
 
-/* the list, sorted by stream; SCAN may have returned a key twice */
+/*
+ * The list, sorted by APP then NAME; SCAN may have returned a key twice.
+ * "stream" is APP/NAME as elsewhere, "app" and "name" tell them apart.
+ */
 
 static ngx_int_t
 ngx_http_rtmp_cluster_manager_list(ngx_http_rtmp_cluster_manager_ctx_t *ctx)
 {
+    u_char                                 *p, *stream;
     yajl_gen                                g;
     ngx_uint_t                              i;
     ngx_http_rtmp_cluster_manager_entry_t  *e;
@@ -2085,9 +2298,21 @@ ngx_http_rtmp_cluster_manager_list(ngx_http_rtmp_cluster_manager_ctx_t *ctx)
             continue;
         }
 
+        stream = ngx_pnalloc(ctx->request->pool,
+                             e[i].app.len + 1 + e[i].name.len);
+        if (stream == NULL) {
+            yajl_gen_free(g);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p = ngx_cpymem(stream, e[i].app.data, e[i].app.len);
+        *p++ = '/';
+        p = ngx_cpymem(p, e[i].name.data, e[i].name.len);
+
         yajl_gen_map_open(g);
-        ngx_rtmp_cluster_json_str(g, "stream", e[i].stream.data,
-                                              e[i].stream.len);
+        ngx_rtmp_cluster_json_str(g, "stream", stream, p - stream);
+        ngx_rtmp_cluster_json_str(g, "app", e[i].app.data, e[i].app.len);
+        ngx_rtmp_cluster_json_str(g, "name", e[i].name.data, e[i].name.len);
         ngx_http_rtmp_cluster_manager_gen_origin(g, &e[i].host, e[i].port);
         yajl_gen_map_close(g);
     }
@@ -2108,14 +2333,25 @@ ngx_http_rtmp_cluster_manager_cmp(const void *one, const void *two)
     a = one;
     b = two;
 
-    rc = ngx_memcmp(a->stream.data, b->stream.data,
-                    ngx_min(a->stream.len, b->stream.len));
+    rc = ngx_memcmp(a->app.data, b->app.data,
+                    ngx_min(a->app.len, b->app.len));
+
+    if (rc == 0) {
+        rc = (a->app.len > b->app.len) - (a->app.len < b->app.len);
+    }
 
     if (rc != 0) {
         return rc;
     }
 
-    return (a->stream.len > b->stream.len) - (a->stream.len < b->stream.len);
+    rc = ngx_memcmp(a->name.data, b->name.data,
+                    ngx_min(a->name.len, b->name.len));
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    return (a->name.len > b->name.len) - (a->name.len < b->name.len);
 }
 
 
@@ -2248,6 +2484,31 @@ ngx_http_rtmp_cluster_manager_error(ngx_http_request_t *r, ngx_uint_t status,
     yajl_gen_map_close(g);
 
     return ngx_http_rtmp_cluster_send_json(r, status, g);
+}
+
+
+/* 401: the secret is missing or wrong, which is not told apart */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_unauthorized(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "cluster: a %V request without the manager's secret "
+                  "refused", &r->method_name);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+    ngx_str_set(&h->value, "Bearer realm=\"cluster_manager\"");
+
+    return ngx_http_rtmp_cluster_manager_refuse(r, NGX_HTTP_UNAUTHORIZED,
+                                                "a valid secret is required");
 }
 
 

@@ -240,6 +240,7 @@ typedef struct {
     ngx_array_t                    *origins;    /* ngx_rtmp_cluster_origin_t */
     ngx_array_t                    *coworkers;  /* of coworker_t */
     ngx_array_t                    *managers;   /* of coworker_t */
+    ngx_str_t                       manager_secret;
     ngx_msec_t                      lease_ttl;
     ngx_str_t                       advertise;  /* host[:port] */
     ngx_msec_t                      lookup_timeout;
@@ -389,6 +390,10 @@ void ngx_rtmp_cluster_fetch_exit(ngx_cycle_t *cycle);
 ngx_rtmp_cluster_fetch_t *ngx_rtmp_cluster_fetch_start(ngx_str_t *url,
     ngx_str_t *host, const char *method, ngx_str_t *body, ngx_msec_t timeout,
     size_t max, ngx_rtmp_cluster_fetch_pt handler, void *data);
+ngx_rtmp_cluster_fetch_t *ngx_rtmp_cluster_fetch_start_secret(ngx_str_t *url,
+    ngx_str_t *host, ngx_str_t *secret, const char *method, ngx_str_t *body,
+    ngx_msec_t timeout, size_t max, ngx_rtmp_cluster_fetch_pt handler,
+    void *data);
 void ngx_rtmp_cluster_fetch_cancel(ngx_rtmp_cluster_fetch_t *f);
 
 /* coworker lookups: single-flight across workers, cached */
@@ -407,6 +412,8 @@ void ngx_rtmp_cluster_manager_result(ngx_rtmp_cluster_app_conf_t *cacf,
 ngx_int_t ngx_rtmp_cluster_manager_url(ngx_rtmp_cluster_coworker_t *m,
     ngx_str_t *key, size_t app_len, ngx_str_t *url, u_char *buf,
     size_t size);
+char *ngx_rtmp_cluster_manager_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* the GOP cache */
 void ngx_rtmp_cluster_gop_add(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,

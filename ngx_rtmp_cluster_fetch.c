@@ -108,10 +108,27 @@ ngx_rtmp_cluster_fetch_start(ngx_str_t *url, ngx_str_t *host,
     const char *method, ngx_str_t *body, ngx_msec_t timeout, size_t max,
     ngx_rtmp_cluster_fetch_pt handler, void *data)
 {
+    return ngx_rtmp_cluster_fetch_start_secret(url, host, NULL, method, body,
+                                               timeout, max, handler, data);
+}
+
+
+/*
+ * The same with "Authorization: Bearer SECRET" when secret is not empty
+ * (a stream manager's).  curl follows no redirect, so the header goes
+ * nowhere else; nothing here logs it.
+ */
+
+ngx_rtmp_cluster_fetch_t *
+ngx_rtmp_cluster_fetch_start_secret(ngx_str_t *url, ngx_str_t *host,
+    ngx_str_t *secret, const char *method, ngx_str_t *body,
+    ngx_msec_t timeout, size_t max, ngx_rtmp_cluster_fetch_pt handler,
+    void *data)
+{
     u_char                    *p;
     struct curl_slist         *headers;
     ngx_rtmp_cluster_fetch_t  *f;
-    u_char                     buf[NGX_RTMP_CLUSTER_ADDR_LEN + 8];
+    u_char                     buf[NGX_RTMP_CLUSTER_SECRET_MAX + 32];
 
     if (ngx_rtmp_cluster_multi == NULL) {
         return NULL;
@@ -150,6 +167,20 @@ ngx_rtmp_cluster_fetch_start(ngx_str_t *url, ngx_str_t *host,
             ngx_rtmp_cluster_fetch_free(f);
             return NULL;
         }
+    }
+
+    if (secret && secret->len) {
+        ngx_snprintf(buf, sizeof(buf), "Authorization: Bearer %V%Z", secret);
+
+        headers = curl_slist_append(f->headers, (char *) buf);
+        ngx_explicit_memzero(buf, sizeof(buf));
+
+        if (headers == NULL) {
+            ngx_rtmp_cluster_fetch_free(f);
+            return NULL;
+        }
+
+        f->headers = headers;
     }
 
     if (body) {

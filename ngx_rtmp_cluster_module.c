@@ -206,6 +206,13 @@ static ngx_command_t  ngx_rtmp_cluster_commands[] = {
       offsetof(ngx_rtmp_cluster_app_conf_t, managers),
       NULL },
 
+    { ngx_string("cluster_manager_secret"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
+      ngx_rtmp_cluster_manager_secret,
+      NGX_RTMP_APP_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("cluster_lease_ttl"),
       NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -549,6 +556,7 @@ ngx_rtmp_cluster_merge_app_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->forward_publish, prev->forward_publish, 1);
     ngx_conf_merge_ptr_value(conf->coworkers, prev->coworkers, NULL);
     ngx_conf_merge_ptr_value(conf->managers, prev->managers, NULL);
+    ngx_conf_merge_str_value(conf->manager_secret, prev->manager_secret, "");
     ngx_conf_merge_msec_value(conf->lease_ttl, prev->lease_ttl, 10000);
     ngx_conf_merge_str_value(conf->advertise, prev->advertise, "");
     ngx_conf_merge_msec_value(conf->lookup_timeout, prev->lookup_timeout,

@@ -156,6 +156,31 @@ ngx_rtmp_cluster_token_valid(u_char *p, size_t len)
 
 
 /*
+ * A shared secret of the stream manager, as configured and as sent in a
+ * header: 1 to 256 visible ASCII characters, so it can neither break a
+ * header line nor hide in one.
+ */
+
+ngx_int_t
+ngx_rtmp_cluster_secret_valid(u_char *p, size_t len)
+{
+    u_char  *last;
+
+    if (len == 0 || len > NGX_RTMP_CLUSTER_SECRET_MAX) {
+        return NGX_DECLINED;
+    }
+
+    for (last = p + len; p < last; p++) {
+        if (*p <= 0x20 || *p >= 0x7f) {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * The host and port of an RTMP URL, "rtmp://HOST[:PORT][/...]" or
  * "HOST[:PORT]...": what an edge takes from a 302 (as SRS, it keeps its
  * own application, stream and arguments).
@@ -621,6 +646,159 @@ ngx_rtmp_cluster_parse_lease_value(u_char *data, size_t len,
     *port = n;
 
     return NGX_OK;
+}
+
+
+/*
+ * The stream's part of a Redis key at the stream manager: APP '/' NAME,
+ * with '%' escaped in both and '/' in NAME ("%25", "%2F"), so the last
+ * '/' always separates them: APP "a/b" NAME "c" is "a/b/c", APP "a" NAME
+ * "b/c" is "a/b%2Fc".  Names without '%' and without '/' in NAME are
+ * stored as they are.  dst NULL: the length only; else the length
+ * written.
+ */
+
+size_t
+ngx_rtmp_cluster_stream_key(u_char *dst, ngx_str_t *app, ngx_str_t *name)
+{
+    u_char      *p, *last;
+    size_t       len;
+    ngx_str_t   *part[2];
+    ngx_uint_t   i;
+
+    part[0] = app;
+    part[1] = name;
+    len = 0;
+
+    for (i = 0; i < 2; i++) {
+
+        if (i == 1) {
+            if (dst) {
+                dst[len] = '/';
+            }
+
+            len++;
+        }
+
+        for (p = part[i]->data, last = p + part[i]->len; p < last; p++) {
+
+            if (*p == '%' || (i == 1 && *p == '/')) {
+                if (dst) {
+                    dst[len] = '%';
+                    dst[len + 1] = '2';
+                    dst[len + 2] = (*p == '%') ? '5' : 'F';
+                }
+
+                len += 3;
+                continue;
+            }
+
+            if (dst) {
+                dst[len] = *p;
+            }
+
+            len++;
+        }
+    }
+
+    return len;
+}
+
+
+/*
+ * APP and NAME back from the stream's part of a key, as the list reads
+ * them from Redis: split at the last '/', "%25" and "%2F" unescaped, any
+ * other byte kept (keys written by others, or by earlier versions, are
+ * shown as they are).
+ * NGX_DECLINED: not a stream key; NGX_ERROR: no memory.
+ */
+
+ngx_int_t
+ngx_rtmp_cluster_parse_stream_key(ngx_pool_t *pool, u_char *p, size_t len,
+    ngx_str_t *app, ngx_str_t *name)
+{
+    u_char      *q, *last, *slash, *dst;
+    ngx_str_t    part[2], *out[2];
+    ngx_uint_t   i;
+
+    last = p + len;
+    slash = NULL;
+
+    for (q = p; q < last; q++) {
+        if (*q == '/') {
+            slash = q;
+        }
+    }
+
+    if (slash == NULL || slash == p || slash == last - 1) {
+        return NGX_DECLINED;
+    }
+
+    part[0].data = p;
+    part[0].len = slash - p;
+    part[1].data = slash + 1;
+    part[1].len = last - slash - 1;
+
+    out[0] = app;
+    out[1] = name;
+
+    for (i = 0; i < 2; i++) {
+        dst = ngx_pnalloc(pool, part[i].len);
+        if (dst == NULL) {
+            return NGX_ERROR;
+        }
+
+        out[i]->data = dst;
+
+        for (q = part[i].data, last = q + part[i].len; q < last; q++) {
+
+            if (*q == '%' && last - q >= 3 && q[1] == '2'
+                && (q[2] == '5' || q[2] == 'F'))
+            {
+                *dst++ = (q[2] == '5') ? '%' : '/';
+                q += 2;
+                continue;
+            }
+
+            *dst++ = *q;
+        }
+
+        out[i]->len = dst - out[i]->data;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the integer "ttl" (1 to 86400) of a stream manager's answer, or 0 */
+
+ngx_uint_t
+ngx_rtmp_cluster_parse_lease_ttl(u_char *body, size_t len)
+{
+    yajl_val    root, v;
+    ngx_uint_t  ttl;
+
+    static const char  *ttl_path[] = { "ttl", NULL };
+
+    root = ngx_rtmp_cluster_json_parse(body, len);
+
+    if (root == NULL) {
+        return 0;
+    }
+
+    ttl = 0;
+
+    v = yajl_tree_get(root, ttl_path, yajl_t_number);
+
+    if (v && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) >= 1
+        && YAJL_GET_INTEGER(v) <= NGX_RTMP_CLUSTER_TTL_MAX)
+    {
+        ttl = (ngx_uint_t) YAJL_GET_INTEGER(v);
+    }
+
+    yajl_tree_free(root);
+
+    return ttl;
 }
 
 

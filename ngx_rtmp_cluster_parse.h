@@ -21,6 +21,7 @@
 
 #define NGX_RTMP_CLUSTER_ADDR_LEN       64
 #define NGX_RTMP_CLUSTER_TOKEN_MAX      64
+#define NGX_RTMP_CLUSTER_SECRET_MAX     256
 #define NGX_RTMP_CLUSTER_NAME_MAX       512     /* the manager's APP, NAME */
 #define NGX_RTMP_CLUSTER_TTL_MAX        86400   /* seconds */
 
@@ -47,6 +48,7 @@ typedef struct {
 ngx_int_t ngx_rtmp_cluster_name_valid(u_char *p, size_t len);
 ngx_int_t ngx_rtmp_cluster_host_valid(u_char *p, size_t len);
 ngx_int_t ngx_rtmp_cluster_token_valid(u_char *p, size_t len);
+ngx_int_t ngx_rtmp_cluster_secret_valid(u_char *p, size_t len);
 ngx_int_t ngx_rtmp_cluster_parse_url(u_char *url, size_t len,
     ngx_str_t *host, in_port_t *port);
 
@@ -65,6 +67,10 @@ ngx_int_t ngx_rtmp_cluster_parse_lease_request(ngx_pool_t *pool,
     ngx_rtmp_cluster_lease_req_t *req, const char **error);
 ngx_int_t ngx_rtmp_cluster_parse_lease_value(u_char *data, size_t len,
     ngx_str_t *token, ngx_str_t *host, ngx_uint_t *port);
+size_t ngx_rtmp_cluster_stream_key(u_char *dst, ngx_str_t *app,
+    ngx_str_t *name);
+ngx_int_t ngx_rtmp_cluster_parse_stream_key(ngx_pool_t *pool, u_char *p,
+    size_t len, ngx_str_t *app, ngx_str_t *name);
 
 /* JSON: peers' answers */
 yajl_val ngx_rtmp_cluster_json_parse(u_char *body, size_t len);
@@ -73,6 +79,7 @@ ngx_int_t ngx_rtmp_cluster_parse_answer(u_char *body, size_t len,
 ngx_int_t ngx_rtmp_cluster_parse_lease(u_char *body, size_t len,
     u_char *addr, size_t addr_size, in_port_t *port, u_char *token,
     size_t token_size);
+ngx_uint_t ngx_rtmp_cluster_parse_lease_ttl(u_char *body, size_t len);
 
 /* JSON: writing, strings as valid UTF-8 whatever the bytes */
 ngx_int_t ngx_rtmp_cluster_utf8_valid(u_char *p, size_t len);

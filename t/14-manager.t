@@ -2,9 +2,12 @@
 
 # The stream manager (cluster_manager): leases on APP/NAME kept in a real
 # Redis, registered, renewed, released, looked up and listed over HTTP;
-# SRS's coworker API answered byte for byte from the same leases; bad
-# requests refused; Redis frozen, stopped and started again on the same
-# port while nginx keeps answering, fast.
+# registrations repeated with the origin's token, leases taken over by the
+# same origin; a shared secret for changes and the list, TTLs capped,
+# tokens out of URLs, APP/NAME pairs that never share a key; SRS's
+# coworker API answered byte for byte from the same leases; bad requests
+# refused; Redis frozen, stopped and started again on the same port while
+# nginx keeps answering, fast.
 
 use strict;
 use warnings;
@@ -59,6 +62,21 @@ my @bad = (
      qr/"cluster_manager": invalid ttl "500ms"/, 'ttl under a second'],
     ['location /s/ { cluster_manager redis=127.0.0.1:6379 timeout=soon; }',
      qr/"cluster_manager": invalid timeout "soon"/, 'bad timeout'],
+    ['location /s/ { cluster_manager redis=127.0.0.1:6379 max_ttl=0; }',
+     qr/"cluster_manager": invalid max_ttl "0", expected 1s to 24h/,
+     'max_ttl 0'],
+    ['location /s/ { cluster_manager redis=127.0.0.1:6379 max_ttl=2d; }',
+     qr/"cluster_manager": invalid max_ttl "2d"/, 'max_ttl over 24h'],
+    ['location /s/ { cluster_manager redis=127.0.0.1:6379 ttl=1m '
+     . 'max_ttl=30s; }',
+     qr/"cluster_manager": ttl 60s is longer than max_ttl 30s/,
+     'ttl over max_ttl'],
+    ['location /s/ { cluster_manager redis=127.0.0.1:6379 '
+     . '"secret=two words"; }',
+     qr/"cluster_manager": invalid secret, expected 1 to 256 printable/,
+     'secret with a space'],
+    ['location /s/ { cluster_manager redis=127.0.0.1:6379 secret=; }',
+     qr/"cluster_manager": invalid secret/, 'empty secret'],
     ['location /s/ { cluster_manager redis=127.0.0.1:6379 size=3; }',
      qr/"cluster_manager": invalid parameter "size=3"/, 'unknown parameter'],
     ['location /s/ { cluster_manager redis=127.0.0.1:99999; }',
@@ -87,6 +105,10 @@ my ($code, $out) = $t->nginx_t(conf(
 is($code, 0, 'config: a good one passes, names resolved at start')
     or diag($out);
 
+($code, $out) = $t->nginx_t(conf('location /s/ { cluster_manager '
+    . 'redis=127.0.0.1:6379 "secret=two words hidden"; }'));
+unlike($out, qr/hidden/, 'config: a bad secret is not repeated in the log');
+
 ### Redis and nginx
 
 sub start_redis {
@@ -102,12 +124,17 @@ sub start_redis {
 my $redis = start_redis();
 my $db = Redis->new(port => $rp);
 
+my $secret = 'Zk3-q9_w.8xV~a1+b2/c3=';
+
 my $n = $t->nginx('manager', conf(<<"END"), ports => [$hp]);
         location /streams/ {
             cluster_manager redis=127.0.0.1:$rp ttl=3s timeout=500ms;
         }
         location /api/v1/clusters {
-            cluster_manager redis=127.0.0.1:$rp;
+            cluster_manager redis=127.0.0.1:$rp secret=$secret;
+        }
+        location /secure/ {
+            cluster_manager redis=127.0.0.1:$rp max_ttl=60s secret=$secret;
         }
         location /file/ {
             client_body_in_file_only clean;
@@ -249,9 +276,12 @@ is_deeply(\@streams,
           ['app/sub/s3', 'live/a/b', 'live/s1', 'live/s2', "live/$odd"],
           'list: every lease, sorted; a malformed value skipped');
 my ($s1) = grep { $_->{stream} eq 'live/s1' } @{$r->{json}{streams}};
-is_deeply($s1, { stream => 'live/s1',
+is_deeply($s1, { stream => 'live/s1', app => 'live', name => 's1',
                  origin => { host => '10.0.0.1', port => 1935 } },
-          'list: stream and origin');
+          'list: stream, app, name and origin');
+like($r->{content}, qr/^\{"code":0,"streams":\[\{"stream":"app\/sub\/s3",
+                      "app":"app\/sub","name":"s3","origin":/x,
+     'list: the keys in order');
 
 $r = req('GET', '/streams/bad/x');
 is($r->{status}, 502, 'lookup of a malformed value: 502');
@@ -330,6 +360,200 @@ is(req('DELETE', "/streams/live/s1?token=$tok")->{status}, 404,
    'release again: 404');
 is(post('live/s1', { host => '10.0.0.9', port => 1940 })->{status}, 201,
    'released: another origin registers');
+
+### a registration repeated with the origin's token
+
+my $otok = 'origin-chosen-token-0123456789';
+$r = post('live/idem', { host => '10.0.1.1', port => 1935, ttl => 10,
+                         token => $otok });
+is($r->{status}, 201, 'register with a token: 201');
+is($r->{content},
+   qq({"code":0,"stream":"live/idem","token":"$otok","ttl":10}),
+   'register with a token: that token in the answer');
+is($db->command('GET', "${prefix}live/idem"), "$otok 10.0.1.1 1935",
+   'register with a token: that token in redis');
+
+$db->command('PEXPIRE', "${prefix}live/idem", 2000);
+$r = post('live/idem', { host => '10.0.1.1', port => 1935, ttl => 10,
+                         token => $otok });
+is($r->{status}, 201, 'the same registration again: 201');
+is($r->{json}{token}, $otok, 'the same registration again: the same token');
+$pttl = $db->command('PTTL', "${prefix}live/idem");
+ok($pttl > 9000, "the same registration again: TTL refreshed ($pttl ms)");
+
+$r = post('live/idem', { host => '10.0.1.2', port => 1935, token => $otok });
+is($r->{status}, 201, 'the same token from another address: 201, its own');
+is($db->command('GET', "${prefix}live/idem"), "$otok 10.0.1.2 1935",
+   'the same token from another address: the address follows');
+
+# the same origin (host and port) with a new token: taken over
+
+$r = post('live/idem', { host => '10.0.1.2', port => 1935,
+                         token => 'token-after-a-restart' });
+is($r->{status}, 201, 'the same origin, a new token: taken over');
+is($r->{json}{token}, 'token-after-a-restart',
+   'the same origin, a new token: the new token');
+is(put('live/idem', { token => $otok })->{status}, 409,
+   'taken over: the old token is stale');
+is(put('live/idem', { token => 'token-after-a-restart' })->{status}, 200,
+   'taken over: the new token renews');
+
+for my $o (['10.0.1.3', 1935, 'another host'],
+           ['10.0.1.2', 1936, 'another port'])
+{
+    $r = post('live/idem', { host => $o->[0], port => $o->[1],
+                             token => 'token-of-another-origin' });
+    is($r->{status}, 409, "$o->[2], another token: 409");
+}
+is($db->command('GET', "${prefix}live/idem"),
+   'token-after-a-restart 10.0.1.2 1935', 'the lease is unchanged');
+
+$r = post('live/idem', { host => '10.0.1.2', port => 1935,
+                         token => 'bad token' });
+is($r->{status}, 400, 'a token with a space: 400');
+is($r->{json} && $r->{json}{error}, 'invalid token',
+   'a token with a space: answer');
+is(post('live/idem', { host => '10.0.1.2', port => 1935, token => 't' x 65 })
+   ->{status}, 400, 'a token over 64 bytes: 400');
+is(post('live/idem', { host => '10.0.1.2', port => 1935, token => 5 })
+   ->{json}{error}, '"token" must be a string', 'a token not a string: 400');
+
+### release with the token in the body, out of the URL
+
+$r = req('DELETE', '/streams/live/idem', encode_json({ token => $otok }));
+is($r->{status}, 409, 'release, token in the body, stale: 409');
+is($r->{content}, '{"code":409,"error":"stale token"}',
+   'release, token in the body, stale: answer');
+
+for my $b (['{"token":12}', '"token" must be a string'],
+           ['{"ttl":5}', '"token" is required'],
+           ['{"token":"a b"}', 'invalid token'],
+           ['x{', 'request body is not valid JSON'])
+{
+    $r = req('DELETE', '/streams/live/idem', $b->[0]);
+    is($r->{json} && "$r->{json}{code} $r->{json}{error}", "400 $b->[1]",
+       "release, body $b->[0]: 400");
+}
+
+$r = req('DELETE', '/streams/live/idem',
+         encode_json({ token => 'token-after-a-restart' }));
+is($r->{status}, 200, 'release, token in the body: 200');
+is($r->{content}, '{"code":0,"stream":"live/idem"}',
+   'release, token in the body: answer');
+is($db->command('EXISTS', "${prefix}live/idem"), 0,
+   'release, token in the body: key gone');
+ok(!grep({ /token-after-a-restart/ }
+         split /\n/, ClusterTest::_read_file("$n->{prefix}/logs/access.log")),
+   'release, token in the body: not in the access log');
+
+### the secret: changes and the list need it, lookups do not
+
+my %auth = (Authorization => "Bearer $secret");
+my $sbody = encode_json({ host => '10.0.2.1', port => 1935, ttl => 30 });
+
+for my $h ([{}, 'no secret'],
+           [{ Authorization => "Bearer ${secret}x" }, 'a longer secret'],
+           [{ Authorization => 'Bearer ' . substr($secret, 0, -1) },
+            'a shorter secret'],
+           [{ Authorization => 'Bearer ' . ('x' x length $secret) },
+            'a wrong secret'],
+           [{ Authorization => "Basic $secret" }, 'another scheme'])
+{
+    $r = req('POST', '/secure/live/sec', $sbody, %{$h->[0]});
+    is($r->{status}, 401, "register, $h->[1]: 401");
+    is($r->{content}, '{"code":401,"error":"a valid secret is required"}',
+       "register, $h->[1]: answer");
+    is($r->{headers}{'www-authenticate'}, 'Bearer realm="cluster_manager"',
+       "register, $h->[1]: WWW-Authenticate");
+}
+is($db->command('EXISTS', "${prefix}live/sec"), 0,
+   'refused registrations wrote nothing');
+
+$r = req('POST', '/secure/live/sec', $sbody, %auth);
+is($r->{status}, 201, 'register with the secret: 201');
+my $stok = $r->{json}{token};
+$r = req('POST', '/secure/live/sec', $sbody,
+         Authorization => "bearer   $secret");
+is($r->{status}, 201, 'the scheme in any case, spaces after it: accepted');
+$stok = $r->{json}{token};
+
+my $renew = encode_json({ token => $stok });
+is(req('PUT', '/secure/live/sec', $renew)->{status}, 401,
+   'renew without the secret: 401');
+is(req('DELETE', '/secure/live/sec', $renew)->{status}, 401,
+   'release without the secret: 401');
+is(req('DELETE', "/secure/live/sec?token=$stok")->{status}, 401,
+   'release without the secret, token in the query: 401');
+is(req('POST', '/secure/', '{}')->{status}, 401,
+   'a change needs the secret before its path is checked');
+is(req('GET', '/secure/')->{status}, 401, 'the list without the secret: 401');
+is(req('GET', '/secure/live/sec')->{json}{origin}{host}, '10.0.2.1',
+   'a lookup without the secret: answered');
+is(req('GET', '/api/v1/clusters?app=live&stream=sec')
+   ->{json}{data}{origin}{ip}, '10.0.2.1',
+   'SRS\'s coworker API without the secret: answered');
+is(req('PUT', '/secure/live/sec', $renew, %auth)->{status}, 200,
+   'renew with the secret: 200');
+my @listed = map { $_->{stream} }
+             @{req('GET', '/secure/', undef, %auth)->{json}{streams} // []};
+ok(grep({ $_ eq 'live/sec' } @listed), 'the list with the secret: 200');
+
+ok(!grep({ index($_, $secret) >= 0 } split /\n/, $n->error_log_text
+          . ClusterTest::_read_file("$n->{prefix}/logs/access.log")),
+   'the secret is in no log');
+ok(grep({ /\[info\].*cluster: a POST request without the manager's secret /
+        } split /\n/, $n->error_log_text),
+   'a refused request is logged at the info level');
+
+### TTLs capped at max_ttl, the answer says what was granted
+
+$r = req('DELETE', '/secure/live/sec', $renew, %auth);
+is($r->{status}, 200, 'released with the secret');
+
+$r = req('POST', '/secure/live/long', encode_json({ host => '10.0.2.2',
+         port => 1935, ttl => 86400 }), %auth);
+is($r->{status}, 201, 'a day asked: 201');
+is($r->{json}{ttl}, 60, 'a day asked: max_ttl granted');
+$pttl = $db->command('PTTL', "${prefix}live/long");
+ok($pttl > 59000 && $pttl <= 60000, "a day asked: 60 s in redis ($pttl ms)");
+$r = req('PUT', '/secure/live/long', encode_json({ token => $r->{json}{token},
+         ttl => 3600 }), %auth);
+is($r->{json}{ttl}, 60, 'renew for an hour: max_ttl granted');
+is(post('live/default-cap', { host => '10.0.2.3', port => 1935,
+                              ttl => 86400 })->{json}{ttl}, 300,
+   'without max_ttl: 5 minutes at most');
+$db->command('DEL', "${prefix}live/long", "${prefix}live/default-cap");
+
+### APP and NAME never share a key
+
+$r = post('a/b/c', { host => '10.0.3.1', port => 1935 });
+is($r->{status}, 201, 'APP "a/b", NAME "c": registered');
+$r = post('a/b%2Fc', { host => '10.0.3.2', port => 1935 });
+is($r->{status}, 201, 'APP "a", NAME "b/c": registered too, not a 409');
+is($db->command('GET', "${prefix}a/b/c") =~ s/^\S+ //r, '10.0.3.1 1935',
+   'APP "a/b", NAME "c": key ".../a/b/c"');
+is($db->command('GET', "${prefix}a/b%2Fc") =~ s/^\S+ //r, '10.0.3.2 1935',
+   'APP "a", NAME "b/c": key ".../a/b%2Fc"');
+is(req('GET', '/streams/a/b%2Fc')->{json}{origin}{host}, '10.0.3.2',
+   'APP "a", NAME "b/c": its own lookup');
+is(req('GET', '/streams/a/b/c')->{json}{origin}{host}, '10.0.3.1',
+   'APP "a/b", NAME "c": its own lookup');
+
+$r = post('50%25/x%25%2F', { host => '10.0.3.3', port => 1935 });
+is($r->{json}{stream}, '50%/x%/', 'percent signs: registered');
+ok(defined $db->command('GET', "${prefix}50%25/x%25%2F"),
+   'percent signs: escaped in the key');
+$r = post('50%25%2Fx/%25', { host => '10.0.3.4', port => 1935 });
+is($r->{status}, 201, 'APP "50%/x", NAME "%": another key');
+
+my @mine = grep { $_->{origin}{host} =~ /^10\.0\.3\./ }
+           @{req('GET', '/streams/')->{json}{streams} // []};
+is_deeply([map { [$_->{app}, $_->{name}, $_->{origin}{host}] } @mine],
+          [['50%', 'x%/', '10.0.3.3'], ['50%/x', '%', '10.0.3.4'],
+           ['a', 'b/c', '10.0.3.2'], ['a/b', 'c', '10.0.3.1']],
+          'the list: app and name tell them apart');
+$db->command('DEL', "${prefix}a/b/c", "${prefix}a/b%2Fc",
+             "${prefix}50%25/x%25%2F", "${prefix}50%25%2Fx/%25");
 
 ### a lease expires by itself
 

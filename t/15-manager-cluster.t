@@ -1,9 +1,11 @@
 #!/usr/bin/perl
 
 # Origins with a stream manager: a publish takes a lease (a second origin
-# is refused), a miss asks the manager (not the coworkers) and redirects,
-# a dead origin's lease expires by itself, Redis going away makes lookups
-# fail fast and registrations retried until it is back.
+# is refused), renewed at a third of the TTL the manager grants, with the
+# manager's secret (an origin with a wrong one gets no lease); a miss asks
+# the manager (not the coworkers) and redirects, a dead origin's lease
+# expires by itself, Redis going away makes lookups fail fast and
+# registrations retried until it is back.
 
 use strict;
 use warnings;
@@ -20,19 +22,24 @@ use ClusterConf;
 my $t = ClusterTest->new;
 $t->skip_unless_module;
 
-my ($rp, $mh, $ap, $ah, $bp, $bh, $ep, $eh) = map { $t->port } 1 .. 8;
+my ($rp, $mh, $ap, $ah, $bp, $bh, $ep, $eh, $cp, $ch)
+    = map { $t->port } 1 .. 10;
+my $secret = 'cluster-secret-42';
 
 my $redis = $t->redis_server($rp);
 ok($t->wait_until(sub { $t->port_open($rp) },
                   timeout => 5), 'redis-server up');
 
 my $m = $t->nginx('manager', manager_conf(http => $mh, locations =>
-    "location /streams/ { cluster_manager redis=127.0.0.1:$rp ttl=3s; }\n"
+    "location /streams/ { cluster_manager redis=127.0.0.1:$rp ttl=3s "
+    . "max_ttl=3s secret=$secret; }\n"
     . "location /api/v1/clusters { cluster_manager redis=127.0.0.1:$rp; }"),
     ports => [$mh]);
 
+# 30 s asked, 3 s granted: renewed every second
 my $mgr = "cluster_manager http://127.0.0.1:$mh/streams/; "
-        . 'cluster_lease_ttl 3s; cluster_not_found reject;';
+        . "cluster_manager_secret $secret; "
+        . 'cluster_lease_ttl 30s; cluster_not_found reject;';
 
 my $a = $t->nginx('origin-a', cluster_origin_conf(port => $ap, http => $ah,
     app => $mgr), ports => [$ap, $ah]);
@@ -52,6 +59,7 @@ sub lease {
 my $pub = $t->publish("rtmp://127.0.0.1:$ap/live/s1");
 ok($t->wait_until(sub { lease('s1') }, timeout => 5), 'A leased s1');
 is(lease('s1')->{origin}{port}, $ap, 'the lease names A\'s RTMP port');
+cmp_ok(lease('s1')->{ttl_ms}, '<=', 3000, 'the TTL granted: 3 s');
 is($a->status($ah, '/cluster')->{manager}{leases_held}, 1,
    'A status: one lease held');
 
@@ -87,7 +95,25 @@ $c->close;
 # the lease is renewed while A lives: still there after twice the TTL
 
 sleep 4;
-ok(lease('s1'), 'the lease is renewed (4 s, TTL 3 s)');
+ok(lease('s1'), 'the lease is renewed at a third of the 3 s granted');
+is($a->status($ah, '/cluster')->{manager}{renew_failures}, 0,
+   'no renewal failed');
+
+# an origin with another secret: no lease, the publish goes on
+
+my $c3 = $t->nginx('origin-c', cluster_origin_conf(port => $cp, http => $ch,
+    app => "cluster_manager http://127.0.0.1:$mh/streams/; "
+           . 'cluster_manager_secret not-the-secret;'), ports => [$cp, $ch]);
+$c = $t->rtmp(port => $cp, app => 'live');
+$c->create_stream;
+is($c->publish('s3')->{code}, 'NetStream.Publish.Start',
+   'a wrong secret: the publish goes on');
+ok($c3->wait_log(qr/\[error\].* failed \(HTTP 401 .*the secret was refused/,
+                 timeout => 3),
+   'a wrong secret: logged at the error level');
+ok(!lease('s3'), 'a wrong secret: no lease');
+$c->close;
+$c3->stop;
 
 # A dies: its lease expires by itself, and B may publish
 
@@ -134,6 +160,11 @@ ok($t->wait_until(sub { lease('s2') }, timeout => 8),
    'Redis back: the registration was retried');
 is($b->status($bh, '/cluster')->{manager}{health}, 'up', 'B: manager up again');
 $c->close;
+
+ok(!grep({ index($_, $secret) >= 0 || /token=/ } split /\n/,
+         ClusterTest::_read_file($m->prefix . '/logs/access.log')
+         . join('', map { $_->error_log_text } $m, $a, $b)),
+   'neither the secret nor a token in the logs');
 
 $redis->stop;
 
