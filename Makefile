@@ -10,6 +10,7 @@
 #   make loadclient  build build/rtmpload, the benchmarks' RTMP player
 #   make bench    run the benchmark scenarios (about 10 minutes) and write
 #                 docs/benchmarks.md; SCENARIOS="2 5" runs only those
+#   make soak     a bounded fault run at an edge (5 minutes; SOAK_SECONDS)
 #
 # NGX_SRC      configured nginx tree (default: Debian's nginx-dev)
 # NGX_RTMP_SRC nginx-rtmp source tree (default: fetched from Debian)
@@ -129,8 +130,11 @@ loadclient:
 bench: $(MODULE) loadclient
 	perl bench/run.pl $(SCENARIOS)
 
+soak: $(MODULE) loadclient
+	perl bench/soak.pl
+
 clean:
 	rm -rf $(BUILD)/nginx $(MODULE) $(BUILD)/asan-nginx $(BUILD)/asan \
 	       $(BUILD)/asan-nginx.flags $(ASAN_REPORTS)
 
-.PHONY: all deps asan test test-asan demo loadclient bench clean FORCE
+.PHONY: all deps asan test test-asan demo loadclient bench soak clean FORCE
