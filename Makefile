@@ -10,6 +10,8 @@
 #   make loadclient  build build/rtmpload, the benchmarks' RTMP player
 #   make bench    run the benchmark scenarios (about 10 minutes) and write
 #                 docs/benchmarks.md; SCENARIOS="2 5" runs only those
+#   make soak     a bounded fault run at an edge (5 minutes; SOAK_SECONDS)
+#   make bench-status  the cost of GET /cluster with many streams
 #
 # NGX_SRC      configured nginx tree (default: Debian's nginx-dev)
 # NGX_RTMP_SRC nginx-rtmp source tree (default: fetched from Debian)
@@ -129,8 +131,15 @@ loadclient:
 bench: $(MODULE) loadclient
 	perl bench/run.pl $(SCENARIOS)
 
+soak: $(MODULE) loadclient
+	perl bench/soak.pl
+
+bench-status: $(MODULE) loadclient
+	perl bench/status.pl
+
 clean:
 	rm -rf $(BUILD)/nginx $(MODULE) $(BUILD)/asan-nginx $(BUILD)/asan \
 	       $(BUILD)/asan-nginx.flags $(ASAN_REPORTS)
 
-.PHONY: all deps asan test test-asan demo loadclient bench clean FORCE
+.PHONY: all deps asan test test-asan demo loadclient bench soak bench-status \
+        clean FORCE

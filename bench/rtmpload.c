@@ -86,6 +86,7 @@ struct url {
     char        host[256], port[16], app[256], name[512], tcurl[1024];
     struct sockaddr_storage addr;
     socklen_t   addrlen;
+    int         pct_d;          /* offset of "%d" in name, -1: none */
 };
 
 struct player {
@@ -104,7 +105,7 @@ struct player {
     int64_t     t_play;         /* play sent */
     int64_t     t_video;        /* first video message */
     int64_t     t_key;          /* first keyframe (not a sequence header) */
-    int64_t     t_last_media;
+    int64_t     t_last_media;   /* the last audio or video message */
     int64_t     t_end;
     int64_t     max_gap;
     int64_t     deadline;       /* timeout of the current phase, 0 = none */
@@ -118,6 +119,7 @@ struct player {
     uint32_t    nvideo, naudio;
     uint32_t    redirects;
     uint64_t    bytes_out;
+    uint16_t    lport;          /* local TCP port, 0 = none */
 
     /* end-to-end latency of video frames (with -P) */
     uint32_t   *lat_hist;       /* HIST_BINS counts, malloc'ed on use */
@@ -180,12 +182,14 @@ static struct {
     uint32_t    buflen;
     const char *json;
     int         quiet;
+    long        first;          /* -I: number of player 0 in a "%d" name */
 
     int         ep;
     struct player *pl;
     int         started;
     int         alive;
     int64_t     t0, t_play0, t_last_start, t_stop;
+    double      t0_unix;        /* G.t0 on the wall clock, seconds */
     uint8_t     rbuf[65536];
 } G;
 
@@ -730,12 +734,20 @@ static void send_play(struct player *p)
     put32(o, G.buflen);
     out_msg(p, OUT_CHUNK, 2, 4, 0, uc, sizeof(uc));
 
+    char name[sizeof(p->url->name) + 24];
+    const struct url *u = p->url;
+    if (u->pct_d >= 0)                          /* "%d": the player number */
+        snprintf(name, sizeof(name), "%.*s%ld%s", u->pct_d, u->name,
+                 G.first + p->id, u->name + u->pct_d + 2);
+    else
+        snprintf(name, sizeof(name), "%s", u->name);
+
     uint8_t b[1024];
     o = b;
     o = amf_put_str(o, "play");
     o = amf_put_num(o, 0);
     *o++ = 5;
-    o = amf_put_str(o, p->url->name);
+    o = amf_put_str(o, name);
     o = amf_put_num(o, -2000);
     out_msg(p, OUT_CHUNK, 8, 20, p->stream_id, b, o - b);
 }
@@ -1337,12 +1349,22 @@ static void player_start(struct player *p)
         return;
     }
     p->events = EPOLLOUT;
-    if (connect(p->fd, (struct sockaddr *) &p->url->addr, p->url->addrlen)
-        == 0)
+    int rc = connect(p->fd, (struct sockaddr *) &p->url->addr,
+                     p->url->addrlen);
+    int err = errno;
+
+    /* the port is bound by connect(), even while it is in progress */
+    struct sockaddr_storage la;
+    socklen_t ll = sizeof(la);
+    if (getsockname(p->fd, (struct sockaddr *) &la, &ll) == 0)
+        p->lport = ntohs(la.ss_family == AF_INET6
+                         ? ((struct sockaddr_in6 *) &la)->sin6_port
+                         : ((struct sockaddr_in *) &la)->sin_port);
+    if (rc == 0)
         on_connected(p);
-    else if (errno == ECONNREFUSED)
+    else if (err == ECONNREFUSED)
         player_end(p, "connect refused");
-    else if (errno != EINPROGRESS)
+    else if (err != EINPROGRESS)
         player_end(p, "connect failed");
 }
 
@@ -1987,8 +2009,10 @@ static int write_json(const struct summary *s, const char *path)
     fprintf(f, "{\n  \"url\": ");
     json_str(f, G.n ? G.play.s : NULL);
     fprintf(f, ",\n  \"players_requested\": %d,\n  \"rate\": %g,\n"
-            "  \"duration_s\": %g,\n  \"gap_ms\": %lld,\n  \"run_s\": %.3f,\n",
-            G.n, G.rate, G.duration, (long long) (G.gap_us / 1000), s->run_s);
+            "  \"duration_s\": %g,\n  \"gap_ms\": %lld,\n  \"run_s\": %.3f,\n"
+            "  \"start_unix\": %.6f,\n",
+            G.n, G.rate, G.duration, (long long) (G.gap_us / 1000), s->run_s,
+            G.t0_unix);
     fprintf(f, "  \"started\": %d,\n  \"tcp_connected\": %d,\n"
             "  \"handshaken\": %d,\n  \"connected\": %d,\n"
             "  \"play_sent\": %d,\n"
@@ -2039,6 +2063,11 @@ static int write_json(const struct summary *s, const char *path)
         json_ms(f, "first_video_ms", p->t_video, p->t_start);
         json_ms(f, "first_keyframe_ms", p->t_key, p->t_start);
         json_ms(f, "end_ms", p->t_end, p->t_start);
+        json_ms(f, "last_media_ms", p->t_last_media, p->t_start);
+        if (p->lport)
+            fprintf(f, ", \"local_port\": %u", p->lport);
+        else
+            fprintf(f, ", \"local_port\": null");
         fprintf(f, ", \"bytes\": %llu, \"video_msgs\": %u, \"audio_msgs\": %u"
                 ", \"gaps\": %u, \"max_gap_ms\": %.3f, \"redirects\": %u"
                 ", \"redirect_url\": ",
@@ -2075,8 +2104,8 @@ static void usage(int code)
     fprintf(code ? stderr : stdout,
 "usage: rtmpload -u rtmp://HOST[:PORT]/APP/STREAM [-n PLAYERS] [-r RATE]\n"
 "                [-d SECONDS] [-g GAP_MS] [-b BUFLEN_MS] [-t TIMEOUT_S]\n"
-"                [-P FILE.flv [-U PUBLISH_URL] [-W SECONDS] [-T MS]]\n"
-"                [-j OUT.json] [-q]\n"
+"                [-I FIRST] [-P FILE.flv [-U PUBLISH_URL] [-W SECONDS]\n"
+"                [-T MS]] [-j OUT.json] [-q]\n"
 "       rtmpload -P FILE.flv -U rtmp://HOST[:PORT]/APP/STREAM [-d SECONDS]\n"
 "                [-T MS] [-t TIMEOUT_S] [-j OUT.json] [-q]\n"
 "  -n  players (default 1; 0 without -u)\n"
@@ -2089,6 +2118,8 @@ static void usage(int code)
 "  -t  timeout of each phase (connect, handshake, connect _result,\n"
 "      createStream _result, first video after play, Publish.Start), s\n"
 "      (default 5)\n"
+"  -I  a \"%%d\" in the -u stream name is replaced by each player's number:\n"
+"      FIRST, FIRST+1, ... (default 0)\n"
 "  -P  also publish FILE.flv in real time, looped, and measure the\n"
 "      end-to-end latency of its video frames at the players\n"
 "  -U  publish URL (default: the -u URL)\n"
@@ -2147,6 +2178,8 @@ static int parse_url(struct url *u, const char *url)
     memcpy(u->app, app, s - app);
     u->app[s - app] = 0;
     strcpy(u->name, s + 1);
+    const char *d = strstr(u->name, "%d");
+    u->pct_d = d ? (int) (d - u->name) : -1;
     snprintf(u->tcurl, sizeof(u->tcurl), "%.*s", (int) (s - url), url);
     return 0;
 }
@@ -2231,7 +2264,7 @@ int main(int argc, char **argv)
     G.timeout_us = 5 * 1000000;
     G.buflen = 3000;
     P.wait = 1;
-    while ((c = getopt(argc, argv, "u:n:r:d:g:j:b:t:P:U:W:T:qh")) != -1) {
+    while ((c = getopt(argc, argv, "u:n:r:d:g:j:b:t:P:U:W:T:I:qh")) != -1) {
         switch (c) {
         case 'u': url = optarg; break;
         case 'n': G.n = (int) num_arg(optarg, "-n", 1); n_set = 1; break;
@@ -2254,6 +2287,7 @@ int main(int argc, char **argv)
             }
             P.ts0 = (uint32_t) ts0;
             break;
+        case 'I': G.first = (long) num_arg(optarg, "-I", 0); break;
         case 'q': G.quiet = 1; break;
         case 'h': usage(0); break;
         default: usage(2);
@@ -2302,6 +2336,9 @@ int main(int argc, char **argv)
     struct epoll_event evs[1024];
     int64_t next_check = 0, next_progress = 0;
     G.t0 = now_us();
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    G.t0_unix = rt.tv_sec + rt.tv_nsec / 1e9 - (now_us() - G.t0) / 1e6;
 
     if (P.file) {                               /* the publisher goes first */
         P.c.fd = -1;
