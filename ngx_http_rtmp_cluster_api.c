@@ -24,8 +24,6 @@ ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r)
     ngx_rtmp_cluster_zone_t       *zone;
     ngx_rtmp_core_srv_conf_t      *cscf;
     ngx_rtmp_cluster_app_conf_t   *cacf;
-    ngx_rtmp_cluster_main_conf_t  *cmcf;
-    ngx_rtmp_conf_ctx_t           *rctx;
     u_char                         key_buf[NGX_RTMP_CLUSTER_KEY_LEN];
     u_char                         name_buf[NGX_RTMP_MAX_NAME];
 
@@ -94,11 +92,7 @@ ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r)
     }
 
     if (cacf) {
-        rctx = (ngx_rtmp_conf_ctx_t *) ngx_get_conf(ngx_cycle->conf_ctx,
-                                                    ngx_rtmp_module);
-        cmcf = rctx->main_conf[ngx_rtmp_cluster_module.ctx_index];
-
-        if (ngx_rtmp_cluster_registry_find(cmcf->shm_zone, &key)
+        if (ngx_rtmp_cluster_registry_find(zone, &key)
             && ngx_rtmp_cluster_advertised(cacf, cscf, &coworker, &host,
                                            &port)
                == NGX_OK)

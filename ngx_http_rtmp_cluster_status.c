@@ -11,15 +11,6 @@
 #define NGX_RTMP_CLUSTER_VERSION  "0.2.0"
 
 
-typedef struct {
-    ngx_pid_t                       pid;
-    uint64_t                        since;
-    u_char                          addr[NGX_RTMP_CLUSTER_ADDR_LEN];
-    size_t                          len;
-    u_char                          key[NGX_RTMP_CLUSTER_KEY_LEN];
-} ngx_rtmp_cluster_http_pub_t;
-
-
 /*
  * Liveness of the workers named in the zone, asked once per pid and
  * request: a status of thousands of streams makes a few kill() calls.
@@ -34,51 +25,31 @@ typedef struct {
 } ngx_http_rtmp_cluster_pids_t;
 
 
-/* the zone as it was under the lock, formatted after it */
-
-typedef struct {
-    ngx_uint_t                      norigins;
-    ngx_uint_t                      nstreams;
-    ngx_uint_t                      npublished;
-    ngx_uint_t                      nlookups;
-    ngx_uint_t                      nowners;
-    ngx_uint_t                      pages;
-    ngx_uint_t                      free_pages;
-    ngx_rtmp_cluster_shm_origin_t  *origins;
-    ngx_rtmp_cluster_shm_stream_t  *streams;
-    ngx_rtmp_cluster_http_pub_t    *published;
-    ngx_rtmp_cluster_shm_t          counters;
-} ngx_http_rtmp_cluster_snapshot_t;
-
-
 static char *ngx_http_rtmp_cluster_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_rtmp_cluster_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_rtmp_cluster_snapshot(ngx_http_request_t *r,
-    ngx_rtmp_cluster_zone_t *zone, ngx_http_rtmp_cluster_snapshot_t *snap);
-static ngx_uint_t ngx_http_rtmp_cluster_queue_len(ngx_queue_t *h);
 static void ngx_http_rtmp_cluster_gen_streams(yajl_gen g,
-    ngx_http_rtmp_cluster_snapshot_t *snap,
+    ngx_rtmp_cluster_snapshot_t *snap,
     ngx_http_rtmp_cluster_pids_t *pids);
 static ngx_int_t ngx_http_rtmp_cluster_gen_hosted(ngx_http_request_t *r,
-    yajl_gen g, ngx_http_rtmp_cluster_snapshot_t *snap,
+    yajl_gen g, ngx_rtmp_cluster_snapshot_t *snap,
     ngx_http_rtmp_cluster_pids_t *pids);
 static int ngx_libc_cdecl ngx_http_rtmp_cluster_cmp_stream(const void *one,
     const void *two);
 static void ngx_http_rtmp_cluster_gen_published(yajl_gen g,
-    ngx_http_rtmp_cluster_snapshot_t *snap,
+    ngx_rtmp_cluster_snapshot_t *snap,
     ngx_http_rtmp_cluster_pids_t *pids, uint64_t now);
 static void ngx_http_rtmp_cluster_gen_workers(yajl_gen g,
-    ngx_http_rtmp_cluster_snapshot_t *snap,
+    ngx_rtmp_cluster_snapshot_t *snap,
     ngx_http_rtmp_cluster_pids_t *pids);
 static void ngx_http_rtmp_cluster_gen_origins(yajl_gen g,
-    ngx_http_rtmp_cluster_snapshot_t *snap, uint64_t now);
+    ngx_rtmp_cluster_snapshot_t *snap, uint64_t now);
 static void ngx_http_rtmp_cluster_gen_zone(yajl_gen g,
-    ngx_rtmp_cluster_zone_t *zone, ngx_http_rtmp_cluster_snapshot_t *snap);
+    ngx_rtmp_cluster_zone_t *zone, ngx_rtmp_cluster_snapshot_t *snap);
 static void ngx_http_rtmp_cluster_gen_counters(yajl_gen g,
-    ngx_rtmp_cluster_shm_t *sh);
+    ngx_rtmp_cluster_snapshot_t *snap);
 static void ngx_http_rtmp_cluster_gen_apps(yajl_gen g, ngx_cycle_t *cycle);
 static ngx_uint_t ngx_http_rtmp_cluster_alive(
     ngx_http_rtmp_cluster_pids_t *pids, ngx_pid_t pid);
@@ -164,7 +135,7 @@ ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r)
     yajl_gen                           g;
     ngx_rtmp_cluster_zone_t           *zone;
     ngx_http_rtmp_cluster_pids_t       pids;
-    ngx_http_rtmp_cluster_snapshot_t   snap;
+    ngx_rtmp_cluster_snapshot_t   snap;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -175,12 +146,13 @@ ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    ngx_memzero(&snap, sizeof(ngx_http_rtmp_cluster_snapshot_t));
+    ngx_memzero(&snap, sizeof(ngx_rtmp_cluster_snapshot_t));
     pids.n = 0;
 
     zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
 
-    if (zone && ngx_http_rtmp_cluster_snapshot(r, zone, &snap) != NGX_OK) {
+    if (zone && ngx_rtmp_cluster_zone_snapshot(zone, r->pool, &snap) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -209,7 +181,7 @@ ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r)
 
     ngx_http_rtmp_cluster_gen_published(g, &snap, &pids, now);
     ngx_http_rtmp_cluster_gen_workers(g, &snap, &pids);
-    ngx_http_rtmp_cluster_gen_counters(g, &snap.counters);
+    ngx_http_rtmp_cluster_gen_counters(g, &snap);
     ngx_http_rtmp_cluster_gen_origins(g, &snap, now);
 
     if (zone) {
@@ -222,107 +194,9 @@ ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r)
 }
 
 
-/* copies of the zone's records, taken under the lock: no I/O inside */
-
-static ngx_int_t
-ngx_http_rtmp_cluster_snapshot(ngx_http_request_t *r,
-    ngx_rtmp_cluster_zone_t *zone, ngx_http_rtmp_cluster_snapshot_t *snap)
-{
-    ngx_uint_t                     i;
-    ngx_queue_t                   *q;
-    ngx_slab_pool_t               *shpool;
-    ngx_rtmp_cluster_shm_t        *sh;
-    ngx_rtmp_cluster_shm_entry_t  *e;
-    ngx_rtmp_cluster_http_pub_t   *pub;
-
-    sh = zone->sh;
-    shpool = zone->shpool;
-
-    ngx_shmtx_lock(&shpool->mutex);
-
-    snap->norigins = ngx_http_rtmp_cluster_queue_len(&sh->origins);
-    snap->nstreams = ngx_http_rtmp_cluster_queue_len(&sh->streams);
-    snap->npublished = ngx_http_rtmp_cluster_queue_len(&sh->registry.queue);
-    snap->nlookups = ngx_http_rtmp_cluster_queue_len(&sh->lookups.queue);
-    snap->nowners = ngx_http_rtmp_cluster_queue_len(&sh->owners.queue);
-    snap->pages = (shpool->end - shpool->start) / ngx_pagesize;
-    snap->free_pages = shpool->pfree;
-
-    snap->origins = ngx_palloc(r->pool, (snap->norigins + 1)
-                                        * sizeof(ngx_rtmp_cluster_shm_origin_t));
-    snap->streams = ngx_palloc(r->pool, (snap->nstreams + 1)
-                                        * sizeof(ngx_rtmp_cluster_shm_stream_t));
-    snap->published = ngx_palloc(r->pool, (snap->npublished + 1)
-                                          * sizeof(ngx_rtmp_cluster_http_pub_t));
-
-    if (snap->origins == NULL || snap->streams == NULL
-        || snap->published == NULL)
-    {
-        ngx_shmtx_unlock(&shpool->mutex);
-        return NGX_ERROR;
-    }
-
-    i = 0;
-    for (q = ngx_queue_head(&sh->origins);
-         q != ngx_queue_sentinel(&sh->origins);
-         q = ngx_queue_next(q))
-    {
-        snap->origins[i++] = *ngx_queue_data(q, ngx_rtmp_cluster_shm_origin_t,
-                                             queue);
-    }
-
-    i = 0;
-    for (q = ngx_queue_head(&sh->streams);
-         q != ngx_queue_sentinel(&sh->streams);
-         q = ngx_queue_next(q))
-    {
-        snap->streams[i++] = *ngx_queue_data(q, ngx_rtmp_cluster_shm_stream_t,
-                                             queue);
-    }
-
-    i = 0;
-    for (q = ngx_queue_head(&sh->registry.queue);
-         q != ngx_queue_sentinel(&sh->registry.queue);
-         q = ngx_queue_next(q))
-    {
-        e = ngx_queue_data(q, ngx_rtmp_cluster_shm_entry_t, queue);
-        pub = &snap->published[i++];
-        pub->pid = e->pid;
-        pub->since = e->since;
-        ngx_memcpy(pub->addr, e->addr, sizeof(pub->addr));
-        pub->len = ngx_min(e->len, sizeof(pub->key));
-        ngx_memcpy(pub->key, e->key, pub->len);
-    }
-
-    snap->counters = *sh;
-
-    ngx_shmtx_unlock(&shpool->mutex);
-
-    return NGX_OK;
-}
-
-
-static ngx_uint_t
-ngx_http_rtmp_cluster_queue_len(ngx_queue_t *h)
-{
-    ngx_uint_t    n;
-    ngx_queue_t  *q;
-
-    n = 0;
-
-    for (q = ngx_queue_head(h); q != ngx_queue_sentinel(h);
-         q = ngx_queue_next(q))
-    {
-        n++;
-    }
-
-    return n;
-}
-
-
 static void
 ngx_http_rtmp_cluster_gen_streams(yajl_gen g,
-    ngx_http_rtmp_cluster_snapshot_t *snap, ngx_http_rtmp_cluster_pids_t *pids)
+    ngx_rtmp_cluster_snapshot_t *snap, ngx_http_rtmp_cluster_pids_t *pids)
 {
     const char                     *text;
     ngx_uint_t                      i;
@@ -401,7 +275,7 @@ ngx_http_rtmp_cluster_gen_streams(yajl_gen g,
 
 static ngx_int_t
 ngx_http_rtmp_cluster_gen_hosted(ngx_http_request_t *r, yajl_gen g,
-    ngx_http_rtmp_cluster_snapshot_t *snap, ngx_http_rtmp_cluster_pids_t *pids)
+    ngx_rtmp_cluster_snapshot_t *snap, ngx_http_rtmp_cluster_pids_t *pids)
 {
     ngx_pid_t                        owner;
     ngx_uint_t                       i, j, n, players;
@@ -513,11 +387,11 @@ ngx_http_rtmp_cluster_cmp_stream(const void *one, const void *two)
 
 static void
 ngx_http_rtmp_cluster_gen_published(yajl_gen g,
-    ngx_http_rtmp_cluster_snapshot_t *snap, ngx_http_rtmp_cluster_pids_t *pids,
+    ngx_rtmp_cluster_snapshot_t *snap, ngx_http_rtmp_cluster_pids_t *pids,
     uint64_t now)
 {
-    ngx_uint_t                    i;
-    ngx_rtmp_cluster_http_pub_t  *pub;
+    ngx_uint_t                         i;
+    ngx_rtmp_cluster_shm_published_t  *pub;
 
     ngx_rtmp_cluster_json_key(g, "published");
     yajl_gen_array_open(g);
@@ -530,9 +404,9 @@ ngx_http_rtmp_cluster_gen_published(yajl_gen g,
         }
 
         yajl_gen_map_open(g);
-        ngx_rtmp_cluster_json_str(g, "stream", pub->key, pub->len);
-        ngx_rtmp_cluster_json_str(g, "publisher", pub->addr,
-                                  ngx_strlen(pub->addr));
+        ngx_rtmp_cluster_json_str(g, "stream", pub->sn.key, pub->sn.len);
+        ngx_rtmp_cluster_json_str(g, "publisher", pub->publisher,
+                                  ngx_strlen(pub->publisher));
         ngx_rtmp_cluster_json_int(g, "uptime", (now - pub->since) / 1000);
         ngx_rtmp_cluster_json_int(g, "worker", pub->pid);
         yajl_gen_map_close(g);
@@ -550,7 +424,7 @@ ngx_http_rtmp_cluster_gen_published(yajl_gen g,
 
 static void
 ngx_http_rtmp_cluster_gen_workers(yajl_gen g,
-    ngx_http_rtmp_cluster_snapshot_t *snap, ngx_http_rtmp_cluster_pids_t *pids)
+    ngx_rtmp_cluster_snapshot_t *snap, ngx_http_rtmp_cluster_pids_t *pids)
 {
     ngx_uint_t                      i;
     ngx_rtmp_cluster_shm_worker_t  *w;
@@ -559,7 +433,7 @@ ngx_http_rtmp_cluster_gen_workers(yajl_gen g,
     yajl_gen_array_open(g);
 
     for (i = 0; i < NGX_RTMP_CLUSTER_MAX_WORKERS; i++) {
-        w = &snap->counters.workers[i];
+        w = &snap->workers[i];
 
         if (w->pid == 0 || !ngx_http_rtmp_cluster_alive(pids, w->pid)) {
             continue;
@@ -578,13 +452,13 @@ ngx_http_rtmp_cluster_gen_workers(yajl_gen g,
 
     yajl_gen_array_close(g);
 
-    ngx_rtmp_cluster_json_int(g, "generation", snap->counters.generation);
+    ngx_rtmp_cluster_json_int(g, "generation", snap->generation);
 }
 
 
 static void
 ngx_http_rtmp_cluster_gen_origins(yajl_gen g,
-    ngx_http_rtmp_cluster_snapshot_t *snap, uint64_t now)
+    ngx_rtmp_cluster_snapshot_t *snap, uint64_t now)
 {
     ngx_uint_t                      i;
     ngx_rtmp_cluster_shm_origin_t  *o;
@@ -637,7 +511,7 @@ ngx_http_rtmp_cluster_gen_origins(yajl_gen g,
 
 static void
 ngx_http_rtmp_cluster_gen_zone(yajl_gen g, ngx_rtmp_cluster_zone_t *zone,
-    ngx_http_rtmp_cluster_snapshot_t *snap)
+    ngx_rtmp_cluster_snapshot_t *snap)
 {
     ngx_str_t  *name;
 
@@ -653,7 +527,8 @@ ngx_http_rtmp_cluster_gen_zone(yajl_gen g, ngx_rtmp_cluster_zone_t *zone,
     ngx_rtmp_cluster_json_int(g, "registry_entries", snap->npublished);
     ngx_rtmp_cluster_json_int(g, "lookup_entries", snap->nlookups);
     ngx_rtmp_cluster_json_int(g, "owner_entries", snap->nowners);
-    ngx_rtmp_cluster_json_int(g, "full", snap->counters.zone_full);
+    ngx_rtmp_cluster_json_int(g, "full",
+                              snap->counters[NGX_RTMP_CLUSTER_ZONE_FULL]);
     yajl_gen_map_close(g);
 }
 
@@ -688,53 +563,71 @@ ngx_http_rtmp_cluster_alive(ngx_http_rtmp_cluster_pids_t *pids, ngx_pid_t pid)
 
 
 static void
-ngx_http_rtmp_cluster_gen_counters(yajl_gen g, ngx_rtmp_cluster_shm_t *sh)
+ngx_http_rtmp_cluster_gen_counters(yajl_gen g,
+    ngx_rtmp_cluster_snapshot_t *snap)
 {
-    ngx_uint_t  asked;
+    ngx_uint_t          asked;
+    ngx_atomic_uint_t  *c;
 
-    asked = sh->lookups_total - sh->lookups_cached - sh->lookups_joined;
+    c = snap->counters;
+
+    asked = c[NGX_RTMP_CLUSTER_LOOKUPS_TOTAL]
+            - c[NGX_RTMP_CLUSTER_LOOKUPS_CACHED]
+            - c[NGX_RTMP_CLUSTER_LOOKUPS_JOINED];
 
     ngx_rtmp_cluster_json_key(g, "lookups");
     yajl_gen_map_open(g);
-    ngx_rtmp_cluster_json_int(g, "total", sh->lookups_total);
-    ngx_rtmp_cluster_json_int(g, "cache_hits", sh->lookups_cached);
-    ngx_rtmp_cluster_json_int(g, "joined", sh->lookups_joined);
-    ngx_rtmp_cluster_json_int(g, "found", sh->lookups_found);
-    ngx_rtmp_cluster_json_int(g, "queries", sh->lookup_queries);
-    ngx_rtmp_cluster_json_int(g, "errors", sh->lookup_errors);
+    ngx_rtmp_cluster_json_int(g, "total", c[NGX_RTMP_CLUSTER_LOOKUPS_TOTAL]);
+    ngx_rtmp_cluster_json_int(g, "cache_hits",
+                              c[NGX_RTMP_CLUSTER_LOOKUPS_CACHED]);
+    ngx_rtmp_cluster_json_int(g, "joined", c[NGX_RTMP_CLUSTER_LOOKUPS_JOINED]);
+    ngx_rtmp_cluster_json_int(g, "found", c[NGX_RTMP_CLUSTER_LOOKUPS_FOUND]);
+    ngx_rtmp_cluster_json_int(g, "queries",
+                              c[NGX_RTMP_CLUSTER_LOOKUP_QUERIES]);
+    ngx_rtmp_cluster_json_int(g, "errors", c[NGX_RTMP_CLUSTER_LOOKUP_ERRORS]);
     ngx_rtmp_cluster_json_int(g, "avg_ms",
-                              asked ? sh->lookup_ms_total / asked : 0);
-    ngx_rtmp_cluster_json_int(g, "max_ms", sh->lookup_ms_max);
+                              asked ? c[NGX_RTMP_CLUSTER_LOOKUP_MS_TOTAL]
+                                      / asked
+                                    : 0);
+    ngx_rtmp_cluster_json_int(g, "max_ms", c[NGX_RTMP_CLUSTER_LOOKUP_MS_MAX]);
     yajl_gen_map_close(g);
 
     ngx_rtmp_cluster_json_key(g, "redirects");
     yajl_gen_map_open(g);
-    ngx_rtmp_cluster_json_int(g, "sent", sh->redirects_sent);
-    ngx_rtmp_cluster_json_int(g, "followed", sh->redirects_followed);
-    ngx_rtmp_cluster_json_int(g, "refused", sh->redirects_refused);
+    ngx_rtmp_cluster_json_int(g, "sent", c[NGX_RTMP_CLUSTER_REDIRECTS_SENT]);
+    ngx_rtmp_cluster_json_int(g, "followed",
+                              c[NGX_RTMP_CLUSTER_REDIRECTS_FOLLOWED]);
+    ngx_rtmp_cluster_json_int(g, "refused",
+                              c[NGX_RTMP_CLUSTER_REDIRECTS_REFUSED]);
     yajl_gen_map_close(g);
 
     ngx_rtmp_cluster_json_int(g, "publishes_rejected",
-                              sh->publishes_rejected);
+                              c[NGX_RTMP_CLUSTER_PUBLISHES_REJECTED]);
 
     ngx_rtmp_cluster_json_key(g, "manager");
     yajl_gen_map_open(g);
 
     ngx_rtmp_cluster_json_str(g, "health",
-        (u_char *) (sh->manager_requests == 0 ? "unused"
-                    : (sh->manager_down ? "down" : "up")),
-        sh->manager_requests == 0 ? 6 : (sh->manager_down ? 4 : 2));
+        (u_char *) (c[NGX_RTMP_CLUSTER_MANAGER_REQUESTS] == 0 ? "unused"
+                    : (snap->manager_down ? "down" : "up")),
+        c[NGX_RTMP_CLUSTER_MANAGER_REQUESTS] == 0
+        ? 6 : (snap->manager_down ? 4 : 2));
 
-    ngx_rtmp_cluster_json_int(g, "requests", sh->manager_requests);
-    ngx_rtmp_cluster_json_int(g, "errors", sh->manager_errors);
-    ngx_rtmp_cluster_json_int(g, "leases_held", sh->leases_held);
-    ngx_rtmp_cluster_json_int(g, "lease_conflicts", sh->lease_conflicts);
-    ngx_rtmp_cluster_json_int(g, "renew_failures", sh->renew_failures);
+    ngx_rtmp_cluster_json_int(g, "requests",
+                              c[NGX_RTMP_CLUSTER_MANAGER_REQUESTS]);
+    ngx_rtmp_cluster_json_int(g, "errors", c[NGX_RTMP_CLUSTER_MANAGER_ERRORS]);
+    ngx_rtmp_cluster_json_int(g, "leases_held",
+                              (ngx_atomic_int_t)
+                              c[NGX_RTMP_CLUSTER_LEASES_HELD]);
+    ngx_rtmp_cluster_json_int(g, "lease_conflicts",
+                              c[NGX_RTMP_CLUSTER_LEASE_CONFLICTS]);
+    ngx_rtmp_cluster_json_int(g, "renew_failures",
+                              c[NGX_RTMP_CLUSTER_RENEW_FAILURES]);
 
-    if (sh->manager_failed) {
-        ngx_rtmp_cluster_json_int(g, "last_failure", sh->manager_failed);
-        ngx_rtmp_cluster_json_str(g, "last_error", sh->manager_error,
-                                  ngx_strlen(sh->manager_error));
+    if (snap->manager_failed) {
+        ngx_rtmp_cluster_json_int(g, "last_failure", snap->manager_failed);
+        ngx_rtmp_cluster_json_str(g, "last_error", snap->manager_error,
+                                  ngx_strlen(snap->manager_error));
     }
 
     yajl_gen_map_close(g);

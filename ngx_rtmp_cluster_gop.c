@@ -183,12 +183,10 @@ ngx_rtmp_cluster_gop_add(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
     gop->nframes++;
     gop->bytes += h->mlen;
 
-    if (ctx->record) {
-        ctx->record->gop_frames = gop->nframes;
-        ctx->record->gop_bytes = gop->bytes;
-        ctx->record->gop_ms = h->timestamp
-                              - gop->frames[gop->first].timestamp;
-    }
+    /* shown in the stream's record, if this session feeds its stream */
+    ngx_rtmp_cluster_stream_gop(&ctx->member, gop->nframes, gop->bytes,
+                                h->timestamp
+                                - gop->frames[gop->first].timestamp);
 }
 
 
@@ -219,12 +217,7 @@ ngx_rtmp_cluster_gop_free(ngx_rtmp_cluster_ctx_t *ctx)
         ctx->gop->active = 0;
     }
 
-    if (ctx->record) {
-        ctx->record->gop_frames = 0;
-        ctx->record->gop_bytes = 0;
-        ctx->record->gop_ms = 0;
-        ctx->record = NULL;
-    }
+    ngx_rtmp_cluster_stream_gop(&ctx->member, 0, 0, 0);
 }
 
 

@@ -1,8 +1,9 @@
 
 /*
- * ngx_rtmp_cluster: module definition, directives, configuration, the
- * shared zone and the hooks into nginx-rtmp's chains; role logic lives in
- * ngx_rtmp_cluster_edge.c.
+ * ngx_rtmp_cluster: the module: its structures, directives and
+ * configuration, the hooks into nginx-rtmp's chains (play, publish,
+ * close_stream, audio/video, onStatus, disconnect), which dispatch by
+ * role, the sessions' contexts, and the worker's watch timer.
  */
 
 
@@ -43,8 +44,7 @@ static ngx_int_t ngx_rtmp_cluster_on_status(ngx_rtmp_session_t *s,
     ngx_rtmp_header_t *h, ngx_chain_t *in);
 static ngx_int_t ngx_rtmp_cluster_disconnect(ngx_rtmp_session_t *s,
     ngx_rtmp_header_t *h, ngx_chain_t *in);
-static ngx_rtmp_relay_ctx_t *ngx_rtmp_cluster_upstream_ctx(
-    ngx_rtmp_session_t *s);
+static void ngx_rtmp_cluster_watch_handler(ngx_event_t *ev);
 static ngx_int_t ngx_rtmp_cluster_names_valid(ngx_rtmp_session_t *s,
     u_char *name, u_char *args);
 
@@ -70,9 +70,9 @@ static ngx_conf_enum_t  ngx_rtmp_cluster_found_modes[] = {
 };
 
 
-static ngx_conf_enum_t  ngx_rtmp_cluster_dialects[] = {
-    { ngx_string("srs"), NGX_RTMP_CLUSTER_DIALECT_SRS },
-    { ngx_string("fms"), NGX_RTMP_CLUSTER_DIALECT_FMS },
+static ngx_conf_enum_t  ngx_rtmp_cluster_redirects[] = {
+    { ngx_string("srs"), NGX_RTMP_CLUSTER_REDIRECT_SRS },
+    { ngx_string("fms"), NGX_RTMP_CLUSTER_REDIRECT_FMS },
     { ngx_null_string, 0 }
 };
 
@@ -126,7 +126,7 @@ static ngx_command_t  ngx_rtmp_cluster_commands[] = {
       NGX_RTMP_MAIN_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
       NGX_RTMP_MAIN_CONF_OFFSET,
-      offsetof(ngx_rtmp_cluster_main_conf_t, share),
+      offsetof(ngx_rtmp_cluster_main_conf_t, worker_relay),
       NULL },
 
     { ngx_string("cluster_socket_dir"),
@@ -252,8 +252,8 @@ static ngx_command_t  ngx_rtmp_cluster_commands[] = {
       NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
       ngx_rtmp_cluster_set_enum,
       NGX_RTMP_APP_CONF_OFFSET,
-      offsetof(ngx_rtmp_cluster_app_conf_t, dialect),
-      &ngx_rtmp_cluster_dialects },
+      offsetof(ngx_rtmp_cluster_app_conf_t, redirect),
+      &ngx_rtmp_cluster_redirects },
 
     { ngx_string("cluster_not_found"),
       NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
@@ -266,7 +266,7 @@ static ngx_command_t  ngx_rtmp_cluster_commands[] = {
       NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
       ngx_rtmp_cluster_set_enum,
       NGX_RTMP_APP_CONF_OFFSET,
-      offsetof(ngx_rtmp_cluster_app_conf_t, reject_duplicate),
+      offsetof(ngx_rtmp_cluster_app_conf_t, duplicate_publish),
       &ngx_rtmp_cluster_duplicate_modes },
 
     { ngx_string("cluster_redirect_depth"),
@@ -449,7 +449,7 @@ ngx_rtmp_cluster_create_main_conf(ngx_conf_t *cf)
     }
 
     cmcf->reuseport = NGX_CONF_UNSET;
-    cmcf->share = NGX_CONF_UNSET;
+    cmcf->worker_relay = NGX_CONF_UNSET;
 
     return cmcf;
 }
@@ -460,7 +460,7 @@ ngx_rtmp_cluster_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_rtmp_cluster_main_conf_t *cmcf = conf;
 
-    ngx_conf_init_value(cmcf->share, 1);
+    ngx_conf_init_value(cmcf->worker_relay, 1);
 
     if (cmcf->socket_dir.len == 0) {
         if (geteuid() == 0) {
@@ -507,9 +507,9 @@ ngx_rtmp_cluster_create_app_conf(ngx_conf_t *cf)
     cacf->cache_found = NGX_CONF_UNSET_MSEC;
     cacf->cache_notfound = NGX_CONF_UNSET_MSEC;
     cacf->found = NGX_CONF_UNSET_UINT;
-    cacf->dialect = NGX_CONF_UNSET_UINT;
+    cacf->redirect = NGX_CONF_UNSET_UINT;
     cacf->not_found = NGX_CONF_UNSET_UINT;
-    cacf->reject_duplicate = NGX_CONF_UNSET_UINT;
+    cacf->duplicate_publish = NGX_CONF_UNSET_UINT;
     cacf->redirect_depth = NGX_CONF_UNSET_UINT;
     cacf->redirect_targets = NGX_CONF_UNSET_UINT;
     cacf->gop_cache = NGX_CONF_UNSET;
@@ -566,11 +566,12 @@ ngx_rtmp_cluster_merge_app_conf(ngx_conf_t *cf, void *parent, void *child)
                               1000);
     ngx_conf_merge_uint_value(conf->found, prev->found,
                               NGX_RTMP_CLUSTER_FOUND_REDIRECT);
-    ngx_conf_merge_uint_value(conf->dialect, prev->dialect,
-                              NGX_RTMP_CLUSTER_DIALECT_SRS);
+    ngx_conf_merge_uint_value(conf->redirect, prev->redirect,
+                              NGX_RTMP_CLUSTER_REDIRECT_SRS);
     ngx_conf_merge_uint_value(conf->not_found, prev->not_found,
                               NGX_RTMP_CLUSTER_MISS_WAIT);
-    ngx_conf_merge_uint_value(conf->reject_duplicate, prev->reject_duplicate,
+    ngx_conf_merge_uint_value(conf->duplicate_publish,
+                              prev->duplicate_publish,
                               1);
     ngx_conf_merge_uint_value(conf->redirect_depth, prev->redirect_depth, 3);
     ngx_conf_merge_uint_value(conf->redirect_targets, prev->redirect_targets,
@@ -1180,6 +1181,24 @@ ngx_rtmp_cluster_postconfiguration(ngx_conf_t *cf)
 }
 
 
+/*
+ * The worker's watch timer: every half second, the relay sockets are
+ * checked; once the worker shuts down, every 200 ms its remaining pulls
+ * move to the streams' new owners, and once worker_shutdown_timeout has
+ * passed (nginx then marks every connection "close", which nginx-rtmp
+ * ignores) rtmp sessions are ended, so the worker exits in time even with
+ * relays live.
+ */
+
+#define NGX_RTMP_CLUSTER_WATCH          500
+#define NGX_RTMP_CLUSTER_WATCH_EXITING  200
+
+static ngx_event_t           ngx_rtmp_cluster_watch;
+static ngx_connection_t      ngx_rtmp_cluster_watch_dummy;
+static ngx_uint_t            ngx_rtmp_cluster_watch_exiting;
+static ngx_event_handler_pt  ngx_rtmp_cluster_recv;   /* nginx-rtmp's */
+
+
 static ngx_int_t
 ngx_rtmp_cluster_init_process(ngx_cycle_t *cycle)
 {
@@ -1190,13 +1209,28 @@ ngx_rtmp_cluster_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_rtmp_cluster_lookup_init_process(cycle) != NGX_OK
-        || ngx_rtmp_cluster_workers_init_process(cycle) != NGX_OK)
+    /* what workers that died left in the zone */
+    ngx_rtmp_cluster_zone_sweep(zone);
+
+    if (ngx_rtmp_cluster_fetch_init(cycle) != NGX_OK
+        || ngx_rtmp_cluster_lookup_init_process(cycle) != NGX_OK
+        || ngx_rtmp_cluster_workers_init_process(cycle) != NGX_OK
+        || ngx_rtmp_cluster_edge_init_process(cycle) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    return ngx_rtmp_cluster_edge_init_process(cycle);
+    ngx_rtmp_cluster_stream_init(cycle);
+
+    ngx_rtmp_cluster_watch_dummy.fd = (ngx_socket_t) -1;
+    ngx_rtmp_cluster_watch.data = &ngx_rtmp_cluster_watch_dummy;
+    ngx_rtmp_cluster_watch.log = cycle->log;
+    ngx_rtmp_cluster_watch.handler = ngx_rtmp_cluster_watch_handler;
+    ngx_rtmp_cluster_watch.cancelable = 1;
+
+    ngx_add_timer(&ngx_rtmp_cluster_watch, NGX_RTMP_CLUSTER_WATCH);
+
+    return NGX_OK;
 }
 
 
@@ -1204,59 +1238,128 @@ static void
 ngx_rtmp_cluster_exit_process(ngx_cycle_t *cycle)
 {
     ngx_rtmp_cluster_workers_exit_process(cycle);
-    ngx_rtmp_cluster_edge_exit_process(cycle);
+    ngx_rtmp_cluster_stream_exit(cycle);
     ngx_rtmp_cluster_fetch_exit(cycle);
 }
 
 
-/*
- * No control bytes in a client's application, stream name or arguments:
- * they would reach peers' URLs, the zone's keys and the logs.  (nginx-rtmp
- * has already cut a name at its first NUL.)
- */
-
-static ngx_int_t
-ngx_rtmp_cluster_names_valid(ngx_rtmp_session_t *s, u_char *name,
-    u_char *args)
+static void
+ngx_rtmp_cluster_watch_handler(ngx_event_t *ev)
 {
-    size_t  len;
+    ngx_uint_t         i;
+    ngx_connection_t  *c;
 
-    len = ngx_strlen(args);
-
-    if (ngx_rtmp_cluster_name_valid(s->app.data, s->app.len) == NGX_OK
-        && ngx_rtmp_cluster_name_valid(name, ngx_strlen(name)) == NGX_OK
-        && (len == 0 || ngx_rtmp_cluster_name_valid(args, len) == NGX_OK))
-    {
-        return NGX_OK;
+    if (!ngx_exiting) {
+        ngx_rtmp_cluster_workers_check((ngx_cycle_t *) ngx_cycle);
+        ngx_add_timer(ev, NGX_RTMP_CLUSTER_WATCH);
+        return;
     }
 
-    ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
-                  "cluster: refused an application, stream name or "
-                  "arguments with control characters");
+    if (!ngx_rtmp_cluster_watch_exiting) {
+        ngx_rtmp_cluster_watch_exiting = 1;
+        ngx_rtmp_cluster_workers_exiting((ngx_cycle_t *) ngx_cycle);
+        ngx_rtmp_cluster_stream_shutdown();
+    }
 
-    return NGX_DECLINED;
+    /* our remaining players move to the streams' new owners */
+    ngx_rtmp_cluster_stream_exiting();
+
+    c = ngx_cycle->connections;
+
+    for (i = 0; i < ngx_cycle->connection_n; i++) {
+        if (c[i].fd == (ngx_socket_t) -1 || !c[i].close || c[i].destroyed
+            || c[i].read == NULL || c[i].read->accept
+            || ngx_rtmp_cluster_recv == NULL
+            || c[i].read->handler != ngx_rtmp_cluster_recv)
+        {
+            continue;
+        }
+
+        ngx_rtmp_finalize_session(c[i].data);
+    }
+
+    ngx_add_timer(ev, NGX_RTMP_CLUSTER_WATCH_EXITING);
 }
 
 
-/* the relay context of an upstream session this module created */
-
-static ngx_rtmp_relay_ctx_t *
-ngx_rtmp_cluster_upstream_ctx(ngx_rtmp_session_t *s)
+ngx_rtmp_cluster_main_conf_t *
+ngx_rtmp_cluster_main_conf(ngx_cycle_t *cycle)
 {
-    ngx_rtmp_relay_ctx_t  *rctx;
+    ngx_rtmp_conf_ctx_t  *rctx;
 
-    if (!s->relay) {
+    rctx = (ngx_rtmp_conf_ctx_t *) ngx_get_conf(cycle->conf_ctx,
+                                                ngx_rtmp_module);
+    if (rctx == NULL) {
         return NULL;
     }
 
-    rctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_relay_module);
-    if (rctx == NULL || rctx->tag != &ngx_rtmp_cluster_module
-        || rctx->data == NULL)
-    {
+    return rctx->main_conf[ngx_rtmp_cluster_module.ctx_index];
+}
+
+
+/* "app/name", the key of a stream in the zone and the managers */
+
+ngx_int_t
+ngx_rtmp_cluster_key(ngx_str_t *app, u_char *name, ngx_str_t *key,
+    u_char *buf)
+{
+    size_t  len;
+
+    len = ngx_strlen(name);
+
+    if (app->len + 1 + len > NGX_RTMP_CLUSTER_KEY_LEN) {
+        return NGX_ERROR;
+    }
+
+    key->data = buf;
+    key->len = ngx_sprintf(buf, "%V/%s", app, name) - buf;
+
+    return NGX_OK;
+}
+
+
+/* the session's context: its member of a stream ends it through end() */
+
+ngx_rtmp_cluster_ctx_t *
+ngx_rtmp_cluster_session_ctx(ngx_rtmp_session_t *s)
+{
+    ngx_rtmp_cluster_ctx_t  *ctx;
+
+    ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
+    if (ctx) {
+        return ctx;
+    }
+
+    ctx = ngx_pcalloc(s->connection->pool, sizeof(ngx_rtmp_cluster_ctx_t));
+    if (ctx == NULL) {
         return NULL;
     }
 
-    return rctx;
+    ngx_rtmp_set_ctx(s, ctx, ngx_rtmp_cluster_module);
+
+    ctx->session = s;
+    ctx->member.data = s;
+    ctx->member.end = ngx_rtmp_cluster_session_end;
+
+    return ctx;
+}
+
+
+/* a stream ends an RTMP session: told why (level "error" ends a play) */
+
+void
+ngx_rtmp_cluster_session_end(ngx_rtmp_cluster_member_t *m, const char *why)
+{
+    ngx_rtmp_session_t  *s;
+
+    s = m->data;
+
+    if (why) {
+        (void) ngx_rtmp_send_status(s, "NetStream.Play.Failed", "error",
+                                    (char *) why);
+    }
+
+    ngx_rtmp_finalize_session(s);
 }
 
 
@@ -1299,7 +1402,10 @@ ngx_rtmp_cluster_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
         return next_play(s, v);
     }
 
-    ngx_rtmp_cluster_note_session(s);
+    /* sessions this module sees tell which read handler is nginx-rtmp's */
+    if (ngx_rtmp_cluster_recv == NULL) {
+        ngx_rtmp_cluster_recv = s->connection->read->handler;
+    }
 
     if (ngx_rtmp_cluster_names_valid(s, v->name, v->args) != NGX_OK) {
         (void) ngx_rtmp_send_status(s, "NetStream.Play.Failed", "error",
@@ -1311,15 +1417,16 @@ ngx_rtmp_cluster_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
     if (cacf->role == NGX_RTMP_CLUSTER_ORIGIN) {
         rc = ngx_rtmp_cluster_origin_play(s, v);
 
-        /* NGX_OK: suspended, redirected, refused or relayed here */
-        return (rc == NGX_DECLINED) ? ngx_rtmp_cluster_next_play(s, v) : rc;
+    } else {
+        rc = ngx_rtmp_cluster_edge_play(s, v);
+
+        /* the player joined the worker's stream: nginx-rtmp's play next */
+        if (rc == NGX_OK) {
+            rc = NGX_DECLINED;
+        }
     }
 
-    if (ngx_rtmp_cluster_edge_play(s, v) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return ngx_rtmp_cluster_next_play(s, v);
+    return (rc == NGX_DECLINED) ? ngx_rtmp_cluster_next_play(s, v) : rc;
 }
 
 
@@ -1340,6 +1447,8 @@ ngx_rtmp_cluster_next_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
 }
 
 
+/* nginx-rtmp's publish, then (an origin's) the registration */
+
 ngx_int_t
 ngx_rtmp_cluster_next_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
 {
@@ -1359,7 +1468,7 @@ static ngx_int_t
 ngx_rtmp_cluster_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
 {
     ngx_int_t                     rc;
-    ngx_rtmp_relay_ctx_t         *rctx;
+    ngx_rtmp_cluster_ctx_t       *ctx;
     ngx_rtmp_cluster_app_conf_t  *cacf;
 
     cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
@@ -1370,27 +1479,28 @@ ngx_rtmp_cluster_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
         return next_publish(s, v);
     }
 
-    if (!s->relay
-        && ngx_rtmp_cluster_names_valid(s, v->name, v->args) != NGX_OK)
-    {
+    if (s->relay) {
+        /* a pull (or an origin's proxy) publishing here: not registered */
+
+        rc = next_publish(s, v);
+
+        ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
+
+        if (rc == NGX_OK && ctx
+            && ctx->member.role == NGX_RTMP_CLUSTER_UPSTREAM)
+        {
+            /* our pull got createStream's result and now plays upstream */
+            ngx_rtmp_cluster_stream_upstream_published(s);
+        }
+
+        return rc;
+    }
+
+    if (ngx_rtmp_cluster_names_valid(s, v->name, v->args) != NGX_OK) {
         (void) ngx_rtmp_send_status(s, "NetStream.Publish.BadName", "error",
                                     "cluster: invalid stream name");
         ngx_rtmp_finalize_session(s);
         return NGX_OK;
-    }
-
-    if (s->relay) {
-        /* a pull (or an origin's proxy) is not registered */
-        rctx = ngx_rtmp_cluster_upstream_ctx(s);
-
-        rc = next_publish(s, v);
-
-        if (rc == NGX_OK && rctx) {
-            /* our pull got createStream's result and now plays upstream */
-            ngx_rtmp_cluster_edge_upstream_published(s, rctx);
-        }
-
-        return rc;
     }
 
     if (cacf->role == NGX_RTMP_CLUSTER_ORIGIN) {
@@ -1400,9 +1510,7 @@ ngx_rtmp_cluster_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
                                     : rc;
     }
 
-    if (ngx_rtmp_cluster_edge_publish(s, v) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    ngx_rtmp_cluster_edge_publish(s, v);
 
     rc = next_publish(s, v);
     if (rc != NGX_OK) {
@@ -1413,6 +1521,13 @@ ngx_rtmp_cluster_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
 }
 
 
+/*
+ * A session leaves its stream (deleteStream, or its end): before the live
+ * module tells the players, nothing is held back.  An upstream session
+ * stays its stream's member until its disconnect, which tells the engine
+ * the upstream ended.
+ */
+
 static ngx_int_t
 ngx_rtmp_cluster_close_stream(ngx_rtmp_session_t *s,
     ngx_rtmp_close_stream_t *v)
@@ -1422,13 +1537,12 @@ ngx_rtmp_cluster_close_stream(ngx_rtmp_session_t *s,
     ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
 
     if (ctx) {
-        /* before the live module tells the players: nothing held back */
         ngx_rtmp_cluster_merge_close(s);
         ngx_rtmp_cluster_gop_free(ctx);
         ngx_rtmp_cluster_origin_close(s);
 
-        if (ctx->stream) {
-            ngx_rtmp_cluster_edge_close(s);
+        if (ctx->member.role != NGX_RTMP_CLUSTER_UPSTREAM) {
+            ngx_rtmp_cluster_stream_leave(&ctx->member);
         }
     }
 
@@ -1440,7 +1554,7 @@ static ngx_int_t
 ngx_rtmp_cluster_av(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
     ngx_chain_t *in)
 {
-    ngx_rtmp_relay_ctx_t  *rctx;
+    ngx_rtmp_cluster_ctx_t  *ctx;
 
     /* after the live module's handler: the GOP ends with what it sent */
     ngx_rtmp_cluster_gop_add(s, h, in);
@@ -1450,9 +1564,10 @@ ngx_rtmp_cluster_av(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
         return NGX_OK;
     }
 
-    rctx = ngx_rtmp_cluster_upstream_ctx(s);
-    if (rctx) {
-        ngx_rtmp_cluster_edge_media(s, rctx, h);
+    ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
+
+    if (ctx && ctx->member.role == NGX_RTMP_CLUSTER_UPSTREAM) {
+        ngx_rtmp_cluster_stream_upstream_media(s, h);
     }
 
     return NGX_OK;
@@ -1465,26 +1580,26 @@ static ngx_int_t
 ngx_rtmp_cluster_on_status(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
     ngx_chain_t *in)
 {
-    ngx_rtmp_relay_ctx_t       *rctx;
+    ngx_rtmp_cluster_ctx_t     *ctx;
     ngx_rtmp_cluster_status_t   st;
 
-    rctx = ngx_rtmp_cluster_upstream_ctx(s);
-    if (rctx == NULL || h->type != NGX_RTMP_MSG_AMF_CMD) {
+    ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
+
+    if (!s->relay || ctx == NULL
+        || ctx->member.role != NGX_RTMP_CLUSTER_UPSTREAM
+        || h->type != NGX_RTMP_MSG_AMF_CMD)
+    {
         return NGX_OK;
     }
 
     if (ngx_rtmp_cluster_read_status(in, s->connection->log, &st) != NGX_OK)
     {
         /* a broken peer: counts against the origin's health */
-        ngx_rtmp_cluster_edge_upstream_status(s, rctx, NULL, NULL, NULL,
-                                              NULL);
+        ngx_rtmp_cluster_stream_upstream_status(s, NULL);
         return NGX_OK;
     }
 
-    ngx_rtmp_cluster_edge_upstream_status(s, rctx, st.level, st.code,
-                                          st.desc,
-                                          st.redirect[0] ? st.redirect
-                                                         : NULL);
+    ngx_rtmp_cluster_stream_upstream_status(s, &st);
 
     return NGX_OK;
 }
@@ -1494,12 +1609,48 @@ static ngx_int_t
 ngx_rtmp_cluster_disconnect(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
     ngx_chain_t *in)
 {
-    ngx_rtmp_relay_ctx_t  *rctx;
+    ngx_rtmp_cluster_ctx_t  *ctx;
 
-    rctx = ngx_rtmp_cluster_upstream_ctx(s);
-    if (rctx) {
-        ngx_rtmp_cluster_edge_upstream_closed(s, rctx);
+    ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
+    if (ctx == NULL) {
+        return NGX_OK;
     }
 
+    if (ctx->member.role == NGX_RTMP_CLUSTER_UPSTREAM) {
+        ngx_rtmp_cluster_stream_upstream_closed(s);
+    }
+
+    /* whatever its stream, the session holds it no more */
+    ngx_rtmp_cluster_stream_leave(&ctx->member);
+
     return NGX_OK;
+}
+
+
+/*
+ * No control bytes in a client's application, stream name or arguments:
+ * they would reach peers' URLs, the zone's keys and the logs.  (nginx-rtmp
+ * has already cut a name at its first NUL.)
+ */
+
+static ngx_int_t
+ngx_rtmp_cluster_names_valid(ngx_rtmp_session_t *s, u_char *name,
+    u_char *args)
+{
+    size_t  len;
+
+    len = ngx_strlen(args);
+
+    if (ngx_rtmp_cluster_name_valid(s->app.data, s->app.len) == NGX_OK
+        && ngx_rtmp_cluster_name_valid(name, ngx_strlen(name)) == NGX_OK
+        && (len == 0 || ngx_rtmp_cluster_name_valid(args, len) == NGX_OK))
+    {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                  "cluster: refused an application, stream name or "
+                  "arguments with control characters");
+
+    return NGX_DECLINED;
 }

@@ -1,54 +1,109 @@
 
 /*
- * ngx_rtmp_cluster: the origin role.
+ * ngx_rtmp_cluster: the origin role's policy.
  *
  * Streams published here are kept in the zone's registry, which the
  * coworker API answers from.  A play of a stream that is not published
- * on this host is suspended while the coworkers are asked (see
- * ngx_rtmp_cluster_lookup.c); found elsewhere, the player gets an RTMP 302
- * or the stream is proxied; found nowhere, the player waits for a
- * publisher or is told the stream does not exist.  A publish of a stream
- * live on another origin may be refused.
+ * on this host is suspended while the coworkers (or stream managers) are
+ * asked (ngx_rtmp_cluster_lookup.c); found elsewhere, the player gets an
+ * RTMP 302 or the stream is proxied (the engine pulls it, this file is
+ * its source: the one address found); found nowhere, the player waits
+ * for a publisher or is told the stream does not exist.  A play of a
+ * stream published on another worker of this host is relayed from that
+ * worker by the engine.
+ *
+ * A publish of a stream live on another origin may be refused: asked of
+ * the stream managers (a lease, ngx_rtmp_cluster_managers.c), else of the
+ * coworkers.  The answer comes through a callback; the publish waits,
+ * suspended, as the header describes.
  */
 
 
 #include "ngx_rtmp_cluster.h"
 
 
-static ngx_rtmp_cluster_waiter_t *ngx_rtmp_cluster_waiter(
-    ngx_rtmp_session_t *s, ngx_rtmp_cluster_ctx_t *ctx, u_char *name);
-static void ngx_rtmp_cluster_play_found(ngx_rtmp_cluster_waiter_t *w,
-    ngx_int_t rc);
-static void ngx_rtmp_cluster_publish_found(ngx_rtmp_cluster_waiter_t *w,
+#define NGX_RTMP_CLUSTER_REDIRECT_LINGER  3000   /* ms after a 302 */
+
+
+/* a play or publish waiting for an answer: a copy of the command */
+typedef struct {
+    ngx_rtmp_play_t                *play;
+    ngx_rtmp_publish_t             *publish;
+    ngx_str_t                       key;            /* a lease's stream */
+    u_char                          key_buf[NGX_RTMP_CLUSTER_KEY_LEN];
+} ngx_rtmp_cluster_suspend_t;
+
+
+/* a publisher's stream in the registry, removed when it leaves */
+typedef struct {
+    ngx_str_t                       key;
+    u_char                          key_buf[NGX_RTMP_CLUSTER_KEY_LEN];
+    unsigned                        registered:1;
+} ngx_rtmp_cluster_registration_t;
+
+
+struct ngx_rtmp_cluster_origin_ctx_s {
+    ngx_rtmp_session_t             *session;
+    ngx_rtmp_cluster_waiter_t       waiter;         /* a lookup */
+    ngx_rtmp_cluster_suspend_t      suspend;
+    ngx_rtmp_cluster_registration_t registration;
+    ngx_rtmp_cluster_lease_t       *lease;
+    ngx_event_t                     close_evt;      /* after a 302 */
+};
+
+
+/* the proxy source's state of a stream: the one address to pull from */
+typedef struct {
+    ngx_rtmp_cluster_target_t       target;
+    unsigned                        given:1;        /* in this round */
+} ngx_rtmp_cluster_proxy_ctx_t;
+
+
+static ngx_rtmp_cluster_origin_ctx_t *ngx_rtmp_cluster_origin_ctx(
+    ngx_rtmp_session_t *s);
+static ngx_int_t ngx_rtmp_cluster_origin_ask(ngx_rtmp_session_t *s,
+    ngx_rtmp_cluster_origin_ctx_t *octx, u_char *name,
+    ngx_rtmp_cluster_lookup_pt handler, ngx_uint_t fresh);
+static void ngx_rtmp_cluster_play_answer(ngx_rtmp_cluster_waiter_t *w,
     ngx_int_t rc);
 static ngx_int_t ngx_rtmp_cluster_play_decide(ngx_rtmp_session_t *s,
     ngx_rtmp_play_t *v, ngx_rtmp_cluster_waiter_t *w, ngx_int_t rc);
-static ngx_int_t ngx_rtmp_cluster_publish_decide(ngx_rtmp_session_t *s,
-    ngx_rtmp_cluster_waiter_t *w, ngx_int_t rc);
+static ngx_int_t ngx_rtmp_cluster_play_relay(ngx_rtmp_session_t *s,
+    ngx_rtmp_play_t *v, const ngx_rtmp_cluster_source_t *source,
+    void *data);
+static ngx_int_t ngx_rtmp_cluster_check_publish(ngx_rtmp_session_t *s,
+    ngx_rtmp_cluster_origin_ctx_t *octx);
+static void ngx_rtmp_cluster_publish_answer(ngx_rtmp_cluster_waiter_t *w,
+    ngx_int_t rc);
+static ngx_int_t ngx_rtmp_cluster_publish_local(ngx_rtmp_session_t *s,
+    ngx_str_t *key);
+static void ngx_rtmp_cluster_lease_answer(void *data, ngx_int_t rc,
+    u_char *addr, in_port_t port);
+static void ngx_rtmp_cluster_publish_resume(ngx_rtmp_cluster_origin_ctx_t *octx);
+static ngx_int_t ngx_rtmp_cluster_refuse_publish(ngx_rtmp_session_t *s,
+    ngx_str_t *key, u_char *addr, in_port_t port);
 static ngx_int_t ngx_rtmp_cluster_is_self(ngx_rtmp_session_t *s,
     ngx_rtmp_cluster_waiter_t *w);
 static ngx_int_t ngx_rtmp_cluster_redirect(ngx_rtmp_session_t *s,
     ngx_rtmp_play_t *v, ngx_rtmp_cluster_waiter_t *w);
 static void ngx_rtmp_cluster_close_handler(ngx_event_t *ev);
+static ngx_int_t ngx_rtmp_cluster_proxy_init(ngx_rtmp_cluster_stream_t *st,
+    void *data);
+static void ngx_rtmp_cluster_proxy_round(ngx_rtmp_cluster_stream_t *st);
+static ngx_int_t ngx_rtmp_cluster_proxy_next(ngx_rtmp_cluster_stream_t *st,
+    ngx_rtmp_cluster_target_t *t);
+static void ngx_rtmp_cluster_proxy_free(ngx_rtmp_cluster_stream_t *st);
 
 
-ngx_int_t
-ngx_rtmp_cluster_key(ngx_str_t *app, u_char *name, ngx_str_t *key,
-    u_char *buf)
-{
-    size_t  len;
+/* an origin's pull of a stream a coworker has: that address only */
 
-    len = ngx_strlen(name);
-
-    if (app->len + 1 + len > NGX_RTMP_CLUSTER_KEY_LEN) {
-        return NGX_ERROR;
-    }
-
-    key->data = buf;
-    key->len = ngx_sprintf(buf, "%V/%s", app, name) - buf;
-
-    return NGX_OK;
-}
+static const ngx_rtmp_cluster_source_t  ngx_rtmp_cluster_proxy_source = {
+    ngx_rtmp_cluster_proxy_init,
+    ngx_rtmp_cluster_proxy_round,
+    ngx_rtmp_cluster_proxy_next,
+    NULL,                                   /* 302s are not followed */
+    ngx_rtmp_cluster_proxy_free
+};
 
 
 /*
@@ -125,36 +180,61 @@ ngx_rtmp_cluster_advertised(ngx_rtmp_cluster_app_conf_t *cacf,
 }
 
 
-static ngx_rtmp_cluster_waiter_t *
-ngx_rtmp_cluster_waiter(ngx_rtmp_session_t *s, ngx_rtmp_cluster_ctx_t *ctx,
-    u_char *name)
+static ngx_rtmp_cluster_origin_ctx_t *
+ngx_rtmp_cluster_origin_ctx(ngx_rtmp_session_t *s)
+{
+    ngx_rtmp_cluster_ctx_t         *ctx;
+    ngx_rtmp_cluster_origin_ctx_t  *octx;
+
+    ctx = ngx_rtmp_cluster_session_ctx(s);
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    if (ctx->origin) {
+        return ctx->origin;
+    }
+
+    octx = ngx_pcalloc(s->connection->pool,
+                       sizeof(ngx_rtmp_cluster_origin_ctx_t));
+    if (octx == NULL) {
+        return NULL;
+    }
+
+    octx->session = s;
+    ctx->origin = octx;
+
+    return octx;
+}
+
+
+/*
+ * Where is "app/name"?  The lookup of octx's waiter: the answer at once
+ * (NGX_OK found, NGX_DECLINED not found), or NGX_AGAIN and handler()
+ * later; NGX_BUSY: a command waits already.
+ */
+
+static ngx_int_t
+ngx_rtmp_cluster_origin_ask(ngx_rtmp_session_t *s,
+    ngx_rtmp_cluster_origin_ctx_t *octx, u_char *name,
+    ngx_rtmp_cluster_lookup_pt handler, ngx_uint_t fresh)
 {
     u_char                     *p, *last;
     ngx_rtmp_cluster_waiter_t  *w;
 
-    w = ctx->waiter;
-
-    if (w == NULL) {
-        w = ngx_pcalloc(s->connection->pool,
-                        sizeof(ngx_rtmp_cluster_waiter_t));
-        if (w == NULL) {
-            return NULL;
-        }
-
-        ctx->waiter = w;
-    }
+    w = &octx->waiter;
 
     if (w->flight) {
-        /* a command is suspended already */
-        return NULL;
+        return NGX_BUSY;
     }
 
-    w->data = s;
+    w->data = octx;
+    w->handler = handler;
     w->cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
-    w->fresh = 0;
+    w->fresh = fresh;
 
     if (ngx_rtmp_cluster_key(&s->app, name, &w->key, w->key_buf) != NGX_OK) {
-        return NULL;
+        return NGX_DECLINED;
     }
 
     w->app_len = s->app.len;
@@ -176,36 +256,38 @@ ngx_rtmp_cluster_waiter(ngx_rtmp_session_t *s, ngx_rtmp_cluster_ctx_t *ctx,
         w->tc_host.len = p - w->tc_host.data;
     }
 
-    return w;
+    if (w->cacf->coworkers == NULL && w->cacf->managers == NULL) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_rtmp_cluster_lookup(w);
 }
 
 
-/* NGX_DECLINED: go on with nginx-rtmp's play; NGX_OK: handled here */
+/* a play: here, relayed from another worker, looked up, or waiting */
 
 ngx_int_t
 ngx_rtmp_cluster_origin_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
 {
-    ngx_pid_t                      pid, owner;
-    ngx_int_t                      rc;
-    ngx_rtmp_cluster_ctx_t        *ctx;
-    ngx_rtmp_cluster_waiter_t     *w;
-    ngx_rtmp_cluster_app_conf_t   *cacf;
-    ngx_rtmp_cluster_main_conf_t  *cmcf;
+    ngx_pid_t                       pid, owner;
+    ngx_int_t                       rc;
+    ngx_str_t                       key;
+    ngx_rtmp_cluster_zone_t        *zone;
+    ngx_rtmp_cluster_origin_ctx_t  *octx;
+    u_char                          key_buf[NGX_RTMP_CLUSTER_KEY_LEN];
 
-    cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
-    cmcf = ngx_rtmp_get_module_main_conf(s, ngx_rtmp_cluster_module);
+    zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
 
-    ctx = ngx_rtmp_cluster_session_ctx(s);
-    if (ctx == NULL) {
+    octx = ngx_rtmp_cluster_origin_ctx(s);
+    if (octx == NULL || zone == NULL) {
         return NGX_ERROR;
     }
 
-    w = ngx_rtmp_cluster_waiter(s, ctx, v->name);
-    if (w == NULL) {
+    if (ngx_rtmp_cluster_key(&s->app, v->name, &key, key_buf) != NGX_OK) {
         return NGX_DECLINED;
     }
 
-    pid = ngx_rtmp_cluster_registry_find(cmcf->shm_zone, &w->key);
+    pid = ngx_rtmp_cluster_registry_find(zone, &key);
 
     if (pid == ngx_pid) {
         return NGX_DECLINED;
@@ -217,55 +299,56 @@ ngx_rtmp_cluster_origin_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
          * it can (relaying on, its sockets listen)
          */
 
-        owner = ngx_rtmp_cluster_owner(cmcf->shm_zone, &w->key, 0, 0);
+        owner = ngx_rtmp_cluster_owner(zone, &key, 0, 0);
 
         if (owner == 0 || owner == ngx_pid) {
             return NGX_DECLINED;
         }
 
-        return ngx_rtmp_cluster_edge_play(s, v) == NGX_OK ? NGX_DECLINED
-                                                          : NGX_ERROR;
+        return ngx_rtmp_cluster_play_relay(s, v, NULL, NULL);
     }
 
-    if (cacf->coworkers == NULL && cacf->managers == NULL) {
-        return ngx_rtmp_cluster_play_decide(s, v, w, NGX_DECLINED);
+    rc = ngx_rtmp_cluster_origin_ask(s, octx, v->name,
+                                     ngx_rtmp_cluster_play_answer, 0);
+
+    if (rc == NGX_BUSY) {
+        return NGX_DECLINED;
     }
-
-    w->handler = ngx_rtmp_cluster_play_found;
-
-    rc = ngx_rtmp_cluster_lookup(w);
 
     if (rc != NGX_AGAIN) {
-        return ngx_rtmp_cluster_play_decide(s, v, w, rc);
+        return ngx_rtmp_cluster_play_decide(s, v, &octx->waiter, rc);
     }
 
-    /* suspended: play goes on when the coworkers have answered */
+    /* suspended: the play goes on when the answer comes */
 
-    ctx->play = ngx_palloc(s->connection->pool, sizeof(ngx_rtmp_play_t));
-    if (ctx->play == NULL) {
-        ngx_rtmp_cluster_lookup_cancel(w);
-        return NGX_ERROR;
+    if (octx->suspend.play == NULL) {
+        octx->suspend.play = ngx_palloc(s->connection->pool,
+                                        sizeof(ngx_rtmp_play_t));
+        if (octx->suspend.play == NULL) {
+            ngx_rtmp_cluster_lookup_cancel(&octx->waiter);
+            return NGX_ERROR;
+        }
     }
 
-    *ctx->play = *v;
+    *octx->suspend.play = *v;
 
     return NGX_OK;
 }
 
 
 static void
-ngx_rtmp_cluster_play_found(ngx_rtmp_cluster_waiter_t *w, ngx_int_t rc)
+ngx_rtmp_cluster_play_answer(ngx_rtmp_cluster_waiter_t *w, ngx_int_t rc)
 {
-    ngx_rtmp_session_t      *s;
-    ngx_rtmp_cluster_ctx_t  *ctx;
+    ngx_rtmp_session_t             *s;
+    ngx_rtmp_cluster_origin_ctx_t  *octx;
 
-    s = w->data;
-    ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
+    octx = w->data;
+    s = octx->session;
 
-    rc = ngx_rtmp_cluster_play_decide(s, ctx->play, w, rc);
+    rc = ngx_rtmp_cluster_play_decide(s, octx->suspend.play, w, rc);
 
     if (rc == NGX_DECLINED) {
-        rc = ngx_rtmp_cluster_next_play(s, ctx->play);
+        rc = ngx_rtmp_cluster_next_play(s, octx->suspend.play);
     }
 
     if (rc == NGX_ERROR) {
@@ -273,6 +356,13 @@ ngx_rtmp_cluster_play_found(ngx_rtmp_cluster_waiter_t *w, ngx_int_t rc)
     }
 }
 
+
+/*
+ * The answer of a play's lookup: found elsewhere, a 302 (NGX_OK: answered
+ * here) or a proxy pull (NGX_DECLINED: nginx-rtmp's play follows, the
+ * player joins the pull); not found, refused (NGX_OK) or waiting for a
+ * publisher (NGX_DECLINED).
+ */
 
 static ngx_int_t
 ngx_rtmp_cluster_play_decide(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
@@ -292,13 +382,9 @@ ngx_rtmp_cluster_play_decide(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
                           "cluster: \"%V\" is on %s:%d, proxying it",
                           &w->key, w->addr, (int) w->port);
 
-            if (ngx_rtmp_cluster_edge_proxy(s, v, w->addr, w->port)
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-
-            return NGX_DECLINED;
+            return ngx_rtmp_cluster_play_relay(s, v,
+                                            &ngx_rtmp_cluster_proxy_source,
+                                            w);
         }
 
         return ngx_rtmp_cluster_redirect(s, v, w);
@@ -318,6 +404,122 @@ ngx_rtmp_cluster_play_decide(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
 
     /* as nginx-rtmp does: wait for a publisher */
     return NGX_DECLINED;
+}
+
+
+/*
+ * The engine pulls the stream for this player: from the worker that has
+ * it (source NULL) or from a coworker (the proxy source).  NGX_DECLINED:
+ * nginx-rtmp's play follows; the player is a live subscriber.
+ */
+
+static ngx_int_t
+ngx_rtmp_cluster_play_relay(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
+    const ngx_rtmp_cluster_source_t *source, void *data)
+{
+    u_char                  *args;
+    ngx_int_t                rc;
+    ngx_rtmp_conf_ctx_t      cctx;
+    ngx_rtmp_cluster_ctx_t  *ctx;
+    u_char                   buf[NGX_RTMP_MAX_ARGS];
+
+    ctx = ngx_rtmp_cluster_session_ctx(s);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    args = v->args;
+
+    if (args[0] == '\0' && s->args.len) {
+        /* no play arguments: connect's (the tcUrl's) */
+        ngx_cpystrn(buf, s->args.data,
+                    ngx_min(s->args.len + 1, sizeof(buf)));
+        args = buf;
+    }
+
+    cctx.main_conf = s->main_conf;
+    cctx.srv_conf = s->srv_conf;
+    cctx.app_conf = s->app_conf;
+
+    ctx->member.inner = s->auto_pushed;
+
+    rc = ngx_rtmp_cluster_stream_play(&cctx, &ctx->member, &s->app, v->name,
+                                      args,
+                                      source ? NGX_RTMP_CLUSTER_PROXY
+                                             : NGX_RTMP_CLUSTER_PULL,
+                                      source, data);
+
+    return (rc == NGX_ERROR) ? NGX_ERROR : NGX_DECLINED;
+}
+
+
+/* the proxy source */
+
+static ngx_int_t
+ngx_rtmp_cluster_proxy_init(ngx_rtmp_cluster_stream_t *st, void *data)
+{
+    ngx_rtmp_cluster_waiter_t *w = data;
+
+    in_addr_t                      inaddr;
+    ngx_rtmp_cluster_proxy_ctx_t  *pctx;
+
+    inaddr = ngx_inet_addr(w->addr, ngx_strlen(w->addr));
+
+    if (inaddr == INADDR_NONE) {
+        /* a host name would need a blocking lookup */
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "cluster: cannot proxy \"%V\" from \"%s\": "
+                      "not an IPv4 address", &w->key, w->addr);
+        return NGX_ERROR;
+    }
+
+    pctx = ngx_calloc(sizeof(ngx_rtmp_cluster_proxy_ctx_t), ngx_cycle->log);
+    if (pctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_rtmp_cluster_target_inet(&pctx->target, inaddr, w->port);
+
+    ngx_rtmp_cluster_stream_set_source_ctx(st, pctx);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_rtmp_cluster_proxy_round(ngx_rtmp_cluster_stream_t *st)
+{
+    ngx_rtmp_cluster_proxy_ctx_t  *pctx;
+
+    pctx = ngx_rtmp_cluster_stream_source_ctx(st);
+    pctx->given = 0;
+}
+
+
+static ngx_int_t
+ngx_rtmp_cluster_proxy_next(ngx_rtmp_cluster_stream_t *st,
+    ngx_rtmp_cluster_target_t *t)
+{
+    ngx_rtmp_cluster_proxy_ctx_t  *pctx;
+
+    pctx = ngx_rtmp_cluster_stream_source_ctx(st);
+
+    if (pctx->given) {
+        return NGX_DONE;
+    }
+
+    pctx->given = 1;
+    ngx_rtmp_cluster_target_copy(t, &pctx->target);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_rtmp_cluster_proxy_free(ngx_rtmp_cluster_stream_t *st)
+{
+    ngx_free(ngx_rtmp_cluster_stream_source_ctx(st));
+    ngx_rtmp_cluster_stream_set_source_ctx(st, NULL);
 }
 
 
@@ -360,17 +562,20 @@ ngx_rtmp_cluster_is_self(ngx_rtmp_session_t *s, ngx_rtmp_cluster_waiter_t *w)
  * RTMP 302.  SRS dialect: after play is answered, on message stream 0,
  * ex.redirect the tcUrl and ex.redirect2 the full URL with the player's
  * arguments.  FMS dialect: ex.redirect the full URL, no play answer.
+ * The address is one the lookup's reader accepted (an IP address or a
+ * host name, never the unspecified address); the names were checked when
+ * the play came.
  */
 
 static ngx_int_t
 ngx_rtmp_cluster_redirect(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
     ngx_rtmp_cluster_waiter_t *w)
 {
-    u_char                  *p;
-    ngx_str_t                tc_url, full;
-    ngx_rtmp_header_t        h;
-    ngx_rtmp_cluster_ctx_t  *ctx;
-    ngx_rtmp_cluster_zone_t *zone;
+    u_char                         *p;
+    ngx_str_t                       tc_url, full;
+    ngx_rtmp_header_t               h;
+    ngx_rtmp_cluster_zone_t        *zone;
+    ngx_rtmp_cluster_origin_ctx_t  *octx;
 
     static double  trans;
     static double  code = 302;
@@ -428,7 +633,7 @@ ngx_rtmp_cluster_redirect(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
           out_inf, sizeof(out_inf) },
     };
 
-    ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
+    octx = w->data;
 
     tc_url.len = sizeof("rtmp://:65535/") - 1 + ngx_strlen(w->addr)
                  + s->app.len;
@@ -455,7 +660,7 @@ ngx_rtmp_cluster_redirect(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
     /* three small messages: Nagle would hold the later ones for an ack */
     (void) ngx_tcp_nodelay(s->connection);
 
-    if (w->cacf->dialect == NGX_RTMP_CLUSTER_DIALECT_SRS) {
+    if (w->cacf->redirect == NGX_RTMP_CLUSTER_REDIRECT_SRS) {
         if (ngx_rtmp_send_status(s, "NetStream.Play.Reset", "status",
                                  "Playing and resetting") != NGX_OK
             || ngx_rtmp_send_status(s, "NetStream.Play.Start", "status",
@@ -490,20 +695,20 @@ ngx_rtmp_cluster_redirect(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
 
     zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
     if (zone) {
-        (void) ngx_atomic_fetch_add(&zone->sh->redirects_sent, 1);
+        ngx_rtmp_cluster_count(zone, NGX_RTMP_CLUSTER_REDIRECTS_SENT, 1);
     }
 
     ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
                   "cluster: redirecting the play of \"%V\" to \"%V\"",
                   &w->key, &full);
 
-    /* the player reconnects elsewhere; close if it lingers */
+    /* the player reconnects elsewhere; closed if it lingers */
 
-    ctx->close_evt.data = s->connection;
-    ctx->close_evt.log = s->connection->log;
-    ctx->close_evt.handler = ngx_rtmp_cluster_close_handler;
+    octx->close_evt.data = s->connection;
+    octx->close_evt.log = s->connection->log;
+    octx->close_evt.handler = ngx_rtmp_cluster_close_handler;
 
-    ngx_add_timer(&ctx->close_evt, 3000);
+    ngx_add_timer(&octx->close_evt, NGX_RTMP_CLUSTER_REDIRECT_LINGER);
 
     return NGX_OK;
 }
@@ -520,110 +725,270 @@ ngx_rtmp_cluster_close_handler(ngx_event_t *ev)
 }
 
 
-/* NGX_DECLINED: go on with nginx-rtmp's publish; NGX_OK: handled here */
+/*
+ * A publish: with stream managers, a lease first (the coworkers only if
+ * no manager answers); else the coworkers, if duplicates are refused.
+ */
 
 ngx_int_t
 ngx_rtmp_cluster_origin_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
 {
-    ngx_rtmp_cluster_app_conf_t  *cacf;
+    in_port_t                       port;
+    ngx_int_t                       rc;
+    ngx_str_t                      *key, host;
+    ngx_rtmp_cluster_app_conf_t    *cacf;
+    ngx_rtmp_cluster_origin_ctx_t  *octx;
 
     cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
 
-    if (cacf->managers) {
-        /* a lease first; the coworkers only if no manager answers */
-        return ngx_rtmp_cluster_lease_publish(s, v);
-    }
-
-    return ngx_rtmp_cluster_origin_check_publish(s, v);
-}
-
-
-/* is the stream live on another origin?  ask the coworkers */
-
-ngx_int_t
-ngx_rtmp_cluster_origin_check_publish(ngx_rtmp_session_t *s,
-    ngx_rtmp_publish_t *v)
-{
-    ngx_int_t                     rc;
-    ngx_rtmp_cluster_ctx_t       *ctx;
-    ngx_rtmp_cluster_waiter_t    *w;
-    ngx_rtmp_cluster_app_conf_t  *cacf;
-
-    cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
-
-    if (!cacf->reject_duplicate || cacf->coworkers == NULL) {
-        return NGX_DECLINED;
-    }
-
-    ctx = ngx_rtmp_cluster_session_ctx(s);
-    if (ctx == NULL) {
+    octx = ngx_rtmp_cluster_origin_ctx(s);
+    if (octx == NULL) {
         return NGX_ERROR;
     }
 
-    w = ngx_rtmp_cluster_waiter(s, ctx, v->name);
-    if (w == NULL) {
+    if (octx->suspend.publish == NULL) {
+        octx->suspend.publish = ngx_palloc(s->connection->pool,
+                                           sizeof(ngx_rtmp_publish_t));
+        if (octx->suspend.publish == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    *octx->suspend.publish = *v;
+
+    if (cacf->managers == NULL) {
+        return ngx_rtmp_cluster_check_publish(s, octx);
+    }
+
+    if (octx->lease) {
+        /* a second publish on this session: nginx-rtmp refuses it */
         return NGX_DECLINED;
     }
 
-    /* a cached "found" may be the stream this publisher comes back with */
-    w->fresh = 1;
-    w->handler = ngx_rtmp_cluster_publish_found;
+    key = &octx->suspend.key;
 
-    rc = ngx_rtmp_cluster_lookup(w);
+    if (ngx_rtmp_cluster_key(&s->app, v->name, key, octx->suspend.key_buf)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
 
+    /*
+     * The manager hands a lease over to the same origin address (one
+     * killed or restarted lost its token), so a stream live on another
+     * worker of this host is refused here, before it is asked.
+     */
+
+    rc = ngx_rtmp_cluster_publish_local(s, key);
     if (rc != NGX_AGAIN) {
-        return ngx_rtmp_cluster_publish_decide(s, w, rc);
+        return rc;
     }
 
-    if (ctx->publish == NULL) {
-        ctx->publish = ngx_palloc(s->connection->pool,
-                                  sizeof(ngx_rtmp_publish_t));
-        if (ctx->publish == NULL) {
-            ngx_rtmp_cluster_lookup_cancel(w);
-            return NGX_ERROR;
-        }
+    (void) ngx_rtmp_cluster_advertised(cacf,
+               ngx_rtmp_get_module_srv_conf(s, ngx_rtmp_core_module),
+               NULL, &host, &port);
 
-        *ctx->publish = *v;
+    octx->lease = ngx_rtmp_cluster_lease_start(s->connection->pool,
+                                               s->connection->log, cacf,
+                                               key, s->app.len, &host, port,
+                                               ngx_rtmp_cluster_lease_answer,
+                                               octx);
+    if (octx->lease == NULL) {
+        return NGX_ERROR;
     }
 
+    /* suspended until the manager answers */
     return NGX_OK;
 }
 
 
-static void
-ngx_rtmp_cluster_publish_found(ngx_rtmp_cluster_waiter_t *w, ngx_int_t rc)
+/*
+ * The stream live on a worker of this host (its publisher registered in
+ * the zone, the worker alive): refused, or with duplicates allowed, let
+ * through without a lease of its own, since that worker holds the
+ * host's.  NGX_AGAIN: not live here.
+ */
+
+static ngx_int_t
+ngx_rtmp_cluster_publish_local(ngx_rtmp_session_t *s, ngx_str_t *key)
 {
-    ngx_rtmp_session_t      *s;
-    ngx_rtmp_cluster_ctx_t  *ctx;
+    in_port_t                     port;
+    ngx_str_t                     host;
+    ngx_rtmp_cluster_zone_t      *zone;
+    ngx_rtmp_cluster_app_conf_t  *cacf;
+    u_char                        addr[NGX_RTMP_CLUSTER_ADDR_LEN];
 
-    s = w->data;
-    ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
+    cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
+    zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
 
-    rc = ngx_rtmp_cluster_publish_decide(s, w, rc);
-
-    if (rc == NGX_DECLINED) {
-        rc = ngx_rtmp_cluster_next_publish(s, ctx->publish);
+    if (zone == NULL || ngx_rtmp_cluster_registry_find(zone, key) == 0) {
+        return NGX_AGAIN;
     }
 
-    if (rc == NGX_ERROR) {
+    if (!cacf->duplicate_publish) {
+        ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                      "cluster: \"%V\" is live on another worker of this "
+                      "host; publishing without a lease", key);
+        return NGX_DECLINED;
+    }
+
+    (void) ngx_rtmp_cluster_advertised(cacf,
+               ngx_rtmp_get_module_srv_conf(s, ngx_rtmp_core_module),
+               NULL, &host, &port);
+
+    ngx_cpystrn(addr, host.data, ngx_min(host.len + 1, sizeof(addr)));
+
+    return ngx_rtmp_cluster_refuse_publish(s, key, addr, port);
+}
+
+
+/* the registration's answer (the first only: renewals are the client's) */
+
+static void
+ngx_rtmp_cluster_lease_answer(void *data, ngx_int_t rc, u_char *addr,
+    in_port_t port)
+{
+    ngx_rtmp_cluster_origin_ctx_t *octx = data;
+
+    ngx_int_t                     lrc;
+    ngx_rtmp_session_t           *s;
+    ngx_rtmp_cluster_lease_t     *l;
+    ngx_rtmp_cluster_app_conf_t  *cacf;
+
+    s = octx->session;
+    l = octx->lease;
+    cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
+
+    switch (rc) {
+
+    case NGX_OK:
+
+        /*
+         * Another worker of this host may have published it while we
+         * asked, its lease taken over by ours: refused (the lease is
+         * released as the session closes), or let through without one;
+         * that worker registers again when its renewal finds no lease.
+         */
+
+        lrc = ngx_rtmp_cluster_publish_local(s, &octx->suspend.key);
+
+        if (lrc == NGX_OK) {
+            return;
+        }
+
+        if (lrc == NGX_DECLINED) {
+            octx->lease = NULL;
+            ngx_rtmp_cluster_lease_end(l);
+        }
+
+        ngx_rtmp_cluster_publish_resume(octx);
+        return;
+
+    case NGX_DECLINED:
+
+        /* another origin holds the stream */
+
+        if (cacf->duplicate_publish) {
+            (void) ngx_rtmp_cluster_refuse_publish(s, &octx->suspend.key,
+                                                   addr[0] ? addr
+                                                       : (u_char *) "?",
+                                                   port);
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
+                      "cluster: \"%V\" is leased by %s:%d; publishing here "
+                      "anyway", &octx->suspend.key, addr, (int) port);
+
+        ngx_rtmp_cluster_publish_resume(octx);
+        return;
+
+    default: /* NGX_ERROR */
+
+        ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
+                      "cluster: no stream manager answered the registration "
+                      "of \"%V\"; publishing, registration retried",
+                      &octx->suspend.key);
+
+        /* the coworkers can still tell whether it is live elsewhere */
+
+        lrc = ngx_rtmp_cluster_check_publish(s, octx);
+
+        if (lrc == NGX_DECLINED) {
+            ngx_rtmp_cluster_publish_resume(octx);
+
+        } else if (lrc == NGX_ERROR) {
+            ngx_rtmp_finalize_session(s);
+        }
+    }
+}
+
+
+/* is the stream live on another origin?  The coworkers are asked */
+
+static ngx_int_t
+ngx_rtmp_cluster_check_publish(ngx_rtmp_session_t *s,
+    ngx_rtmp_cluster_origin_ctx_t *octx)
+{
+    ngx_int_t                     rc;
+    ngx_rtmp_cluster_app_conf_t  *cacf;
+
+    cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
+
+    if (!cacf->duplicate_publish || cacf->coworkers == NULL) {
+        return NGX_DECLINED;
+    }
+
+    /* a cached "found" may be the stream this publisher comes back with */
+
+    rc = ngx_rtmp_cluster_origin_ask(s, octx, octx->suspend.publish->name,
+                                     ngx_rtmp_cluster_publish_answer, 1);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_OK;
+    }
+
+    if (rc != NGX_OK || ngx_rtmp_cluster_is_self(s, &octx->waiter)) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_rtmp_cluster_refuse_publish(s, &octx->waiter.key,
+                                           octx->waiter.addr,
+                                           octx->waiter.port);
+}
+
+
+static void
+ngx_rtmp_cluster_publish_answer(ngx_rtmp_cluster_waiter_t *w, ngx_int_t rc)
+{
+    ngx_rtmp_cluster_origin_ctx_t *octx = w->data;
+
+    if (rc == NGX_OK && !ngx_rtmp_cluster_is_self(octx->session, w)) {
+        (void) ngx_rtmp_cluster_refuse_publish(octx->session, &w->key,
+                                               w->addr, w->port);
+        return;
+    }
+
+    ngx_rtmp_cluster_publish_resume(octx);
+}
+
+
+/* the suspended publish goes on with nginx-rtmp's */
+
+static void
+ngx_rtmp_cluster_publish_resume(ngx_rtmp_cluster_origin_ctx_t *octx)
+{
+    ngx_rtmp_session_t  *s;
+
+    s = octx->session;
+
+    if (ngx_rtmp_cluster_next_publish(s, octx->suspend.publish) != NGX_OK) {
         ngx_rtmp_finalize_session(s);
     }
 }
 
 
 static ngx_int_t
-ngx_rtmp_cluster_publish_decide(ngx_rtmp_session_t *s,
-    ngx_rtmp_cluster_waiter_t *w, ngx_int_t rc)
-{
-    if (rc != NGX_OK || ngx_rtmp_cluster_is_self(s, w)) {
-        return NGX_DECLINED;
-    }
-
-    return ngx_rtmp_cluster_refuse_publish(s, &w->key, w->addr, w->port);
-}
-
-
-ngx_int_t
 ngx_rtmp_cluster_refuse_publish(ngx_rtmp_session_t *s, ngx_str_t *key,
     u_char *addr, in_port_t port)
 {
@@ -637,7 +1002,7 @@ ngx_rtmp_cluster_refuse_publish(ngx_rtmp_session_t *s, ngx_str_t *key,
 
     zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
     if (zone) {
-        (void) ngx_atomic_fetch_add(&zone->sh->publishes_rejected, 1);
+        ngx_rtmp_cluster_count(zone, NGX_RTMP_CLUSTER_PUBLISHES_REJECTED, 1);
     }
 
     p = ngx_snprintf(desc, sizeof(desc) - 1,
@@ -653,97 +1018,105 @@ ngx_rtmp_cluster_refuse_publish(ngx_rtmp_session_t *s, ngx_str_t *key,
 }
 
 
-/* after the live module accepted the publisher: register the stream */
+/*
+ * After the live module accepted the publisher: the stream is in the
+ * registry (the registration holds its key), earlier answers about it are
+ * forgotten, and the engine knows it (this worker owns it on the host).
+ */
 
 void
 ngx_rtmp_cluster_origin_published(ngx_rtmp_session_t *s,
     ngx_rtmp_publish_t *v)
 {
-    ngx_str_t                      name;
-    ngx_rtmp_live_ctx_t           *lctx;
-    ngx_rtmp_cluster_ctx_t        *ctx;
-    ngx_rtmp_cluster_waiter_t     *w;
-    ngx_rtmp_cluster_main_conf_t  *cmcf;
+    ngx_rtmp_conf_ctx_t              cctx;
+    ngx_rtmp_live_ctx_t             *lctx;
+    ngx_rtmp_cluster_ctx_t          *ctx;
+    ngx_rtmp_cluster_zone_t         *zone;
+    ngx_rtmp_cluster_origin_ctx_t   *octx;
+    ngx_rtmp_cluster_registration_t *reg;
 
     lctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_live_module);
     if (lctx == NULL || !lctx->publishing) {
         return;
     }
 
-    cmcf = ngx_rtmp_get_module_main_conf(s, ngx_rtmp_cluster_module);
+    zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
 
     ctx = ngx_rtmp_cluster_session_ctx(s);
-    if (ctx == NULL) {
+    octx = ngx_rtmp_cluster_origin_ctx(s);
+
+    if (zone == NULL || ctx == NULL || octx == NULL) {
         return;
     }
 
-    w = ngx_rtmp_cluster_waiter(s, ctx, v->name);
-    if (w == NULL) {
+    reg = &octx->registration;
+
+    if (reg->registered
+        || ngx_rtmp_cluster_key(&s->app, v->name, &reg->key, reg->key_buf)
+           != NGX_OK)
+    {
         return;
     }
 
-    if (ngx_rtmp_cluster_registry_add(cmcf->shm_zone, &w->key,
+    if (ngx_rtmp_cluster_registry_add(zone, &reg->key,
                                       &s->connection->addr_text)
         != NGX_OK)
     {
         return;
     }
 
-    ngx_rtmp_cluster_lookup_forget(cmcf->shm_zone, &w->key);
-    ctx->registered = 1;
+    ngx_rtmp_cluster_lookup_forget(zone, &reg->key);
+    reg->registered = 1;
 
-    /* listed in the status, with its GOP */
-    name.data = v->name;
-    name.len = ngx_strlen(v->name);
+    /* listed in the status, with its GOP; other workers relay from us */
 
-    ctx->published = ngx_rtmp_cluster_stream_record(cmcf->shm_zone,
-                                                    NGX_RTMP_CLUSTER_PUBLISH,
-                                                    &s->app, &name);
-    if (ctx->published) {
-        ctx->published->state = NGX_RTMP_CLUSTER_LIVE;
-        ctx->published->owner = ngx_pid;
-        ctx->record = ctx->published;
-    }
+    cctx.main_conf = s->main_conf;
+    cctx.srv_conf = s->srv_conf;
+    cctx.app_conf = s->app_conf;
 
-    /* this worker serves the stream to the host's other workers */
-    (void) ngx_rtmp_cluster_owner(cmcf->shm_zone, &w->key, 1, 1);
+    (void) ngx_rtmp_cluster_stream_publish(&cctx, &ctx->member, &s->app,
+                                           v->name, v->args, NULL, NULL);
 
     ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
-                  "cluster: \"%V\" registered on this origin", &w->key);
+                  "cluster: \"%V\" registered on this origin", &reg->key);
 }
 
+
+/* the session closes: what it waits for is cancelled, what it holds ends */
 
 void
 ngx_rtmp_cluster_origin_close(ngx_rtmp_session_t *s)
 {
-    ngx_rtmp_cluster_ctx_t        *ctx;
-    ngx_rtmp_cluster_main_conf_t  *cmcf;
+    ngx_rtmp_cluster_ctx_t         *ctx;
+    ngx_rtmp_cluster_zone_t        *zone;
+    ngx_rtmp_cluster_origin_ctx_t  *octx;
 
     ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
-    if (ctx == NULL) {
+    if (ctx == NULL || ctx->origin == NULL) {
         return;
     }
 
-    if (ctx->waiter && ctx->waiter->flight) {
-        ngx_rtmp_cluster_lookup_cancel(ctx->waiter);
+    octx = ctx->origin;
+
+    if (octx->waiter.flight) {
+        ngx_rtmp_cluster_lookup_cancel(&octx->waiter);
     }
 
-    if (ctx->lease) {
-        ngx_rtmp_cluster_lease_close(s);
+    if (octx->lease) {
+        ngx_rtmp_cluster_lease_end(octx->lease);
+        octx->lease = NULL;
     }
 
-    if (ctx->close_evt.timer_set) {
-        ngx_del_timer(&ctx->close_evt);
+    if (octx->close_evt.timer_set) {
+        ngx_del_timer(&octx->close_evt);
     }
 
-    if (ctx->registered) {
-        ctx->registered = 0;
+    if (octx->registration.registered) {
+        octx->registration.registered = 0;
 
-        cmcf = ngx_rtmp_get_module_main_conf(s, ngx_rtmp_cluster_module);
-        ngx_rtmp_cluster_registry_remove(cmcf->shm_zone, &ctx->waiter->key);
-        ngx_rtmp_cluster_owner_release(cmcf->shm_zone, &ctx->waiter->key);
-
-        ngx_rtmp_cluster_stream_record_free(cmcf->shm_zone, ctx->published);
-        ctx->published = NULL;
+        zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
+        if (zone) {
+            ngx_rtmp_cluster_registry_remove(zone, &octx->registration.key);
+        }
     }
 }

@@ -11,8 +11,8 @@
  * owner's liveness, never trusted from the table alone.
  *
  * The listeners stay out of cycle->listening, so a worker that shuts
- * down after a reload keeps serving the streams it owns to the new
- * workers until it exits.
+ * down after a reload keeps serving the streams it owns (those it holds
+ * the publisher of) to the new workers until it exits.
  */
 
 
@@ -30,21 +30,16 @@ static ngx_int_t ngx_rtmp_cluster_listen(ngx_cycle_t *cycle,
 static void ngx_rtmp_cluster_listen_all(ngx_cycle_t *cycle);
 static void ngx_rtmp_cluster_close_all(void);
 static void ngx_rtmp_cluster_check_sockets(ngx_cycle_t *cycle);
-static ngx_uint_t ngx_rtmp_cluster_worker_relays(
-    ngx_rtmp_cluster_zone_t *zone, ngx_pid_t pid);
-static void ngx_rtmp_cluster_register_worker(ngx_cycle_t *cycle,
-    ngx_shm_zone_t *shm_zone);
-static void ngx_rtmp_cluster_watch_handler(ngx_event_t *ev);
-static void ngx_rtmp_cluster_worker_state(ngx_cycle_t *cycle,
-    ngx_uint_t state);
+static void ngx_rtmp_cluster_socket_path(ngx_rtmp_cluster_main_conf_t *cmcf,
+    ngx_pid_t pid, ngx_uint_t server, struct sockaddr_un *sun);
+static void ngx_rtmp_cluster_worker_state(ngx_cycle_t *cycle);
+
+
+#define NGX_RTMP_CLUSTER_LISTEN_RETRY  5000   /* ms between tries */
 
 
 static ngx_uint_t         ngx_rtmp_cluster_nlisteners;
 static ngx_listening_t   *ngx_rtmp_cluster_listeners;
-static ngx_event_t        ngx_rtmp_cluster_watch;
-static ngx_connection_t   ngx_rtmp_cluster_watch_dummy;
-static ngx_msec_t         ngx_rtmp_cluster_exiting_since;
-static ngx_event_handler_pt  ngx_rtmp_cluster_recv;
 
 /* cluster_worker_relay on; this worker's sockets listen; its cycle */
 static ngx_uint_t         ngx_rtmp_cluster_relaying;
@@ -52,15 +47,9 @@ static ngx_uint_t         ngx_rtmp_cluster_listening;
 static ngx_uint_t         ngx_rtmp_cluster_generation;
 
 /* sockets lost: when to listen again, and whether the log said so */
-#define NGX_RTMP_CLUSTER_LISTEN_RETRY  5000
-
 static ngx_str_t         *ngx_rtmp_cluster_socket_dir_conf;
 static ngx_msec_t         ngx_rtmp_cluster_retry_at;
 static ngx_uint_t         ngx_rtmp_cluster_said;
-
-#define NGX_RTMP_CLUSTER_WORKER_GONE     0
-#define NGX_RTMP_CLUSTER_WORKER_EXITING  1
-#define NGX_RTMP_CLUSTER_WORKER_RELAY    2
 
 
 /* in the master, before workers start: their socket directory */
@@ -68,17 +57,11 @@ static ngx_uint_t         ngx_rtmp_cluster_said;
 ngx_int_t
 ngx_rtmp_cluster_workers_init_module(ngx_cycle_t *cycle)
 {
-    ngx_rtmp_conf_ctx_t           *rctx;
     ngx_rtmp_cluster_main_conf_t  *cmcf;
 
-    rctx = (ngx_rtmp_conf_ctx_t *) ngx_get_conf(cycle->conf_ctx,
-                                                ngx_rtmp_module);
-    if (rctx == NULL) {
-        return NGX_OK;
-    }
+    cmcf = ngx_rtmp_cluster_main_conf(cycle);
 
-    cmcf = rctx->main_conf[ngx_rtmp_cluster_module.ctx_index];
-    if (cmcf == NULL || cmcf->shm_zone == NULL || !cmcf->share) {
+    if (cmcf == NULL || cmcf->shm_zone == NULL || !cmcf->worker_relay) {
         return NGX_OK;
     }
 
@@ -261,7 +244,7 @@ ngx_rtmp_cluster_socket_sweep(ngx_cycle_t *cycle, int fd)
 }
 
 
-void
+static void
 ngx_rtmp_cluster_socket_path(ngx_rtmp_cluster_main_conf_t *cmcf,
     ngx_pid_t pid, ngx_uint_t server, struct sockaddr_un *sun)
 {
@@ -283,31 +266,20 @@ ngx_rtmp_cluster_workers_init_process(ngx_cycle_t *cycle)
     ngx_rtmp_port_t               *port;
     ngx_rtmp_in_addr_t            *addr;
     struct sockaddr_un            *sun;
-    ngx_rtmp_conf_ctx_t           *rctx;
     ngx_rtmp_core_srv_conf_t     **cscf;
     ngx_rtmp_core_main_conf_t     *cmcf;
     ngx_rtmp_cluster_main_conf_t  *ccmf;
 
-    ngx_rtmp_cluster_watch_dummy.fd = (ngx_socket_t) -1;
-    ngx_rtmp_cluster_watch.data = &ngx_rtmp_cluster_watch_dummy;
-    ngx_rtmp_cluster_watch.log = cycle->log;
-    ngx_rtmp_cluster_watch.handler = ngx_rtmp_cluster_watch_handler;
-    ngx_rtmp_cluster_watch.cancelable = 1;
+    ccmf = ngx_rtmp_cluster_main_conf(cycle);
+    cmcf = ngx_rtmp_core_main_conf;
 
-    ngx_add_timer(&ngx_rtmp_cluster_watch, 500);
-
-    rctx = (ngx_rtmp_conf_ctx_t *) ngx_get_conf(cycle->conf_ctx,
-                                                ngx_rtmp_module);
-    ccmf = rctx->main_conf[ngx_rtmp_cluster_module.ctx_index];
-    cmcf = rctx->main_conf[ngx_rtmp_core_module.ctx_index];
-
-    ngx_rtmp_cluster_relaying = ccmf->share;
+    ngx_rtmp_cluster_relaying = ccmf->worker_relay;
     ngx_rtmp_cluster_listening = 0;
     ngx_rtmp_cluster_generation =
-        ((ngx_rtmp_cluster_zone_t *) ccmf->shm_zone->data)->sh->generation;
+        ngx_rtmp_cluster_zone_generation(ccmf->shm_zone->data);
 
-    if (!ccmf->share || ngx_process != NGX_PROCESS_WORKER) {
-        ngx_rtmp_cluster_register_worker(cycle, ccmf->shm_zone);
+    if (!ccmf->worker_relay || ngx_process != NGX_PROCESS_WORKER) {
+        ngx_rtmp_cluster_worker_state(cycle);
         return NGX_OK;
     }
 
@@ -324,7 +296,7 @@ ngx_rtmp_cluster_workers_init_process(ngx_cycle_t *cycle)
     }
 
     if (model == NULL) {
-        ngx_rtmp_cluster_register_worker(cycle, ccmf->shm_zone);
+        ngx_rtmp_cluster_worker_state(cycle);
         return NGX_OK;
     }
 
@@ -375,7 +347,7 @@ ngx_rtmp_cluster_workers_init_process(ngx_cycle_t *cycle)
     ngx_rtmp_cluster_retry_at = ngx_current_msec
                                 + NGX_RTMP_CLUSTER_LISTEN_RETRY;
 
-    ngx_rtmp_cluster_register_worker(cycle, ccmf->shm_zone);
+    ngx_rtmp_cluster_worker_state(cycle);
 
     return NGX_OK;
 }
@@ -514,7 +486,7 @@ ngx_rtmp_cluster_check_sockets(ngx_cycle_t *cycle)
                                 + NGX_RTMP_CLUSTER_LISTEN_RETRY;
 
     ngx_rtmp_cluster_listen_all(cycle);
-    ngx_rtmp_cluster_worker_state(cycle, NGX_RTMP_CLUSTER_WORKER_RELAY);
+    ngx_rtmp_cluster_worker_state(cycle);
 }
 
 
@@ -590,14 +562,12 @@ failed:
 }
 
 
-/* this worker in the zone's worker table, for the status */
+/* this worker in the zone's worker table, for the status and others */
 
 static void
-ngx_rtmp_cluster_register_worker(ngx_cycle_t *cycle,
-    ngx_shm_zone_t *shm_zone)
+ngx_rtmp_cluster_worker_state(ngx_cycle_t *cycle)
 {
-    ngx_rtmp_cluster_zone_t        *zone;
-    ngx_rtmp_cluster_shm_worker_t  *w;
+    ngx_rtmp_cluster_zone_t  *zone;
 
     if (ngx_process != NGX_PROCESS_WORKER
         && ngx_process != NGX_PROCESS_SINGLE)
@@ -605,27 +575,24 @@ ngx_rtmp_cluster_register_worker(ngx_cycle_t *cycle,
         return;
     }
 
-    zone = shm_zone->data;
-    w = &zone->sh->workers[ngx_process_slot % NGX_RTMP_CLUSTER_MAX_WORKERS];
+    zone = ngx_rtmp_cluster_zone_get(cycle);
+    if (zone == NULL) {
+        return;
+    }
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    w->pid = ngx_pid;
-    w->generation = ngx_rtmp_cluster_generation;
-    w->started = ngx_time();
-    w->relay = ngx_rtmp_cluster_listening;
-    w->exiting = 0;
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_rtmp_cluster_worker_set(zone, ngx_process_slot,
+                                ngx_rtmp_cluster_generation,
+                                ngx_rtmp_cluster_listening, ngx_exiting);
 }
 
 
 void
 ngx_rtmp_cluster_workers_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_uint_t           i;
-    ngx_listening_t     *ls;
-    struct sockaddr_un  *sun;
+    ngx_uint_t                i;
+    ngx_listening_t          *ls;
+    struct sockaddr_un       *sun;
+    ngx_rtmp_cluster_zone_t  *zone;
 
     for (i = 0; i < ngx_rtmp_cluster_nlisteners; i++) {
         ls = &ngx_rtmp_cluster_listeners[i];
@@ -638,84 +605,110 @@ ngx_rtmp_cluster_workers_exit_process(ngx_cycle_t *cycle)
 
     ngx_rtmp_cluster_nlisteners = 0;
 
-    ngx_rtmp_cluster_worker_state(cycle, NGX_RTMP_CLUSTER_WORKER_GONE);
+    zone = ngx_rtmp_cluster_zone_get(cycle);
+    if (zone) {
+        ngx_rtmp_cluster_worker_gone(zone, ngx_process_slot);
+    }
 }
 
 
-/* the server block index of a session's configuration */
+/* from the module's watch timer: sockets lost, listened anew */
+
+void
+ngx_rtmp_cluster_workers_check(ngx_cycle_t *cycle)
+{
+    ngx_rtmp_cluster_check_sockets(cycle);
+}
+
+
+/* from the module's watch timer, once: this worker shuts down */
+
+void
+ngx_rtmp_cluster_workers_exiting(ngx_cycle_t *cycle)
+{
+    ngx_rtmp_cluster_worker_state(cycle);
+}
+
+
+/* the owner worker's unix socket for a server block, as a target */
 
 ngx_int_t
-ngx_rtmp_cluster_server_index(void **srv_conf)
+ngx_rtmp_cluster_worker_target(ngx_rtmp_cluster_target_t *t, ngx_pid_t pid,
+    void **srv_conf)
 {
-    ngx_uint_t                  i;
-    ngx_rtmp_core_srv_conf_t  **cscf, *own;
+    u_char                        *p;
+    ngx_uint_t                     i;
+    ngx_rtmp_core_srv_conf_t     **cscf, *own;
+    ngx_rtmp_cluster_main_conf_t  *cmcf;
 
     own = srv_conf[ngx_rtmp_core_module.ctx_index];
     cscf = ngx_rtmp_core_main_conf->servers.elts;
 
     for (i = 0; i < ngx_rtmp_core_main_conf->servers.nelts; i++) {
         if (cscf[i] == own) {
-            return i;
+            break;
         }
     }
 
-    return NGX_ERROR;
+    if (i == ngx_rtmp_core_main_conf->servers.nelts) {
+        return NGX_ERROR;
+    }
+
+    cmcf = ngx_rtmp_cluster_main_conf((ngx_cycle_t *) ngx_cycle);
+
+    ngx_memzero(t, sizeof(ngx_rtmp_cluster_target_t));
+
+    ngx_rtmp_cluster_socket_path(cmcf, pid, i,
+                                 (struct sockaddr_un *) &t->sockaddr);
+    t->socklen = sizeof(struct sockaddr_un);
+    t->worker = pid;
+
+    p = ngx_sprintf(t->name_buf, "worker:%P", pid);
+    t->name.data = t->name_buf;
+    t->name.len = p - t->name_buf;
+
+    return NGX_OK;
 }
 
 
 /*
  * The live owner of a stream, or this worker: with "take", a stream with
  * no live owner becomes ours; with "force" (a publisher is here), ours
- * whoever had it.
+ * whoever had it.  This is where ownership is decided; the engine asks
+ * once per round (ngx_rtmp_cluster_stream.c).
  *
  * A pull's owner from an older configuration cycle is a worker that is
  * shutting down after a reload: a worker of the current cycle takes the
  * stream over, so new players never wait on a worker that is going, and
  * a worker of an older cycle (or one without relay sockets) never takes
  * a pull: it pulls for its own players, unrecorded, until it can relay
- * from the new owner (see ngx_rtmp_cluster_edge_exiting()).
+ * from the new owner (ngx_rtmp_cluster_stream_exiting()).
  */
 
 ngx_pid_t
-ngx_rtmp_cluster_owner(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+ngx_rtmp_cluster_owner(ngx_rtmp_cluster_zone_t *zone, ngx_str_t *key,
     ngx_uint_t take, ngx_uint_t force)
 {
-    uint32_t                       hash;
-    ngx_pid_t                      pid, dead;
-    ngx_uint_t                     stale, current, relays;
-    ngx_rtmp_cluster_zone_t       *zone;
-    ngx_rtmp_cluster_shm_entry_t  *e;
+    ngx_pid_t   pid, was;
+    ngx_uint_t  kind, generation, relays, stale, current;
 
     if (!ngx_rtmp_cluster_relaying) {
         /* cluster_worker_relay off: every worker pulls on its own */
         return ngx_pid;
     }
 
-    zone = shm_zone->data;
-    hash = ngx_crc32_short(key->data, key->len);
-    dead = 0;
-    stale = 0;
+    was = 0;
 
-    current = (ngx_rtmp_cluster_generation == zone->sh->generation
+    current = (ngx_rtmp_cluster_generation
+                   == ngx_rtmp_cluster_zone_generation(zone)
                && !ngx_exiting);
 
     if (!force) {
-        /* who owns it, with the liveness check out of the lock */
+        pid = ngx_rtmp_cluster_owner_find(zone, key, &kind, &generation,
+                                          &relays);
 
-        ngx_shmtx_lock(&zone->shpool->mutex);
-
-        e = ngx_rtmp_cluster_table_find(&zone->sh->owners, key, hash);
-        pid = e ? e->pid : 0;
-
-        if (e && e->state == NGX_RTMP_CLUSTER_OWNER_PULL
-            && e->generation != zone->sh->generation)
-        {
-            stale = 1;
-        }
-
-        relays = pid ? ngx_rtmp_cluster_worker_relays(zone, pid) : 1;
-
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        stale = (pid && kind == NGX_RTMP_CLUSTER_OWNER_PULL
+                 && generation != ngx_rtmp_cluster_zone_generation(zone));
 
         if (pid && pid != ngx_pid) {
             if (ngx_rtmp_cluster_pid_alive(pid) && relays
@@ -724,13 +717,13 @@ ngx_rtmp_cluster_owner(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
                 return pid;
             }
 
-            dead = pid;
+            /* dead, without sockets, or going: taken over below */
+            was = pid;
         }
 
         if (!take) {
             return (pid == ngx_pid) ? ngx_pid : 0;
         }
-
     }
 
     if ((!current && !force) || !ngx_rtmp_cluster_listening) {
@@ -738,155 +731,9 @@ ngx_rtmp_cluster_owner(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         return ngx_pid;
     }
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    e = ngx_rtmp_cluster_table_find(&zone->sh->owners, key, hash);
-
-    if (e && !force && e->pid != ngx_pid && e->pid != dead) {
-        /* another worker took it meanwhile */
-        pid = e->pid;
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return pid;
-    }
-
-    if (e == NULL) {
-        e = ngx_rtmp_cluster_table_add(zone, &zone->sh->owners, key, hash);
-    }
-
-    if (e) {
-        e->pid = ngx_pid;
-        e->state = force ? NGX_RTMP_CLUSTER_OWNER_PUBLISH
-                         : NGX_RTMP_CLUSTER_OWNER_PULL;
-        e->generation = ngx_rtmp_cluster_generation;
-        e->since = ngx_rtmp_cluster_now();
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    if (e == NULL) {
-        ngx_rtmp_cluster_zone_full(shm_zone, "has no owner worker", key);
-    }
-
-    return ngx_pid;
-}
-
-
-/* under the zone's lock: can other workers relay from pid? */
-
-static ngx_uint_t
-ngx_rtmp_cluster_worker_relays(ngx_rtmp_cluster_zone_t *zone, ngx_pid_t pid)
-{
-    ngx_uint_t  i;
-
-    for (i = 0; i < NGX_RTMP_CLUSTER_MAX_WORKERS; i++) {
-        if (zone->sh->workers[i].pid == pid) {
-            return zone->sh->workers[i].relay;
-        }
-    }
-
-    /* more workers than slots: trusted */
-    return 1;
-}
-
-
-void
-ngx_rtmp_cluster_owner_release(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
-{
-    ngx_rtmp_cluster_table_remove(shm_zone,
-        &((ngx_rtmp_cluster_zone_t *) shm_zone->data)->sh->owners, key, 1);
-}
-
-
-/* sessions this module sees tell which read handler is nginx-rtmp's */
-
-void
-ngx_rtmp_cluster_note_session(ngx_rtmp_session_t *s)
-{
-    if (ngx_rtmp_cluster_recv == NULL) {
-        ngx_rtmp_cluster_recv = s->connection->read->handler;
-    }
-}
-
-
-/*
- * While a worker shuts down: pulls without players end at once, and once
- * worker_shutdown_timeout has passed (nginx then marks every connection
- * "close", which nginx-rtmp ignores) rtmp sessions are ended, so the
- * worker exits in time even with relays live.
- */
-
-static void
-ngx_rtmp_cluster_watch_handler(ngx_event_t *ev)
-{
-    ngx_uint_t         i;
-    ngx_connection_t  *c;
-
-    if (!ngx_exiting) {
-        ngx_rtmp_cluster_check_sockets((ngx_cycle_t *) ngx_cycle);
-        ngx_add_timer(ev, 500);
-        return;
-    }
-
-    if (ngx_rtmp_cluster_exiting_since == 0) {
-        ngx_rtmp_cluster_exiting_since = ngx_current_msec;
-        ngx_rtmp_cluster_worker_state((ngx_cycle_t *) ngx_cycle,
-                                      NGX_RTMP_CLUSTER_WORKER_EXITING);
-        ngx_rtmp_cluster_edge_shutdown();
-    }
-
-    /* our remaining players move to the streams' new owners */
-    ngx_rtmp_cluster_edge_exiting();
-
-    c = ngx_cycle->connections;
-
-    for (i = 0; i < ngx_cycle->connection_n; i++) {
-        if (c[i].fd == (ngx_socket_t) -1 || !c[i].close || c[i].destroyed
-            || c[i].read == NULL || c[i].read->accept
-            || ngx_rtmp_cluster_recv == NULL
-            || c[i].read->handler != ngx_rtmp_cluster_recv)
-        {
-            continue;
-        }
-
-        ngx_rtmp_finalize_session(c[i].data);
-    }
-
-    ngx_add_timer(ev, 200);
-}
-
-
-/* this worker in the zone's worker table: exiting, gone, relaying */
-
-static void
-ngx_rtmp_cluster_worker_state(ngx_cycle_t *cycle, ngx_uint_t state)
-{
-    ngx_rtmp_cluster_zone_t        *zone;
-    ngx_rtmp_cluster_shm_worker_t  *w;
-
-    zone = ngx_rtmp_cluster_zone_get(cycle);
-    if (zone == NULL) {
-        return;
-    }
-
-    w = &zone->sh->workers[ngx_process_slot % NGX_RTMP_CLUSTER_MAX_WORKERS];
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    if (w->pid == ngx_pid) {
-        switch (state) {
-
-        case NGX_RTMP_CLUSTER_WORKER_EXITING:
-            w->exiting = 1;
-            break;
-
-        case NGX_RTMP_CLUSTER_WORKER_RELAY:
-            w->relay = ngx_rtmp_cluster_listening;
-            break;
-
-        default: /* NGX_RTMP_CLUSTER_WORKER_GONE */
-            w->pid = 0;
-        }
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    return ngx_rtmp_cluster_owner_take(zone, key,
+                                       force ? NGX_RTMP_CLUSTER_OWNER_PUBLISH
+                                             : NGX_RTMP_CLUSTER_OWNER_PULL,
+                                       ngx_rtmp_cluster_generation, was,
+                                       force);
 }

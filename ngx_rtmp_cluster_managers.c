@@ -1,30 +1,33 @@
 
 /*
- * ngx_rtmp_cluster: leases at the stream manager.
+ * ngx_rtmp_cluster: the stream manager client, all of it: an origin's
+ * leases (register, renew, release) and lookups (where is a stream), the
+ * managers' URLs and secret, and their health as this host sees it.
  *
- * An origin with "cluster_manager" registers each stream published here
- * (POST, with a token of its own, random per publish), renews it at a
- * third of the TTL the manager granted (PUT with the token) from the
- * publisher's worker, and releases it when the publisher leaves (DELETE,
- * the token in the body).  Every request carries the manager's secret
- * (cluster_manager_secret) in an Authorization header, never in the URL.
- * A lease held by another origin refuses the publish
- * (cluster_duplicate_publish reject).  When no manager answers, the
- * publish goes on (checked against the coworkers if there are any) and
- * the registration is retried.
+ * Leases.  An origin with "cluster_manager" registers each stream
+ * published here (POST, with a token of its own, random per publish),
+ * renews it at a third of the TTL the manager granted (PUT with the
+ * token) from the publisher's worker, and releases it when the publisher
+ * leaves (DELETE, the token in the body).  Every request carries the
+ * manager's secret (cluster_manager_secret) in an Authorization header,
+ * never in the URL.  The registration's first answer goes to the caller
+ * (granted, held by another origin, or no manager answered); renewals
+ * and retries are this file's own.
  *
  * A registration that got no answer may still be carried out: a manager
  * that gave up on a slow Redis does not take the command back.  So the
  * token is chosen here and kept: a registration is repeated with it until
  * a manager answers (the manager takes a lease holding that token as
- * ours), and a publisher that leaves meanwhile still releases with it,
+ * ours), and a lease that ends meanwhile is still released with it,
  * retrying while the lease could live.  No lease is left behind that
  * nobody can renew or release.
  *
- * The manager also hands a lease over to the same origin address with a
- * new token (an origin killed or restarted lost its token), so before
- * asking it, a publish of a stream already live on another worker of
- * this host is refused here: a takeover never makes two publishers.
+ * Lookups.  One question to each manager in the configured order until
+ * one answers: found (200), not found (404); no manager answering is an
+ * error, for the caller to ask the coworkers.
+ *
+ * Answers come through callbacks, never from inside the function that
+ * asks: an answer known at once is posted.
  */
 
 
@@ -40,21 +43,46 @@
 
 
 struct ngx_rtmp_cluster_lease_s {
-    ngx_rtmp_session_t             *session;
     ngx_rtmp_cluster_app_conf_t    *cacf;
+    ngx_log_t                      *log;
+    ngx_rtmp_cluster_lease_pt       handler;    /* NULL once answered */
+    void                           *data;
     ngx_rtmp_cluster_fetch_t       *fetch;
     ngx_uint_t                      manager;
     ngx_str_t                       key;
     size_t                          app_len;
+    ngx_str_t                       host;       /* advertised */
+    in_port_t                       port;
     ngx_msec_t                      ttl;        /* granted, or asked */
-    ngx_event_t                     timer;
+    ngx_event_t                     timer;      /* renew, retry */
+    ngx_event_t                     answer;     /* posted: the first */
     ngx_connection_t                dummy;
+    ngx_int_t                       rc;         /* the first answer's */
+    in_port_t                       holder_port;
     unsigned                        held:1;
     unsigned                        unsure:1;   /* may have been carried
                                                    out, unanswered */
-    unsigned                        suspended:1;   /* the publish waits */
     unsigned                        renewing:1;
     u_char                          token[NGX_RTMP_CLUSTER_TOKEN_MAX + 1];
+    u_char                          holder[NGX_RTMP_CLUSTER_ADDR_LEN];
+    u_char                          key_buf[NGX_RTMP_CLUSTER_KEY_LEN];
+    u_char                          host_buf[NGX_RTMP_CLUSTER_ADDR_LEN];
+};
+
+
+/* a lookup at the managers, in their order */
+
+struct ngx_rtmp_cluster_mlookup_s {
+    ngx_rtmp_cluster_app_conf_t    *cacf;
+    ngx_rtmp_cluster_mlookup_pt     handler;
+    void                           *data;
+    ngx_rtmp_cluster_fetch_t       *fetch;
+    ngx_uint_t                      manager;
+    ngx_str_t                       key;
+    size_t                          app_len;
+    ngx_event_t                     deadline;   /* this manager's */
+    ngx_event_t                     answer;     /* posted: no manager */
+    ngx_connection_t                dummy;
     u_char                          key_buf[NGX_RTMP_CLUSTER_KEY_LEN];
 };
 
@@ -76,12 +104,13 @@ typedef struct {
 } ngx_rtmp_cluster_release_t;
 
 
-static ngx_int_t ngx_rtmp_cluster_lease_local(ngx_rtmp_cluster_lease_t *l);
 static void ngx_rtmp_cluster_lease_send(ngx_rtmp_cluster_lease_t *l);
 static void ngx_rtmp_cluster_lease_answer(ngx_rtmp_cluster_fetch_t *f,
     ngx_rtmp_cluster_fetch_result_t *r, void *data);
 static void ngx_rtmp_cluster_lease_unreachable(ngx_rtmp_cluster_lease_t *l);
-static void ngx_rtmp_cluster_lease_resume(ngx_rtmp_cluster_lease_t *l);
+static void ngx_rtmp_cluster_lease_report(ngx_rtmp_cluster_lease_t *l,
+    ngx_int_t rc, u_char *addr, in_port_t port);
+static void ngx_rtmp_cluster_lease_posted(ngx_event_t *ev);
 static void ngx_rtmp_cluster_lease_timer(ngx_event_t *ev);
 static void ngx_rtmp_cluster_release(ngx_rtmp_cluster_lease_t *l);
 static void ngx_rtmp_cluster_release_send(ngx_rtmp_cluster_release_t *rl);
@@ -89,65 +118,68 @@ static void ngx_rtmp_cluster_release_answer(ngx_rtmp_cluster_fetch_t *f,
     ngx_rtmp_cluster_fetch_result_t *r, void *data);
 static void ngx_rtmp_cluster_release_failed(ngx_rtmp_cluster_release_t *rl);
 static void ngx_rtmp_cluster_release_timer(ngx_event_t *ev);
+static void ngx_rtmp_cluster_mlookup_ask(ngx_rtmp_cluster_mlookup_t *ml);
+static void ngx_rtmp_cluster_mlookup_answer(ngx_rtmp_cluster_fetch_t *f,
+    ngx_rtmp_cluster_fetch_result_t *r, void *data);
+static void ngx_rtmp_cluster_mlookup_deadline(ngx_event_t *ev);
+static void ngx_rtmp_cluster_mlookup_none(ngx_event_t *ev);
+static void ngx_rtmp_cluster_mlookup_next(ngx_rtmp_cluster_mlookup_t *ml);
 static const char *ngx_rtmp_cluster_lease_status(long status);
 static void ngx_rtmp_cluster_lease_token(u_char *dst);
-static ngx_rtmp_cluster_zone_t *ngx_rtmp_cluster_lease_zone(void);
+static ngx_int_t ngx_rtmp_cluster_manager_url(ngx_rtmp_cluster_coworker_t *m,
+    ngx_str_t *key, size_t app_len, ngx_str_t *url, u_char *buf,
+    size_t size);
+static void ngx_rtmp_cluster_manager_result(
+    ngx_rtmp_cluster_app_conf_t *cacf, ngx_uint_t i,
+    ngx_rtmp_cluster_fetch_result_t *r, const char *err);
+static void ngx_rtmp_cluster_manager_count(ngx_uint_t i, ngx_atomic_int_t n);
 
 
-static ngx_rtmp_cluster_zone_t *
-ngx_rtmp_cluster_lease_zone(void)
+static void
+ngx_rtmp_cluster_manager_count(ngx_uint_t i, ngx_atomic_int_t n)
 {
-    return ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
+    ngx_rtmp_cluster_zone_t  *zone;
+
+    zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
+    if (zone) {
+        ngx_rtmp_cluster_count(zone, i, n);
+    }
 }
 
 
 /*
- * NGX_OK: the publish waits for the manager, or was refused (the session
- * is finalized); NGX_DECLINED: it goes on at once, without a lease.
+ * A lease of "key" for host:port, in pool (the publisher's): its first
+ * answer goes to handler(data, rc, addr, port), posted; NULL: no memory.
  */
 
-ngx_int_t
-ngx_rtmp_cluster_lease_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
+ngx_rtmp_cluster_lease_t *
+ngx_rtmp_cluster_lease_start(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_rtmp_cluster_app_conf_t *cacf, ngx_str_t *key, size_t app_len,
+    ngx_str_t *host, in_port_t port, ngx_rtmp_cluster_lease_pt handler,
+    void *data)
 {
-    ngx_int_t                  rc;
-    ngx_rtmp_cluster_ctx_t    *ctx;
     ngx_rtmp_cluster_lease_t  *l;
 
-    ctx = ngx_rtmp_cluster_session_ctx(s);
-    if (ctx == NULL) {
-        return NGX_ERROR;
+    l = ngx_pcalloc(pool, sizeof(ngx_rtmp_cluster_lease_t));
+    if (l == NULL) {
+        return NULL;
     }
 
-    if (ctx->lease) {
-        /* a second publish on this session: nginx-rtmp refuses it */
-        return NGX_DECLINED;
-    }
+    l->cacf = cacf;
+    l->log = log;
+    l->handler = handler;
+    l->data = data;
+    l->app_len = app_len;
+    l->ttl = cacf->lease_ttl;
+    l->port = port;
 
-    l = ngx_pcalloc(s->connection->pool, sizeof(ngx_rtmp_cluster_lease_t));
-    ctx->publish = ngx_palloc(s->connection->pool,
-                              sizeof(ngx_rtmp_publish_t));
+    l->key.data = l->key_buf;
+    l->key.len = ngx_min(key->len, sizeof(l->key_buf));
+    ngx_memcpy(l->key_buf, key->data, l->key.len);
 
-    if (l == NULL || ctx->publish == NULL) {
-        return NGX_ERROR;
-    }
-
-    *ctx->publish = *v;
-
-    l->session = s;
-    l->cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
-    l->app_len = s->app.len;
-    l->ttl = l->cacf->lease_ttl;
-
-    if (ngx_rtmp_cluster_key(&s->app, v->name, &l->key, l->key_buf)
-        != NGX_OK)
-    {
-        return NGX_DECLINED;
-    }
-
-    rc = ngx_rtmp_cluster_lease_local(l);
-    if (rc != NGX_AGAIN) {
-        return rc;
-    }
+    l->host.data = l->host_buf;
+    l->host.len = ngx_min(host->len, sizeof(l->host_buf));
+    ngx_memcpy(l->host_buf, host->data, l->host.len);
 
     ngx_rtmp_cluster_lease_token(l->token);
 
@@ -155,58 +187,17 @@ ngx_rtmp_cluster_lease_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
     l->dummy.data = l;
 
     l->timer.data = &l->dummy;
-    l->timer.log = s->connection->log;
+    l->timer.log = log;
     l->timer.handler = ngx_rtmp_cluster_lease_timer;
     l->timer.cancelable = 1;
 
-    ctx->lease = l;
-    l->suspended = 1;
+    l->answer.data = &l->dummy;
+    l->answer.log = log;
+    l->answer.handler = ngx_rtmp_cluster_lease_posted;
 
     ngx_rtmp_cluster_lease_send(l);
 
-    return NGX_OK;
-}
-
-
-/*
- * The stream live on a worker of this host (its publisher registered in
- * the zone, the worker alive): refused, or with duplicates allowed, let
- * through without a lease of its own, since that worker holds the
- * host's.  NGX_AGAIN: not live here, ask the manager.
- */
-
-static ngx_int_t
-ngx_rtmp_cluster_lease_local(ngx_rtmp_cluster_lease_t *l)
-{
-    in_port_t                      port;
-    ngx_str_t                      host;
-    ngx_rtmp_session_t            *s;
-    ngx_rtmp_cluster_main_conf_t  *cmcf;
-    u_char                         addr[NGX_RTMP_CLUSTER_ADDR_LEN];
-
-    s = l->session;
-    cmcf = ngx_rtmp_get_module_main_conf(s, ngx_rtmp_cluster_module);
-
-    if (cmcf->shm_zone == NULL
-        || ngx_rtmp_cluster_registry_find(cmcf->shm_zone, &l->key) == 0)
-    {
-        return NGX_AGAIN;
-    }
-
-    if (!l->cacf->reject_duplicate) {
-        ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
-                      "cluster: \"%V\" is live on another worker of this "
-                      "host; publishing without a lease", &l->key);
-        return NGX_DECLINED;
-    }
-
-    (void) ngx_rtmp_cluster_advertised(l->cacf,
-               ngx_rtmp_get_module_srv_conf(s, ngx_rtmp_core_module),
-               NULL, &host, &port);
-
-    ngx_cpystrn(addr, host.data, ngx_min(host.len + 1, sizeof(addr)));
-
-    return ngx_rtmp_cluster_refuse_publish(s, &l->key, addr, port);
+    return l;
 }
 
 
@@ -216,16 +207,12 @@ static void
 ngx_rtmp_cluster_lease_send(ngx_rtmp_cluster_lease_t *l)
 {
     u_char                       *p;
-    in_port_t                     port;
-    ngx_str_t                     url, body, host;
-    ngx_rtmp_session_t           *s;
-    ngx_rtmp_cluster_zone_t      *zone;
+    ngx_str_t                     url, body;
     ngx_rtmp_cluster_coworker_t  *m;
     u_char                        buf[4 * NGX_RTMP_CLUSTER_KEY_LEN + 256];
     u_char                        json[NGX_RTMP_CLUSTER_ADDR_LEN
                                        + NGX_RTMP_CLUSTER_TOKEN_MAX + 64];
 
-    s = l->session;
     m = l->cacf->managers->elts;
     m = &m[l->manager];
 
@@ -246,24 +233,16 @@ ngx_rtmp_cluster_lease_send(ngx_rtmp_cluster_lease_t *l)
 
     } else {
         l->renewing = 0;
-
-        (void) ngx_rtmp_cluster_advertised(l->cacf,
-                   ngx_rtmp_get_module_srv_conf(s, ngx_rtmp_core_module),
-                   NULL, &host, &port);
-
         p = ngx_snprintf(json, sizeof(json),
                          "{\"host\":\"%V\",\"port\":%d,\"ttl\":%M,"
                          "\"token\":\"%s\"}",
-                         &host, (int) port, l->cacf->lease_ttl / 1000,
+                         &l->host, (int) l->port, l->cacf->lease_ttl / 1000,
                          l->token);
     }
 
     body.len = p - json;
 
-    zone = ngx_rtmp_cluster_lease_zone();
-    if (zone) {
-        (void) ngx_atomic_fetch_add(&zone->sh->manager_requests, 1);
-    }
+    ngx_rtmp_cluster_manager_count(NGX_RTMP_CLUSTER_MANAGER_REQUESTS, 1);
 
     l->fetch = ngx_rtmp_cluster_fetch_start_secret(&url, &m->name,
                                             &l->cacf->manager_secret,
@@ -283,17 +262,12 @@ ngx_rtmp_cluster_lease_answer(ngx_rtmp_cluster_fetch_t *f,
     ngx_rtmp_cluster_lease_t *l = data;
 
     in_port_t                     port;
-    ngx_int_t                     rc;
     ngx_uint_t                    ttl;
-    ngx_rtmp_session_t           *s;
-    ngx_rtmp_cluster_zone_t      *zone;
     ngx_rtmp_cluster_coworker_t  *m;
     u_char                        addr[NGX_RTMP_CLUSTER_ADDR_LEN];
     u_char                        token[NGX_RTMP_CLUSTER_TOKEN_MAX + 1];
 
     l->fetch = NULL;
-    s = l->session;
-    zone = ngx_rtmp_cluster_lease_zone();
     m = l->cacf->managers->elts;
 
     if (r->error
@@ -340,56 +314,29 @@ ngx_rtmp_cluster_lease_answer(ngx_rtmp_cluster_fetch_t *f,
             l->held = 1;
             l->unsure = 0;
 
-            if (zone) {
-                (void) ngx_atomic_fetch_add(&zone->sh->leases_held, 1);
-            }
+            ngx_rtmp_cluster_manager_count(NGX_RTMP_CLUSTER_LEASES_HELD, 1);
 
-            ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+            ngx_log_error(NGX_LOG_INFO, l->log, 0,
                           "cluster: \"%V\" leased at manager \"%V\" for "
                           "%Mms", &l->key, &m[l->manager].name, l->ttl);
-
-            /*
-             * Another worker of this host may have published it while we
-             * asked, its lease taken over by ours: refused (the lease is
-             * released as the session closes), or let through without
-             * one.  That worker registers again when its renewal finds no
-             * lease.
-             */
-
-            rc = l->suspended ? ngx_rtmp_cluster_lease_local(l) : NGX_AGAIN;
-
-            if (rc == NGX_OK) {
-                return;
-            }
-
-            if (rc == NGX_DECLINED) {
-                ngx_rtmp_cluster_release(l);
-                ngx_rtmp_cluster_lease_resume(l);
-                return;
-            }
         }
 
         ngx_add_timer(&l->timer, ngx_max(l->ttl / 3, 1));
 
-        if (l->suspended) {
-            ngx_rtmp_cluster_lease_resume(l);
-        }
-
+        ngx_rtmp_cluster_lease_report(l, NGX_OK, NULL, 0);
         return;
     }
 
     if (l->renewing) {
         /* our lease expired or was taken: register again, same token */
 
-        ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
+        ngx_log_error(NGX_LOG_ERR, l->log, 0,
                       "cluster: manager \"%V\" refused to renew the lease of "
                       "\"%V\" (HTTP %l), registering again",
                       &m[l->manager].name, &l->key, r->status);
 
-        if (zone) {
-            (void) ngx_atomic_fetch_add(&zone->sh->renew_failures, 1);
-            (void) ngx_atomic_fetch_add(&zone->sh->leases_held, -1);
-        }
+        ngx_rtmp_cluster_manager_count(NGX_RTMP_CLUSTER_RENEW_FAILURES, 1);
+        ngx_rtmp_cluster_manager_count(NGX_RTMP_CLUSTER_LEASES_HELD, -1);
 
         l->held = 0;
         ngx_rtmp_cluster_lease_send(l);
@@ -398,43 +345,20 @@ ngx_rtmp_cluster_lease_answer(ngx_rtmp_cluster_fetch_t *f,
 
     /* 409 on a registration: another origin holds the stream */
 
-    if (zone) {
-        (void) ngx_atomic_fetch_add(&zone->sh->lease_conflicts, 1);
-    }
-
-    if (l->suspended && l->cacf->reject_duplicate) {
-        l->suspended = 0;
-        (void) ngx_rtmp_cluster_refuse_publish(s, &l->key,
-                                               addr[0] ? addr
-                                                       : (u_char *) "?",
-                                               port);
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
-                  "cluster: \"%V\" is leased by %s:%d at manager \"%V\"; "
-                  "publishing here anyway", &l->key, addr, (int) port,
-                  &m[l->manager].name);
+    ngx_rtmp_cluster_manager_count(NGX_RTMP_CLUSTER_LEASE_CONFLICTS, 1);
 
     ngx_add_timer(&l->timer, ngx_max(l->ttl / 3, 1));
 
-    if (l->suspended) {
-        ngx_rtmp_cluster_lease_resume(l);
-    }
+    ngx_rtmp_cluster_lease_report(l, NGX_DECLINED,
+                                  addr[0] ? addr : NULL, port);
 }
 
 
-/* this manager failed: the next one, else go on without and retry */
+/* this manager failed: the next one, else all again, later */
 
 static void
 ngx_rtmp_cluster_lease_unreachable(ngx_rtmp_cluster_lease_t *l)
 {
-    ngx_int_t                 rc;
-    ngx_rtmp_session_t       *s;
-    ngx_rtmp_cluster_zone_t  *zone;
-
-    s = l->session;
-
     if (l->manager + 1 < l->cacf->managers->nelts) {
         l->manager++;
         ngx_rtmp_cluster_lease_send(l);
@@ -444,55 +368,52 @@ ngx_rtmp_cluster_lease_unreachable(ngx_rtmp_cluster_lease_t *l)
     l->manager = 0;
 
     if (l->renewing) {
-        zone = ngx_rtmp_cluster_lease_zone();
-        if (zone) {
-            (void) ngx_atomic_fetch_add(&zone->sh->renew_failures, 1);
-        }
+        ngx_rtmp_cluster_manager_count(NGX_RTMP_CLUSTER_RENEW_FAILURES, 1);
     }
 
     /* renew again well before the lease could expire, or register */
     ngx_add_timer(&l->timer, ngx_max(ngx_min(NGX_RTMP_CLUSTER_RETRY,
                                              l->ttl / 3), 1));
 
-    if (!l->suspended) {
+    ngx_rtmp_cluster_lease_report(l, NGX_ERROR, NULL, 0);
+}
+
+
+/* the first answer, to the caller, posted: never from inside its call */
+
+static void
+ngx_rtmp_cluster_lease_report(ngx_rtmp_cluster_lease_t *l, ngx_int_t rc,
+    u_char *addr, in_port_t port)
+{
+    if (l->handler == NULL || l->answer.posted) {
         return;
     }
 
-    ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
-                  "cluster: no stream manager answered the registration of "
-                  "\"%V\"; publishing, registration retried", &l->key);
+    l->rc = rc;
+    l->holder[0] = '\0';
+    l->holder_port = port;
 
-    /* the coworkers can still tell whether it is live elsewhere */
-
-    l->suspended = 0;
-
-    rc = ngx_rtmp_cluster_origin_check_publish(s,
-             ((ngx_rtmp_cluster_ctx_t *)
-              ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module))->publish);
-
-    if (rc == NGX_DECLINED) {
-        l->suspended = 1;
-        ngx_rtmp_cluster_lease_resume(l);
-
-    } else if (rc == NGX_ERROR) {
-        ngx_rtmp_finalize_session(s);
+    if (addr) {
+        ngx_cpystrn(l->holder, addr, sizeof(l->holder));
     }
+
+    ngx_post_event(&l->answer, &ngx_posted_events);
 }
 
 
 static void
-ngx_rtmp_cluster_lease_resume(ngx_rtmp_cluster_lease_t *l)
+ngx_rtmp_cluster_lease_posted(ngx_event_t *ev)
 {
-    ngx_rtmp_session_t      *s;
-    ngx_rtmp_cluster_ctx_t  *ctx;
+    ngx_rtmp_cluster_lease_t   *l;
+    ngx_rtmp_cluster_lease_pt   handler;
 
-    l->suspended = 0;
+    l = ((ngx_connection_t *) ev->data)->data;
 
-    s = l->session;
-    ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
+    handler = l->handler;
+    l->handler = NULL;
 
-    if (ngx_rtmp_cluster_next_publish(s, ctx->publish) != NGX_OK) {
-        ngx_rtmp_finalize_session(s);
+    if (handler) {
+        handler(l->data, l->rc, l->holder, l->holder_port);
     }
 }
 
@@ -511,21 +432,20 @@ ngx_rtmp_cluster_lease_timer(ngx_event_t *ev)
 
 
 /*
- * The publisher left: the lease is released, as is one whose
- * registration is still unanswered (it may be carried out yet).  The
- * release is on its own from here: tried on each manager in turn, every
- * second, until one answers or the lease would have expired anyway.
+ * The lease ends (its publisher left, or it is let go): released, as is
+ * one whose registration is still unanswered (it may be carried out yet).
+ * The release is on its own from here: tried on each manager in turn,
+ * every second, until one answers or the lease would have expired anyway.
  */
 
 void
-ngx_rtmp_cluster_lease_close(ngx_rtmp_session_t *s)
+ngx_rtmp_cluster_lease_end(ngx_rtmp_cluster_lease_t *l)
 {
-    ngx_rtmp_cluster_ctx_t    *ctx;
-    ngx_rtmp_cluster_lease_t  *l;
+    l->handler = NULL;
 
-    ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
-    l = ctx->lease;
-    ctx->lease = NULL;
+    if (l->answer.posted) {
+        ngx_delete_posted_event(&l->answer);
+    }
 
     if (l->fetch) {
         ngx_rtmp_cluster_fetch_cancel(l->fetch);
@@ -550,16 +470,11 @@ ngx_rtmp_cluster_lease_close(ngx_rtmp_session_t *s)
 static void
 ngx_rtmp_cluster_release(ngx_rtmp_cluster_lease_t *l)
 {
-    ngx_rtmp_cluster_zone_t     *zone;
     ngx_rtmp_cluster_release_t  *rl;
 
     if (l->held) {
         l->held = 0;
-
-        zone = ngx_rtmp_cluster_lease_zone();
-        if (zone) {
-            (void) ngx_atomic_fetch_add(&zone->sh->leases_held, -1);
-        }
+        ngx_rtmp_cluster_manager_count(NGX_RTMP_CLUSTER_LEASES_HELD, -1);
     }
 
     l->unsure = 0;
@@ -581,7 +496,7 @@ ngx_rtmp_cluster_release(ngx_rtmp_cluster_lease_t *l)
     ngx_memcpy(rl->key_buf, l->key.data, l->key.len);
     ngx_memcpy(rl->token, l->token, sizeof(rl->token));
 
-    /* nothing refers to the session: it is going */
+    /* nothing refers to the lease: its session is going */
 
     rl->dummy.fd = (ngx_socket_t) -1;
     rl->dummy.data = rl;
@@ -747,7 +662,7 @@ ngx_rtmp_cluster_lease_token(u_char *dst)
 
 /* BASE/APP/NAME, each escaped */
 
-ngx_int_t
+static ngx_int_t
 ngx_rtmp_cluster_manager_url(ngx_rtmp_cluster_coworker_t *m, ngx_str_t *key,
     size_t app_len, ngx_str_t *url, u_char *buf, size_t size)
 {
@@ -819,40 +734,229 @@ ngx_rtmp_cluster_manager_secret(ngx_conf_t *cf, ngx_command_t *cmd,
 
 /* the manager's health, for the status handler */
 
-void
+static void
 ngx_rtmp_cluster_manager_result(ngx_rtmp_cluster_app_conf_t *cacf,
     ngx_uint_t i, ngx_rtmp_cluster_fetch_result_t *r, const char *err)
 {
-    u_char                       *p;
     ngx_rtmp_cluster_zone_t      *zone;
     ngx_rtmp_cluster_coworker_t  *m;
 
-    zone = ngx_rtmp_cluster_lease_zone();
+    zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
     if (zone == NULL) {
-        return;
-    }
-
-    if (err == NULL) {
-        zone->sh->manager_down = 0;
         return;
     }
 
     m = cacf->managers->elts;
 
+    if (err) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "cluster: stream manager \"%V\" failed (HTTP %l after "
+                      "%Mms): %s", &m[i].name, r->status, r->elapsed, err);
+
+        ngx_rtmp_cluster_count(zone, NGX_RTMP_CLUSTER_MANAGER_ERRORS, 1);
+    }
+
+    ngx_rtmp_cluster_manager_health(zone, &m[i].name, err);
+}
+
+
+/*
+ * Where is "key"?  Asked of each manager in turn: the answer through
+ * handler(data, rc, addr, port), never from inside this call; the lookup
+ * is over with its handler (freed after it): cancel it only before.
+ * NULL: no memory.
+ */
+
+ngx_rtmp_cluster_mlookup_t *
+ngx_rtmp_cluster_manager_lookup(ngx_rtmp_cluster_app_conf_t *cacf,
+    ngx_str_t *key, size_t app_len, ngx_rtmp_cluster_mlookup_pt handler,
+    void *data)
+{
+    ngx_rtmp_cluster_mlookup_t  *ml;
+
+    ml = ngx_calloc(sizeof(ngx_rtmp_cluster_mlookup_t), ngx_cycle->log);
+    if (ml == NULL) {
+        return NULL;
+    }
+
+    ml->cacf = cacf;
+    ml->handler = handler;
+    ml->data = data;
+    ml->app_len = app_len;
+
+    ml->key.data = ml->key_buf;
+    ml->key.len = ngx_min(key->len, sizeof(ml->key_buf));
+    ngx_memcpy(ml->key_buf, key->data, ml->key.len);
+
+    ml->dummy.fd = (ngx_socket_t) -1;
+    ml->dummy.data = ml;
+
+    ml->deadline.data = &ml->dummy;
+    ml->deadline.log = ngx_cycle->log;
+    ml->deadline.handler = ngx_rtmp_cluster_mlookup_deadline;
+    ml->deadline.cancelable = 1;
+
+    ml->answer.data = &ml->dummy;
+    ml->answer.log = ngx_cycle->log;
+    ml->answer.handler = ngx_rtmp_cluster_mlookup_none;
+
+    ngx_rtmp_cluster_mlookup_ask(ml);
+
+    return ml;
+}
+
+
+void
+ngx_rtmp_cluster_manager_lookup_cancel(ngx_rtmp_cluster_mlookup_t *ml)
+{
+    if (ml->fetch) {
+        ngx_rtmp_cluster_fetch_cancel(ml->fetch);
+    }
+
+    if (ml->deadline.timer_set) {
+        ngx_del_timer(&ml->deadline);
+    }
+
+    if (ml->answer.posted) {
+        ngx_delete_posted_event(&ml->answer);
+    }
+
+    ngx_free(ml);
+}
+
+
+/* one question to one manager, in the configured order */
+
+static void
+ngx_rtmp_cluster_mlookup_ask(ngx_rtmp_cluster_mlookup_t *ml)
+{
+    ngx_str_t                     url;
+    ngx_rtmp_cluster_coworker_t  *m;
+    u_char                        buf[4 * NGX_RTMP_CLUSTER_KEY_LEN + 256];
+
+    m = ml->cacf->managers->elts;
+
+    for ( /* void */ ; ml->manager < ml->cacf->managers->nelts; ml->manager++)
+    {
+        if (ngx_rtmp_cluster_manager_url(&m[ml->manager], &ml->key,
+                                         ml->app_len, &url, buf, sizeof(buf))
+            != NGX_OK)
+        {
+            continue;
+        }
+
+        ml->fetch = ngx_rtmp_cluster_fetch_start_secret(&url,
+                                    &m[ml->manager].name,
+                                    &ml->cacf->manager_secret, "GET", NULL,
+                                    ml->cacf->lookup_timeout, 4096,
+                                    ngx_rtmp_cluster_mlookup_answer, ml);
+        if (ml->fetch) {
+            ngx_rtmp_cluster_manager_count(NGX_RTMP_CLUSTER_MANAGER_REQUESTS,
+                                           1);
+            ngx_add_timer(&ml->deadline, ml->cacf->lookup_timeout);
+            return;
+        }
+    }
+
+    /* no manager to ask: posted, the caller is still in its call */
+    ngx_post_event(&ml->answer, &ngx_posted_events);
+}
+
+
+static void
+ngx_rtmp_cluster_mlookup_answer(ngx_rtmp_cluster_fetch_t *f,
+    ngx_rtmp_cluster_fetch_result_t *r, void *data)
+{
+    ngx_rtmp_cluster_mlookup_t *ml = data;
+
+    in_port_t   port;
+    ngx_int_t   rc;
+    u_char      addr[NGX_RTMP_CLUSTER_ADDR_LEN];
+
+    ml->fetch = NULL;
+
+    if (ml->deadline.timer_set) {
+        ngx_del_timer(&ml->deadline);
+    }
+
+    rc = NGX_ERROR;
+
+    if (r->error == NULL && r->status == 200) {
+        if (ngx_rtmp_cluster_parse_lease(r->body, r->len, addr,
+                                         sizeof(addr), &port, NULL, 0)
+            == NGX_OK)
+        {
+            rc = NGX_OK;
+        }
+
+    } else if (r->error == NULL && r->status == 404) {
+        rc = NGX_DECLINED;
+    }
+
+    ngx_rtmp_cluster_manager_result(ml->cacf, ml->manager, r,
+                                    rc == NGX_ERROR
+                                    ? (r->error ? r->error
+                                       : ngx_rtmp_cluster_lease_status(
+                                                                 r->status))
+                                    : NULL);
+
+    if (rc == NGX_ERROR) {
+        ngx_rtmp_cluster_mlookup_next(ml);
+        return;
+    }
+
+    ml->handler(ml->data, rc, addr, port);
+    ngx_free(ml);
+}
+
+
+static void
+ngx_rtmp_cluster_mlookup_deadline(ngx_event_t *ev)
+{
+    ngx_rtmp_cluster_mlookup_t   *ml;
+    ngx_rtmp_cluster_coworker_t  *m;
+
+    ml = ((ngx_connection_t *) ev->data)->data;
+    m = ml->cacf->managers->elts;
+
+    if (ml->fetch) {
+        ngx_rtmp_cluster_fetch_cancel(ml->fetch);
+        ml->fetch = NULL;
+    }
+
     ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                  "cluster: stream manager \"%V\" failed (HTTP %l after "
-                  "%Mms): %s", &m[i].name, r->status, r->elapsed, err);
+                  "cluster: stream manager \"%V\" did not answer the lookup "
+                  "of \"%V\" within %Mms", &m[ml->manager].name, &ml->key,
+                  ml->cacf->lookup_timeout);
 
-    (void) ngx_atomic_fetch_add(&zone->sh->manager_errors, 1);
+    ngx_rtmp_cluster_manager_count(NGX_RTMP_CLUSTER_MANAGER_ERRORS, 1);
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_rtmp_cluster_mlookup_next(ml);
+}
 
-    zone->sh->manager_down = 1;
-    zone->sh->manager_failed = ngx_time();
-    p = ngx_snprintf(zone->sh->manager_error,
-                     sizeof(zone->sh->manager_error) - 1, "%V: %s",
-                     &m[i].name, err);
-    *p = '\0';
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+static void
+ngx_rtmp_cluster_mlookup_next(ngx_rtmp_cluster_mlookup_t *ml)
+{
+    ml->manager++;
+
+    if (ml->manager < ml->cacf->managers->nelts) {
+        ngx_rtmp_cluster_mlookup_ask(ml);
+        return;
+    }
+
+    ml->handler(ml->data, NGX_ERROR, NULL, 0);
+    ngx_free(ml);
+}
+
+
+static void
+ngx_rtmp_cluster_mlookup_none(ngx_event_t *ev)
+{
+    ngx_rtmp_cluster_mlookup_t  *ml;
+
+    ml = ((ngx_connection_t *) ev->data)->data;
+
+    ml->handler(ml->data, NGX_ERROR, NULL, 0);
+    ngx_free(ml);
 }
