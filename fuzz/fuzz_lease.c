@@ -1,14 +1,15 @@
 
 /*
- * ngx_rtmp_cluster_parse_lease: the stream manager's answer (a new
- * lease's "token", a holder's "origin" {host, port}).  Input: a byte for
+ * ngx_rtmp_cluster_parse_lease and _parse_lease_ttl: the stream
+ * manager's answer (a new lease's "token" and "ttl", a holder's "origin"
+ * {host, port}).  Input: a byte for
  * the address buffer's size (1 to 128), a byte for the token buffer's
  * (bits 0-6: 1 to 128; bit 7: no token wanted), then the body.
  *
  * What must hold: the answer as our own reading of the JSON says; the
  * address and the token NUL-terminated in their buffers and written
  * only when valid (the host checks, token_valid), the address only on
- * NGX_OK.
+ * NGX_OK; the ttl an integer from 1 to 86400, else 0.
  */
 
 
@@ -32,7 +33,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     yajl_val     root, v;
     in_port_t    port;
     ngx_int_t    rc, expect;
-    ngx_uint_t   no_token;
+    ngx_uint_t   no_token, ttl, want_ttl;
     long long    want_port;
 
     if (size < 2) {
@@ -60,6 +61,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                       addr_size, &port,
                                       no_token ? NULL : token, token_size);
 
+    ttl = ngx_rtmp_cluster_parse_lease_ttl(size ? body : NULL, size);
+
     /* our reading */
 
     root = fuzz_json(data, size);
@@ -67,6 +70,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     want_token = NULL;
     want_host = NULL;
     want_port = 0;
+    want_ttl = 0;
     expect = NGX_ERROR;
 
     if (root) {
@@ -96,7 +100,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             want_port = YAJL_GET_INTEGER(v);
             expect = NGX_OK;
         }
+
+        v = fuzz_json_key(root, "ttl");
+
+        if (v && YAJL_IS_INTEGER(v)
+            && YAJL_GET_INTEGER(v) >= 1 && YAJL_GET_INTEGER(v) <= 86400)
+        {
+            want_ttl = YAJL_GET_INTEGER(v);
+        }
     }
+
+    fuzz_assert(ttl == want_ttl);
 
     fuzz_assert(rc == expect);
 

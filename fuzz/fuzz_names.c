@@ -1,11 +1,11 @@
 
 /*
- * ngx_rtmp_cluster_name_valid, _host_valid and _token_valid on the same
- * bytes.
+ * ngx_rtmp_cluster_name_valid, _host_valid, _token_valid and
+ * _secret_valid on the same bytes.
  *
  * What must hold: a name is valid exactly when it is not empty and has
  * no byte below 0x20 nor 0x7f; a token exactly when it is 1 to 64 bytes
- * from 0x21 to 0x7e; a host that is valid passes our own host checks
+ * from 0x21 to 0x7e, a secret when 1 to 256 such bytes; a host that is valid passes our own host checks
  * (characters, length, never the unspecified address however spelt), and
  * so does the host of "rtmp://HOST/" when the host has no ":".
  */
@@ -27,7 +27,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     u_char      *p, *url;
     size_t       i;
-    ngx_int_t    name, token, rc;
+    ngx_int_t    name, token, secret, rc;
     ngx_str_t    host;
     in_port_t    port;
 
@@ -35,6 +35,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     name = (size > 0);
     token = (size > 0 && size <= 64);
+    secret = (size > 0 && size <= 256);
 
     for (i = 0; i < size; i++) {
         if (p[i] < 0x20 || p[i] == 0x7f) {
@@ -43,11 +44,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         if (p[i] <= 0x20 || p[i] >= 0x7f) {
             token = 0;
+            secret = 0;
         }
     }
 
     fuzz_assert(name == (ngx_rtmp_cluster_name_valid(p, size) == NGX_OK));
     fuzz_assert(token == (ngx_rtmp_cluster_token_valid(p, size) == NGX_OK));
+    fuzz_assert(secret
+                == (ngx_rtmp_cluster_secret_valid(p, size) == NGX_OK));
 
     if (ngx_rtmp_cluster_host_valid(p, size) == NGX_OK) {
         fuzz_check_host(p, size);

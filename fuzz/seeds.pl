@@ -147,6 +147,7 @@ my %names = (
     'token'      => '5d41402abc4b2a76b9719d911017c592',
     'any'        => '0.0.0.0',
     'numeric'    => '1.2.3',
+    'secret'     => 'S3cr3t-v4lue!~' x 4,
 );
 
 seed(names => $_, $names{$_}) for keys %names;
@@ -220,6 +221,15 @@ seed(path => 'unescaped',    '0live/caf' . "\xc3\xa9");
 seed(path => 'slashes',      '1//live//cam1');
 seed(path => 'only-slashes', '1///');
 seed(path => 'nul',          '1live/s%00x');
+
+# stream_key: a Redis key's stream part (any bytes), and APP NUL NAME
+
+seed(stream_key => 'key',          'live/cam1');
+seed(stream_key => 'key-app-slash', 'app/sub/cam1');
+seed(stream_key => 'key-escaped',  'a/b%2Fc%25d');
+seed(stream_key => 'key-lowercase', 'a/b%2fc');
+seed(stream_key => 'app-name',     "live\0cam1");
+seed(stream_key => 'app-name-odd', "a/b%\0c/d%2F");
 
 # arg: the first byte chooses the name (0 vhost, 1 ip, 2 app, 3 stream,
 # 4 coworker, 5 "a"), then SRS's query string
