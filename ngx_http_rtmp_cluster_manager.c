@@ -16,17 +16,19 @@
  *
  * Redis is driven through hiredis's asynchronous API on nginx's event
  * loop: each worker keeps one connection per configured Redis address,
- * polled through a borrowed nginx connection with level-triggered events
- * (the descriptor stays hiredis's).  A request has one command in flight
- * at a time, under a timer.  hiredis holds a small heap record for that
- * command, not the request: a request that ends first (timeout, client
- * gone) only detaches from the record, and the late reply is dropped.
+ * polled through a borrowed nginx connection (ngx_rtmp_cluster_event.c:
+ * level-triggered, the descriptor stays hiredis's).  A request has one
+ * command in flight at a time, under a timer.  hiredis holds a small heap
+ * record for that command, not the request: a request that ends first
+ * (timeout, client gone) only detaches from the record, and the late
+ * reply is dropped.
  * While Redis is unreachable, requests are answered 503 at once and the
  * connection is retried every second.
  */
 
 
 #include "ngx_http_rtmp_cluster.h"
+#include "ngx_rtmp_cluster_event.h"
 
 #include <yajl/yajl_tree.h>
 #include <hiredis/hiredis.h>
@@ -157,8 +159,7 @@ static void ngx_http_rtmp_cluster_manager_pong(redisAsyncContext *ac,
     void *reply, void *data);
 static void ngx_http_rtmp_cluster_manager_disconnected(
     const redisAsyncContext *ac, int status);
-static void ngx_http_rtmp_cluster_manager_read(ngx_event_t *ev);
-static void ngx_http_rtmp_cluster_manager_write(ngx_event_t *ev);
+static void ngx_http_rtmp_cluster_manager_event(ngx_event_t *ev);
 static void ngx_http_rtmp_cluster_manager_add_read(void *data);
 static void ngx_http_rtmp_cluster_manager_del_read(void *data);
 static void ngx_http_rtmp_cluster_manager_add_write(void *data);
@@ -267,8 +268,7 @@ static const char  ngx_http_rtmp_cluster_manager_lookup_lua[] =
     "return {v, redis.call('PTTL', KEYS[1])}";
 
 
-static ngx_uint_t         ngx_http_rtmp_cluster_manager_exiting;
-static ngx_connection_t   ngx_http_rtmp_cluster_manager_dummy;
+static ngx_uint_t  ngx_http_rtmp_cluster_manager_exiting;
 
 
 static ngx_command_t  ngx_http_rtmp_cluster_manager_commands[] = {
@@ -658,16 +658,12 @@ ngx_http_rtmp_cluster_manager_init_process(ngx_cycle_t *cycle)
 
     ngx_http_rtmp_cluster_manager_exiting = 0;
 
-    /* a timer's data must look like a connection for debug logging */
-    ngx_http_rtmp_cluster_manager_dummy.fd = (ngx_socket_t) -1;
-
     rdp = mmcf->redis.elts;
 
     for (i = 0; i < mmcf->redis.nelts; i++) {
-        rdp[i]->timer.handler = ngx_http_rtmp_cluster_manager_retry;
-        rdp[i]->timer.data = &ngx_http_rtmp_cluster_manager_dummy;
-        rdp[i]->timer.log = cycle->log;
-        rdp[i]->timer.cancelable = 1;
+        ngx_rtmp_cluster_event_timer(&rdp[i]->timer,
+                                     ngx_http_rtmp_cluster_manager_retry,
+                                     cycle->log);
 
         ngx_http_rtmp_cluster_manager_connect(rdp[i]);
     }
@@ -734,18 +730,13 @@ ngx_http_rtmp_cluster_manager_connect(
         return;
     }
 
-    c = ngx_get_connection(ac->c.fd, ngx_cycle->log);
+    c = ngx_rtmp_cluster_event_borrow(ac->c.fd, ngx_cycle->log,
+                                      ngx_http_rtmp_cluster_manager_event, ac);
     if (c == NULL) {
         redisAsyncFree(ac);
         ngx_http_rtmp_cluster_manager_fail(rd, "no free connection");
         return;
     }
-
-    c->data = ac;
-    c->read->handler = ngx_http_rtmp_cluster_manager_read;
-    c->write->handler = ngx_http_rtmp_cluster_manager_write;
-    c->read->log = c->log;
-    c->write->log = c->log;
 
     ac->data = rd;
     ac->ev.data = c;
@@ -1002,28 +993,23 @@ ngx_http_rtmp_cluster_manager_disconnected(const redisAsyncContext *ac,
 }
 
 
-/* the event adapter: hiredis's socket polled by nginx, level-triggered */
+/* hiredis's event hooks: its socket polled through a borrowed connection */
 
 static void
-ngx_http_rtmp_cluster_manager_read(ngx_event_t *ev)
+ngx_http_rtmp_cluster_manager_event(ngx_event_t *ev)
 {
     ngx_connection_t  *c;
 
     c = ev->data;
 
     /* c may be freed inside */
-    redisAsyncHandleRead(c->data);
-}
 
+    if (ev->write) {
+        redisAsyncHandleWrite(c->data);
 
-static void
-ngx_http_rtmp_cluster_manager_write(ngx_event_t *ev)
-{
-    ngx_connection_t  *c;
-
-    c = ev->data;
-
-    redisAsyncHandleWrite(c->data);
+    } else {
+        redisAsyncHandleRead(c->data);
+    }
 }
 
 
@@ -1032,8 +1018,8 @@ ngx_http_rtmp_cluster_manager_add_read(void *data)
 {
     ngx_connection_t  *c = data;
 
-    if (!c->read->active
-        && ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK)
+    if (ngx_rtmp_cluster_event_watch(c, 1, NGX_RTMP_CLUSTER_EVENT_KEEP)
+        != NGX_OK)
     {
         /* the command timeout will close the connection */
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
@@ -1045,11 +1031,8 @@ ngx_http_rtmp_cluster_manager_add_read(void *data)
 static void
 ngx_http_rtmp_cluster_manager_del_read(void *data)
 {
-    ngx_connection_t  *c = data;
-
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
-    }
+    (void) ngx_rtmp_cluster_event_watch(data, 0,
+                                        NGX_RTMP_CLUSTER_EVENT_KEEP);
 }
 
 
@@ -1058,9 +1041,8 @@ ngx_http_rtmp_cluster_manager_add_write(void *data)
 {
     ngx_connection_t  *c = data;
 
-    if (!c->write->active
-        && ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-           != NGX_OK)
+    if (ngx_rtmp_cluster_event_watch(c, NGX_RTMP_CLUSTER_EVENT_KEEP, 1)
+        != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
                       "cluster: cannot poll the redis connection");
@@ -1071,11 +1053,8 @@ ngx_http_rtmp_cluster_manager_add_write(void *data)
 static void
 ngx_http_rtmp_cluster_manager_del_write(void *data)
 {
-    ngx_connection_t  *c = data;
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-    }
+    (void) ngx_rtmp_cluster_event_watch(data, NGX_RTMP_CLUSTER_EVENT_KEEP,
+                                        0);
 }
 
 
@@ -1084,27 +1063,7 @@ ngx_http_rtmp_cluster_manager_del_write(void *data)
 static void
 ngx_http_rtmp_cluster_manager_ev_cleanup(void *data)
 {
-    ngx_connection_t  *c = data;
-
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
-    }
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    /* the descriptor is hiredis's to close */
-    c->fd = (ngx_socket_t) -1;
-    ngx_free_connection(c);
+    ngx_rtmp_cluster_event_release(data);
 }
 
 
