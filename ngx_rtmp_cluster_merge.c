@@ -186,7 +186,13 @@ ngx_rtmp_cluster_merge_av(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
         cln->data = m;
 
         m->session = s;
-        m->timer.data = m;
+
+        /*
+         * the publisher's connection: nginx's timer code takes a timer's
+         * data for a connection (its debug log prints the descriptor)
+         */
+
+        m->timer.data = s->connection;
         m->timer.log = s->connection->log;
         m->timer.handler = ngx_rtmp_cluster_merge_timer;
         ctx->merge = m;
@@ -338,7 +344,10 @@ ngx_rtmp_cluster_merge_close(ngx_rtmp_session_t *s)
 static void
 ngx_rtmp_cluster_merge_timer(ngx_event_t *ev)
 {
-    ngx_rtmp_cluster_merge_t  *m = ev->data;
+    ngx_rtmp_cluster_merge_t  *m;
+
+    m = (ngx_rtmp_cluster_merge_t *)
+            ((u_char *) ev - offsetof(ngx_rtmp_cluster_merge_t, timer));
 
     if (m->session) {
         ngx_rtmp_cluster_merge_flush(m->session, 0);
