@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 
-# The stream manager (cluster_manager): leases on APP/NAME kept in a real
-# Redis, registered, renewed, released, looked up and listed over HTTP;
+# The stream manager (cluster_stream_manager): leases on APP/NAME kept in
+# a real Redis, registered, renewed, released, looked up and listed over HTTP;
 # registrations repeated with the origin's token, leases taken over by the
 # same origin; a shared secret for changes and the list, TTLs capped,
 # tokens out of URLs, APP/NAME pairs that never share a key; SRS's
@@ -53,43 +53,50 @@ END
 
 ### configuration errors: nginx -t names the directive and the reason
 
+# the http directive; the origin's (rtmp) one is refused in http
+my $d = 'cluster_stream_manager';
+my $ra = 'redis=127.0.0.1:6379';
+my $origins_own = '"cluster_manager" is the origin\'s directive in rtmp; '
+    . 'a stream manager\'s location takes "cluster_stream_manager"';
+$origins_own = qr/\Q$origins_own\E/;
+
 my @bad = (
-    ['location /s/ { cluster_manager ttl=3s; }',
-     qr/"cluster_manager": "redis=HOST:PORT" is required/, 'no redis'],
-    ['location /s/ { cluster_manager redis=127.0.0.1:6379 ttl=0; }',
-     qr/"cluster_manager": invalid ttl "0"/, 'ttl 0'],
-    ['location /s/ { cluster_manager redis=127.0.0.1:6379 ttl=500ms; }',
-     qr/"cluster_manager": invalid ttl "500ms"/, 'ttl under a second'],
-    ['location /s/ { cluster_manager redis=127.0.0.1:6379 timeout=soon; }',
-     qr/"cluster_manager": invalid timeout "soon"/, 'bad timeout'],
-    ['location /s/ { cluster_manager redis=127.0.0.1:6379 max_ttl=0; }',
-     qr/"cluster_manager": invalid max_ttl "0", expected 1s to 24h/,
-     'max_ttl 0'],
-    ['location /s/ { cluster_manager redis=127.0.0.1:6379 max_ttl=2d; }',
-     qr/"cluster_manager": invalid max_ttl "2d"/, 'max_ttl over 24h'],
-    ['location /s/ { cluster_manager redis=127.0.0.1:6379 ttl=1m '
-     . 'max_ttl=30s; }',
-     qr/"cluster_manager": ttl 60s is longer than max_ttl 30s/,
-     'ttl over max_ttl'],
-    ['location /s/ { cluster_manager redis=127.0.0.1:6379 '
-     . '"secret=two words"; }',
-     qr/"cluster_manager": invalid secret, expected 1 to 256 printable/,
+    ["location /s/ { $d ttl=3s; }",
+     qr/"$d": "redis=HOST:PORT" is required/, 'no redis'],
+    ["location /s/ { $d $ra ttl=0; }",
+     qr/"$d": invalid ttl "0"/, 'ttl 0'],
+    ["location /s/ { $d $ra ttl=500ms; }",
+     qr/"$d": invalid ttl "500ms"/, 'ttl under a second'],
+    ["location /s/ { $d $ra timeout=soon; }",
+     qr/"$d": invalid timeout "soon"/, 'bad timeout'],
+    ["location /s/ { $d $ra max_ttl=0; }",
+     qr/"$d": invalid max_ttl "0", expected 1s to 24h/, 'max_ttl 0'],
+    ["location /s/ { $d $ra max_ttl=2d; }",
+     qr/"$d": invalid max_ttl "2d"/, 'max_ttl over 24h'],
+    ["location /s/ { $d $ra ttl=1m max_ttl=30s; }",
+     qr/"$d": ttl 60s is longer than max_ttl 30s/, 'ttl over max_ttl'],
+    ["location /s/ { $d $ra \"secret=two words\"; }",
+     qr/"$d": invalid secret, expected 1 to 256 printable/,
      'secret with a space'],
-    ['location /s/ { cluster_manager redis=127.0.0.1:6379 secret=; }',
-     qr/"cluster_manager": invalid secret/, 'empty secret'],
-    ['location /s/ { cluster_manager redis=127.0.0.1:6379 size=3; }',
-     qr/"cluster_manager": invalid parameter "size=3"/, 'unknown parameter'],
-    ['location /s/ { cluster_manager redis=127.0.0.1:99999; }',
-     qr/"cluster_manager": invalid port in redis "127.0.0.1:99999"/,
-     'bad port'],
-    ['location /s/ { cluster_manager redis=unix:/tmp/redis.sock; }',
-     qr/"cluster_manager": invalid redis "unix:\/tmp\/redis.sock", expected/,
+    ["location /s/ { $d $ra secret=; }",
+     qr/"$d": invalid secret/, 'empty secret'],
+    ["location /s/ { $d $ra size=3; }",
+     qr/"$d": invalid parameter "size=3"/, 'unknown parameter'],
+    ["location /s/ { $d redis=127.0.0.1:99999; }",
+     qr/"$d": invalid port in redis "127.0.0.1:99999"/, 'bad port'],
+    ["location /s/ { $d redis=unix:/tmp/redis.sock; }",
+     qr/"$d": invalid redis "unix:\/tmp\/redis.sock", expected/,
      'unix socket'],
-    ['location ~ ^/s/ { cluster_manager redis=127.0.0.1:6379; }',
-     qr/"cluster_manager" needs a prefix location/, 'regex location'],
-    ['location /s/ { cluster_manager redis=127.0.0.1:6379; '
-     . 'cluster_manager redis=127.0.0.1:6380; }',
-     qr/"cluster_manager" directive is duplicate/, 'twice'],
+    ["location ~ ^/s/ { $d $ra; }",
+     qr/"$d" needs a prefix location/, 'regex location'],
+    ["location /s/ { $d $ra; $d redis=127.0.0.1:6380; }",
+     qr/"$d" directive is duplicate/, 'twice'],
+    ["location /s/ { cluster_manager $ra; }",
+     $origins_own, 'the old name in a location'],
+    ["cluster_manager $ra;",
+     $origins_own, 'the old name in a server'],
+    ["location /s/ { cluster_manager http://127.0.0.1:8080/streams/; }",
+     $origins_own, 'the origin\'s directive in a location'],
 );
 
 for my $b (@bad) {
@@ -99,13 +106,13 @@ for my $b (@bad) {
 }
 
 my ($code, $out) = $t->nginx_t(conf(
-    'location /a/ { cluster_manager redis=127.0.0.1:6379; } '
-    . 'location /b/ { cluster_manager redis=localhost:6379 ttl=1m '
+    'location /a/ { cluster_stream_manager redis=127.0.0.1:6379; } '
+    . 'location /b/ { cluster_stream_manager redis=localhost:6379 ttl=1m '
     . 'timeout=250ms; }'));
 is($code, 0, 'config: a good one passes, names resolved at start')
     or diag($out);
 
-($code, $out) = $t->nginx_t(conf('location /s/ { cluster_manager '
+($code, $out) = $t->nginx_t(conf('location /s/ { cluster_stream_manager '
     . 'redis=127.0.0.1:6379 "secret=two words hidden"; }'));
 unlike($out, qr/hidden/, 'config: a bad secret is not repeated in the log');
 
@@ -128,17 +135,18 @@ my $secret = 'Zk3-q9_w.8xV~a1+b2/c3=';
 
 my $n = $t->nginx('manager', conf(<<"END"), ports => [$hp]);
         location /streams/ {
-            cluster_manager redis=127.0.0.1:$rp ttl=3s timeout=500ms;
+            cluster_stream_manager redis=127.0.0.1:$rp ttl=3s timeout=500ms;
         }
         location /api/v1/clusters {
-            cluster_manager redis=127.0.0.1:$rp secret=$secret;
+            cluster_stream_manager redis=127.0.0.1:$rp secret=$secret;
         }
         location /secure/ {
-            cluster_manager redis=127.0.0.1:$rp max_ttl=60s secret=$secret;
+            cluster_stream_manager redis=127.0.0.1:$rp max_ttl=60s
+                                   secret=$secret;
         }
         location /file/ {
             client_body_in_file_only clean;
-            cluster_manager redis=127.0.0.1:$rp;
+            cluster_stream_manager redis=127.0.0.1:$rp;
         }
 END
 

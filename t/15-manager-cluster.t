@@ -31,9 +31,10 @@ ok($t->wait_until(sub { $t->port_open($rp) },
                   timeout => 5), 'redis-server up');
 
 my $m = $t->nginx('manager', manager_conf(http => $mh, locations =>
-    "location /streams/ { cluster_manager redis=127.0.0.1:$rp ttl=3s "
-    . "max_ttl=3s secret=$secret; }\n"
-    . "location /api/v1/clusters { cluster_manager redis=127.0.0.1:$rp; }"),
+    "location /streams/ { cluster_stream_manager redis=127.0.0.1:$rp "
+    . "ttl=3s max_ttl=3s secret=$secret; }\n"
+    . "location /api/v1/clusters { "
+    . "cluster_stream_manager redis=127.0.0.1:$rp; }"),
     ports => [$mh]);
 
 # 30 s asked, 3 s granted: renewed every second

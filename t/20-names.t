@@ -46,8 +46,9 @@ my $o = $t->nginx('origin', cluster_origin_conf(port => $op, http => $oh),
 $t->redis_server($rp);
 ok($t->wait_until(sub { $t->port_open($rp) }), 'redis');
 my $m = $t->nginx('manager', manager_conf(http => $mh, locations =>
-    "location /streams/ { cluster_manager redis=127.0.0.1:$rp; }\n"
-    . "        location /api/v1/clusters { cluster_manager redis=127.0.0.1:$rp; }"),
+    "location /streams/ { cluster_stream_manager redis=127.0.0.1:$rp; }\n"
+    . "        location /api/v1/clusters { "
+    . "cluster_stream_manager redis=127.0.0.1:$rp; }"),
     ports => [$mh]);
 
 my $http = HTTP::Tiny->new(timeout => 5);

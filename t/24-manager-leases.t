@@ -43,8 +43,8 @@ ok($t->wait_until(sub { Redis->ping($rp) }, timeout => 10, interval => 0.05),
 my $db = Redis->new(port => $rp, timeout => 10);
 
 my $m = $t->nginx('manager', manager_conf(http => $mh, locations =>
-    "location /streams/ { cluster_manager redis=127.0.0.1:$rp timeout=1s "
-    . "secret=$secret; }"), ports => [$mh]);
+    "location /streams/ { cluster_stream_manager redis=127.0.0.1:$rp "
+    . "timeout=1s secret=$secret; }"), ports => [$mh]);
 
 my $o = $t->nginx('origin', cluster_origin_conf(port => $op, http => $oh,
     workers => 2, app => "cluster_manager http://127.0.0.1:$mh/streams/; "
