@@ -116,7 +116,7 @@ $p->close;
 
 # an origin: coworkers naming bad addresses are not believed
 
-for my $bad ('0.0.0.0', 'bad host!', '') {
+for my $bad ('0.0.0.0', 'bad host!', '', '0x0', '010.0.0.1', '0.0.0x0') {
     my $cw = FakeCoworker->start(mode => 'found', origin_ip => $bad,
         origin_port => $op, log => $t->tmp . '/cw.log');
     my ($gp, $gh) = map { $t->port } 1 .. 2;
