@@ -20,7 +20,6 @@ use RTMP::Client;
 
 my $t = ClusterTest->new;
 $t->skip_unless_module;
-
 $t->skip_unless_redis;
 
 # RFC 3629, byte by byte
