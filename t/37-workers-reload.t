@@ -9,7 +9,6 @@ use strict;
 use warnings;
 
 use Test::More;
-use Time::HiRes qw(time);
 
 use lib 't/lib';
 use ClusterTest;

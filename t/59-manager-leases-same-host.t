@@ -10,7 +10,6 @@ use warnings;
 use Test::More;
 use JSON::PP;
 use HTTP::Tiny;
-use Time::HiRes qw(time);
 
 use lib 't/lib';
 use ClusterTest;
