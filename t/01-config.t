@@ -175,12 +175,14 @@ for my $bad (['0', qr/window "0" must be/],
              ['soon', qr/window "soon" must be/])
 {
     fails_like(conf('cluster_zone z:1m;', 'cluster edge; '
-                    . "cluster_origin 127.0.0.1:1; cluster_merge_writes $bad->[0];"),
+                    . 'cluster_origin 127.0.0.1:1; '
+                    . "cluster_merge_writes $bad->[0];"),
                $bad->[1], "cluster_merge_writes $bad->[0]");
 }
 
 ($code, $out) = $t->nginx_t(conf('cluster_zone z:1m; '
-    . 'cluster_merge_writes 200ms 1m;', 'cluster edge; cluster_origin 127.0.0.1:1;'));
+    . 'cluster_merge_writes 200ms 1m;',
+    'cluster edge; cluster_origin 127.0.0.1:1;'));
 is($code, 0, 'cluster_merge_writes: window and size at the rtmp level accepted')
     or diag $out;
 

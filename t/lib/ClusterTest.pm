@@ -248,7 +248,8 @@ sub _expand_conf {
     # nginx-rtmp's access log defaults to /var/log/nginx: keep it here
     $text =~ s/^(\s*rtmp\s*\{)/$1\n    access_log $prefix\/logs\/rtmp-access.log;/mg
         unless $text =~ /^\s*rtmp\s*\{[^}]*access_log/m;
-    $text =~ s/^([ \t]*)%%HTTP_DEFAULTS%%/$1 . join("\n$1", split m{\n}, $http)/mge;
+    $text =~ s/^([ \t]*)%%HTTP_DEFAULTS%%/
+               $1 . join("\n$1", split m{\n}, $http)/mgex;
     $text =~ s/%%HTTP_DEFAULTS%%/$http/g;
     $text =~ s/%%PREFIX%%/$prefix/g;
     $text =~ s/%%TMP%%/$self->{tmp}/g;
@@ -365,7 +366,7 @@ sub _wait_pid {
         return $? if $r == $pid;
         return 0 if $r == -1;       # not our child / already reaped
         return undef if time >= $deadline;
-        sleep 0.02;
+        sleep 0.02;             # polls the child (a wait on state)
     }
 }
 
@@ -708,7 +709,7 @@ sub _wait_until {
         my $v = $cb->();
         return $v if $v;
         return undef if time >= $deadline;
-        sleep $interval;
+        sleep $interval;        # between two looks at the state
     }
 }
 
@@ -945,7 +946,8 @@ sub all_child_pids {
 
 sub start {
     my ($self, %opt) = @_;
-    my $timeout = ClusterTest::slow($opt{timeout} // $self->{opt}{timeout} // 10);
+    my $timeout = ClusterTest::slow($opt{timeout} // $self->{opt}{timeout}
+                                    // 10);
     my $deadline = time + $timeout;
 
     croak "nginx '$self->{name}' is already running" if $self->running;
@@ -982,7 +984,7 @@ sub start {
             waitpid($launcher, 0);
             $self->_die("nginx did not start within ${timeout}s");
         }
-        sleep 0.02;
+        sleep 0.02;     # polls the launcher and the pid file
     }
 
     my $pid = $self->{t}->_wait_until(sub {
@@ -1176,7 +1178,7 @@ sub wait {
     my $deadline = time + ClusterTest::slow($opt{timeout} // 10);
     while ($self->_poll) {
         return 0 if time >= $deadline;
-        sleep 0.05;
+        sleep 0.05;     # polls the process
     }
     return 1;
 }

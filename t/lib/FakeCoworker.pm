@@ -214,7 +214,7 @@ sub stop {
             waitpid($pid, 0);
             last;
         }
-        sleep 0.01;
+        sleep 0.01;     # polls the server process
     }
     delete $self->{pid};
 }
