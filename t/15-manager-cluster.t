@@ -20,6 +20,7 @@ use Time::HiRes qw(time);
 use lib 't/lib';
 use ClusterTest;
 use ClusterConf;
+use Redis;
 
 my $t = ClusterTest->new;
 $t->skip_unless_module;
@@ -29,6 +30,7 @@ my ($rp, $mh, $ap, $ah, $bp, $bh) = map { $t->port } 1 .. 6;
 my $secret = 'cluster-secret-42';
 
 my $redis = $t->redis_server($rp);
+ok(Redis->ping($rp), 'redis-server up');
 
 my $m = $t->nginx('manager', manager_conf(http => $mh, locations =>
     "location /streams/ { cluster_manager redis=127.0.0.1:$rp ttl=3s "

@@ -16,6 +16,7 @@ use HTTP::Tiny;
 use lib 't/lib';
 use ClusterTest;
 use ClusterConf;
+use Redis;
 use RTMP::Client;
 
 my $t = ClusterTest->new;
@@ -28,6 +29,7 @@ my $o = $t->nginx('origin', cluster_origin_conf(port => $op, http => $oh),
                   ports => [$op, $oh]);
 
 $t->redis_server($rp);
+ok(Redis->ping($rp), 'redis');
 my $m = $t->nginx('manager', manager_conf(http => $mh, locations =>
     "location /streams/ { cluster_manager redis=127.0.0.1:$rp; }\n"
     . "        location /api/v1/clusters { cluster_manager redis=127.0.0.1:$rp; }"),

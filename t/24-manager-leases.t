@@ -30,6 +30,7 @@ my $prefix = 'ngx_rtmp_cluster:stream:';
 my $secret = 'leases-secret-0123456789abcdef';
 
 my $redis = $t->redis_server($rp, '--enable-debug-command', 'yes');
+ok(Redis->ping($rp), 'redis-server up');
 my $db = Redis->new(port => $rp, timeout => 10);
 
 my $m = $t->nginx('manager', manager_conf(http => $mh, locations =>
