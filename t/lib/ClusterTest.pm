@@ -44,15 +44,15 @@ package ClusterTest;
 #                   DIR must be writable by the workers' user (mode 1777).
 #                   ffmpeg, ffprobe, redis-server and the test itself run
 #                   without any of it.
+#   CLUSTER_SANITIZE_PRELOAD
+#                   LD_PRELOAD of that lane (default: the libasan
+#                   `gcc -print-file-name=libasan.so` names, and
+#                   ubsan-options.so in the directory of CLUSTER_MODULE)
 #
 # A test file that fails (a failed assertion, a plan not met, or a die)
 # gets, before its temp dir is removed, the configuration of every nginx
 # it started (conf/nginx.conf, placeholders expanded) as diagnostics,
 # each under the instance's name.
-#   CLUSTER_SANITIZE_PRELOAD
-#                   LD_PRELOAD of that lane (default: the libasan
-#                   `gcc -print-file-name=libasan.so` names, and
-#                   ubsan-options.so in the directory of CLUSTER_MODULE)
 
 use strict;
 use warnings;
