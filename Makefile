@@ -12,6 +12,9 @@
 #                 docs/benchmarks.md; SCENARIOS="2 5" runs only those
 #   make soak     a bounded fault run at an edge (5 minutes; SOAK_SECONDS)
 #   make bench-status  the cost of GET /cluster with many streams
+#   make fuzz     build the libFuzzer targets in fuzz/ (clang) and run each
+#                 for FUZZ_SECONDS (60); FUZZ_TARGETS="status json" runs
+#                 only those
 #
 # NGX_SRC      configured nginx tree (default: Debian's nginx-dev)
 # NGX_RTMP_SRC nginx-rtmp source tree (default: fetched from Debian)
@@ -137,9 +140,13 @@ soak: $(MODULE) loadclient
 bench-status: $(MODULE) loadclient
 	perl bench/status.pl
 
+fuzz: $(BUILD)/nginx/objs/Makefile
+	$(MAKE) -C fuzz BUILD=$(BUILD)/fuzz NGX_BUILD=$(BUILD)/nginx \
+	    NGX_RTMP_SRC="$(NGX_RTMP_SRC)"
+
 clean:
 	rm -rf $(BUILD)/nginx $(MODULE) $(BUILD)/asan-nginx $(BUILD)/asan \
 	       $(BUILD)/asan-nginx.flags $(ASAN_REPORTS)
 
 .PHONY: all deps asan test test-asan demo loadclient bench soak bench-status \
-        clean FORCE
+        fuzz clean FORCE

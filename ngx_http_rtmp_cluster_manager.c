@@ -1,11 +1,12 @@
 
 /*
- * ngx_rtmp_cluster: the stream manager.  An HTTP API, backed by Redis,
- * that records which origin publishes each stream: an origin registers a
- * lease on APP/NAME with a TTL (POST), renews it with its token (PUT) and
- * releases it (DELETE); anyone looks a stream up (GET) or asks in SRS's
- * coworker dialect (/api/v1/clusters); the list of streams and every
- * change need the location's secret, when it has one.
+ * ngx_rtmp_cluster: the stream manager (cluster_stream_manager, in an http
+ * location).  An HTTP API, backed by Redis, that records which origin
+ * publishes each stream: an origin registers a lease on APP/NAME with a
+ * TTL (POST), renews it with its token (PUT) and releases it (DELETE);
+ * anyone looks a stream up (GET) or asks in SRS's coworker dialect
+ * (/api/v1/clusters); the list of streams and every change need the
+ * location's secret, when it has one.
  *
  * A registration is idempotent: the origin chooses its token and sends it
  * again when it does not know whether a registration was carried out (a
@@ -16,17 +17,19 @@
  *
  * Redis is driven through hiredis's asynchronous API on nginx's event
  * loop: each worker keeps one connection per configured Redis address,
- * polled through a borrowed nginx connection with level-triggered events
- * (the descriptor stays hiredis's).  A request has one command in flight
- * at a time, under a timer.  hiredis holds a small heap record for that
- * command, not the request: a request that ends first (timeout, client
- * gone) only detaches from the record, and the late reply is dropped.
+ * polled through a borrowed nginx connection (ngx_rtmp_cluster_event.c:
+ * level-triggered, the descriptor stays hiredis's).  A request has one
+ * command in flight at a time, under a timer.  hiredis holds a small heap
+ * record for that command, not the request: a request that ends first
+ * (timeout, client gone) only detaches from the record, and the late
+ * reply is dropped.
  * While Redis is unreachable, requests are answered 503 at once and the
  * connection is retried every second.
  */
 
 
 #include "ngx_http_rtmp_cluster.h"
+#include "ngx_rtmp_cluster_event.h"
 
 #include <yajl/yajl_tree.h>
 #include <hiredis/hiredis.h>
@@ -136,6 +139,8 @@ static char *ngx_http_rtmp_cluster_manager_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
 static char *ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_rtmp_cluster_manager_misplaced(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_http_rtmp_cluster_manager_redis_t *
     ngx_http_rtmp_cluster_manager_add_redis(ngx_conf_t *cf, ngx_url_t *u);
 static ngx_int_t ngx_http_rtmp_cluster_manager_init_process(
@@ -157,8 +162,7 @@ static void ngx_http_rtmp_cluster_manager_pong(redisAsyncContext *ac,
     void *reply, void *data);
 static void ngx_http_rtmp_cluster_manager_disconnected(
     const redisAsyncContext *ac, int status);
-static void ngx_http_rtmp_cluster_manager_read(ngx_event_t *ev);
-static void ngx_http_rtmp_cluster_manager_write(ngx_event_t *ev);
+static void ngx_http_rtmp_cluster_manager_event(ngx_event_t *ev);
 static void ngx_http_rtmp_cluster_manager_add_read(void *data);
 static void ngx_http_rtmp_cluster_manager_del_read(void *data);
 static void ngx_http_rtmp_cluster_manager_add_write(void *data);
@@ -267,15 +271,28 @@ static const char  ngx_http_rtmp_cluster_manager_lookup_lua[] =
     "return {v, redis.call('PTTL', KEYS[1])}";
 
 
-static ngx_uint_t         ngx_http_rtmp_cluster_manager_exiting;
-static ngx_connection_t   ngx_http_rtmp_cluster_manager_dummy;
+static ngx_uint_t  ngx_http_rtmp_cluster_manager_exiting;
 
 
 static ngx_command_t  ngx_http_rtmp_cluster_manager_commands[] = {
 
-    { ngx_string("cluster_manager"),
+    { ngx_string("cluster_stream_manager"),
       NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_rtmp_cluster_manager,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    /*
+     * The origin's directive (rtmp) that names its stream managers: nginx
+     * matches directives by name in the modules of the block's type only,
+     * so without this entry it would be "not allowed here" in http.
+     */
+
+    { ngx_string("cluster_manager"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF
+      |NGX_HTTP_SIF_CONF|NGX_HTTP_LIF_CONF|NGX_CONF_ANY,
+      ngx_http_rtmp_cluster_manager_misplaced,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -416,7 +433,7 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (ngx_strncmp(value[i].data, "redis=", 6) == 0) {
             if (u.url.data) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"cluster_manager\": duplicate "
+                                   "\"cluster_stream_manager\": duplicate "
                                    "\"redis\" parameter");
                 return NGX_CONF_ERROR;
             }
@@ -435,7 +452,7 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 || n > NGX_RTMP_CLUSTER_TTL_MAX)
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"cluster_manager\": invalid ttl "
+                                   "\"cluster_stream_manager\": invalid ttl "
                                    "\"%V\", expected 1s to 24h", &s);
                 return NGX_CONF_ERROR;
             }
@@ -453,8 +470,8 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 || n > NGX_RTMP_CLUSTER_TTL_MAX)
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"cluster_manager\": invalid max_ttl "
-                                   "\"%V\", expected 1s to 24h", &s);
+                                   "\"cluster_stream_manager\": invalid "
+                                   "max_ttl \"%V\", expected 1s to 24h", &s);
                 return NGX_CONF_ERROR;
             }
 
@@ -469,9 +486,9 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             if (ngx_rtmp_cluster_secret_valid(s.data, s.len) != NGX_OK) {
                 /* the secret itself is not repeated in the log */
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"cluster_manager\": invalid secret, "
-                                   "expected 1 to 256 printable ASCII "
-                                   "characters without spaces");
+                                   "\"cluster_stream_manager\": invalid "
+                                   "secret, expected 1 to 256 printable "
+                                   "ASCII characters without spaces");
                 return NGX_CONF_ERROR;
             }
 
@@ -486,8 +503,8 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             n = ngx_parse_time(&s, 0);
             if (n == NGX_ERROR || n < 1) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"cluster_manager\": invalid timeout "
-                                   "\"%V\"", &s);
+                                   "\"cluster_stream_manager\": invalid "
+                                   "timeout \"%V\"", &s);
                 return NGX_CONF_ERROR;
             }
 
@@ -496,14 +513,14 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"cluster_manager\": invalid parameter \"%V\"",
-                           &value[i]);
+                           "\"cluster_stream_manager\": invalid parameter "
+                           "\"%V\"", &value[i]);
         return NGX_CONF_ERROR;
     }
 
     if (u.url.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"cluster_manager\": \"redis=HOST:PORT\" is "
+                           "\"cluster_stream_manager\": \"redis=HOST:PORT\" is "
                            "required");
         return NGX_CONF_ERROR;
     }
@@ -514,14 +531,14 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"cluster_manager\": %s in redis \"%V\"",
+                           "\"cluster_stream_manager\": %s in redis \"%V\"",
                            u.err ? u.err : "invalid address", &u.url);
         return NGX_CONF_ERROR;
     }
 
     if (u.family == AF_UNIX || u.uri.len || u.naddrs == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"cluster_manager\": invalid redis \"%V\", "
+                           "\"cluster_stream_manager\": invalid redis \"%V\", "
                            "expected HOST:PORT", &u.url);
         return NGX_CONF_ERROR;
     }
@@ -535,8 +552,8 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
        )
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"cluster_manager\" needs a prefix location, "
-                           "APP/NAME follow its name");
+                           "\"cluster_stream_manager\" needs a prefix "
+                           "location, APP/NAME follow its name");
         return NGX_CONF_ERROR;
     }
 
@@ -550,8 +567,8 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (mlcf->ttl > mlcf->max_ttl) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"cluster_manager\": ttl %uis is longer than "
-                           "max_ttl %uis", mlcf->ttl, mlcf->max_ttl);
+                           "\"cluster_stream_manager\": ttl %uis is longer "
+                           "than max_ttl %uis", mlcf->ttl, mlcf->max_ttl);
         return NGX_CONF_ERROR;
     }
 
@@ -573,6 +590,19 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     clcf->handler = ngx_http_rtmp_cluster_manager_handler;
 
     return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_rtmp_cluster_manager_misplaced(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"cluster_manager\" is the origin's directive in "
+                       "rtmp; a stream manager's location takes "
+                       "\"cluster_stream_manager\"");
+
+    return NGX_CONF_ERROR;
 }
 
 
@@ -603,7 +633,7 @@ ngx_http_rtmp_cluster_manager_add_redis(ngx_conf_t *cf, ngx_url_t *u)
 
     if (u->naddrs > 1) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "\"cluster_manager\": \"%V\" has several "
+                           "\"cluster_stream_manager\": \"%V\" has several "
                            "addresses, using %V", &u->url, &u->addrs[0].name);
     }
 
@@ -658,16 +688,12 @@ ngx_http_rtmp_cluster_manager_init_process(ngx_cycle_t *cycle)
 
     ngx_http_rtmp_cluster_manager_exiting = 0;
 
-    /* a timer's data must look like a connection for debug logging */
-    ngx_http_rtmp_cluster_manager_dummy.fd = (ngx_socket_t) -1;
-
     rdp = mmcf->redis.elts;
 
     for (i = 0; i < mmcf->redis.nelts; i++) {
-        rdp[i]->timer.handler = ngx_http_rtmp_cluster_manager_retry;
-        rdp[i]->timer.data = &ngx_http_rtmp_cluster_manager_dummy;
-        rdp[i]->timer.log = cycle->log;
-        rdp[i]->timer.cancelable = 1;
+        ngx_rtmp_cluster_event_timer(&rdp[i]->timer,
+                                     ngx_http_rtmp_cluster_manager_retry,
+                                     cycle->log);
 
         ngx_http_rtmp_cluster_manager_connect(rdp[i]);
     }
@@ -734,18 +760,13 @@ ngx_http_rtmp_cluster_manager_connect(
         return;
     }
 
-    c = ngx_get_connection(ac->c.fd, ngx_cycle->log);
+    c = ngx_rtmp_cluster_event_borrow(ac->c.fd, ngx_cycle->log,
+                                      ngx_http_rtmp_cluster_manager_event, ac);
     if (c == NULL) {
         redisAsyncFree(ac);
         ngx_http_rtmp_cluster_manager_fail(rd, "no free connection");
         return;
     }
-
-    c->data = ac;
-    c->read->handler = ngx_http_rtmp_cluster_manager_read;
-    c->write->handler = ngx_http_rtmp_cluster_manager_write;
-    c->read->log = c->log;
-    c->write->log = c->log;
 
     ac->data = rd;
     ac->ev.data = c;
@@ -1002,28 +1023,23 @@ ngx_http_rtmp_cluster_manager_disconnected(const redisAsyncContext *ac,
 }
 
 
-/* the event adapter: hiredis's socket polled by nginx, level-triggered */
+/* hiredis's event hooks: its socket polled through a borrowed connection */
 
 static void
-ngx_http_rtmp_cluster_manager_read(ngx_event_t *ev)
+ngx_http_rtmp_cluster_manager_event(ngx_event_t *ev)
 {
     ngx_connection_t  *c;
 
     c = ev->data;
 
     /* c may be freed inside */
-    redisAsyncHandleRead(c->data);
-}
 
+    if (ev->write) {
+        redisAsyncHandleWrite(c->data);
 
-static void
-ngx_http_rtmp_cluster_manager_write(ngx_event_t *ev)
-{
-    ngx_connection_t  *c;
-
-    c = ev->data;
-
-    redisAsyncHandleWrite(c->data);
+    } else {
+        redisAsyncHandleRead(c->data);
+    }
 }
 
 
@@ -1032,8 +1048,8 @@ ngx_http_rtmp_cluster_manager_add_read(void *data)
 {
     ngx_connection_t  *c = data;
 
-    if (!c->read->active
-        && ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK)
+    if (ngx_rtmp_cluster_event_watch(c, 1, NGX_RTMP_CLUSTER_EVENT_KEEP)
+        != NGX_OK)
     {
         /* the command timeout will close the connection */
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
@@ -1045,11 +1061,8 @@ ngx_http_rtmp_cluster_manager_add_read(void *data)
 static void
 ngx_http_rtmp_cluster_manager_del_read(void *data)
 {
-    ngx_connection_t  *c = data;
-
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
-    }
+    (void) ngx_rtmp_cluster_event_watch(data, 0,
+                                        NGX_RTMP_CLUSTER_EVENT_KEEP);
 }
 
 
@@ -1058,9 +1071,8 @@ ngx_http_rtmp_cluster_manager_add_write(void *data)
 {
     ngx_connection_t  *c = data;
 
-    if (!c->write->active
-        && ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-           != NGX_OK)
+    if (ngx_rtmp_cluster_event_watch(c, NGX_RTMP_CLUSTER_EVENT_KEEP, 1)
+        != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
                       "cluster: cannot poll the redis connection");
@@ -1071,11 +1083,8 @@ ngx_http_rtmp_cluster_manager_add_write(void *data)
 static void
 ngx_http_rtmp_cluster_manager_del_write(void *data)
 {
-    ngx_connection_t  *c = data;
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-    }
+    (void) ngx_rtmp_cluster_event_watch(data, NGX_RTMP_CLUSTER_EVENT_KEEP,
+                                        0);
 }
 
 
@@ -1084,27 +1093,7 @@ ngx_http_rtmp_cluster_manager_del_write(void *data)
 static void
 ngx_http_rtmp_cluster_manager_ev_cleanup(void *data)
 {
-    ngx_connection_t  *c = data;
-
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
-    }
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    /* the descriptor is hiredis's to close */
-    c->fd = (ngx_socket_t) -1;
-    ngx_free_connection(c);
+    ngx_rtmp_cluster_event_release(data);
 }
 
 

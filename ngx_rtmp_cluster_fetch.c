@@ -6,12 +6,12 @@
  * curl tells us which sockets to watch (socket callback) and when to
  * wake it (timer callback); nginx events on those sockets and the timer
  * call curl_multi_socket_action().  The sockets stay curl's: nginx only
- * borrows a connection structure to poll them, and frees it without
- * closing the descriptor.
+ * borrows a connection structure to poll them (ngx_rtmp_cluster_event.c).
  */
 
 
 #include "ngx_rtmp_cluster.h"
+#include "ngx_rtmp_cluster_event.h"
 
 #include <curl/curl.h>
 
@@ -40,9 +40,8 @@ static size_t ngx_rtmp_cluster_fetch_write(char *ptr, size_t size,
 static void ngx_rtmp_cluster_fetch_free(ngx_rtmp_cluster_fetch_t *f);
 
 
-static CURLM             *ngx_rtmp_cluster_multi;
-static ngx_event_t        ngx_rtmp_cluster_fetch_timer_ev;
-static ngx_connection_t   ngx_rtmp_cluster_fetch_dummy;
+static CURLM       *ngx_rtmp_cluster_multi;
+static ngx_event_t  ngx_rtmp_cluster_fetch_timer_ev;
 
 
 ngx_int_t
@@ -70,13 +69,8 @@ ngx_rtmp_cluster_fetch_init(ngx_cycle_t *cycle)
     curl_multi_setopt(ngx_rtmp_cluster_multi, CURLMOPT_TIMERFUNCTION,
                       ngx_rtmp_cluster_fetch_timer);
 
-    /* a timer's data must look like a connection for debug logging */
-    ngx_rtmp_cluster_fetch_dummy.fd = (ngx_socket_t) -1;
-
-    ngx_rtmp_cluster_fetch_timer_ev.data = &ngx_rtmp_cluster_fetch_dummy;
-    ngx_rtmp_cluster_fetch_timer_ev.log = cycle->log;
-    ngx_rtmp_cluster_fetch_timer_ev.handler = ngx_rtmp_cluster_fetch_timeout;
-    ngx_rtmp_cluster_fetch_timer_ev.cancelable = 1;
+    ngx_rtmp_cluster_event_timer(&ngx_rtmp_cluster_fetch_timer_ev,
+                                 ngx_rtmp_cluster_fetch_timeout, cycle->log);
 
     return NGX_OK;
 }
@@ -305,7 +299,6 @@ static int
 ngx_rtmp_cluster_fetch_socket(CURL *easy, curl_socket_t s, int what,
     void *userp, void *socketp)
 {
-    ngx_event_t       *rev, *wev;
     ngx_connection_t  *c;
 
     c = socketp;
@@ -315,70 +308,29 @@ ngx_rtmp_cluster_fetch_socket(CURL *easy, curl_socket_t s, int what,
             return 0;
         }
 
-        if (c->read->active) {
-            ngx_del_event(c->read, NGX_READ_EVENT, 0);
-        }
-
-        if (c->write->active) {
-            ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-        }
-
-        if (c->read->posted) {
-            ngx_delete_posted_event(c->read);
-        }
-
-        if (c->write->posted) {
-            ngx_delete_posted_event(c->write);
-        }
-
         curl_multi_assign(ngx_rtmp_cluster_multi, s, NULL);
 
         /* the descriptor is curl's to close */
-        c->fd = (ngx_socket_t) -1;
-        ngx_free_connection(c);
+        ngx_rtmp_cluster_event_release(c);
 
         return 0;
     }
 
     if (c == NULL) {
-        c = ngx_get_connection(s, ngx_cycle->log);
+        c = ngx_rtmp_cluster_event_borrow(s, ngx_cycle->log,
+                                          ngx_rtmp_cluster_fetch_event, NULL);
         if (c == NULL) {
             return -1;
         }
 
-        c->read->handler = ngx_rtmp_cluster_fetch_event;
-        c->write->handler = ngx_rtmp_cluster_fetch_event;
-        c->read->log = c->log;
-        c->write->log = c->log;
-
         curl_multi_assign(ngx_rtmp_cluster_multi, s, c);
     }
 
-    rev = c->read;
-    wev = c->write;
-
-    /* level-triggered: curl may leave data unread */
-
-    if (what & CURL_POLL_IN) {
-        if (!rev->active
-            && ngx_add_event(rev, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK)
-        {
-            return -1;
-        }
-
-    } else if (rev->active) {
-        ngx_del_event(rev, NGX_READ_EVENT, 0);
-    }
-
-    if (what & CURL_POLL_OUT) {
-        if (!wev->active
-            && ngx_add_event(wev, NGX_WRITE_EVENT, NGX_LEVEL_EVENT) != NGX_OK)
-        {
-            return -1;
-        }
-
-    } else if (wev->active) {
-        ngx_del_event(wev, NGX_WRITE_EVENT, 0);
+    if (ngx_rtmp_cluster_event_watch(c, (what & CURL_POLL_IN) ? 1 : 0,
+                                     (what & CURL_POLL_OUT) ? 1 : 0)
+        != NGX_OK)
+    {
+        return -1;
     }
 
     return 0;

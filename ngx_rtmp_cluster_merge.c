@@ -186,7 +186,13 @@ ngx_rtmp_cluster_merge_av(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
         cln->data = m;
 
         m->session = s;
-        m->timer.data = m;
+
+        /*
+         * the publisher's connection: nginx's timer code takes a timer's
+         * data for a connection (its debug log prints the descriptor)
+         */
+
+        m->timer.data = s->connection;
         m->timer.log = s->connection->log;
         m->timer.handler = ngx_rtmp_cluster_merge_timer;
         ctx->merge = m;
@@ -338,7 +344,10 @@ ngx_rtmp_cluster_merge_close(ngx_rtmp_session_t *s)
 static void
 ngx_rtmp_cluster_merge_timer(ngx_event_t *ev)
 {
-    ngx_rtmp_cluster_merge_t  *m = ev->data;
+    ngx_rtmp_cluster_merge_t  *m;
+
+    m = (ngx_rtmp_cluster_merge_t *)
+            ((u_char *) ev - offsetof(ngx_rtmp_cluster_merge_t, timer));
 
     if (m->session) {
         ngx_rtmp_cluster_merge_flush(m->session, 0);
@@ -517,15 +526,15 @@ ngx_rtmp_cluster_merge_write_handler(ngx_event_t *wev)
 static void
 ngx_rtmp_cluster_merge_send(ngx_rtmp_session_t *s)
 {
-    size_t             size, len;
+    size_t             len;
     ssize_t            n;
-    ngx_err_t          err;
-    ngx_uint_t         niov, pos;
+    ngx_uint_t         pos;
     ngx_chain_t       *cl;
+    ngx_iovec_t        vec;
     ngx_event_t       *wev;
     ngx_connection_t  *c;
     u_char            *p;
-    struct iovec       iov[NGX_RTMP_CLUSTER_MERGE_IOVS];
+    struct iovec       iovs[NGX_RTMP_CLUSTER_MERGE_IOVS];
 
     c = s->connection;
     wev = c->write;
@@ -540,10 +549,13 @@ ngx_rtmp_cluster_merge_send(ngx_rtmp_session_t *s)
         s->out_bpos = s->out_chain->buf->pos;
     }
 
+    vec.iovs = iovs;
+    vec.nalloc = NGX_RTMP_CLUSTER_MERGE_IOVS;
+
     while (s->out_chain) {
 
-        niov = 0;
-        size = 0;
+        vec.count = 0;
+        vec.size = 0;
         cl = s->out_chain;
         p = s->out_bpos;
         pos = s->out_pos;
@@ -552,13 +564,13 @@ ngx_rtmp_cluster_merge_send(ngx_rtmp_session_t *s)
             len = cl->buf->last - p;
 
             if (len) {
-                iov[niov].iov_base = (void *) p;
-                iov[niov].iov_len = len;
-                niov++;
-                size += len;
+                iovs[vec.count].iov_base = (void *) p;
+                iovs[vec.count].iov_len = len;
+                vec.count++;
+                vec.size += len;
             }
 
-            if (niov == NGX_RTMP_CLUSTER_MERGE_IOVS) {
+            if (vec.count == vec.nalloc) {
                 break;
             }
 
@@ -577,25 +589,24 @@ ngx_rtmp_cluster_merge_send(ngx_rtmp_session_t *s)
             p = cl->buf->pos;
         }
 
-        if (size == 0) {
+        if (vec.size == 0) {
             ngx_rtmp_cluster_merge_sent(s, 0);
             continue;
         }
 
-        n = writev(c->fd, iov, niov);
+        /*
+         * nginx's writev(): it tries again after EINTR, and logs an error
+         * as any connection's (a reset or a closed pipe at "info", as
+         * nginx-rtmp's sessions set c->log_error)
+         */
 
-        if (n == -1) {
-            err = ngx_socket_errno;
+        n = ngx_writev(c, &vec);
 
-            if (err == NGX_EINTR) {
-                continue;
-            }
+        if (n == NGX_AGAIN) {
+            break;
+        }
 
-            if (err == NGX_EAGAIN) {
-                break;
-            }
-
-            ngx_log_error(NGX_LOG_INFO, c->log, err, "writev() failed");
+        if (n == NGX_ERROR) {
             c->error = 1;
             ngx_rtmp_finalize_session(s);
             return;
@@ -603,7 +614,7 @@ ngx_rtmp_cluster_merge_send(ngx_rtmp_session_t *s)
 
         ngx_rtmp_cluster_merge_sent(s, n);
 
-        if ((size_t) n < size) {
+        if ((size_t) n < vec.size) {
             break;
         }
     }

@@ -51,31 +51,47 @@ ngx_rtmp_cluster_name_valid(u_char *p, size_t len)
  * A host a peer may name as an origin: an IPv4 or IPv6 literal that is
  * not the unspecified address, or a DNS name (letters, digits, '-', '_'
  * in dot-separated labels, with a letter somewhere, so "1.2.3" is not
- * taken for a name).
+ * taken for a name).  A literal must read the same to nginx and to the C
+ * library (getaddrinfo, so the peers we name it to): inet_aton takes
+ * "0x0" for 0.0.0.0 and "010.0.0.1" for 8.0.0.1, nginx takes "::1:" for
+ * ::1:0 where inet_pton refuses it; such spellings are refused.
  */
 
 ngx_int_t
 ngx_rtmp_cluster_host_valid(u_char *p, size_t len)
 {
-    u_char      *last, *label;
-    in_addr_t    inaddr;
-    ngx_uint_t   alpha;
+    u_char           *last, *label;
+    in_addr_t         inaddr;
+    ngx_uint_t        alpha;
+    struct in_addr    in;
+    u_char            text[254];
 #if (NGX_HAVE_INET6)
-    ngx_uint_t   i;
-    u_char       inaddr6[16];
+    u_char           *t;
+    ngx_uint_t        i;
+    struct in6_addr   in6;
+    u_char            inaddr6[16];
 #endif
 
     if (len == 0 || len > 253) {
         return NGX_DECLINED;
     }
 
+    ngx_memcpy(text, p, len);
+    text[len] = '\0';
+
     inaddr = ngx_inet_addr(p, len);
+
+    if (inet_aton((char *) text, &in) && in.s_addr != inaddr) {
+        return NGX_DECLINED;
+    }
 
     if (inaddr != INADDR_NONE) {
         return (inaddr == htonl(INADDR_ANY)) ? NGX_DECLINED : NGX_OK;
     }
 
 #if (NGX_HAVE_INET6)
+    t = text;
+
     if (p[0] == '[') {
         if (len < 3 || p[len - 1] != ']') {
             return NGX_DECLINED;
@@ -85,8 +101,17 @@ ngx_rtmp_cluster_host_valid(u_char *p, size_t len)
             return NGX_DECLINED;
         }
 
+        t = text + 1;
+        text[len - 1] = '\0';
+
     } else if (ngx_inet6_addr(p, len, inaddr6) != NGX_OK) {
         goto name;
+    }
+
+    if (inet_pton(AF_INET6, (char *) t, &in6) != 1
+        || ngx_memcmp(&in6, inaddr6, 16) != 0)
+    {
+        return NGX_DECLINED;
     }
 
     for (i = 0; i < 16; i++) {

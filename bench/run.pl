@@ -1329,7 +1329,7 @@ sub s6_manager {
     own($t->redis_server($rp));
     wait_until(sub { $t->port_open($rp) }, 5) or die "redis-server\n";
     my $mconf = tune(manager_conf(http => $mh, locations =>
-        "location /streams/ { cluster_manager redis=127.0.0.1:$rp; }"));
+        "location /streams/ { cluster_stream_manager redis=127.0.0.1:$rp; }"));
     start_nginx('s6-manager', $mconf, ports => [$mh]);
     my $mgr = "cluster_manager http://127.0.0.1:$mh/streams/;";
 
@@ -1413,8 +1413,9 @@ sub s6_manager {
         configs => \@confs,
         notes => [
             'Eight origins: B has the stream (published by ffmpeg) and a lease '
-            . 'for it at the stream manager (an nginx with `cluster_manager '
-            . 'redis=...`, in front of a redis-server started for the run); '
+            . 'for it at the stream manager (an nginx with '
+            . '`cluster_stream_manager redis=...`, in front of a redis-server '
+            . 'started for the run); '
             . 'seven origins of this module do not have it.  Origin A lacks '
             . 'it and finds it either through the manager (one HTTP '
             . 'question) or by asking the 8 coworkers at once; both A\'s '

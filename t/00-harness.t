@@ -1,8 +1,11 @@
 #!/usr/bin/perl
 
-# Self test of the test infrastructure in t/lib: RTMP::AMF0, RTMP::Client
-# and ClusterTest.  Uses only stock nginx-rtmp (no cluster module), so it
-# runs before the module is built.
+# Self test of the harness, ClusterTest, with stock nginx-rtmp (no cluster
+# module, so it runs before the module is built): ports, time limits
+# (TEST_SLOW), nginx -t, starting an nginx and reading its status, ffmpeg
+# publishers, RTMP::Client, ffprobe and ffmpeg players, reload, kill -9,
+# restart and stop, the error log checks (a crashed worker is seen), and
+# the configurations a failed test file prints.
 
 use strict;
 use warnings;
@@ -10,247 +13,15 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
-use IO::Socket::IP;
 use Test::More;
 use Time::HiRes qw(time);
 
 use ClusterTest;
-use RTMP::AMF0 qw(:all);
 use RTMP::Client;
 
-###########################################################################
-# AMF0
-
-subtest 'AMF0 encoding of forced and guessed types' => sub {
-    my %cases = (
-        'num(5)'        => [num(5),          '00' . '4014000000000000'],
-        'num(-1.5)'     => [num(-1.5),       '00' . 'bff8000000000000'],
-        'plain 5'       => [5,               '00' . '4014000000000000'],
-        'str("5")'      => [str('5'),        '02' . '0001' . '35'],
-        'plain "5"'     => ['5',             '02' . '0001' . '35'],
-        'bool(1)'       => [bool(1),         '01' . '01'],
-        'false'         => [false,           '01' . '00'],
-        'null'          => [undef,           '05'],
-        'undefined'     => [undefined(),     '06'],
-        'empty string'  => ['',              '02' . '0000'],
-        'long_str("x")' => [long_str('x'),   '0c' . '00000001' . '78'],
-        'date'          => [date(1000, -60), '0b' . '408f400000000000' . 'ffc4'],
-        'strict array'  => [[num(1), 'a'],
-                            '0a' . '00000002' . '00' . '3ff0000000000000' . '02' . '0001' . '61'],
-        'object order'  => [obj(b => 1, a => str('x')),
-                            '03' . '0001' . '62' . '00' . '3ff0000000000000'
-                            . '0001' . '61' . '02' . '0001' . '78' . '000009'],
-        'ecma array'    => [ecma(k => undef),
-                            '08' . '00000001' . '0001' . '6b' . '05' . '000009'],
-    );
-    for my $name (sort keys %cases) {
-        my ($v, $hex) = @{$cases{$name}};
-        is(unpack('H*', amf0_encode($v)), $hex, "encode $name");
-    }
-
-    # a number that has been stringified is still a number
-    my $n = 7;
-    my $s = "n=$n";
-    is(unpack('H*', amf0_encode($n)), '00401c000000000000', 'stringified number stays a number');
-
-    # long strings are chosen automatically past 65535 bytes
-    my $long = 'y' x 70000;
-    my $enc = amf0_encode($long);
-    is(substr(unpack('H*', $enc), 0, 10), '0c00011170', 'long string marker and length');
-    is((amf0_decode($enc))[0], $long, 'long string decodes');
-};
-
-subtest 'AMF0 round trip of every type, key order preserved' => sub {
-    my @values = (
-        num(0), num(1.25), num(-1e300), num(4294967296),
-        true, false,
-        str(''), str('hello'), str("bytes \x00\xff"),
-        long_str('z' x 10),
-        undef, undefined(),
-        obj(zeta => num(1), alpha => str('a'), mid => obj(y => true, x => undef)),
-        ecma(width => num(320), height => num(240), codec => str('avc1')),
-        [num(1), str('two'), [obj(k => str('v'))], undef],
-        date(1700000000000, 120),
-        obj(),
-    );
-    my $bytes = amf0_encode(@values);
-    my @d = amf0_decode($bytes);
-    is(scalar @d, scalar @values, 'same number of values');
-
-    is($d[0], 0, 'number 0');
-    is($d[1], 1.25, 'number 1.25');
-    is($d[2], -1e300, 'number -1e300');
-    is($d[3], 4294967296, 'number 2^32');
-    ok($d[4] && ref $d[4] && $d[4]->isa('JSON::PP::Boolean'), 'true is a boolean');
-    ok(!$d[5] && ref $d[5], 'false is a boolean');
-    is($d[6], '', 'empty string');
-    is($d[7], 'hello', 'string');
-    is($d[8], "bytes \x00\xff", 'binary string');
-    is($d[9], 'z' x 10, 'long string');
-    is($d[10], undef, 'null is undef');
-    is($d[11], undef, 'undefined is undef');
-
-    is_deeply([keys %{$d[12]}], [qw(zeta alpha mid)], 'object keys in wire order');
-    is_deeply([keys_in_order($d[12])], [qw(zeta alpha mid)], 'keys_in_order');
-    is_deeply([keys %{$d[12]{mid}}], [qw(y x)], 'nested object keys in order');
-    ok(!is_ecma($d[12]), 'object is not an ECMA array');
-    is($d[12]{alpha}, 'a', 'object value');
-
-    ok(is_ecma($d[13]), 'ECMA array decoded as ECMA array');
-    is_deeply([keys %{$d[13]}], [qw(width height codec)], 'ECMA array key order');
-    is($d[13]{height}, 240, 'ECMA array value');
-
-    is(ref $d[14], 'ARRAY', 'strict array is an arrayref');
-    is($d[14][1], 'two', 'strict array element');
-    is($d[14][2][0]{k}, 'v', 'object inside strict array');
-    is($d[14][3], undef, 'null inside strict array');
-
-    isa_ok($d[15], 'RTMP::AMF0::Date');
-    is($d[15]->ms, 1700000000000, 'date ms');
-    is($d[15]->tz, 120, 'date tz');
-    is_deeply([keys %{$d[16]}], [], 'empty object');
-
-    # everything but the lossy ones (undefined -> undef, long -> short
-    # string) re-encodes to the same bytes
-    my @lossless = (@values[0 .. 8], undef, @values[12 .. 16]);
-    my @dl = amf0_decode(amf0_encode(@lossless));
-    is(unpack('H*', amf0_encode(@dl)), unpack('H*', amf0_encode(@lossless)),
-       'decode + encode reproduces the bytes');
-
-    eval { amf0_decode("\x02\x00\x05ab") };
-    like($@, qr/truncated/, 'truncated string is an error');
-    eval { amf0_decode("\x0d") };
-    like($@, qr/unsupported type/, 'unknown marker is an error');
-};
-
-###########################################################################
-# RTMP chunk layer, in process: a second RTMP::Client object plays the
-# server side on an accepted socket and sends hand-made chunks.
-
-subtest 'RTMP chunk parsing and protocol control (in process)' => sub {
-    my $l = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => 0,
-                                Listen => 1, Proto => 'tcp') or die "listen: $!";
-    my $c = RTMP::Client->new(port => $l->sockport, no_handshake => 1, timeout => 3);
-    my $srv_sock = $l->accept or die "accept: $!";
-    my $s = RTMP::Client->new(sock => $srv_sock, no_handshake => 1, timeout => 3);
-
-    is($c->read_message(timeout => 0.2), undef, 'read_message times out with undef');
-
-    # peer chunk size
-    $s->set_chunk_size(100);
-    my $m = $c->read_message(timeout => 2);
-    is($m->{type}, 1, 'set chunk size received');
-    is($c->in_chunk_size, 100, 'in chunk size applied');
-
-    # multi-chunk message with an extended timestamp (repeated in fmt 3)
-    my $payload = join '', map { chr(($_ * 7) & 0xff) } 0 .. 999;
-    $s->send_message(type => 9, csid => 6, msid => 1, timestamp => 0x1000005,
-                     data => $payload);
-    $m = $c->read_message(timeout => 2);
-    is($m->{type}, 9, 'video message');
-    is($m->{timestamp}, 0x1000005, 'extended timestamp');
-    is($m->{msid}, 1, 'message stream id');
-    ok($m->{data} eq $payload, '1000 byte payload over 10 chunks intact');
-
-    # hand-made headers: fmt 0, 2, 3 (new message) and 1 on a 2-byte csid
-    # (70), then a 3-byte csid (400).  Header fields: timestamp (3 bytes),
-    # length (3), type (1), message stream id (4, little endian).
-    my $b70 = sub { pack('C C', $_[0] << 6, 70 - 64) };
-    my $raw = join '',
-        $b70->(0), "\x00\x00\x64", "\x00\x00\x03", "\x12", pack('V', 1), 'abc', # ts 100
-        $b70->(2), "\x00\x00\x0a", 'def',                                      # +10
-        $b70->(3), 'ghi',                                                      # +10 again
-        $b70->(1), "\x00\x00\x05", "\x00\x00\x02", "\x12", 'jk',               # +5, len 2
-        pack('C v', 1, 400 - 64),                                              # csid 400
-        "\x00\x00\x07", "\x00\x00\x01", "\x08", pack('V', 2), 'A';
-    $s->send_raw($raw);
-    my @got = map { $c->read_message(timeout => 2) } 1 .. 5;
-    is_deeply([map { [$_->{csid}, $_->{timestamp}, $_->{data}, $_->{msid}] } @got],
-              [[70, 100, 'abc', 1], [70, 110, 'def', 1], [70, 120, 'ghi', 1],
-               [70, 125, 'jk', 1], [400, 7, 'A', 2]],
-              'fmt 0/2/3/1 headers, deltas and csid forms');
-
-    # fmt 3 continuation WITHOUT the repeated extended timestamp (as the
-    # spec text has it) is understood too
-    # (csid 7, 150 bytes in chunks of 100)
-    $raw = pack('C', 7) . "\xff\xff\xff" . "\x00\x00\x96" . "\x09"
-        . pack('V', 1) . pack('N', 0x2000000) . ('x' x 100)
-        . pack('C', 0xC0 | 7) . ('y' x 50);
-    $s->send_raw($raw);
-    $m = $c->read_message(timeout => 2);
-    is($m->{timestamp}, 0x2000000, 'extended timestamp, spec style');
-    is($m->{data}, ('x' x 100) . ('y' x 50), 'continuation without extended field');
-
-    # abort drops a partial message (first 100 of 300 bytes on csid 9)
-    $raw = pack('C', 9) . "\x00\x00\x01" . "\x00\x01\x2c" . "\x09"
-        . pack('V', 1) . ('p' x 100);
-    $s->send_raw($raw);
-    $s->send_message(type => 2, csid => 2, data => pack('N', 9));
-    $s->send_message(type => 9, csid => 9, msid => 1, timestamp => 5, data => 'new');
-    $m = $c->read_message(timeout => 2);
-    is($m->{type}, 2, 'abort message');
-    $m = $c->read_message(timeout => 2);
-    is($m->{data}, 'new', 'aborted partial message dropped');
-
-    # acknowledgement window
-    $s->send_window_ack_size(500);
-    $c->read_message(timeout => 2);
-    $s->send_message(type => 9, csid => 6, msid => 1, data => 'z' x 1500);
-    $c->read_message(timeout => 2);
-    $m = $s->wait_message(sub { $_[0]{type} == 3 }, timeout => 2);
-    ok($m && $m->{sequence} >= 500, 'acknowledgement sent after the window');
-
-    # ping request gets a ping response; peer bandwidth gets window size
-    $s->send_user_control(6, pack('N', 12345));
-    $m = $c->read_message(timeout => 2);
-    is($m->{event}, 6, 'ping request seen');
-    $m = $s->wait_message(sub { $_[0]{type} == 4 }, timeout => 2);
-    is_deeply([$m->{event}, $m->{event_data}], [7, 12345], 'ping response with the timestamp');
-    $s->send_message(type => 6, csid => 2, data => pack('N C', 2500000, 2));
-    $c->read_message(timeout => 2);
-    $m = $s->wait_message(sub { $_[0]{type} == 5 }, timeout => 2);
-    is($m && $m->{window}, 2500000, 'window ack size answers set peer bandwidth');
-
-    # AMF command decoding, wait_status
-    $s->send_command(5, 1, 'onStatus', 0, undef,
-                     obj(level => 'status', code => 'NetStream.Play.Start'));
-    $m = $c->wait_status(qr/^NetStream\.Play\./, 2);
-    is($m && $m->{code}, 'NetStream.Play.Start', 'wait_status');
-
-    # eof
-    $s->close;
-    $m = $c->read_message(timeout => 2);
-    is($m->{type}, 'eof', 'eof reported');
-    is($c->read_message(timeout => 1)->{type}, 'eof', 'eof reported again');
-    is($c->wait_message(sub { 1 }, timeout => 1), undef, 'wait_message undef at eof');
-};
-
-subtest 'synthetic frames' => sub {
-    my $sh = RTMP::Client::make_video_frame(seq_header => 1);
-    is(unpack('H10', $sh), '1700000000', 'AVC sequence header tag bytes');
-    is(unpack('H12', substr($sh, 5)), '0142c01effe1', 'AVCDecoderConfigurationRecord head');
-    my $k = RTMP::Client::make_video_frame(keyframe => 1, size => 500);
-    is(length $k, 500, 'video frame size');
-    is(unpack('H10', $k), '1701000000', 'keyframe NALU packet');
-    is(unpack('N', substr($k, 5, 4)), 491, 'NAL length prefix');
-    is(unpack('H2', substr($k, 9, 1)), '65', 'IDR NAL');
-    is(unpack('H2', RTMP::Client::make_video_frame(keyframe => 0)), '27', 'inter frame');
-    is(unpack('H*', RTMP::Client::make_audio_frame(seq_header => 1)), 'af001210',
-       'AAC sequence header');
-    my $a = RTMP::Client::make_audio_frame(size => 77);
-    is(length $a, 77, 'audio frame size');
-    is(unpack('H4', $a), 'af01', 'AAC raw packet');
-};
-
-###########################################################################
-# ClusterTest + stock nginx-rtmp
-
 my @missing = grep { !-e $_ } ($ClusterTest::NGINX, $ClusterTest::RTMP_MODULE);
-if (@missing || system('ffmpeg -version >/dev/null 2>&1') != 0) {
-    diag("skipping nginx part: missing @missing ffmpeg?");
-    done_testing;
-    exit 0;
-}
+plan skip_all => "missing @missing ffmpeg?"
+    if @missing || system('ffmpeg -version >/dev/null 2>&1') != 0;
 
 my $t = ClusterTest->new;
 
@@ -265,7 +36,7 @@ subtest 'harness basics' => sub {
     my $t0 = time;
     is($t->wait_until(sub { 0 }, timeout => 0.3, interval => 0.05), undef,
        'wait_until times out');
-    cmp_ok(time - $t0, '<', 2, 'wait_until timeout is honoured');
+    cmp_ok(time - $t0, '<', slow(2), 'wait_until timeout is honoured');
 
     my $p = $t->port;
     my ($code, $out) = $t->nginx_t(<<"EOF", cluster => 0);
@@ -284,6 +55,22 @@ rtmp { server { listen 127.0.0.1:$p; application live { no_such_directive on; } 
 EOF
     isnt($code, 0, 'nginx -t rejects a bad config');
     like($out, qr/\[emerg\].*no_such_directive/, 'nginx -t output has the error');
+};
+
+subtest 'time limits: TEST_SLOW' => sub {
+    is(slow(2), 2 * ($ENV{TEST_SLOW} // 1), 'slow() multiplies by TEST_SLOW');
+    is($RTMP::Client::TIMEOUT_SCALE, $ClusterTest::SLOW,
+       'RTMP::Client\'s time limits are scaled the same');
+    {
+        local $ClusterTest::SLOW = 3;
+        is(slow(0.5), 1.5, 'slow(0.5) is 1.5 with TEST_SLOW=3');
+        my $t0 = time;
+        $t->wait_until(sub { 0 }, timeout => 0.1, interval => 0.02);
+        cmp_ok(time - $t0, '>=', 0.29, 'wait_until then waits 0.3 s for 0.1');
+    }
+    my $inc = "$FindBin::Bin/lib";
+    like(`TEST_SLOW=fast $^X -I$inc -e 'use ClusterTest' 2>&1`,
+         qr/TEST_SLOW must be a positive number/, 'TEST_SLOW=fast refused');
 };
 
 my $port = $t->port;
@@ -455,9 +242,25 @@ subtest 'ffprobe and ffmpeg players' => sub {
     my $t0 = time;
     ($code) = $t->ffmpeg_play("rtmp://127.0.0.1:$port/live/none", seconds => 1, timeout => 2);
     isnt($code, 0, 'ffmpeg_play of a silent stream fails');
-    cmp_ok(time - $t0, '<', 5, 'ffmpeg_play time limit');
+    cmp_ok(time - $t0, '<', slow(5), 'ffmpeg_play time limit');
     is($t->play_ffprobe("rtmp://127.0.0.1:1/live/x", timeout => 2), undef,
        'ffprobe of a closed port gives undef');
+};
+
+subtest 'the configurations a failed test file prints' => sub {
+    my $tb = Test::More->builder;
+    my $fh = $tb->failure_output;
+    my $out = '';
+    open my $buf, '>', \$out or die;
+    $tb->failure_output($buf);
+    $t->diag_confs;
+    $tb->failure_output($fh);
+    like($out, qr/^\s*# nginx 'origin' \(\Q${\ $n->conf_path }\E\):$/m,
+         'each under its instance name');
+    like($out, qr/^\s*#         listen 127\.0\.0\.1:$port;$/m, 'the whole file');
+    like($out, qr/^\s*# load_module \Q$ClusterTest::RTMP_MODULE\E;$/m,
+         'with the placeholders expanded');
+    like($out, qr/^\s*# \(end of nginx 'origin'\)$/m, 'and where it ends');
 };
 
 subtest 'reload, kill9, restart, stop' => sub {
@@ -468,6 +271,7 @@ subtest 'reload, kill9, restart, stop' => sub {
     ok($pub->alive, 'publisher survived the reload');
 
     my $master = $n->pid;
+    ok($t->port_open($port), 'port_open: the port accepts connections');
     $n->kill9;
     ok(!$n->running, 'kill9: master gone');
     ok(!$t->port_open($port), 'kill9: port closed');
@@ -489,7 +293,22 @@ subtest 'reload, kill9, restart, stop' => sub {
     ok(!$n->running, 'stopped');
 };
 
-$t->check_logs;
+subtest 'a crashed worker shows in the error log' => sub {
+    $n->start;
+    is_deeply([$t->log_alerts($n)], [], 'no [alert] or [crit] yet');
+    my ($w) = $n->worker_pids;
+    kill 'KILL', $w;
+    ok($n->wait_log(qr/worker process $w exited on signal 9/),
+       'the master logs "exited on signal 9"');
+    like(($t->log_alerts($n))[0] // '', qr/\[alert\].* $w exited on signal 9$/,
+         'an [alert], which check_logs fails on');
+    is_deeply([$t->log_alerts($n, killed => 1)], [],
+              'but not with killed => 1');
+    ok($t->wait_until(sub { $n->worker_pids == 1 }), 'a new worker');
+    ok($n->stop, 'stopped');
+};
+
+$t->check_logs(killed => 1);
 my @errors = $t->grep_log($n, qr/\[info\]/);
 ok(scalar @errors, 'grep_log finds lines');
 

@@ -1,7 +1,10 @@
 #!/usr/bin/perl
 
-# Configuration errors: every bad directive fails "nginx -t" with a
-# message naming the directive and the reason; a good one passes.
+# Configuration errors of the rtmp directives: every bad one fails
+# "nginx -t" with a message naming the directive and the reason (the
+# configuration is printed when it does not); a complete edge and a
+# complete origin configuration pass.  (The stream manager's, in http,
+# are t/41-manager-config.t's; the socket directory's, t/22-socket-dir.t's.)
 
 use strict;
 use warnings;
@@ -42,8 +45,8 @@ END
 sub fails_like {
     my ($conf, $re, $name) = @_;
     my ($code, $out) = $t->nginx_t($conf);
-    isnt($code, 0, "$name: nginx -t fails");
-    like($out, $re, "$name: message") or diag($out);
+    isnt($code, 0, "$name: nginx -t fails") or diag($conf);
+    like($out, $re, "$name: message") or diag("$out\n$conf");
 }
 
 my ($code, $out) = $t->nginx_t(conf('cluster_zone z:1m;',
@@ -162,6 +165,26 @@ fails_like(conf('cluster_zone z:1m;',
                 'cluster edge; cluster_origin 127.0.0.1:1; '
                 . 'cluster_redirect_depth many;'),
     qr/"cluster_redirect_depth" directive invalid number/, 'bad depth');
+
+# merged writes: "off" or a window from 1ms to 5s, an optional size
+
+for my $bad (['0', qr/window "0" must be/],
+             ['10s', qr/window "10s" must be/],
+             ['100ms 1k', qr/size "1k" must be/],
+             ['off 1m', qr/takes no size/],
+             ['soon', qr/window "soon" must be/])
+{
+    fails_like(conf('cluster_zone z:1m;', 'cluster edge; '
+                    . 'cluster_origin 127.0.0.1:1; '
+                    . "cluster_merge_writes $bad->[0];"),
+               $bad->[1], "cluster_merge_writes $bad->[0]");
+}
+
+($code, $out) = $t->nginx_t(conf('cluster_zone z:1m; '
+    . 'cluster_merge_writes 200ms 1m;',
+    'cluster edge; cluster_origin 127.0.0.1:1;'));
+is($code, 0, 'cluster_merge_writes: window and size at the rtmp level accepted')
+    or diag $out;
 
 # the module needs nginx-rtmp's symbols: loading it first fails clearly
 fails_like(conf('', '', load => 'load_module ' . $t->module_path . ';'

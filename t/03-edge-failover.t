@@ -9,7 +9,7 @@ use strict;
 use warnings;
 
 use Test::More;
-use Time::HiRes qw(time sleep);
+use Time::HiRes qw(time);
 
 use lib 't/lib';
 use ClusterTest;
@@ -48,7 +48,7 @@ $o1->kill9;
 
 # read the players side by side, so each arrival time is its own
 my (@gaps, @hdr);
-my $deadline = time + 10;
+my $deadline = time + slow(10);
 while (time < $deadline && grep { !defined } @gaps[0 .. $#p]) {
     for my $i (0 .. $#p) {
         next if defined $gaps[$i];
@@ -87,13 +87,20 @@ cmp_ok($os->{circuit_opens}, '>=', 1, 'status: circuit opened');
 ok($edge->grep_log(qr/origin "127\.0\.0\.1:$o1p" failed for pull of "live\/s1"/),
    'log: the failure names the origin and the stream');
 
+# what an attempt of origin1 for a stream leaves in the log (the control
+# for s2 below)
+sub tried_origin1 { qr/origin "127\.0\.0\.1:$o1p" .*"live\/$_[0]"/ }
+ok($edge->grep_log(tried_origin1('s1')), 'log: s1 tried origin1');
+
 # while the circuit is open, a new stream does not try origin1 at all
 
 $t->publish("rtmp://127.0.0.1:$o2p/live/s2");
 ok($t->wait_until(sub { $o2->grep_log(qr/publish: name='s2'/) }), 's2 on origin2');
 my $q = $t->rtmp_play($ep, 'live', 's2', wait => 1);
 ok(wait_video($q, count => 5, timeout => 10), 's2: video from origin2');
-ok(!$edge->grep_log(qr/origin "127\.0\.0\.1:$o1p" .*"live\/s2"/),
+is(origin_status($edge->status($eh, '/cluster'), "127.0.0.1:$o1p")->{circuit},
+   'open', 'origin1\'s circuit still open');
+ok(!$edge->grep_log(tried_origin1('s2')),
    'the open circuit kept s2 away from origin1');
 $q->close;
 
@@ -103,7 +110,12 @@ $o1->start;
 $t->publish("rtmp://127.0.0.1:$o1p/live/s3");
 ok($t->wait_until(sub { $o1->grep_log(qr/publish: name='s3'/) }, timeout => 10),
    's3 on the restarted origin1');
-sleep 0.1 while time - $killed < 4.5;
+ok($t->wait_until(sub {
+    origin_status($edge->status($eh, '/cluster'), "127.0.0.1:$o1p")->{circuit}
+        eq 'closed'
+}, timeout => 6), sprintf('origin1\'s circuit closes after fail_timeout (%.1f s'
+                          . ' after the kill)', time - $killed));
+cmp_ok(time - $killed, '>=', 4, 'not before fail_timeout (4 s)');
 
 my $r = $t->rtmp_play($ep, 'live', 's3', wait => 1);
 ok(wait_video($r, count => 5, timeout => 10), 's3: video');

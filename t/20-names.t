@@ -1,12 +1,11 @@
 #!/usr/bin/perl
 
-# Names from clients and peers.  Control bytes and NUL in an application
+# Names from clients and peers: control bytes and NUL in an application
 # or stream name are refused everywhere (RTMP play and publish, the
 # coworker API, the stream manager) with a clear error: "s%00junk" is
-# never taken for "s".  Bytes that are not UTF-8 (overlong forms,
-# surrogates, code points above U+10FFFF) never break a JSON document:
-# each invalid sequence is written as U+FFFD, so the status, the coworker
-# API and the manager's answers stay valid UTF-8 for strict parsers.
+# never taken for "s", which (the control) plays and is found.  Names
+# that are not UTF-8: t/58-names-utf8.t.
+
 
 use strict;
 use warnings;
@@ -17,26 +16,12 @@ use HTTP::Tiny;
 use lib 't/lib';
 use ClusterTest;
 use ClusterConf;
+use Redis;
 use RTMP::Client;
 
 my $t = ClusterTest->new;
 $t->skip_unless_module;
-
-my ($redis_server) = grep { -x } map { "$_/redis-server" }
-                     split /:/, $ENV{PATH} // '/usr/bin';
-plan skip_all => 'redis-server is not installed' unless $redis_server;
-
-# RFC 3629, byte by byte
-my $UTF8 = qr/\A(?:[\x00-\x7f]
-                 |[\xc2-\xdf][\x80-\xbf]
-                 |\xe0[\xa0-\xbf][\x80-\xbf]
-                 |[\xe1-\xec\xee\xef][\x80-\xbf]{2}
-                 |\xed[\x80-\x9f][\x80-\xbf]
-                 |\xf0[\x90-\xbf][\x80-\xbf]{2}
-                 |[\xf1-\xf3][\x80-\xbf]{3}
-                 |\xf4[\x80-\x8f][\x80-\xbf]{2})*\z/x;
-
-my $FFFD = "\xef\xbf\xbd";
+$t->skip_unless_redis;
 
 my ($op, $oh, $rp, $mh) = map { $t->port } 1 .. 4;
 
@@ -44,13 +29,14 @@ my $o = $t->nginx('origin', cluster_origin_conf(port => $op, http => $oh),
                   ports => [$op, $oh]);
 
 $t->redis_server($rp);
-ok($t->wait_until(sub { $t->port_open($rp) }), 'redis');
+ok(Redis->ping($rp), 'redis');
 my $m = $t->nginx('manager', manager_conf(http => $mh, locations =>
-    "location /streams/ { cluster_manager redis=127.0.0.1:$rp; }\n"
-    . "        location /api/v1/clusters { cluster_manager redis=127.0.0.1:$rp; }"),
+    "location /streams/ { cluster_stream_manager redis=127.0.0.1:$rp; }\n"
+    . "        location /api/v1/clusters { "
+    . "cluster_stream_manager redis=127.0.0.1:$rp; }"),
     ports => [$mh]);
 
-my $http = HTTP::Tiny->new(timeout => 5);
+my $http = HTTP::Tiny->new(timeout => slow(5));
 
 sub get { $http->get("http://127.0.0.1:$_[0]$_[1]") }
 
@@ -66,7 +52,6 @@ sub publish {
     my ($info) = grep { ref $_ eq 'HASH' } reverse @{$m->{amf} // []};
     return ($c, $info ? $info->{code} : 'none');
 }
-
 ### control bytes and NUL
 
 # positive control: a plain name plays and is found
@@ -96,6 +81,12 @@ $c->close;
 ok($o->grep_log(qr/refused an application, stream name or arguments with control characters/),
    'logged');
 
+# the manager's control: a plain name is looked up
+is(get($mh, '/api/v1/clusters?vhost=v&ip=h&app=live&stream=s')->{status},
+   200, 'control: the manager\'s coworker API looks "s" up');
+is(get($mh, '/streams/live/s')->{status}, 404,
+   'control: the manager looks "s" up (no lease)');
+
 $r = get($mh, '/api/v1/clusters?vhost=v&ip=h&app=live&stream=s%00junk');
 is($r->{status}, 400, 'manager, coworker API: NUL refused');
 $r = get($mh, '/streams/live/s%00junk');
@@ -104,46 +95,6 @@ $r = get($mh, '/streams/live/s%01junk');
 is($r->{status}, 400, 'manager, path: a control byte refused');
 like($r->{content}, qr/must not contain control characters/,
      'manager: says why');
-
-### invalid UTF-8
-
-my %bad = (
-    overlong  => "o\xc0\xaf",
-    surrogate => "s\xed\xa0\x80",
-    too_high  => "b\xf4\x90\x80\x80",
-    cut_short => "c\xe2\x82",
-);
-
-for my $k (sort keys %bad) {
-    ($c, $code) = publish($bad{$k});
-    is($code, 'NetStream.Publish.Start', "$k: published");
-    push @pubs, $c;
-}
-
-$r = get($oh, '/cluster');
-is($r->{status}, 200, 'status answered');
-like($r->{content}, $UTF8, 'status: valid UTF-8');
-my $st = eval { JSON::PP->new->utf8->decode($r->{content}) };
-ok($st, 'status: JSON');
-my %names = map { $_->{name} => 1 } @{$st->{streams} // []};
-ok($names{"o\x{fffd}\x{fffd}"}, 'overlong: two U+FFFD (C0, AF)');
-ok($names{"s\x{fffd}\x{fffd}\x{fffd}"}, 'surrogate: three U+FFFD');
-ok($names{"b\x{fffd}\x{fffd}\x{fffd}\x{fffd}"}, 'above U+10FFFF: four U+FFFD');
-ok($names{"c\x{fffd}"}, 'cut short: one U+FFFD');
-my %pub = map { $_->{stream} => 1 } @{$st->{published} // []};
-ok($pub{"live/o\x{fffd}\x{fffd}"}, 'published list: repaired too');
-
-for my $k (sort keys %bad) {
-    $r = get($oh, '/api/v1/clusters?vhost=v&ip=h&app=live&stream='
-                  . esc($bad{$k}));
-    like($r->{content}, $UTF8, "$k: API answer valid UTF-8");
-    like($r->{content}, qr/"origin":\{/, "$k: found");
-    like($r->{content}, qr/\Q$FFFD\E/, "$k: with U+FFFD");
-
-    $r = get($mh, '/api/v1/clusters?vhost=v&ip=h&app=live&stream='
-                  . esc($bad{$k}));
-    like($r->{content}, $UTF8, "$k: manager's coworker answer valid UTF-8");
-}
 
 $_->close for @pubs;
 

@@ -56,6 +56,7 @@ is(scalar(grep { mode($_) ne '0600' } @socks), 0, 'sockets 0600');
 
 # a killed worker's sockets go
 
+ok(-S "$dir/$w.0.sock", 'the worker\'s socket is there');
 kill 'KILL', $w;
 ok($t->wait_until(sub { !-e "$dir/$w.0.sock" }, timeout => 10),
    'the killed worker\'s socket is removed');

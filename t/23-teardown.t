@@ -79,6 +79,7 @@ for my $n ($edge, $e0) {
     my @bad = grep { !/client: (?:127\.0\.0\.1:$op|worker:\d+), server/ } @d;
     is(scalar @bad, 0, "$n->{name}: each names its upstream")
         or diag(join "\n", @bad[0 .. ($#bad > 4 ? 4 : $#bad)]);
+    # (a crashed worker's line, as t/00-harness.t shows it appear)
     ok(!$n->grep_log(qr/exited on signal/), "$n->{name}: no worker crash");
 }
 

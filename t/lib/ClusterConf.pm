@@ -1,20 +1,30 @@
 package ClusterConf;
 
 # Configurations shared by the cluster tests: a plain nginx-rtmp origin
-# and an edge with this module, written out in full like nginx-tests do.
+# and an edge with this module, written out in full like nginx-tests do
+# (a failed test file prints each nginx's as it ran, see ClusterTest);
+# and helpers the test files share: players that wait for video, on the
+# stream's own clock, or collect what they get; a synthetic publisher;
+# the status; the stream manager's HTTP API.
 
 use strict;
 use warnings;
 
+use Digest::MD5 qw(md5_hex);
 use Exporter qw(import);
+use HTTP::Tiny;
+use JSON::PP ();
 use Time::HiRes qw(time sleep);
 
 use POSIX qw(_exit);
+use ClusterTest ();
 use RTMP::Client;
 
 our @EXPORT = qw(origin_conf edge_conf cluster_origin_conf wait_video
-                 wait_keyframe stream_status origin_status
-                 manager_conf synthetic_publisher stop_publisher);
+                 wait_keyframe wait_stream_time collect_media monotonic
+                 stream_status origin_status origin_connections
+                 manager_conf manager_req url_escape
+                 synthetic_publisher stop_publisher);
 
 # CLUSTER_MERGE_WRITES=100ms runs the suite with merged writes in every
 # application with a cluster role (see cluster_merge_writes)
@@ -152,6 +162,9 @@ http {
 END
 }
 
+# The waits below are RTMP::Client's: their time limits scale with
+# TEST_SLOW (see ClusterTest::slow).
+
 # wait_video($client, count => N, timeout => s): true once N video
 # messages (sequence headers not counted) arrived
 sub wait_video {
@@ -173,6 +186,58 @@ sub wait_keyframe {
         my $m = shift;
         $m->{type} eq '9' && $m->{keyframe} && !$m->{is_seq_header};
     }, timeout => $o{timeout} // 10);
+}
+
+# wait_stream_time($port, $name, $ms, timeout => s): a player of
+# live/$name on $port reads until a media message stamped $ms or later
+# (the publisher is that far into its stream), then leaves; that
+# timestamp, or undef.  A wait on the stream's own clock, where a sleep
+# would guess how far a publisher got.
+sub wait_stream_time {
+    my ($port, $name, $ms, %o) = @_;
+    my $c = RTMP::Client->new(port => $port, timeout => 5);
+    $c->connect(app => 'live');
+    $c->create_stream;
+    $c->play($name);
+    my $m = $c->wait_message(sub {
+        my $m = shift;
+        ($m->{type} eq '8' || $m->{type} eq '9') && !$m->{is_seq_header}
+            && $m->{timestamp} >= $ms;
+    }, timeout => $o{timeout} // 10);
+    $c->close;
+    return $m ? $m->{timestamp} : undef;
+}
+
+# collect_media($client, $until, timeout => 10): what a player gets until
+# a video message stamped $until or later, as
+#   { video => [[ts, md5, keyframe], ...], audio => [ts, ...],
+#     arrivals => [time of every media message], first_video => time }
+# (sequence headers left out)
+sub collect_media {
+    my ($c, $until, %o) = @_;
+    my %r = (video => [], audio => [], arrivals => []);
+    $c->wait_message(sub {
+        my $m = shift;
+        return 0 if $m->{is_seq_header}
+                    || ($m->{type} ne '9' && $m->{type} ne '8');
+        push @{$r{arrivals}}, time;
+        if ($m->{type} eq '9') {
+            $r{first_video} //= time;
+            push @{$r{video}},
+                [$m->{timestamp}, md5_hex($m->{data}), $m->{keyframe}];
+            return $m->{timestamp} >= $until;
+        }
+        push @{$r{audio}}, $m->{timestamp};
+        return 0;
+    }, timeout => $o{timeout} // 10);
+    return \%r;
+}
+
+# monotonic(@timestamps): true when they never go back
+sub monotonic {
+    my @ts = @_;
+    for my $i (1 .. $#ts) { return 0 if $ts[$i] < $ts[$i - 1] }
+    return 1;
 }
 
 # synthetic_publisher($port, $name, frames => 250, size => 300,
@@ -202,6 +267,7 @@ sub synthetic_publisher {
         my $start = time;
         for my $i (0 .. ($o{frames} // 250)) {
             my $ts = $i * 40;
+            # paces the publisher: frame $i leaves at $ts ms
             sleep 0.001 while (time - $start) * 1000 < $ts;
             unless ($o{audio_only}) {
                 $c->send_av(type => 9, timestamp => $ts,
@@ -213,6 +279,8 @@ sub synthetic_publisher {
                 data => RTMP::Client::make_audio_frame(size => 40,
                                                        seed => $i));
         }
+        # deliberately lets time pass: the last frames reach the players
+        # before the publisher leaves
         sleep 1;
     };
     _exit(0);
@@ -232,6 +300,41 @@ sub origin_status {
     return undef unless $st;
     my ($o) = grep { $_->{address} eq $addr } @{$st->{origins}};
     return $o;
+}
+
+# origin_connections($nginx, $port): established TCP connections from the
+# processes of $nginx to 127.0.0.1:$port (ss)
+sub origin_connections {
+    my ($n, $port) = @_;
+    my %w = map { $_ => 1 } $n->all_child_pids;
+    my @l = grep { /pid=(\d+)/ && $w{$1} }
+            `ss -tnpH state established '( dport = :$port )'`;
+    return scalar @l;
+}
+
+# manager_req($port, METHOD, $path, $body, %headers): the response of the
+# stream manager at 127.0.0.1:$port (HTTP::Tiny's hash), with {json}
+# decoded from UTF-8 and {elapsed} in seconds; $body may be a code ref
+# (a chunked body)
+sub manager_req {
+    my ($port, $method, $path, $body, %h) = @_;
+    my $http = HTTP::Tiny->new(timeout => ClusterTest::slow(5),
+                               keep_alive => 0);
+    my $t0 = time;
+    my $r = $http->request($method, "http://127.0.0.1:$port$path",
+                           { defined $body ? (content => $body) : (),
+                             headers => \%h });
+    $r->{elapsed} = time - $t0;
+    $r->{json} = eval { JSON::PP->new->utf8->decode($r->{content}) };
+    return $r;
+}
+
+# url_escape($string): a character string percent-escaped as UTF-8
+sub url_escape {
+    my ($s) = @_;
+    utf8::encode($s);
+    $s =~ s/([^A-Za-z0-9_.~-])/sprintf('%%%02X', ord $1)/ge;
+    return $s;
 }
 
 1;

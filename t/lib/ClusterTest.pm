@@ -23,6 +23,8 @@ package ClusterTest;
 # Environment:
 #   TEST_TMPDIR     parent of the temp dir (default /tmp)
 #   TEST_KEEP       keep the temp dir (and print where it is)
+#   TEST_SLOW       a factor for time limits on a slow or loaded machine
+#                   (default 1): see slow() below
 #   CLUSTER_MODULE  path of the cluster module .so
 #   NGINX_BINARY    nginx binary (default /usr/sbin/nginx)
 #   RTMP_MODULE     nginx-rtmp module .so
@@ -46,6 +48,11 @@ package ClusterTest;
 #                   LD_PRELOAD of that lane (default: the libasan
 #                   `gcc -print-file-name=libasan.so` names, and
 #                   ubsan-options.so in the directory of CLUSTER_MODULE)
+#
+# A test file that fails (a failed assertion, a plan not met, or a die)
+# gets, before its temp dir is removed, the configuration of every nginx
+# it started (conf/nginx.conf, placeholders expanded) as diagnostics,
+# each under the instance's name.
 
 use strict;
 use warnings;
@@ -53,6 +60,7 @@ use warnings;
 use Carp qw(croak);
 use Cwd qw(abs_path);
 use Errno ();
+use Exporter qw(import);
 use Fcntl qw(:flock);
 use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
@@ -68,6 +76,8 @@ use Time::HiRes qw(time sleep);
 
 use RTMP::Client;
 
+our @EXPORT = qw(slow);
+
 our $NGINX       = $ENV{NGINX_BINARY} // '/usr/sbin/nginx';
 our $RTMP_MODULE = $ENV{RTMP_MODULE}  // '/usr/lib/nginx/modules/ngx_rtmp_module.so';
 our $REPO        = abs_path(dirname(__FILE__) . '/../..');
@@ -75,10 +85,41 @@ our $REPO        = abs_path(dirname(__FILE__) . '/../..');
 my @LIVE;           # weak refs to every ClusterTest object of this process
 my %USED_PORTS;     # ports handed out in this process
 
+# the exit code of the test file, in END; the configurations of the
+# nginx instances of ClusterTest objects cleaned up
+our $EXIT = 0;
+my @CONFS;
+
 # sanitizer lane: this test file's report directory, the process that owns
 # it, and the size of each report file already checked
 our $SANITIZE_DIR = $ENV{CLUSTER_SANITIZE_DIR};
 my ($SAN_DIR, $SAN_PID, %SAN_SEEN);
+
+### time limits under load
+
+# slow($seconds): $seconds * TEST_SLOW (default 1), exported.
+#
+# Every upper bound a test puts on an elapsed time goes through it:
+# cmp_ok(time - $start, '<', slow(1)), or, where the bound is a
+# configured duration plus slack, 0.5 + slow(0.7).  A bound that asserts
+# a design property ("within the retry timeout") stays, scaled; lower
+# bounds ("not before the retry timeout") and configured durations are
+# not scaled.  The defaults leave room for a loaded 2-core machine;
+# TEST_SLOW=3 lets the suite pass on one three times slower.
+#
+# Waits scale their own limits, so a test passes them the time the design
+# calls for: wait_until, wait_log, an nginx's start, stop, quit, reload
+# and kill9, run, nginx_t, ffmpeg_play, play_ffprobe, http_get and status,
+# ClusterTest::Proc's wait and stop, and every read of RTMP::Client
+# ($RTMP::Client::TIMEOUT_SCALE, set here; ClusterConf's wait_video and
+# wait_keyframe read through it).  Deadlines a test computes itself
+# (time + slow(10)) use slow().
+our $SLOW = $ENV{TEST_SLOW} // 1;
+croak "TEST_SLOW must be a positive number, not '$SLOW'"
+    unless $SLOW =~ /^(?:\d+\.?\d*|\.\d+)\z/ && $SLOW > 0;
+$RTMP::Client::TIMEOUT_SCALE = $SLOW;
+
+sub slow { return $_[-1] * $SLOW }
 
 sub new {
     my ($class, %opt) = @_;
@@ -207,6 +248,8 @@ sub _expand_conf {
     # nginx-rtmp's access log defaults to /var/log/nginx: keep it here
     $text =~ s/^(\s*rtmp\s*\{)/$1\n    access_log $prefix\/logs\/rtmp-access.log;/mg
         unless $text =~ /^\s*rtmp\s*\{[^}]*access_log/m;
+    $text =~ s/^([ \t]*)%%HTTP_DEFAULTS%%/
+               $1 . join("\n$1", split m{\n}, $http)/mgex;
     $text =~ s/%%HTTP_DEFAULTS%%/$http/g;
     $text =~ s/%%PREFIX%%/$prefix/g;
     $text =~ s/%%TMP%%/$self->{tmp}/g;
@@ -259,10 +302,11 @@ sub nginx_t {
 # run(\@cmd, timeout => secs, stdin => file, env => {...}):
 # ($exit_code, $stdout, $stderr)
 # The command runs in its own process group, killed (SIGKILL) at the
-# deadline; exit code 124 then, 128+N when killed by signal N.
+# deadline (slow(timeout)); exit code 124 then, 128+N when killed by
+# signal N.
 sub run {
     my ($self, $cmd, %opt) = @_;
-    my $timeout = $opt{timeout} // 30;
+    my $timeout = slow($opt{timeout} // 30);
     my $id = ++$self->{nproc};
     my ($outf, $errf) = ("$self->{tmp}/run-$id.out", "$self->{tmp}/run-$id.err");
     my $pid = _spawn($cmd, $outf, $errf, $opt{stdin}, $opt{env});
@@ -322,7 +366,7 @@ sub _wait_pid {
         return $? if $r == $pid;
         return 0 if $r == -1;       # not our child / already reaped
         return undef if time >= $deadline;
-        sleep 0.02;
+        sleep 0.02;             # polls the child (a wait on state)
     }
 }
 
@@ -360,13 +404,29 @@ sub publish {
     return $self->spawn(\@cmd, name => 'ffmpeg');
 }
 
-# redis_server($port): a throwaway redis-server on 127.0.0.1 (no
-# persistence) as a ClusterTest::Proc; wait for its port to open
+# redis_server($port, @args): a throwaway redis-server on 127.0.0.1 (no
+# persistence, working directory the temp dir, more arguments @args) as
+# a ClusterTest::Proc, once it answers PING (dies otherwise)
 sub redis_server {
-    my ($self, $port) = @_;
-    return $self->spawn(['redis-server', '--port', $port, '--bind',
-                         '127.0.0.1', '--save', '', '--appendonly', 'no'],
-                        name => 'redis');
+    my ($self, $port, @args) = @_;
+    require Redis;
+    my $p = $self->spawn(['redis-server', '--port', $port, '--bind',
+                          '127.0.0.1', '--save', '', '--appendonly', 'no',
+                          '--dir', $self->{tmp}, @args],
+                         name => 'redis');
+    $self->wait_until(sub { Redis->ping($port) }, timeout => 10,
+                      interval => 0.05)
+        or croak "redis-server did not start:\n" . $p->log_text;
+    return $p;
+}
+
+# plan skip_all unless redis-server is installed
+sub skip_unless_redis {
+    my ($self) = @_;
+    my ($path) = grep { -x } map { "$_/redis-server" }
+                 split /:/, $ENV{PATH} // '/usr/bin';
+    Test::More::plan(skip_all => 'redis-server is not installed')
+        unless $path;
 }
 
 # spawn(\@cmd, name => 'x'): any background process, stopped by stop_all
@@ -386,7 +446,7 @@ sub play_ffprobe {
     my $timeout = $opt{timeout} // 10;
     my ($code, $out, $err) = $self->run(
         ['ffprobe', '-hide_banner', '-v', 'error',
-         '-rw_timeout', int($timeout * 1_000_000),
+         '-rw_timeout', int(slow($timeout) * 1_000_000),
          '-show_streams', '-of', 'json', $url],
         timeout => $timeout + 2,
     );
@@ -404,7 +464,8 @@ sub ffmpeg_play {
     my $timeout = $opt{timeout} // $secs + 15;
     my ($code, $out, $err) = $self->run(
         ['ffmpeg', '-hide_banner', '-nostdin', '-loglevel', $opt{loglevel} // 'error',
-         '-rw_timeout', 5_000_000, '-i', $url, '-t', $secs, '-f', 'null', '-'],
+         '-rw_timeout', int(slow(5) * 1_000_000), '-i', $url, '-t', $secs,
+         '-f', 'null', '-'],
         timeout => $timeout,
     );
     return ($code, $out . $err);
@@ -464,13 +525,23 @@ sub check_logs {
     @inst = $self->instances unless @inst;
     local $Test::Builder::Level = $Test::Builder::Level + 1;
     for my $n (@inst) {
-        my @bad = $self->grep_log($n, qr/\[(?:alert|crit)\]/);
-        @bad = grep { !/worker process \d+ exited on signal 9$/ } @bad
-            if $opt{killed};
+        my @bad = $self->log_alerts($n, %opt);
         Test::More::ok(!@bad, "$n->{name}: no [alert]/[crit] in error log")
             or Test::More::diag(join "\n", @bad[0 .. ($#bad > 19 ? 19 : $#bad)]);
     }
     $self->check_sanitizer;
+}
+
+# log_alerts($nginx, killed => 0): the [alert] and [crit] lines of its
+# error log, what check_logs fails on (with killed => 1, the master's
+# "worker process N exited on signal 9" lines left out).  A worker that
+# crashes shows there: its master logs "exited on signal N" as an alert.
+sub log_alerts {
+    my ($self, $n, %opt) = @_;
+    my @bad = $self->grep_log($n, qr/\[(?:alert|crit)\]/);
+    @bad = grep { !/worker process \d+ exited on signal 9$/ } @bad
+        if $opt{killed};
+    return @bad;
 }
 
 ### sanitizer lane (CLUSTER_SANITIZE_DIR)
@@ -623,16 +694,22 @@ sub grep_log {
 }
 
 # wait_until(sub { ... }, timeout => 10, interval => 0.1): first true value
-# of the callback, undef on timeout
+# of the callback, undef after slow(timeout)
 sub wait_until {
     my ($self, $cb, %opt) = @_;
-    my $deadline = time + ($opt{timeout} // 10);
+    return $self->_wait_until($cb, %opt, timeout => slow($opt{timeout} // 10));
+}
+
+# the same with the time limit as it is
+sub _wait_until {
+    my ($self, $cb, %opt) = @_;
+    my $deadline = time + $opt{timeout};
     my $interval = $opt{interval} // 0.1;
     while (1) {
         my $v = $cb->();
         return $v if $v;
         return undef if time >= $deadline;
-        sleep $interval;
+        sleep $interval;        # between two looks at the state
     }
 }
 
@@ -656,7 +733,40 @@ sub _cleanup {
     $self->{cleaned} = 1;
     $self->stop_all;
     eval { $self->_sanitizer_harvest } if defined $SANITIZE_DIR;
+    # kept for END, which knows whether the file failed: the object may
+    # go first (a die frees the file's lexicals before END runs)
+    push @CONFS, $self->_confs;
     remove_tree($self->{tmp}, { safe => 1 }) unless $ENV{TEST_KEEP};
+}
+
+# false once this test file has failed: an assertion failed, the plan is
+# not met, or the script is dying or exiting with an error (in END)
+sub _test_file_passing {
+    my $tb = Test::More->builder;
+    return 0 unless $tb->is_passing;
+    return 0 if $EXIT;
+    my $plan = $tb->has_plan;
+    return 0 if defined $plan ? $plan =~ /^\d+\z/ && $plan != $tb->current_test
+                              : $tb->current_test > 0;
+    return 1;
+}
+
+# diag_confs(): the configuration of every nginx started, as diagnostics,
+# each under its instance name (END does it when the file failed)
+sub diag_confs { _diag_confs($_[0]->_confs) }
+
+sub _confs {
+    my ($self) = @_;
+    return map { [$_->{name}, $_->conf_path, _read_file($_->conf_path)] }
+           $self->instances;
+}
+
+sub _diag_confs {
+    for my $c (@_) {
+        my ($name, $f, $conf) = @$c;
+        $conf .= "\n" unless $conf =~ /\n\z/;
+        Test::More::diag("nginx '$name' ($f):\n$conf(end of nginx '$name')");
+    }
 }
 
 sub _cleanup_all {
@@ -674,8 +784,11 @@ sub DESTROY {
 # here is the test file's
 END {
     {
+        # the exit code the file is about to end with (a die's too)
+        local $EXIT = $?;
         local ($?, $!, $@);
         _cleanup_all();
+        _diag_confs(@CONFS) unless _test_file_passing();
     }
     _sanitizer_end();
 }
@@ -833,7 +946,8 @@ sub all_child_pids {
 
 sub start {
     my ($self, %opt) = @_;
-    my $timeout = $opt{timeout} // $self->{opt}{timeout} // 10;
+    my $timeout = ClusterTest::slow($opt{timeout} // $self->{opt}{timeout}
+                                    // 10);
     my $deadline = time + $timeout;
 
     croak "nginx '$self->{name}' is already running" if $self->running;
@@ -870,10 +984,10 @@ sub start {
             waitpid($launcher, 0);
             $self->_die("nginx did not start within ${timeout}s");
         }
-        sleep 0.02;
+        sleep 0.02;     # polls the launcher and the pid file
     }
 
-    my $pid = $self->{t}->wait_until(sub {
+    my $pid = $self->{t}->_wait_until(sub {
         my $p = $self->_read_pid;
         return ($p && ClusterTest::_pid_alive($p)) ? $p : 0;
     }, timeout => $deadline - time, interval => 0.02)
@@ -881,12 +995,12 @@ sub start {
     $self->{pid} = $pid;
 
     for my $port (@{$self->{ports}}) {
-        $self->{t}->wait_until(sub { ClusterTest::_port_open($port) },
+        $self->{t}->_wait_until(sub { ClusterTest::_port_open($port) },
                                timeout => $deadline - time, interval => 0.05)
             or $self->_die("port $port does not accept connections");
     }
     if ($self->{master_process}) {
-        $self->{t}->wait_until(sub { scalar $self->worker_pids },
+        $self->{t}->_wait_until(sub { scalar $self->worker_pids },
                                timeout => $deadline - time, interval => 0.02)
             or $self->_die("no worker process started");
     }
@@ -895,7 +1009,7 @@ sub start {
 
 sub _wait_gone {
     my ($self, $timeout, @pids) = @_;
-    return $self->{t}->wait_until(sub {
+    return $self->{t}->_wait_until(sub {
         $self->_reap_fg;
         !grep { ClusterTest::_pid_alive($_) } @pids;
     }, timeout => $timeout, interval => 0.05);
@@ -914,15 +1028,15 @@ sub _signal_and_wait {
     return 1 unless ClusterTest::_pid_alive($m);
     my @pids = ($m, $self->all_child_pids);
     kill $sig, $m;
-    return 1 if $self->_wait_gone($timeout, @pids);
+    return 1 if $self->_wait_gone(ClusterTest::slow($timeout), @pids);
     # did not exit in time: kill the master and everything it started
     kill 'KILL', $_ for grep { ClusterTest::_pid_alive($_) } ($m, $self->all_child_pids, @pids);
-    $self->_wait_gone(5, @pids);
+    $self->_wait_gone(ClusterTest::slow(5), @pids);
     return 0;
 }
 
 # stop(timeout => 10): fast shutdown (SIGTERM, as nginx -s stop); SIGKILL
-# after the timeout.  True when nginx stopped by itself.
+# after slow(timeout).  True when nginx stopped by itself.
 sub stop {
     my ($self, %opt) = @_;
     my $r = $self->_signal_and_wait('TERM', $opt{timeout} // 10);
@@ -949,11 +1063,11 @@ sub restart {
 # then the error log has the [emerg]).
 sub reload {
     my ($self, %opt) = @_;
-    my $timeout = $opt{timeout} // 10;
+    my $timeout = ClusterTest::slow($opt{timeout} // 10);
     my %old = map { $_ => 1 } $self->worker_pids;
     my $log_size = -s $self->error_log // 0;
     kill 'HUP', $self->pid or return 0;
-    return ($self->{t}->wait_until(sub {
+    return ($self->{t}->_wait_until(sub {
         my $new_log = substr($self->error_log_text, $log_size);
         return -1 if $new_log =~ /\[emerg\]/;
         my @w = $self->worker_pids;
@@ -968,7 +1082,7 @@ sub kill9 {
     my $m = $self->{pid};
     my @pids = grep { ClusterTest::_pid_alive($_) } ($m, $self->all_child_pids);
     kill 'KILL', @pids if @pids;
-    $self->_wait_gone($opt{timeout} // 5, @pids);
+    $self->_wait_gone(ClusterTest::slow($opt{timeout} // 5), @pids);
     $self->_reap_fg;
     for my $port (@{$self->{ports}}) {
         $self->{t}->wait_until(sub { !ClusterTest::_port_open($port) },
@@ -981,7 +1095,7 @@ sub kill9 {
 sub http_get {
     my ($self, $port, $path, %opt) = @_;
     $path //= '/';
-    return HTTP::Tiny->new(timeout => $opt{timeout} // 5)
+    return HTTP::Tiny->new(timeout => ClusterTest::slow($opt{timeout} // 5))
         ->get("http://127.0.0.1:$port$path", $opt{headers} ? { headers => $opt{headers} } : ());
 }
 
@@ -1057,13 +1171,14 @@ sub exit_code {
     return defined $self->{status} ? ClusterTest::_exit_code($self->{status}) : undef;
 }
 
-# wait(timeout => secs): true when the process exited within the time
+# wait(timeout => secs): true when the process exited within
+# slow(timeout)
 sub wait {
     my ($self, %opt) = @_;
-    my $deadline = time + ($opt{timeout} // 10);
+    my $deadline = time + ClusterTest::slow($opt{timeout} // 10);
     while ($self->_poll) {
         return 0 if time >= $deadline;
-        sleep 0.05;
+        sleep 0.05;     # polls the process
     }
     return 1;
 }

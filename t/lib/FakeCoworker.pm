@@ -214,7 +214,7 @@ sub stop {
             waitpid($pid, 0);
             last;
         }
-        sleep 0.01;
+        sleep 0.01;     # polls the server process
     }
     delete $self->{pid};
 }
@@ -376,7 +376,8 @@ sub _connection {
 
     my $mode = $cfg->{mode};
     if ($mode eq 'slow') {
-        # only this connection's process waits
+        # the slow mode's delay: time passes on purpose (only this
+        # connection's process waits)
         sleep($cfg->{delay} // 2);
         $mode = $cfg->{then} // 'found';
     }

@@ -6,7 +6,10 @@ package RTMP::Client;
 # messages, and AMF0 commands; enough to play and publish against
 # nginx-rtmp and to check exactly what arrives.
 #
-# Every read has a deadline; nothing here can block forever.
+# Every read has a deadline; nothing here can block forever.  Every time
+# limit (the object's timeout and each call's) is multiplied by
+# $RTMP::Client::TIMEOUT_SCALE (default 1; ClusterTest sets it from
+# TEST_SLOW, so a loaded machine gets longer limits, never shorter ones).
 
 use strict;
 use warnings;
@@ -19,6 +22,8 @@ use Socket qw(IPPROTO_TCP TCP_NODELAY MSG_NOSIGNAL);
 use Time::HiRes qw(time);
 
 use RTMP::AMF0 qw(amf0_encode amf0_decode num str bool obj ecma);
+
+our $TIMEOUT_SCALE //= 1;
 
 use constant {
     MSG_SET_CHUNK_SIZE => 1,
@@ -88,7 +93,7 @@ sub new {
         PeerHost => $self->{host},
         PeerPort => $self->{port},
         Proto    => "tcp",
-        Timeout  => $self->{timeout},
+        Timeout  => $self->_limit,
     ) or die "RTMP::Client: cannot connect to $self->{host}:$self->{port}: "
           . ($@ || $!) . "\n";
     setsockopt($sock, IPPROTO_TCP, TCP_NODELAY, 1);
@@ -109,13 +114,20 @@ sub new {
 
 sub _peer { my $s = shift; "$s->{host}:$s->{port}" }
 
+# _limit($secs): a time limit in seconds, scaled (the object's timeout
+# when $secs is undef)
+sub _limit {
+    my ($self, $secs) = @_;
+    return ($secs // $self->{timeout}) * $TIMEOUT_SCALE;
+}
+
 ### low level I/O
 
 # send all of $data (dies on error or when the peer does not drain it in time)
 sub send_raw {
     my ($self, $data) = @_;
     my $sock = $self->{sock} or die "RTMP::Client: socket is closed\n";
-    my $deadline = time + $self->{timeout};
+    my $deadline = time + $self->_limit;
     my $off = 0;
     while ($off < length $data) {
         my $n = send($sock, substr($data, $off), MSG_NOSIGNAL);
@@ -182,7 +194,7 @@ sub _read_exact {
 
 sub _handshake {
     my ($self) = @_;
-    my $deadline = time + $self->{timeout};
+    my $deadline = time + $self->_limit;
 
     # C1: time(4) zero(4) random(1528); the zero field selects the plain
     # handshake on servers that also support the digest one
@@ -507,8 +519,11 @@ sub _process {
 sub read_message {
     my $self = shift;
     my %opt = @_ == 1 ? (timeout => $_[0]) : @_;
-    my $timeout = $opt{timeout} // $self->{timeout};
-    my $deadline = time + $timeout;
+    return $self->_read_until(time + $self->_limit($opt{timeout}));
+}
+
+sub _read_until {
+    my ($self, $deadline) = @_;
     while (1) {
         if (my $m = $self->_parse_message) {
             return $self->_process($m);
@@ -533,11 +548,10 @@ sub _eof_message {
 # are consumed (and counted in stats).
 sub wait_message {
     my ($self, $cb, %opt) = @_;
-    my $deadline = time + ($opt{timeout} // $self->{timeout});
+    my $deadline = time + $self->_limit($opt{timeout});
     while (1) {
-        my $left = $deadline - time;
-        return undef if $left < 0;
-        my $m = $self->read_message(timeout => $left);
+        return undef if $deadline < time;
+        my $m = $self->_read_until($deadline);
         return undef if !$m || $m->{type} eq 'eof';
         local $_ = $m;
         return $m if $cb->($m);
@@ -547,11 +561,10 @@ sub wait_message {
 # like wait_message, but an eof message is returned rather than undef
 sub _wait_or_eof {
     my ($self, $cb, $timeout) = @_;
-    my $deadline = time + $timeout;
+    my $deadline = time + $self->_limit($timeout);
     while (1) {
-        my $left = $deadline - time;
-        return undef if $left < 0;
-        my $m = $self->read_message(timeout => $left);
+        return undef if $deadline < time;
+        my $m = $self->_read_until($deadline);
         return undef unless $m;
         return $m if $m->{type} eq 'eof' || $cb->($m);
     }

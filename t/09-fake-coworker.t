@@ -1,8 +1,10 @@
 #!/usr/bin/perl
 
-# Self test of the fakes the cluster tests talk to: FakeCoworker (the
-# coworker HTTP API of an SRS origin cluster) in every mode, and the
-# redirecting modes of FakeOrigin.  Needs no cluster module and no nginx.
+# Self test of FakeCoworker, the fake coworker HTTP API of an SRS origin
+# cluster (/api/v1/clusters) the lookup tests talk to, in every mode:
+# SRS's answers byte for byte, slow, silent, HTTP errors, garbage,
+# truncated, huge and wrong-shaped answers; its processes all stopped.
+# Needs no cluster module and no nginx.
 
 use strict;
 use warnings;
@@ -15,13 +17,10 @@ use IO::Select;
 use IO::Socket::IP;
 use JSON::PP ();
 use Test::More;
-use Time::HiRes qw(time sleep);
+use Time::HiRes qw(time);
 
 use ClusterTest;
 use FakeCoworker;
-use FakeOrigin;
-use RTMP::AMF0 qw(keys_in_order);
-use RTMP::Client;
 
 my $t = ClusterTest->new;
 my $tmp = $t->tmp;
@@ -48,7 +47,7 @@ sub target {
     return "/api/v1/clusters?" . query($stream // 's1') . "&coworker=127.0.0.1:$p";
 }
 
-sub http { HTTP::Tiny->new(timeout => $_[0] // 5, keep_alive => 0) }
+sub http { HTTP::Tiny->new(timeout => slow($_[0] // 5), keep_alive => 0) }
 
 # The fields of the found answer to a query for $stream
 sub found_fields {
@@ -118,9 +117,6 @@ sub group_procs {
 }
 
 my $json = JSON::PP->new;
-
-###########################################################################
-# FakeCoworker
 
 subtest 'srs_found_body and srs_notfound_body: SRS format, key order' => sub {
     my $b = FakeCoworker->srs_found_body(
@@ -200,23 +196,26 @@ subtest 'notfound' => sub {
 };
 
 subtest 'slow: answers after the delay, connections in parallel' => sub {
-    my $cw = coworker(mode => 'slow', delay => 1);
+    # a delay of slow(1): a loaded machine's overhead stays a fraction of it
+    my $delay = slow(1);
+    my $cw = coworker(mode => 'slow', delay => $delay);
     my $start = time;
     my $r = http()->get(url($cw));
     my $took = time - $start;
     is($r->{content}, FakeCoworker->srs_found_body(found_fields($cw)),
        'a found answer');
-    cmp_ok($took, '>=', 1, sprintf('after the delay (%.2fs)', $took));
+    cmp_ok($took, '>=', $delay, sprintf('after the delay (%.2fs)', $took));
 
     # two at once: both answered after about one delay, not two
     my $req = "GET " . target($cw) . " HTTP/1.1\r\nHost: x\r\n\r\n";
     $start = time;
     my @s = map { send_request($cw->port, $req) } 1 .. 2;
-    my ($data, $done) = read_all(5, @s);
+    my ($data, $done) = read_all(slow(5), @s);
     for my $i (0, 1) {
         my ($status, undef, $body) = split_response($data->[$i]);
         is($status, 200, "parallel request $i: 200");
-        ok(defined $done->[$i] && $done->[$i] >= 0.95 && $done->[$i] < 1.8,
+        ok(defined $done->[$i] && $done->[$i] >= 0.95 * $delay
+           && $done->[$i] < 1.8 * $delay,
            sprintf('parallel request %d answered in %.2fs', $i,
                    $done->[$i] // -1));
     }
@@ -235,13 +234,22 @@ subtest 'silent: never answers, keeps the connection' => sub {
     my $took = time - $start;
     is($r->{status}, 599, 'the client times out');
     like($r->{content}, qr/timed out/i, 'timeout error');
-    cmp_ok($took, '<', 3, sprintf('in %.2fs', $took));
+    cmp_ok($took, '<', slow(3), sprintf('in %.2fs', $took));
     ok($cw->requests >= 1, 'the request was logged');
     is(($cw->request_lines)[0], 'GET ' . target($cw), 'request line');
 
-    # the connection stays open (no EOF) for as long as the client waits
-    my $s = send_request($cw->port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    # the connection stays open (no EOF) for as long as the client waits;
+    # the control: the same look at a found coworker sees its answer and
+    # the close
+    my $found = coworker(mode => 'found');
+    my $s = send_request($found->port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     my ($data, $done) = read_all(1, $s);
+    ok(defined $done->[0] && $data->[0] =~ m{^HTTP/1\.1 200 },
+       'a found coworker: an answer and a close in 1s (control)');
+    close $s;
+    $found->stop;
+    $s = send_request($cw->port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    ($data, $done) = read_all(1, $s);
     ok(!defined $done->[0] && $data->[0] eq '', 'no answer, no close in 1s');
     close $s;
 };
@@ -337,208 +345,17 @@ subtest 'stop: the server and its connection processes are gone' => sub {
     is(scalar(my @g = group_procs($pgid)), 4, 'server + 3 connection processes');
     my $start = time;
     $cw->stop;
-    cmp_ok(time - $start, '<', 1, 'stopped at once');
+    cmp_ok(time - $start, '<', slow(1), 'stopped at once');
     is_deeply([group_procs($pgid)], [], 'no process left in its group');
     ok(!kill(0, $pgid), 'server reaped');
     close $_ for @s;
 };
 
-###########################################################################
-# FakeOrigin redirects
-
-# the AMF command messages a client gets until $count of them or $timeout
-sub commands {
-    my ($c, $count, $timeout) = @_;
-    my @m;
-    my $deadline = time + $timeout;
-    while (@m < $count && (my $left = $deadline - time) > 0) {
-        my $m = $c->read_message(timeout => $left) or last;
-        last if $m->{type} eq 'eof';
-        push @m, $m if $m->{type} == 20 || $m->{type} == 18;
-    }
-    return @m;
-}
-
-sub wait_eof {
-    my ($c, $timeout) = @_;
-    my $deadline = time + $timeout;
-    while ((my $left = $deadline - time) > 0) {
-        my $m = $c->read_message(timeout => $left) or return 0;
-        return 1 if $m->{type} eq 'eof';
-    }
-    return 0;
-}
-
-subtest 'redirect_srs: Play.Reset, Play.Start, then the 302 on stream 0' => sub {
-    my $fo = FakeOrigin->start(mode => 'redirect_srs', target => '127.0.0.1:19351',
-                               log => "$tmp/fo-srs.log");
-    my $c = RTMP::Client->new(port => $fo->port);
-    my $res = $c->connect(app => 'live');
-    is($res->{name}, '_result', 'connect accepted');
-    my $sid = $c->create_stream;
-    $c->play('s1?token=x');
-
-    my @m = commands($c, 3, 5);
-    is(scalar @m, 3, 'three commands');
-    my @want = ('NetStream.Play.Reset', 'NetStream.Play.Start');
-    for my $i (0, 1) {
-        my $m = $m[$i] // {};
-        is($m->{name}, 'onStatus', "$want[$i]: onStatus");
-        is($m->{msid}, $sid, "$want[$i]: on the play's stream");
-        is($m->{info}{code}, $want[$i], "$want[$i]: code");
-        is($m->{info}{level}, 'status', "$want[$i]: level status");
-    }
-
-    my $r = $m[2] // {};
-    is($r->{type}, 20, '302: an AMF0 command');
-    is($r->{name}, 'onStatus', '302: onStatus');
-    is($r->{msid}, 0, '302: message stream 0');
-    is($r->{csid}, 5, '302: chunk stream 5');
-    is($r->{timestamp}, 0, '302: timestamp 0');
-    is($r->{trans}, 0, '302: transaction 0');
-    ok(@{$r->{amf} // []} == 4 && !defined $r->{amf}[2], '302: null, then the object');
-    my $info = $r->{info} // {};
-    is_deeply([keys_in_order($info)], [qw(level code description ex)],
-              '302: keys in order');
-    is($info->{level}, 'error', '302: level');
-    is($info->{code}, 'NetConnection.Connect.Rejected', '302: code');
-    is($info->{description}, 'RTMP 302 Redirect', '302: description');
-    my $ex = $info->{ex} // {};
-    is_deeply([keys_in_order($ex)], [qw(code redirect redirect2)], 'ex: keys');
-    ok(defined $ex->{code} && !ref $ex->{code} && $ex->{code} == 302,
-       'ex.code 302');
-    is($ex->{redirect}, 'rtmp://127.0.0.1:19351/live', 'ex.redirect: the tcUrl');
-    is($ex->{redirect2}, 'rtmp://127.0.0.1:19351/live/s1?token=x',
-       'ex.redirect2: the full URL, with ?token=x');
-
-    # any command from the client ends it
-    $c->send_command(3, 0, 'closeStream', 0, undef);
-    my $start = time;
-    ok(wait_eof($c, 2), 'closed after a command');
-    cmp_ok(time - $start, '<', 1, 'at once');
-    $c->close;
-
-    is_deeply([$fo->log_lines], ['connection', 'connect live', 'play s1?token=x'],
-              'log');
-    is($fo->served, 1, 'served counts connections');
-    is_deeply([$fo->plays], ['s1?token=x'], 'plays');
-    is_deeply([$fo->connects], ['live'], 'connects');
-
-    # without an answer it waits 3 s, as SRS does
-    $c = RTMP::Client->new(port => $fo->port);
-    $c->connect(app => 'live');
-    $c->create_stream;
-    $c->play('s2');
-    @m = commands($c, 3, 5);
-    is($m[2]{info}{ex}{redirect2}, 'rtmp://127.0.0.1:19351/live/s2',
-       'no args: none in redirect2');
-    $start = time;
-    ok(wait_eof($c, 5), 'closed');
-    my $took = time - $start;
-    ok($took > 2.5 && $took < 4, sprintf('after about 3s (%.2fs)', $took));
-    is($fo->served, 2, 'two connections');
-    $fo->stop;
-};
-
-subtest 'redirect_srs options: only_ex_redirect, redirect_form, full_start' => sub {
-    my @cases = (
-        [{ only_ex_redirect => 1 }, 'rtmp://h:1/app', undef],
-        [{ redirect_form => 'tcurl_args' }, 'rtmp://h:1/app?token=x',
-         'rtmp://h:1/app/s1?token=x'],
-        [{ redirect_form => 'full', only_ex_redirect => 1 },
-         'rtmp://h:1/app/s1?token=x', undef],
-    );
-    for my $case (@cases) {
-        my ($o, $redirect, $redirect2) = @$case;
-        my $what = join ',', map { "$_=$o->{$_}" } sort keys %$o;
-        my $fo = FakeOrigin->start(mode => 'redirect_srs', target => 'h:1',
-                                   log => "$tmp/fo-$what.log", %$o);
-        my $c = RTMP::Client->new(port => $fo->port);
-        $c->connect(app => 'app');
-        $c->create_stream;
-        $c->play('s1?token=x');
-        my @m = commands($c, 3, 5);
-        my $ex = $m[2]{info}{ex} // {};
-        is($ex->{redirect}, $redirect, "$what: redirect");
-        is($ex->{redirect2}, $redirect2, "$what: redirect2");
-        is_deeply([keys_in_order($ex)],
-                  [qw(code redirect), defined $redirect2 ? 'redirect2' : ()],
-                  "$what: ex keys");
-        $c->close;
-        $fo->stop;
-    }
-
-    my $fo = FakeOrigin->start(mode => 'redirect_srs', target => 'h:1',
-                               full_start => 1, log => "$tmp/fo-full.log");
-    my $c = RTMP::Client->new(port => $fo->port);
-    $c->connect(app => 'live');
-    my $sid = $c->create_stream;
-    $c->play('s1');
-    my @seen;
-    my $deadline = time + 5;
-    while (@seen < 6 && time < $deadline) {
-        my $m = $c->read_message(timeout => 1) or next;
-        last if $m->{type} eq 'eof';
-        if ($m->{type} == 4) {
-            push @seen, "uc$m->{event}:$m->{event_data}";
-        } elsif ($m->{type} == 20 || $m->{type} == 18) {
-            my ($obj) = grep { ref eq 'HASH' } @{$m->{amf}};
-            push @seen, "$m->{type}:$m->{name}:" . ($obj ? $obj->{code} : '');
-        }
-    }
-    is_deeply(\@seen, ["uc0:$sid", '20:onStatus:NetStream.Play.Reset',
-                       '20:onStatus:NetStream.Play.Start',
-                       '18:|RtmpSampleAccess:', '18:onStatus:NetStream.Data.Start',
-                       '20:onStatus:NetConnection.Connect.Rejected'],
-              'full_start: the whole SRS sequence');
-    $c->close;
-    $fo->stop;
-};
-
-subtest 'redirect_fms: the connect is rejected with a 302' => sub {
-    my $fo = FakeOrigin->start(mode => 'redirect_fms', target => '127.0.0.1:19352',
-                               log => "$tmp/fo-fms.log");
-    my $c = RTMP::Client->new(port => $fo->port);
-    my $start = time;
-    my $r = $c->connect(app => 'live');
-    is($r->{type}, 20, 'an AMF0 command');
-    is($r->{name}, '_error', '_error');
-    is($r->{trans}, 1, 'for the connect transaction');
-    ok(@{$r->{amf}} == 4 && !defined $r->{amf}[2], 'null, then the object');
-    my $info = $r->{info} // {};
-    is_deeply([keys_in_order($info)], [qw(level code description ex)], 'keys');
-    is($info->{level}, 'error', 'level');
-    is($info->{code}, 'NetConnection.Connect.Rejected', 'code');
-    is($info->{description}, 'Connection failed: Application rejected connection.',
-       'description');
-    is_deeply([keys_in_order($info->{ex} // {})], [qw(code redirect)], 'ex keys');
-    is($info->{ex}{code}, 302, 'ex.code 302');
-    is($info->{ex}{redirect}, 'rtmp://127.0.0.1:19352/live', 'ex.redirect');
-    ok(wait_eof($c, 3), 'closed');
-    my $took = time - $start;
-    ok($took > 0.8 && $took < 2, sprintf('after about 1s (%.2fs)', $took));
-    is_deeply([$fo->log_lines], ['connection', 'connect live'], 'log');
-    is($fo->served, 1, 'served');
-    $fo->stop;
-};
-
-subtest 'FakeOrigin: the old modes still work' => sub {
-    my $fo = FakeOrigin->start(mode => 'reject', log => "$tmp/fo-reject.log");
-    my $c = RTMP::Client->new(port => $fo->port);
-    $c->connect(app => 'live');
-    $c->create_stream;
-    $c->play('s1');
-    my $m = $c->wait_status(qr/./, 5);
-    is($m && $m->{code}, 'NetStream.Play.StreamNotFound', 'reject');
-    $c->close;
-    ok($t->wait_until(sub { $fo->served == 1 && $fo->plays }, timeout => 3),
-       'logged');
-    ok(!eval { FakeOrigin->start(mode => 'redirect_srs', log => "$tmp/y.log"); 1 },
-       'redirect modes need a target');
-    $fo->stop;
-};
-
 subtest 'no process left behind' => sub {
+    my $f = coworker(mode => 'found');
+    ok(grep({ $_->[0] == $f->pid } ClusterTest::_children($$)),
+       'a running fake is seen (control)');
+    $f->stop;
     my @kids = ClusterTest::_children($$);
     is_deeply(\@kids, [], 'no child process of the test');
 };
