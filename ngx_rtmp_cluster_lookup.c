@@ -43,37 +43,43 @@ typedef struct {
     unsigned                        asker:1;
     u_char                          key_buf[NGX_RTMP_CLUSTER_KEY_LEN];
     u_char                          host_buf[NGX_RTMP_CLUSTER_ADDR_LEN];
-} ngx_rtmp_cluster_flight_t;
+} ngx_rtmp_cluster_lookup_flight_t;
 
 
-static ngx_rtmp_cluster_flight_t *ngx_rtmp_cluster_flight_get(
+static ngx_rtmp_cluster_lookup_flight_t *ngx_rtmp_cluster_lookup_flight_get(
     ngx_rtmp_cluster_waiter_t *w, ngx_rtmp_cluster_zone_t *zone);
-static void ngx_rtmp_cluster_flight_join(ngx_rtmp_cluster_flight_t *fl,
+static void ngx_rtmp_cluster_lookup_flight_join(
+    ngx_rtmp_cluster_lookup_flight_t *fl,
     ngx_rtmp_cluster_waiter_t *w);
-static ngx_int_t ngx_rtmp_cluster_flight_ask(ngx_rtmp_cluster_flight_t *fl);
-static void ngx_rtmp_cluster_flight_manager(void *data, ngx_int_t rc,
+static ngx_int_t ngx_rtmp_cluster_lookup_flight_ask(
+    ngx_rtmp_cluster_lookup_flight_t *fl);
+static void ngx_rtmp_cluster_lookup_flight_manager(void *data, ngx_int_t rc,
     u_char *addr, in_port_t port);
-static ngx_int_t ngx_rtmp_cluster_flight_ask_coworkers(
-    ngx_rtmp_cluster_flight_t *fl);
-static void ngx_rtmp_cluster_flight_answer(ngx_rtmp_cluster_fetch_t *f,
+static ngx_int_t ngx_rtmp_cluster_lookup_flight_ask_coworkers(
+    ngx_rtmp_cluster_lookup_flight_t *fl);
+static void ngx_rtmp_cluster_lookup_flight_answer(ngx_rtmp_cluster_fetch_t *f,
     ngx_rtmp_cluster_fetch_result_t *r, void *data);
-static void ngx_rtmp_cluster_flight_deadline(ngx_event_t *ev);
-static void ngx_rtmp_cluster_flight_poll(ngx_event_t *ev);
-static void ngx_rtmp_cluster_flight_finish(ngx_rtmp_cluster_flight_t *fl,
+static void ngx_rtmp_cluster_lookup_flight_deadline(ngx_event_t *ev);
+static void ngx_rtmp_cluster_lookup_flight_poll(ngx_event_t *ev);
+static void ngx_rtmp_cluster_lookup_flight_finish(
+    ngx_rtmp_cluster_lookup_flight_t *fl,
     ngx_int_t rc, u_char *addr, in_port_t port);
-static void ngx_rtmp_cluster_flight_notify(ngx_rtmp_cluster_flight_t *fl,
+static void ngx_rtmp_cluster_lookup_flight_notify(
+    ngx_rtmp_cluster_lookup_flight_t *fl,
     ngx_int_t rc, u_char *addr, in_port_t port);
-static void ngx_rtmp_cluster_flight_stop(ngx_rtmp_cluster_flight_t *fl);
-static void ngx_rtmp_cluster_flight_free(ngx_rtmp_cluster_flight_t *fl);
+static void ngx_rtmp_cluster_lookup_flight_stop(
+    ngx_rtmp_cluster_lookup_flight_t *fl);
+static void ngx_rtmp_cluster_lookup_flight_free(
+    ngx_rtmp_cluster_lookup_flight_t *fl);
 
 
-static ngx_queue_t  ngx_rtmp_cluster_flights;
+static ngx_queue_t  ngx_rtmp_cluster_lookup_flights;
 
 
 ngx_int_t
 ngx_rtmp_cluster_lookup_init_process(ngx_cycle_t *cycle)
 {
-    ngx_queue_init(&ngx_rtmp_cluster_flights);
+    ngx_queue_init(&ngx_rtmp_cluster_lookup_flights);
 
     return NGX_OK;
 }
@@ -90,7 +96,7 @@ ngx_rtmp_cluster_lookup(ngx_rtmp_cluster_waiter_t *w)
     ngx_uint_t                  rc;
     ngx_msec_t                  patience;
     ngx_rtmp_cluster_zone_t    *zone;
-    ngx_rtmp_cluster_flight_t  *fl;
+    ngx_rtmp_cluster_lookup_flight_t  *fl;
 
     zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
     if (zone == NULL
@@ -123,7 +129,7 @@ ngx_rtmp_cluster_lookup(ngx_rtmp_cluster_waiter_t *w)
 
         /* someone asks already: wait for that answer */
 
-        fl = ngx_rtmp_cluster_flight_get(w, zone);
+        fl = ngx_rtmp_cluster_lookup_flight_get(w, zone);
         if (fl == NULL) {
             return NGX_DECLINED;
         }
@@ -132,7 +138,7 @@ ngx_rtmp_cluster_lookup(ngx_rtmp_cluster_waiter_t *w)
             ngx_add_timer(&fl->poll, NGX_RTMP_CLUSTER_LOOKUP_POLL);
         }
 
-        ngx_rtmp_cluster_flight_join(fl, w);
+        ngx_rtmp_cluster_lookup_flight_join(fl, w);
 
         ngx_rtmp_cluster_count(zone, NGX_RTMP_CLUSTER_LOOKUPS_JOINED, 1);
         return NGX_AGAIN;
@@ -141,21 +147,21 @@ ngx_rtmp_cluster_lookup(ngx_rtmp_cluster_waiter_t *w)
         break;
     }
 
-    fl = ngx_rtmp_cluster_flight_get(w, zone);
+    fl = ngx_rtmp_cluster_lookup_flight_get(w, zone);
     if (fl == NULL) {
         ngx_rtmp_cluster_lookup_answer(zone, &w->key, NGX_DECLINED, NULL, 0,
                                        w->cacf->cache_notfound);
         return NGX_DECLINED;
     }
 
-    ngx_rtmp_cluster_flight_join(fl, w);
+    ngx_rtmp_cluster_lookup_flight_join(fl, w);
 
-    if (ngx_rtmp_cluster_flight_ask(fl) != NGX_AGAIN) {
+    if (ngx_rtmp_cluster_lookup_flight_ask(fl) != NGX_AGAIN) {
         /* no request could start: answered at once, without the handler */
         ngx_queue_remove(&w->queue);
         w->flight = NULL;
 
-        ngx_rtmp_cluster_flight_finish(fl, NGX_DECLINED, NULL, 0);
+        ngx_rtmp_cluster_lookup_flight_finish(fl, NGX_DECLINED, NULL, 0);
         return NGX_DECLINED;
     }
 
@@ -166,7 +172,7 @@ ngx_rtmp_cluster_lookup(ngx_rtmp_cluster_waiter_t *w)
 void
 ngx_rtmp_cluster_lookup_cancel(ngx_rtmp_cluster_waiter_t *w)
 {
-    ngx_rtmp_cluster_flight_t  *fl;
+    ngx_rtmp_cluster_lookup_flight_t  *fl;
 
     fl = w->flight;
     if (fl == NULL) {
@@ -179,23 +185,23 @@ ngx_rtmp_cluster_lookup_cancel(ngx_rtmp_cluster_waiter_t *w)
     /* an asker goes on: its answer serves the others through the cache */
 
     if (!fl->asker && ngx_queue_empty(&fl->waiters)) {
-        ngx_rtmp_cluster_flight_free(fl);
+        ngx_rtmp_cluster_lookup_flight_free(fl);
     }
 }
 
 
-static ngx_rtmp_cluster_flight_t *
-ngx_rtmp_cluster_flight_get(ngx_rtmp_cluster_waiter_t *w,
+static ngx_rtmp_cluster_lookup_flight_t *
+ngx_rtmp_cluster_lookup_flight_get(ngx_rtmp_cluster_waiter_t *w,
     ngx_rtmp_cluster_zone_t *zone)
 {
     ngx_queue_t                *q;
-    ngx_rtmp_cluster_flight_t  *fl;
+    ngx_rtmp_cluster_lookup_flight_t  *fl;
 
-    for (q = ngx_queue_head(&ngx_rtmp_cluster_flights);
-         q != ngx_queue_sentinel(&ngx_rtmp_cluster_flights);
+    for (q = ngx_queue_head(&ngx_rtmp_cluster_lookup_flights);
+         q != ngx_queue_sentinel(&ngx_rtmp_cluster_lookup_flights);
          q = ngx_queue_next(q))
     {
-        fl = ngx_queue_data(q, ngx_rtmp_cluster_flight_t, queue);
+        fl = ngx_queue_data(q, ngx_rtmp_cluster_lookup_flight_t, queue);
 
         if (fl->cacf == w->cacf && fl->key.len == w->key.len
             && ngx_strncmp(fl->key.data, w->key.data, w->key.len) == 0)
@@ -204,7 +210,7 @@ ngx_rtmp_cluster_flight_get(ngx_rtmp_cluster_waiter_t *w,
         }
     }
 
-    fl = ngx_calloc(sizeof(ngx_rtmp_cluster_flight_t), ngx_cycle->log);
+    fl = ngx_calloc(sizeof(ngx_rtmp_cluster_lookup_flight_t), ngx_cycle->log);
     if (fl == NULL) {
         return NULL;
     }
@@ -229,22 +235,22 @@ ngx_rtmp_cluster_flight_get(ngx_rtmp_cluster_waiter_t *w,
 
     fl->deadline.data = &fl->dummy;
     fl->deadline.log = ngx_cycle->log;
-    fl->deadline.handler = ngx_rtmp_cluster_flight_deadline;
+    fl->deadline.handler = ngx_rtmp_cluster_lookup_flight_deadline;
     fl->deadline.cancelable = 1;
 
     fl->poll.data = &fl->dummy;
     fl->poll.log = ngx_cycle->log;
-    fl->poll.handler = ngx_rtmp_cluster_flight_poll;
+    fl->poll.handler = ngx_rtmp_cluster_lookup_flight_poll;
     fl->poll.cancelable = 1;
 
-    ngx_queue_insert_tail(&ngx_rtmp_cluster_flights, &fl->queue);
+    ngx_queue_insert_tail(&ngx_rtmp_cluster_lookup_flights, &fl->queue);
 
     return fl;
 }
 
 
 static void
-ngx_rtmp_cluster_flight_join(ngx_rtmp_cluster_flight_t *fl,
+ngx_rtmp_cluster_lookup_flight_join(ngx_rtmp_cluster_lookup_flight_t *fl,
     ngx_rtmp_cluster_waiter_t *w)
 {
     ngx_queue_insert_tail(&fl->waiters, &w->queue);
@@ -255,7 +261,7 @@ ngx_rtmp_cluster_flight_join(ngx_rtmp_cluster_flight_t *fl,
 /* this worker asks (its zone entry is pending): managers, else coworkers */
 
 static ngx_int_t
-ngx_rtmp_cluster_flight_ask(ngx_rtmp_cluster_flight_t *fl)
+ngx_rtmp_cluster_lookup_flight_ask(ngx_rtmp_cluster_lookup_flight_t *fl)
 {
     fl->asker = 1;
     fl->started = ngx_current_msec;
@@ -266,42 +272,43 @@ ngx_rtmp_cluster_flight_ask(ngx_rtmp_cluster_flight_t *fl)
 
     if (fl->cacf->managers) {
         fl->mlookup = ngx_rtmp_cluster_manager_lookup(fl->cacf, &fl->key,
-                                          fl->app_len,
-                                          ngx_rtmp_cluster_flight_manager,
-                                          fl);
+                                    fl->app_len,
+                                    ngx_rtmp_cluster_lookup_flight_manager,
+                                    fl);
         if (fl->mlookup) {
             return NGX_AGAIN;
         }
     }
 
-    return ngx_rtmp_cluster_flight_ask_coworkers(fl);
+    return ngx_rtmp_cluster_lookup_flight_ask_coworkers(fl);
 }
 
 
 /* the managers' answer: found or not; none answered: the coworkers */
 
 static void
-ngx_rtmp_cluster_flight_manager(void *data, ngx_int_t rc, u_char *addr,
+ngx_rtmp_cluster_lookup_flight_manager(void *data, ngx_int_t rc, u_char *addr,
     in_port_t port)
 {
-    ngx_rtmp_cluster_flight_t *fl = data;
+    ngx_rtmp_cluster_lookup_flight_t *fl = data;
 
     /* the manager lookup is over */
     fl->mlookup = NULL;
 
     if (rc != NGX_ERROR) {
-        ngx_rtmp_cluster_flight_finish(fl, rc, addr, port);
+        ngx_rtmp_cluster_lookup_flight_finish(fl, rc, addr, port);
         return;
     }
 
-    if (ngx_rtmp_cluster_flight_ask_coworkers(fl) != NGX_AGAIN) {
-        ngx_rtmp_cluster_flight_finish(fl, NGX_DECLINED, NULL, 0);
+    if (ngx_rtmp_cluster_lookup_flight_ask_coworkers(fl) != NGX_AGAIN) {
+        ngx_rtmp_cluster_lookup_flight_finish(fl, NGX_DECLINED, NULL, 0);
     }
 }
 
 
 static ngx_int_t
-ngx_rtmp_cluster_flight_ask_coworkers(ngx_rtmp_cluster_flight_t *fl)
+ngx_rtmp_cluster_lookup_flight_ask_coworkers(
+    ngx_rtmp_cluster_lookup_flight_t *fl)
 {
     u_char                       *p, *last;
     size_t                        len;
@@ -359,11 +366,10 @@ ngx_rtmp_cluster_flight_ask_coworkers(ngx_rtmp_cluster_flight_t *fl)
         url.len = p - buf;
 
         fl->fetches[i] = ngx_rtmp_cluster_fetch_start(&url, &cw[i].name,
-                                                NULL, NULL,
-                                                fl->cacf->lookup_timeout,
-                                                NGX_RTMP_CLUSTER_ANSWER_MAX,
-                                                ngx_rtmp_cluster_flight_answer,
-                                                fl);
+                                     NULL, NULL, fl->cacf->lookup_timeout,
+                                     NGX_RTMP_CLUSTER_ANSWER_MAX,
+                                     ngx_rtmp_cluster_lookup_flight_answer,
+                                     fl);
         if (fl->fetches[i] == NULL) {
             ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                           "cluster: cannot ask coworker \"%V\" about \"%V\"",
@@ -387,10 +393,10 @@ ngx_rtmp_cluster_flight_ask_coworkers(ngx_rtmp_cluster_flight_t *fl)
 
 
 static void
-ngx_rtmp_cluster_flight_answer(ngx_rtmp_cluster_fetch_t *f,
+ngx_rtmp_cluster_lookup_flight_answer(ngx_rtmp_cluster_fetch_t *f,
     ngx_rtmp_cluster_fetch_result_t *r, void *data)
 {
-    ngx_rtmp_cluster_flight_t *fl = data;
+    ngx_rtmp_cluster_lookup_flight_t *fl = data;
 
     ngx_int_t                     rc;
     in_port_t                     port;
@@ -442,12 +448,12 @@ ngx_rtmp_cluster_flight_answer(ngx_rtmp_cluster_fetch_t *f,
                       "(%Mms)", &cw[i].name, &fl->key, addr, (int) port,
                       r->elapsed);
 
-        ngx_rtmp_cluster_flight_finish(fl, NGX_OK, addr, port);
+        ngx_rtmp_cluster_lookup_flight_finish(fl, NGX_OK, addr, port);
         return;
     }
 
     if (fl->pending == 0) {
-        ngx_rtmp_cluster_flight_finish(fl, NGX_DECLINED, NULL, 0);
+        ngx_rtmp_cluster_lookup_flight_finish(fl, NGX_DECLINED, NULL, 0);
     }
 }
 
@@ -455,10 +461,10 @@ ngx_rtmp_cluster_flight_answer(ngx_rtmp_cluster_fetch_t *f,
 /* the coworkers that did not answer in time: not found, by them */
 
 static void
-ngx_rtmp_cluster_flight_deadline(ngx_event_t *ev)
+ngx_rtmp_cluster_lookup_flight_deadline(ngx_event_t *ev)
 {
     ngx_uint_t                    i;
-    ngx_rtmp_cluster_flight_t    *fl;
+    ngx_rtmp_cluster_lookup_flight_t    *fl;
     ngx_rtmp_cluster_coworker_t  *cw;
 
     fl = ((ngx_connection_t *) ev->data)->data;
@@ -476,18 +482,18 @@ ngx_rtmp_cluster_flight_deadline(ngx_event_t *ev)
         }
     }
 
-    ngx_rtmp_cluster_flight_finish(fl, NGX_DECLINED, NULL, 0);
+    ngx_rtmp_cluster_lookup_flight_finish(fl, NGX_DECLINED, NULL, 0);
 }
 
 
 /* another worker asks: has it answered, died, or taken too long? */
 
 static void
-ngx_rtmp_cluster_flight_poll(ngx_event_t *ev)
+ngx_rtmp_cluster_lookup_flight_poll(ngx_event_t *ev)
 {
     in_port_t                   port;
     ngx_uint_t                  rc;
-    ngx_rtmp_cluster_flight_t  *fl;
+    ngx_rtmp_cluster_lookup_flight_t  *fl;
     u_char                      addr[NGX_RTMP_CLUSTER_ADDR_LEN];
 
     fl = ((ngx_connection_t *) ev->data)->data;
@@ -509,33 +515,34 @@ ngx_rtmp_cluster_flight_poll(ngx_event_t *ev)
 
         /* the asker died or hangs: the lookup is ours now */
 
-        if (ngx_rtmp_cluster_flight_ask(fl) != NGX_AGAIN) {
-            ngx_rtmp_cluster_flight_finish(fl, NGX_DECLINED, NULL, 0);
+        if (ngx_rtmp_cluster_lookup_flight_ask(fl) != NGX_AGAIN) {
+            ngx_rtmp_cluster_lookup_flight_finish(fl, NGX_DECLINED, NULL, 0);
         }
 
         return;
 
     case NGX_RTMP_CLUSTER_LOOKUP_HIT:
-        ngx_rtmp_cluster_flight_notify(fl, NGX_OK, addr, port);
+        ngx_rtmp_cluster_lookup_flight_notify(fl, NGX_OK, addr, port);
         break;
 
     default: /* MISS */
-        ngx_rtmp_cluster_flight_notify(fl, NGX_DECLINED, NULL, 0);
+        ngx_rtmp_cluster_lookup_flight_notify(fl, NGX_DECLINED, NULL, 0);
     }
 
-    ngx_rtmp_cluster_flight_free(fl);
+    ngx_rtmp_cluster_lookup_flight_free(fl);
 }
 
 
 /* the asker's answer: into the zone for everyone, then to our waiters */
 
 static void
-ngx_rtmp_cluster_flight_finish(ngx_rtmp_cluster_flight_t *fl, ngx_int_t rc,
+ngx_rtmp_cluster_lookup_flight_finish(ngx_rtmp_cluster_lookup_flight_t *fl,
+    ngx_int_t rc,
     u_char *addr, in_port_t port)
 {
     ngx_msec_t  elapsed;
 
-    ngx_rtmp_cluster_flight_stop(fl);
+    ngx_rtmp_cluster_lookup_flight_stop(fl);
 
     ngx_rtmp_cluster_lookup_answer(fl->zone, &fl->key, rc, addr, port,
                                    rc == NGX_OK ? fl->cacf->cache_found
@@ -557,13 +564,14 @@ ngx_rtmp_cluster_flight_finish(ngx_rtmp_cluster_flight_t *fl, ngx_int_t rc,
                       &fl->key, elapsed);
     }
 
-    ngx_rtmp_cluster_flight_notify(fl, rc, addr, port);
-    ngx_rtmp_cluster_flight_free(fl);
+    ngx_rtmp_cluster_lookup_flight_notify(fl, rc, addr, port);
+    ngx_rtmp_cluster_lookup_flight_free(fl);
 }
 
 
 static void
-ngx_rtmp_cluster_flight_notify(ngx_rtmp_cluster_flight_t *fl, ngx_int_t rc,
+ngx_rtmp_cluster_lookup_flight_notify(ngx_rtmp_cluster_lookup_flight_t *fl,
+    ngx_int_t rc,
     u_char *addr, in_port_t port)
 {
     ngx_queue_t                *q;
@@ -591,7 +599,7 @@ ngx_rtmp_cluster_flight_notify(ngx_rtmp_cluster_flight_t *fl, ngx_int_t rc,
 /* no request, no timer left */
 
 static void
-ngx_rtmp_cluster_flight_stop(ngx_rtmp_cluster_flight_t *fl)
+ngx_rtmp_cluster_lookup_flight_stop(ngx_rtmp_cluster_lookup_flight_t *fl)
 {
     ngx_uint_t  i;
 
@@ -620,9 +628,9 @@ ngx_rtmp_cluster_flight_stop(ngx_rtmp_cluster_flight_t *fl)
 
 
 static void
-ngx_rtmp_cluster_flight_free(ngx_rtmp_cluster_flight_t *fl)
+ngx_rtmp_cluster_lookup_flight_free(ngx_rtmp_cluster_lookup_flight_t *fl)
 {
-    ngx_rtmp_cluster_flight_stop(fl);
+    ngx_rtmp_cluster_lookup_flight_stop(fl);
 
     ngx_queue_remove(&fl->queue);
     ngx_free(fl);

@@ -64,45 +64,46 @@ static ngx_rtmp_cluster_origin_ctx_t *ngx_rtmp_cluster_origin_ctx(
 static ngx_int_t ngx_rtmp_cluster_origin_ask(ngx_rtmp_session_t *s,
     ngx_rtmp_cluster_origin_ctx_t *octx, u_char *name,
     ngx_rtmp_cluster_lookup_pt handler, ngx_uint_t fresh);
-static void ngx_rtmp_cluster_play_answer(ngx_rtmp_cluster_waiter_t *w,
+static void ngx_rtmp_cluster_origin_play_answer(ngx_rtmp_cluster_waiter_t *w,
     ngx_int_t rc);
-static ngx_int_t ngx_rtmp_cluster_play_decide(ngx_rtmp_session_t *s,
+static ngx_int_t ngx_rtmp_cluster_origin_play_decide(ngx_rtmp_session_t *s,
     ngx_rtmp_play_t *v, ngx_rtmp_cluster_waiter_t *w, ngx_int_t rc);
-static ngx_int_t ngx_rtmp_cluster_play_relay(ngx_rtmp_session_t *s,
+static ngx_int_t ngx_rtmp_cluster_origin_play_relay(ngx_rtmp_session_t *s,
     ngx_rtmp_play_t *v, const ngx_rtmp_cluster_source_t *source,
     void *data);
-static ngx_int_t ngx_rtmp_cluster_check_publish(ngx_rtmp_session_t *s,
+static ngx_int_t ngx_rtmp_cluster_origin_check_publish(ngx_rtmp_session_t *s,
     ngx_rtmp_cluster_origin_ctx_t *octx);
-static void ngx_rtmp_cluster_publish_answer(ngx_rtmp_cluster_waiter_t *w,
+static void ngx_rtmp_cluster_origin_publish_answer(ngx_rtmp_cluster_waiter_t *w,
     ngx_int_t rc);
-static ngx_int_t ngx_rtmp_cluster_publish_local(ngx_rtmp_session_t *s,
+static ngx_int_t ngx_rtmp_cluster_origin_publish_local(ngx_rtmp_session_t *s,
     ngx_str_t *key);
-static void ngx_rtmp_cluster_lease_answer(void *data, ngx_int_t rc,
+static void ngx_rtmp_cluster_origin_lease_answer(void *data, ngx_int_t rc,
     u_char *addr, in_port_t port);
-static void ngx_rtmp_cluster_publish_resume(ngx_rtmp_cluster_origin_ctx_t *octx);
-static ngx_int_t ngx_rtmp_cluster_refuse_publish(ngx_rtmp_session_t *s,
+static void ngx_rtmp_cluster_origin_publish_resume(
+    ngx_rtmp_cluster_origin_ctx_t *octx);
+static ngx_int_t ngx_rtmp_cluster_origin_refuse_publish(ngx_rtmp_session_t *s,
     ngx_str_t *key, u_char *addr, in_port_t port);
-static ngx_int_t ngx_rtmp_cluster_is_self(ngx_rtmp_session_t *s,
+static ngx_int_t ngx_rtmp_cluster_origin_is_self(ngx_rtmp_session_t *s,
     ngx_rtmp_cluster_waiter_t *w);
-static ngx_int_t ngx_rtmp_cluster_redirect(ngx_rtmp_session_t *s,
+static ngx_int_t ngx_rtmp_cluster_origin_redirect(ngx_rtmp_session_t *s,
     ngx_rtmp_play_t *v, ngx_rtmp_cluster_waiter_t *w);
-static void ngx_rtmp_cluster_close_handler(ngx_event_t *ev);
-static ngx_int_t ngx_rtmp_cluster_proxy_init(ngx_rtmp_cluster_stream_t *st,
-    void *data);
-static void ngx_rtmp_cluster_proxy_round(ngx_rtmp_cluster_stream_t *st);
-static ngx_int_t ngx_rtmp_cluster_proxy_next(ngx_rtmp_cluster_stream_t *st,
-    ngx_rtmp_cluster_target_t *t);
-static void ngx_rtmp_cluster_proxy_free(ngx_rtmp_cluster_stream_t *st);
+static void ngx_rtmp_cluster_origin_close_handler(ngx_event_t *ev);
+static ngx_int_t ngx_rtmp_cluster_origin_proxy_init(
+    ngx_rtmp_cluster_stream_t *st, void *data);
+static void ngx_rtmp_cluster_origin_proxy_round(ngx_rtmp_cluster_stream_t *st);
+static ngx_int_t ngx_rtmp_cluster_origin_proxy_next(
+    ngx_rtmp_cluster_stream_t *st, ngx_rtmp_cluster_target_t *t);
+static void ngx_rtmp_cluster_origin_proxy_free(ngx_rtmp_cluster_stream_t *st);
 
 
 /* an origin's pull of a stream a coworker has: that address only */
 
-static const ngx_rtmp_cluster_source_t  ngx_rtmp_cluster_proxy_source = {
-    ngx_rtmp_cluster_proxy_init,
-    ngx_rtmp_cluster_proxy_round,
-    ngx_rtmp_cluster_proxy_next,
+static const ngx_rtmp_cluster_source_t  ngx_rtmp_cluster_origin_proxy_source = {
+    ngx_rtmp_cluster_origin_proxy_init,
+    ngx_rtmp_cluster_origin_proxy_round,
+    ngx_rtmp_cluster_origin_proxy_next,
     NULL,                                   /* 302s are not followed */
-    ngx_rtmp_cluster_proxy_free
+    ngx_rtmp_cluster_origin_proxy_free
 };
 
 
@@ -305,18 +306,18 @@ ngx_rtmp_cluster_origin_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
             return NGX_DECLINED;
         }
 
-        return ngx_rtmp_cluster_play_relay(s, v, NULL, NULL);
+        return ngx_rtmp_cluster_origin_play_relay(s, v, NULL, NULL);
     }
 
     rc = ngx_rtmp_cluster_origin_ask(s, octx, v->name,
-                                     ngx_rtmp_cluster_play_answer, 0);
+                                     ngx_rtmp_cluster_origin_play_answer, 0);
 
     if (rc == NGX_BUSY) {
         return NGX_DECLINED;
     }
 
     if (rc != NGX_AGAIN) {
-        return ngx_rtmp_cluster_play_decide(s, v, &octx->waiter, rc);
+        return ngx_rtmp_cluster_origin_play_decide(s, v, &octx->waiter, rc);
     }
 
     /* suspended: the play goes on when the answer comes */
@@ -337,7 +338,7 @@ ngx_rtmp_cluster_origin_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
 
 
 static void
-ngx_rtmp_cluster_play_answer(ngx_rtmp_cluster_waiter_t *w, ngx_int_t rc)
+ngx_rtmp_cluster_origin_play_answer(ngx_rtmp_cluster_waiter_t *w, ngx_int_t rc)
 {
     ngx_rtmp_session_t             *s;
     ngx_rtmp_cluster_origin_ctx_t  *octx;
@@ -345,7 +346,7 @@ ngx_rtmp_cluster_play_answer(ngx_rtmp_cluster_waiter_t *w, ngx_int_t rc)
     octx = w->data;
     s = octx->session;
 
-    rc = ngx_rtmp_cluster_play_decide(s, octx->suspend.play, w, rc);
+    rc = ngx_rtmp_cluster_origin_play_decide(s, octx->suspend.play, w, rc);
 
     if (rc == NGX_DECLINED) {
         rc = ngx_rtmp_cluster_next_play(s, octx->suspend.play);
@@ -365,14 +366,14 @@ ngx_rtmp_cluster_play_answer(ngx_rtmp_cluster_waiter_t *w, ngx_int_t rc)
  */
 
 static ngx_int_t
-ngx_rtmp_cluster_play_decide(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
+ngx_rtmp_cluster_origin_play_decide(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
     ngx_rtmp_cluster_waiter_t *w, ngx_int_t rc)
 {
     ngx_rtmp_cluster_app_conf_t  *cacf;
 
     cacf = w->cacf;
 
-    if (rc == NGX_OK && ngx_rtmp_cluster_is_self(s, w)) {
+    if (rc == NGX_OK && ngx_rtmp_cluster_origin_is_self(s, w)) {
         rc = NGX_DECLINED;
     }
 
@@ -382,12 +383,12 @@ ngx_rtmp_cluster_play_decide(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
                           "cluster: \"%V\" is on %s:%d, proxying it",
                           &w->key, w->addr, (int) w->port);
 
-            return ngx_rtmp_cluster_play_relay(s, v,
-                                            &ngx_rtmp_cluster_proxy_source,
-                                            w);
+            return ngx_rtmp_cluster_origin_play_relay(s, v,
+                                     &ngx_rtmp_cluster_origin_proxy_source,
+                                     w);
         }
 
-        return ngx_rtmp_cluster_redirect(s, v, w);
+        return ngx_rtmp_cluster_origin_redirect(s, v, w);
     }
 
     if (cacf->not_found == NGX_RTMP_CLUSTER_MISS_REJECT) {
@@ -414,7 +415,7 @@ ngx_rtmp_cluster_play_decide(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
  */
 
 static ngx_int_t
-ngx_rtmp_cluster_play_relay(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
+ngx_rtmp_cluster_origin_play_relay(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
     const ngx_rtmp_cluster_source_t *source, void *data)
 {
     u_char                  *args;
@@ -456,7 +457,7 @@ ngx_rtmp_cluster_play_relay(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
 /* the proxy source */
 
 static ngx_int_t
-ngx_rtmp_cluster_proxy_init(ngx_rtmp_cluster_stream_t *st, void *data)
+ngx_rtmp_cluster_origin_proxy_init(ngx_rtmp_cluster_stream_t *st, void *data)
 {
     ngx_rtmp_cluster_waiter_t *w = data;
 
@@ -487,7 +488,7 @@ ngx_rtmp_cluster_proxy_init(ngx_rtmp_cluster_stream_t *st, void *data)
 
 
 static void
-ngx_rtmp_cluster_proxy_round(ngx_rtmp_cluster_stream_t *st)
+ngx_rtmp_cluster_origin_proxy_round(ngx_rtmp_cluster_stream_t *st)
 {
     ngx_rtmp_cluster_proxy_ctx_t  *pctx;
 
@@ -497,7 +498,7 @@ ngx_rtmp_cluster_proxy_round(ngx_rtmp_cluster_stream_t *st)
 
 
 static ngx_int_t
-ngx_rtmp_cluster_proxy_next(ngx_rtmp_cluster_stream_t *st,
+ngx_rtmp_cluster_origin_proxy_next(ngx_rtmp_cluster_stream_t *st,
     ngx_rtmp_cluster_target_t *t)
 {
     ngx_rtmp_cluster_proxy_ctx_t  *pctx;
@@ -516,7 +517,7 @@ ngx_rtmp_cluster_proxy_next(ngx_rtmp_cluster_stream_t *st,
 
 
 static void
-ngx_rtmp_cluster_proxy_free(ngx_rtmp_cluster_stream_t *st)
+ngx_rtmp_cluster_origin_proxy_free(ngx_rtmp_cluster_stream_t *st)
 {
     ngx_free(ngx_rtmp_cluster_stream_source_ctx(st));
     ngx_rtmp_cluster_stream_set_source_ctx(st, NULL);
@@ -526,7 +527,8 @@ ngx_rtmp_cluster_proxy_free(ngx_rtmp_cluster_stream_t *st)
 /* a coworker naming ourselves (a shared or stale entry) is no answer */
 
 static ngx_int_t
-ngx_rtmp_cluster_is_self(ngx_rtmp_session_t *s, ngx_rtmp_cluster_waiter_t *w)
+ngx_rtmp_cluster_origin_is_self(ngx_rtmp_session_t *s,
+    ngx_rtmp_cluster_waiter_t *w)
 {
     in_port_t   port;
     in_addr_t   a, b;
@@ -568,7 +570,7 @@ ngx_rtmp_cluster_is_self(ngx_rtmp_session_t *s, ngx_rtmp_cluster_waiter_t *w)
  */
 
 static ngx_int_t
-ngx_rtmp_cluster_redirect(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
+ngx_rtmp_cluster_origin_redirect(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
     ngx_rtmp_cluster_waiter_t *w)
 {
     u_char                         *p;
@@ -706,7 +708,7 @@ ngx_rtmp_cluster_redirect(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
 
     octx->close_evt.data = s->connection;
     octx->close_evt.log = s->connection->log;
-    octx->close_evt.handler = ngx_rtmp_cluster_close_handler;
+    octx->close_evt.handler = ngx_rtmp_cluster_origin_close_handler;
 
     ngx_add_timer(&octx->close_evt, NGX_RTMP_CLUSTER_REDIRECT_LINGER);
 
@@ -715,7 +717,7 @@ ngx_rtmp_cluster_redirect(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
 
 
 static void
-ngx_rtmp_cluster_close_handler(ngx_event_t *ev)
+ngx_rtmp_cluster_origin_close_handler(ngx_event_t *ev)
 {
     ngx_connection_t  *c;
 
@@ -757,7 +759,7 @@ ngx_rtmp_cluster_origin_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
     *octx->suspend.publish = *v;
 
     if (cacf->managers == NULL) {
-        return ngx_rtmp_cluster_check_publish(s, octx);
+        return ngx_rtmp_cluster_origin_check_publish(s, octx);
     }
 
     if (octx->lease) {
@@ -779,7 +781,7 @@ ngx_rtmp_cluster_origin_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
      * worker of this host is refused here, before it is asked.
      */
 
-    rc = ngx_rtmp_cluster_publish_local(s, key);
+    rc = ngx_rtmp_cluster_origin_publish_local(s, key);
     if (rc != NGX_AGAIN) {
         return rc;
     }
@@ -789,10 +791,10 @@ ngx_rtmp_cluster_origin_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
                NULL, &host, &port);
 
     octx->lease = ngx_rtmp_cluster_lease_start(s->connection->pool,
-                                               s->connection->log, cacf,
-                                               key, s->app.len, &host, port,
-                                               ngx_rtmp_cluster_lease_answer,
-                                               octx);
+                                    s->connection->log, cacf, key,
+                                    s->app.len, &host, port,
+                                    ngx_rtmp_cluster_origin_lease_answer,
+                                    octx);
     if (octx->lease == NULL) {
         return NGX_ERROR;
     }
@@ -810,7 +812,7 @@ ngx_rtmp_cluster_origin_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
  */
 
 static ngx_int_t
-ngx_rtmp_cluster_publish_local(ngx_rtmp_session_t *s, ngx_str_t *key)
+ngx_rtmp_cluster_origin_publish_local(ngx_rtmp_session_t *s, ngx_str_t *key)
 {
     in_port_t                     port;
     ngx_str_t                     host;
@@ -838,14 +840,14 @@ ngx_rtmp_cluster_publish_local(ngx_rtmp_session_t *s, ngx_str_t *key)
 
     ngx_cpystrn(addr, host.data, ngx_min(host.len + 1, sizeof(addr)));
 
-    return ngx_rtmp_cluster_refuse_publish(s, key, addr, port);
+    return ngx_rtmp_cluster_origin_refuse_publish(s, key, addr, port);
 }
 
 
 /* the registration's answer (the first only: renewals are the client's) */
 
 static void
-ngx_rtmp_cluster_lease_answer(void *data, ngx_int_t rc, u_char *addr,
+ngx_rtmp_cluster_origin_lease_answer(void *data, ngx_int_t rc, u_char *addr,
     in_port_t port)
 {
     ngx_rtmp_cluster_origin_ctx_t *octx = data;
@@ -870,7 +872,7 @@ ngx_rtmp_cluster_lease_answer(void *data, ngx_int_t rc, u_char *addr,
          * that worker registers again when its renewal finds no lease.
          */
 
-        lrc = ngx_rtmp_cluster_publish_local(s, &octx->suspend.key);
+        lrc = ngx_rtmp_cluster_origin_publish_local(s, &octx->suspend.key);
 
         if (lrc == NGX_OK) {
             return;
@@ -881,7 +883,7 @@ ngx_rtmp_cluster_lease_answer(void *data, ngx_int_t rc, u_char *addr,
             ngx_rtmp_cluster_lease_end(l);
         }
 
-        ngx_rtmp_cluster_publish_resume(octx);
+        ngx_rtmp_cluster_origin_publish_resume(octx);
         return;
 
     case NGX_DECLINED:
@@ -889,7 +891,7 @@ ngx_rtmp_cluster_lease_answer(void *data, ngx_int_t rc, u_char *addr,
         /* another origin holds the stream */
 
         if (cacf->duplicate_publish) {
-            (void) ngx_rtmp_cluster_refuse_publish(s, &octx->suspend.key,
+            (void) ngx_rtmp_cluster_origin_refuse_publish(s, &octx->suspend.key,
                                                    addr[0] ? addr
                                                        : (u_char *) "?",
                                                    port);
@@ -900,7 +902,7 @@ ngx_rtmp_cluster_lease_answer(void *data, ngx_int_t rc, u_char *addr,
                       "cluster: \"%V\" is leased by %s:%d; publishing here "
                       "anyway", &octx->suspend.key, addr, (int) port);
 
-        ngx_rtmp_cluster_publish_resume(octx);
+        ngx_rtmp_cluster_origin_publish_resume(octx);
         return;
 
     default: /* NGX_ERROR */
@@ -912,10 +914,10 @@ ngx_rtmp_cluster_lease_answer(void *data, ngx_int_t rc, u_char *addr,
 
         /* the coworkers can still tell whether it is live elsewhere */
 
-        lrc = ngx_rtmp_cluster_check_publish(s, octx);
+        lrc = ngx_rtmp_cluster_origin_check_publish(s, octx);
 
         if (lrc == NGX_DECLINED) {
-            ngx_rtmp_cluster_publish_resume(octx);
+            ngx_rtmp_cluster_origin_publish_resume(octx);
 
         } else if (lrc == NGX_ERROR) {
             ngx_rtmp_finalize_session(s);
@@ -927,7 +929,7 @@ ngx_rtmp_cluster_lease_answer(void *data, ngx_int_t rc, u_char *addr,
 /* is the stream live on another origin?  The coworkers are asked */
 
 static ngx_int_t
-ngx_rtmp_cluster_check_publish(ngx_rtmp_session_t *s,
+ngx_rtmp_cluster_origin_check_publish(ngx_rtmp_session_t *s,
     ngx_rtmp_cluster_origin_ctx_t *octx)
 {
     ngx_int_t                     rc;
@@ -942,41 +944,42 @@ ngx_rtmp_cluster_check_publish(ngx_rtmp_session_t *s,
     /* a cached "found" may be the stream this publisher comes back with */
 
     rc = ngx_rtmp_cluster_origin_ask(s, octx, octx->suspend.publish->name,
-                                     ngx_rtmp_cluster_publish_answer, 1);
+                                     ngx_rtmp_cluster_origin_publish_answer, 1);
 
     if (rc == NGX_AGAIN) {
         return NGX_OK;
     }
 
-    if (rc != NGX_OK || ngx_rtmp_cluster_is_self(s, &octx->waiter)) {
+    if (rc != NGX_OK || ngx_rtmp_cluster_origin_is_self(s, &octx->waiter)) {
         return NGX_DECLINED;
     }
 
-    return ngx_rtmp_cluster_refuse_publish(s, &octx->waiter.key,
+    return ngx_rtmp_cluster_origin_refuse_publish(s, &octx->waiter.key,
                                            octx->waiter.addr,
                                            octx->waiter.port);
 }
 
 
 static void
-ngx_rtmp_cluster_publish_answer(ngx_rtmp_cluster_waiter_t *w, ngx_int_t rc)
+ngx_rtmp_cluster_origin_publish_answer(ngx_rtmp_cluster_waiter_t *w,
+    ngx_int_t rc)
 {
     ngx_rtmp_cluster_origin_ctx_t *octx = w->data;
 
-    if (rc == NGX_OK && !ngx_rtmp_cluster_is_self(octx->session, w)) {
-        (void) ngx_rtmp_cluster_refuse_publish(octx->session, &w->key,
+    if (rc == NGX_OK && !ngx_rtmp_cluster_origin_is_self(octx->session, w)) {
+        (void) ngx_rtmp_cluster_origin_refuse_publish(octx->session, &w->key,
                                                w->addr, w->port);
         return;
     }
 
-    ngx_rtmp_cluster_publish_resume(octx);
+    ngx_rtmp_cluster_origin_publish_resume(octx);
 }
 
 
 /* the suspended publish goes on with nginx-rtmp's */
 
 static void
-ngx_rtmp_cluster_publish_resume(ngx_rtmp_cluster_origin_ctx_t *octx)
+ngx_rtmp_cluster_origin_publish_resume(ngx_rtmp_cluster_origin_ctx_t *octx)
 {
     ngx_rtmp_session_t  *s;
 
@@ -989,7 +992,7 @@ ngx_rtmp_cluster_publish_resume(ngx_rtmp_cluster_origin_ctx_t *octx)
 
 
 static ngx_int_t
-ngx_rtmp_cluster_refuse_publish(ngx_rtmp_session_t *s, ngx_str_t *key,
+ngx_rtmp_cluster_origin_refuse_publish(ngx_rtmp_session_t *s, ngx_str_t *key,
     u_char *addr, in_port_t port)
 {
     u_char                   *p;

@@ -153,22 +153,22 @@ static void ngx_rtmp_cluster_stream_tried(ngx_rtmp_cluster_stream_t *st,
     const char *reason);
 static ngx_rtmp_cluster_stream_t *ngx_rtmp_cluster_stream_of_upstream(
     ngx_rtmp_session_t *s);
-static ngx_int_t ngx_rtmp_cluster_pull_connect(ngx_rtmp_cluster_stream_t *st,
+static ngx_int_t ngx_rtmp_cluster_stream_pull(ngx_rtmp_cluster_stream_t *st,
     ngx_rtmp_cluster_target_t *t);
-static ngx_int_t ngx_rtmp_cluster_push_connect(ngx_rtmp_cluster_stream_t *st,
+static ngx_int_t ngx_rtmp_cluster_stream_push(ngx_rtmp_cluster_stream_t *st,
     ngx_rtmp_cluster_target_t *t);
-static ngx_int_t ngx_rtmp_cluster_play_path(ngx_rtmp_cluster_stream_t *st,
-    ngx_pool_t *pool, ngx_str_t *path);
-static ngx_int_t ngx_rtmp_cluster_tc_url(ngx_rtmp_cluster_stream_t *st,
+static ngx_int_t ngx_rtmp_cluster_stream_play_path(
+    ngx_rtmp_cluster_stream_t *st, ngx_pool_t *pool, ngx_str_t *path);
+static ngx_int_t ngx_rtmp_cluster_stream_tc_url(ngx_rtmp_cluster_stream_t *st,
     ngx_rtmp_cluster_target_t *t, ngx_pool_t *pool, ngx_str_t *url);
-static ngx_int_t ngx_rtmp_cluster_get_peer(ngx_peer_connection_t *pc,
+static ngx_int_t ngx_rtmp_cluster_stream_peer_get(ngx_peer_connection_t *pc,
     void *data);
-static void ngx_rtmp_cluster_free_peer(ngx_peer_connection_t *pc,
+static void ngx_rtmp_cluster_stream_peer_free(ngx_peer_connection_t *pc,
     void *data, ngx_uint_t state);
 
 
 static ngx_queue_t  ngx_rtmp_cluster_streams;
-static ngx_uint_t   ngx_rtmp_cluster_streams_ready;
+static ngx_uint_t   ngx_rtmp_cluster_stream_ready;
 
 
 static const char  *ngx_rtmp_cluster_states[] = {
@@ -196,7 +196,7 @@ void
 ngx_rtmp_cluster_stream_init(ngx_cycle_t *cycle)
 {
     ngx_queue_init(&ngx_rtmp_cluster_streams);
-    ngx_rtmp_cluster_streams_ready = 1;
+    ngx_rtmp_cluster_stream_ready = 1;
 }
 
 
@@ -208,7 +208,7 @@ ngx_rtmp_cluster_stream_exit(ngx_cycle_t *cycle)
     ngx_queue_t                *q;
     ngx_rtmp_cluster_stream_t  *st;
 
-    if (!ngx_rtmp_cluster_streams_ready) {
+    if (!ngx_rtmp_cluster_stream_ready) {
         return;
     }
 
@@ -222,7 +222,7 @@ ngx_rtmp_cluster_stream_exit(ngx_cycle_t *cycle)
         ngx_queue_remove(q);
     }
 
-    ngx_rtmp_cluster_streams_ready = 0;
+    ngx_rtmp_cluster_stream_ready = 0;
 }
 
 
@@ -346,7 +346,7 @@ ngx_rtmp_cluster_stream_play(ngx_rtmp_conf_ctx_t *cctx,
     ngx_rtmp_cluster_stream_t    *st;
     ngx_rtmp_cluster_app_conf_t  *cacf;
 
-    if (!ngx_rtmp_cluster_streams_ready || m->stream) {
+    if (!ngx_rtmp_cluster_stream_ready || m->stream) {
         /* a second play on this session: nginx-rtmp keeps the first */
         return NGX_OK;
     }
@@ -398,7 +398,7 @@ ngx_rtmp_cluster_stream_take_over(ngx_rtmp_cluster_app_conf_t *cacf,
     ngx_rtmp_close_stream_t     cv;
     ngx_rtmp_cluster_stream_t  *st;
 
-    if (!ngx_rtmp_cluster_streams_ready) {
+    if (!ngx_rtmp_cluster_stream_ready) {
         return;
     }
 
@@ -448,7 +448,7 @@ ngx_rtmp_cluster_stream_publish(ngx_rtmp_conf_ctx_t *cctx,
     ngx_rtmp_cluster_stream_t    *st;
     ngx_rtmp_cluster_app_conf_t  *cacf;
 
-    if (!ngx_rtmp_cluster_streams_ready || m->stream) {
+    if (!ngx_rtmp_cluster_stream_ready || m->stream) {
         return NGX_OK;
     }
 
@@ -944,10 +944,10 @@ ngx_rtmp_cluster_stream_next(ngx_rtmp_cluster_stream_t *st)
         st->has_target = 1;
 
         if (st->kind != NGX_RTMP_CLUSTER_PUBLISH) {
-            rc = ngx_rtmp_cluster_pull_connect(st, &st->target);
+            rc = ngx_rtmp_cluster_stream_pull(st, &st->target);
 
         } else {
-            rc = ngx_rtmp_cluster_push_connect(st, &st->target);
+            rc = ngx_rtmp_cluster_stream_push(st, &st->target);
         }
 
         if (rc == NGX_OK) {
@@ -1463,7 +1463,7 @@ ngx_rtmp_cluster_stream_shutdown(void)
     ngx_queue_t                *q, *next;
     ngx_rtmp_cluster_stream_t  *st;
 
-    if (!ngx_rtmp_cluster_streams_ready) {
+    if (!ngx_rtmp_cluster_stream_ready) {
         return;
     }
 
@@ -1495,7 +1495,7 @@ ngx_rtmp_cluster_stream_exiting(void)
     ngx_queue_t                *q, *next;
     ngx_rtmp_cluster_stream_t  *st;
 
-    if (!ngx_rtmp_cluster_streams_ready) {
+    if (!ngx_rtmp_cluster_stream_ready) {
         return;
     }
 
@@ -1540,8 +1540,8 @@ ngx_rtmp_cluster_stream_exiting(void)
 
 
 static ngx_int_t
-ngx_rtmp_cluster_play_path(ngx_rtmp_cluster_stream_t *st, ngx_pool_t *pool,
-    ngx_str_t *path)
+ngx_rtmp_cluster_stream_play_path(ngx_rtmp_cluster_stream_t *st,
+    ngx_pool_t *pool, ngx_str_t *path)
 {
     u_char  *p;
 
@@ -1563,7 +1563,7 @@ ngx_rtmp_cluster_play_path(ngx_rtmp_cluster_stream_t *st, ngx_pool_t *pool,
 
 
 static ngx_int_t
-ngx_rtmp_cluster_tc_url(ngx_rtmp_cluster_stream_t *st,
+ngx_rtmp_cluster_stream_tc_url(ngx_rtmp_cluster_stream_t *st,
     ngx_rtmp_cluster_target_t *t, ngx_pool_t *pool, ngx_str_t *url)
 {
     u_char  *p;
@@ -1589,7 +1589,7 @@ ngx_rtmp_cluster_tc_url(ngx_rtmp_cluster_stream_t *st,
  */
 
 static ngx_int_t
-ngx_rtmp_cluster_pull_connect(ngx_rtmp_cluster_stream_t *st,
+ngx_rtmp_cluster_stream_pull(ngx_rtmp_cluster_stream_t *st,
     ngx_rtmp_cluster_target_t *t)
 {
     ngx_int_t                 rc;
@@ -1631,8 +1631,9 @@ ngx_rtmp_cluster_pull_connect(ngx_rtmp_cluster_stream_t *st,
 
     if (rctx->name.data == NULL || rctx->app.data == NULL
         || rctx->url.data == NULL
-        || ngx_rtmp_cluster_play_path(st, pool, &rctx->play_path) != NGX_OK
-        || ngx_rtmp_cluster_tc_url(st, t, pool, &rctx->tc_url) != NGX_OK)
+        || ngx_rtmp_cluster_stream_play_path(st, pool, &rctx->play_path)
+           != NGX_OK
+        || ngx_rtmp_cluster_stream_tc_url(st, t, pool, &rctx->tc_url) != NGX_OK)
     {
         goto failed;
     }
@@ -1646,8 +1647,8 @@ ngx_rtmp_cluster_pull_connect(ngx_rtmp_cluster_stream_t *st,
     rctx->log = *ngx_cycle->log;
 
     pc->log = &rctx->log;
-    pc->get = ngx_rtmp_cluster_get_peer;
-    pc->free = ngx_rtmp_cluster_free_peer;
+    pc->get = ngx_rtmp_cluster_stream_peer_get;
+    pc->free = ngx_rtmp_cluster_stream_peer_free;
     pc->name = name;
     pc->socklen = t->socklen;
     pc->sockaddr = sockaddr;
@@ -1717,7 +1718,7 @@ failed:
 /* a push of the local publisher, through the relay module */
 
 static ngx_int_t
-ngx_rtmp_cluster_push_connect(ngx_rtmp_cluster_stream_t *st,
+ngx_rtmp_cluster_stream_push(ngx_rtmp_cluster_stream_t *st,
     ngx_rtmp_cluster_target_t *t)
 {
     ngx_int_t                  rc;
@@ -1745,8 +1746,9 @@ ngx_rtmp_cluster_push_connect(ngx_rtmp_cluster_stream_t *st,
     target.app = st->app;
     target.tag = &ngx_rtmp_cluster_module;
 
-    if (ngx_rtmp_cluster_play_path(st, pool, &target.play_path) != NGX_OK
-        || ngx_rtmp_cluster_tc_url(st, t, pool, &target.tc_url) != NGX_OK)
+    if (ngx_rtmp_cluster_stream_play_path(st, pool, &target.play_path) != NGX_OK
+        || ngx_rtmp_cluster_stream_tc_url(st, t, pool, &target.tc_url)
+           != NGX_OK)
     {
         ngx_destroy_pool(pool);
         return NGX_ERROR;
@@ -1787,14 +1789,14 @@ ngx_rtmp_cluster_push_connect(ngx_rtmp_cluster_stream_t *st,
 
 
 static ngx_int_t
-ngx_rtmp_cluster_get_peer(ngx_peer_connection_t *pc, void *data)
+ngx_rtmp_cluster_stream_peer_get(ngx_peer_connection_t *pc, void *data)
 {
     return NGX_OK;
 }
 
 
 static void
-ngx_rtmp_cluster_free_peer(ngx_peer_connection_t *pc, void *data,
+ngx_rtmp_cluster_stream_peer_free(ngx_peer_connection_t *pc, void *data,
     ngx_uint_t state)
 {
 }

@@ -22,34 +22,35 @@
 #include <sys/un.h>
 
 
-static ngx_int_t ngx_rtmp_cluster_socket_dir(ngx_cycle_t *cycle,
+static ngx_int_t ngx_rtmp_cluster_workers_socket_dir(ngx_cycle_t *cycle,
     ngx_str_t *dir, ngx_uint_t fix);
-static void ngx_rtmp_cluster_socket_sweep(ngx_cycle_t *cycle, int fd);
-static ngx_int_t ngx_rtmp_cluster_listen(ngx_cycle_t *cycle,
+static void ngx_rtmp_cluster_workers_socket_sweep(ngx_cycle_t *cycle, int fd);
+static ngx_int_t ngx_rtmp_cluster_workers_listen(ngx_cycle_t *cycle,
     ngx_listening_t *ls, struct sockaddr_un *sun);
-static void ngx_rtmp_cluster_listen_all(ngx_cycle_t *cycle);
-static void ngx_rtmp_cluster_close_all(void);
-static void ngx_rtmp_cluster_check_sockets(ngx_cycle_t *cycle);
-static void ngx_rtmp_cluster_socket_path(ngx_rtmp_cluster_main_conf_t *cmcf,
+static void ngx_rtmp_cluster_workers_listen_all(ngx_cycle_t *cycle);
+static void ngx_rtmp_cluster_workers_close_all(void);
+static void ngx_rtmp_cluster_workers_check_sockets(ngx_cycle_t *cycle);
+static void ngx_rtmp_cluster_workers_socket_path(
+    ngx_rtmp_cluster_main_conf_t *cmcf,
     ngx_pid_t pid, ngx_uint_t server, struct sockaddr_un *sun);
-static void ngx_rtmp_cluster_worker_state(ngx_cycle_t *cycle);
+static void ngx_rtmp_cluster_workers_state(ngx_cycle_t *cycle);
 
 
 #define NGX_RTMP_CLUSTER_LISTEN_RETRY  5000   /* ms between tries */
 
 
-static ngx_uint_t         ngx_rtmp_cluster_nlisteners;
-static ngx_listening_t   *ngx_rtmp_cluster_listeners;
+static ngx_uint_t         ngx_rtmp_cluster_workers_nlisteners;
+static ngx_listening_t   *ngx_rtmp_cluster_workers_listeners;
 
 /* cluster_worker_relay on; this worker's sockets listen; its cycle */
-static ngx_uint_t         ngx_rtmp_cluster_relaying;
-static ngx_uint_t         ngx_rtmp_cluster_listening;
-static ngx_uint_t         ngx_rtmp_cluster_generation;
+static ngx_uint_t         ngx_rtmp_cluster_workers_relaying;
+static ngx_uint_t         ngx_rtmp_cluster_workers_listening;
+static ngx_uint_t         ngx_rtmp_cluster_workers_generation;
 
 /* sockets lost: when to listen again, and whether the log said so */
-static ngx_str_t         *ngx_rtmp_cluster_socket_dir_conf;
-static ngx_msec_t         ngx_rtmp_cluster_retry_at;
-static ngx_uint_t         ngx_rtmp_cluster_said;
+static ngx_str_t         *ngx_rtmp_cluster_workers_dir_conf;
+static ngx_msec_t         ngx_rtmp_cluster_workers_retry_at;
+static ngx_uint_t         ngx_rtmp_cluster_workers_said;
 
 
 /* in the master, before workers start: their socket directory */
@@ -74,7 +75,7 @@ ngx_rtmp_cluster_workers_init_module(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_rtmp_cluster_socket_dir(cycle, &cmcf->socket_dir, 1);
+    return ngx_rtmp_cluster_workers_socket_dir(cycle, &cmcf->socket_dir, 1);
 }
 
 
@@ -89,7 +90,7 @@ ngx_rtmp_cluster_workers_init_module(ngx_cycle_t *cycle)
  */
 
 static ngx_int_t
-ngx_rtmp_cluster_socket_dir(ngx_cycle_t *cycle, ngx_str_t *dir,
+ngx_rtmp_cluster_workers_socket_dir(ngx_cycle_t *cycle, ngx_str_t *dir,
     ngx_uint_t fix)
 {
     int               fd;
@@ -184,7 +185,7 @@ ngx_rtmp_cluster_socket_dir(ngx_cycle_t *cycle, ngx_str_t *dir,
         }
     }
 
-    ngx_rtmp_cluster_socket_sweep(cycle, fd);
+    ngx_rtmp_cluster_workers_socket_sweep(cycle, fd);
 
     (void) close(fd);
 
@@ -195,7 +196,7 @@ ngx_rtmp_cluster_socket_dir(ngx_cycle_t *cycle, ngx_str_t *dir,
 /* PID.N.sock of workers that are gone (killed, they left them) */
 
 static void
-ngx_rtmp_cluster_socket_sweep(ngx_cycle_t *cycle, int fd)
+ngx_rtmp_cluster_workers_socket_sweep(ngx_cycle_t *cycle, int fd)
 {
     int             dfd;
     DIR            *d;
@@ -245,7 +246,7 @@ ngx_rtmp_cluster_socket_sweep(ngx_cycle_t *cycle, int fd)
 
 
 static void
-ngx_rtmp_cluster_socket_path(ngx_rtmp_cluster_main_conf_t *cmcf,
+ngx_rtmp_cluster_workers_socket_path(ngx_rtmp_cluster_main_conf_t *cmcf,
     ngx_pid_t pid, ngx_uint_t server, struct sockaddr_un *sun)
 {
     ngx_memzero(sun, sizeof(struct sockaddr_un));
@@ -273,13 +274,13 @@ ngx_rtmp_cluster_workers_init_process(ngx_cycle_t *cycle)
     ccmf = ngx_rtmp_cluster_main_conf(cycle);
     cmcf = ngx_rtmp_core_main_conf;
 
-    ngx_rtmp_cluster_relaying = ccmf->worker_relay;
-    ngx_rtmp_cluster_listening = 0;
-    ngx_rtmp_cluster_generation =
+    ngx_rtmp_cluster_workers_relaying = ccmf->worker_relay;
+    ngx_rtmp_cluster_workers_listening = 0;
+    ngx_rtmp_cluster_workers_generation =
         ngx_rtmp_cluster_zone_generation(ccmf->shm_zone->data);
 
     if (!ccmf->worker_relay || ngx_process != NGX_PROCESS_WORKER) {
-        ngx_rtmp_cluster_worker_state(cycle);
+        ngx_rtmp_cluster_workers_state(cycle);
         return NGX_OK;
     }
 
@@ -296,21 +297,21 @@ ngx_rtmp_cluster_workers_init_process(ngx_cycle_t *cycle)
     }
 
     if (model == NULL) {
-        ngx_rtmp_cluster_worker_state(cycle);
+        ngx_rtmp_cluster_workers_state(cycle);
         return NGX_OK;
     }
 
     n = cmcf->servers.nelts;
     cscf = cmcf->servers.elts;
 
-    ngx_rtmp_cluster_listeners = ngx_pcalloc(cycle->pool,
+    ngx_rtmp_cluster_workers_listeners = ngx_pcalloc(cycle->pool,
                                              n * sizeof(ngx_listening_t));
-    if (ngx_rtmp_cluster_listeners == NULL) {
+    if (ngx_rtmp_cluster_workers_listeners == NULL) {
         return NGX_ERROR;
     }
 
     for (i = 0; i < n; i++) {
-        ls = &ngx_rtmp_cluster_listeners[i];
+        ls = &ngx_rtmp_cluster_workers_listeners[i];
         *ls = *model;
 
         sun = ngx_pcalloc(cycle->pool, sizeof(struct sockaddr_un));
@@ -321,7 +322,7 @@ ngx_rtmp_cluster_workers_init_process(ngx_cycle_t *cycle)
             return NGX_ERROR;
         }
 
-        ngx_rtmp_cluster_socket_path(ccmf, ngx_pid, i, sun);
+        ngx_rtmp_cluster_workers_socket_path(ccmf, ngx_pid, i, sun);
 
         /* connections here belong to this server block */
         addr->conf.ctx = cscf[i]->ctx;
@@ -340,14 +341,14 @@ ngx_rtmp_cluster_workers_init_process(ngx_cycle_t *cycle)
         ngx_str_set(&ls->addr_text, "cluster-worker");
     }
 
-    ngx_rtmp_cluster_nlisteners = n;
-    ngx_rtmp_cluster_socket_dir_conf = &ccmf->socket_dir;
+    ngx_rtmp_cluster_workers_nlisteners = n;
+    ngx_rtmp_cluster_workers_dir_conf = &ccmf->socket_dir;
 
-    ngx_rtmp_cluster_listen_all(cycle);
-    ngx_rtmp_cluster_retry_at = ngx_current_msec
+    ngx_rtmp_cluster_workers_listen_all(cycle);
+    ngx_rtmp_cluster_workers_retry_at = ngx_current_msec
                                 + NGX_RTMP_CLUSTER_LISTEN_RETRY;
 
-    ngx_rtmp_cluster_worker_state(cycle);
+    ngx_rtmp_cluster_workers_state(cycle);
 
     return NGX_OK;
 }
@@ -362,17 +363,20 @@ ngx_rtmp_cluster_workers_init_process(ngx_cycle_t *cycle)
  */
 
 static void
-ngx_rtmp_cluster_listen_all(ngx_cycle_t *cycle)
+ngx_rtmp_cluster_workers_listen_all(ngx_cycle_t *cycle)
 {
-    ngx_uint_t  i, ok;
+    ngx_uint_t        i, ok;
+    ngx_listening_t  *ls;
 
-    ok = (ngx_rtmp_cluster_socket_dir(cycle, ngx_rtmp_cluster_socket_dir_conf,
-                                      0)
+    ok = (ngx_rtmp_cluster_workers_socket_dir(cycle,
+                                        ngx_rtmp_cluster_workers_dir_conf, 0)
           == NGX_OK);
 
-    for (i = 0; ok && i < ngx_rtmp_cluster_nlisteners; i++) {
-        if (ngx_rtmp_cluster_listen(cycle, &ngx_rtmp_cluster_listeners[i],
-                (struct sockaddr_un *) ngx_rtmp_cluster_listeners[i].sockaddr)
+    for (i = 0; ok && i < ngx_rtmp_cluster_workers_nlisteners; i++) {
+        ls = &ngx_rtmp_cluster_workers_listeners[i];
+
+        if (ngx_rtmp_cluster_workers_listen(cycle, ls,
+                                            (struct sockaddr_un *) ls->sockaddr)
             != NGX_OK)
         {
             ok = 0;
@@ -380,10 +384,10 @@ ngx_rtmp_cluster_listen_all(ngx_cycle_t *cycle)
     }
 
     if (!ok) {
-        ngx_rtmp_cluster_close_all();
+        ngx_rtmp_cluster_workers_close_all();
 
-        if (!ngx_rtmp_cluster_said) {
-            ngx_rtmp_cluster_said = 1;
+        if (!ngx_rtmp_cluster_workers_said) {
+            ngx_rtmp_cluster_workers_said = 1;
 
             ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
                           "cluster: this worker has no relay socket: it "
@@ -392,29 +396,29 @@ ngx_rtmp_cluster_listen_all(ngx_cycle_t *cycle)
                           NGX_RTMP_CLUSTER_LISTEN_RETRY / 1000);
         }
 
-        ngx_rtmp_cluster_listening = 0;
+        ngx_rtmp_cluster_workers_listening = 0;
         return;
     }
 
-    if (ngx_rtmp_cluster_said) {
-        ngx_rtmp_cluster_said = 0;
+    if (ngx_rtmp_cluster_workers_said) {
+        ngx_rtmp_cluster_workers_said = 0;
 
         ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
                       "cluster: this worker's relay sockets listen again");
     }
 
-    ngx_rtmp_cluster_listening = 1;
+    ngx_rtmp_cluster_workers_listening = 1;
 }
 
 
 static void
-ngx_rtmp_cluster_close_all(void)
+ngx_rtmp_cluster_workers_close_all(void)
 {
     ngx_uint_t        i;
     ngx_listening_t  *ls;
 
-    for (i = 0; i < ngx_rtmp_cluster_nlisteners; i++) {
-        ls = &ngx_rtmp_cluster_listeners[i];
+    for (i = 0; i < ngx_rtmp_cluster_workers_nlisteners; i++) {
+        ls = &ngx_rtmp_cluster_workers_listeners[i];
 
         if (ls->connection) {
             if (ls->connection->read->active) {
@@ -442,20 +446,22 @@ ngx_rtmp_cluster_close_all(void)
  */
 
 static void
-ngx_rtmp_cluster_check_sockets(ngx_cycle_t *cycle)
+ngx_rtmp_cluster_workers_check_sockets(ngx_cycle_t *cycle)
 {
     ngx_uint_t        i;
     ngx_file_info_t   fi;
     ngx_listening_t  *ls;
 
-    if (!ngx_rtmp_cluster_relaying || ngx_rtmp_cluster_nlisteners == 0) {
+    if (!ngx_rtmp_cluster_workers_relaying
+        || ngx_rtmp_cluster_workers_nlisteners == 0)
+    {
         return;
     }
 
-    if (ngx_rtmp_cluster_listening) {
+    if (ngx_rtmp_cluster_workers_listening) {
 
-        for (i = 0; i < ngx_rtmp_cluster_nlisteners; i++) {
-            ls = &ngx_rtmp_cluster_listeners[i];
+        for (i = 0; i < ngx_rtmp_cluster_workers_nlisteners; i++) {
+            ls = &ngx_rtmp_cluster_workers_listeners[i];
 
             if (ngx_file_info(((struct sockaddr_un *) ls->sockaddr)->sun_path,
                               &fi)
@@ -465,7 +471,7 @@ ngx_rtmp_cluster_check_sockets(ngx_cycle_t *cycle)
             }
         }
 
-        if (i == ngx_rtmp_cluster_nlisteners) {
+        if (i == ngx_rtmp_cluster_workers_nlisteners) {
             return;
         }
 
@@ -473,27 +479,27 @@ ngx_rtmp_cluster_check_sockets(ngx_cycle_t *cycle)
                       "cluster: this worker's relay socket was removed, "
                       "listening anew");
 
-        ngx_rtmp_cluster_close_all();
-        ngx_rtmp_cluster_listening = 0;
-        ngx_rtmp_cluster_retry_at = 0;
+        ngx_rtmp_cluster_workers_close_all();
+        ngx_rtmp_cluster_workers_listening = 0;
+        ngx_rtmp_cluster_workers_retry_at = 0;
     }
 
-    if (ngx_current_msec < ngx_rtmp_cluster_retry_at) {
+    if (ngx_current_msec < ngx_rtmp_cluster_workers_retry_at) {
         return;
     }
 
-    ngx_rtmp_cluster_retry_at = ngx_current_msec
+    ngx_rtmp_cluster_workers_retry_at = ngx_current_msec
                                 + NGX_RTMP_CLUSTER_LISTEN_RETRY;
 
-    ngx_rtmp_cluster_listen_all(cycle);
-    ngx_rtmp_cluster_worker_state(cycle);
+    ngx_rtmp_cluster_workers_listen_all(cycle);
+    ngx_rtmp_cluster_workers_state(cycle);
 }
 
 
 /* one worker socket */
 
 static ngx_int_t
-ngx_rtmp_cluster_listen(ngx_cycle_t *cycle, ngx_listening_t *ls,
+ngx_rtmp_cluster_workers_listen(ngx_cycle_t *cycle, ngx_listening_t *ls,
     struct sockaddr_un *sun)
 {
     ngx_socket_t       s;
@@ -565,7 +571,7 @@ failed:
 /* this worker in the zone's worker table, for the status and others */
 
 static void
-ngx_rtmp_cluster_worker_state(ngx_cycle_t *cycle)
+ngx_rtmp_cluster_workers_state(ngx_cycle_t *cycle)
 {
     ngx_rtmp_cluster_zone_t  *zone;
 
@@ -581,8 +587,9 @@ ngx_rtmp_cluster_worker_state(ngx_cycle_t *cycle)
     }
 
     ngx_rtmp_cluster_worker_set(zone, ngx_process_slot,
-                                ngx_rtmp_cluster_generation,
-                                ngx_rtmp_cluster_listening, ngx_exiting);
+                                ngx_rtmp_cluster_workers_generation,
+                                ngx_rtmp_cluster_workers_listening,
+                                ngx_exiting);
 }
 
 
@@ -594,8 +601,8 @@ ngx_rtmp_cluster_workers_exit_process(ngx_cycle_t *cycle)
     struct sockaddr_un       *sun;
     ngx_rtmp_cluster_zone_t  *zone;
 
-    for (i = 0; i < ngx_rtmp_cluster_nlisteners; i++) {
-        ls = &ngx_rtmp_cluster_listeners[i];
+    for (i = 0; i < ngx_rtmp_cluster_workers_nlisteners; i++) {
+        ls = &ngx_rtmp_cluster_workers_listeners[i];
         sun = (struct sockaddr_un *) ls->sockaddr;
 
         if (ls->fd != (ngx_socket_t) -1) {
@@ -603,7 +610,7 @@ ngx_rtmp_cluster_workers_exit_process(ngx_cycle_t *cycle)
         }
     }
 
-    ngx_rtmp_cluster_nlisteners = 0;
+    ngx_rtmp_cluster_workers_nlisteners = 0;
 
     zone = ngx_rtmp_cluster_zone_get(cycle);
     if (zone) {
@@ -617,7 +624,7 @@ ngx_rtmp_cluster_workers_exit_process(ngx_cycle_t *cycle)
 void
 ngx_rtmp_cluster_workers_check(ngx_cycle_t *cycle)
 {
-    ngx_rtmp_cluster_check_sockets(cycle);
+    ngx_rtmp_cluster_workers_check_sockets(cycle);
 }
 
 
@@ -626,7 +633,7 @@ ngx_rtmp_cluster_workers_check(ngx_cycle_t *cycle)
 void
 ngx_rtmp_cluster_workers_exiting(ngx_cycle_t *cycle)
 {
-    ngx_rtmp_cluster_worker_state(cycle);
+    ngx_rtmp_cluster_workers_state(cycle);
 }
 
 
@@ -658,7 +665,7 @@ ngx_rtmp_cluster_worker_target(ngx_rtmp_cluster_target_t *t, ngx_pid_t pid,
 
     ngx_memzero(t, sizeof(ngx_rtmp_cluster_target_t));
 
-    ngx_rtmp_cluster_socket_path(cmcf, pid, i,
+    ngx_rtmp_cluster_workers_socket_path(cmcf, pid, i,
                                  (struct sockaddr_un *) &t->sockaddr);
     t->socklen = sizeof(struct sockaddr_un);
     t->worker = pid;
@@ -692,14 +699,14 @@ ngx_rtmp_cluster_owner(ngx_rtmp_cluster_zone_t *zone, ngx_str_t *key,
     ngx_pid_t   pid, was;
     ngx_uint_t  kind, generation, relays, stale, current;
 
-    if (!ngx_rtmp_cluster_relaying) {
+    if (!ngx_rtmp_cluster_workers_relaying) {
         /* cluster_worker_relay off: every worker pulls on its own */
         return ngx_pid;
     }
 
     was = 0;
 
-    current = (ngx_rtmp_cluster_generation
+    current = (ngx_rtmp_cluster_workers_generation
                    == ngx_rtmp_cluster_zone_generation(zone)
                && !ngx_exiting);
 
@@ -726,7 +733,7 @@ ngx_rtmp_cluster_owner(ngx_rtmp_cluster_zone_t *zone, ngx_str_t *key,
         }
     }
 
-    if ((!current && !force) || !ngx_rtmp_cluster_listening) {
+    if ((!current && !force) || !ngx_rtmp_cluster_workers_listening) {
         /* nobody may relay from us: our players only */
         return ngx_pid;
     }
@@ -734,6 +741,6 @@ ngx_rtmp_cluster_owner(ngx_rtmp_cluster_zone_t *zone, ngx_str_t *key,
     return ngx_rtmp_cluster_owner_take(zone, key,
                                        force ? NGX_RTMP_CLUSTER_OWNER_PUBLISH
                                              : NGX_RTMP_CLUSTER_OWNER_PULL,
-                                       ngx_rtmp_cluster_generation, was,
+                                       ngx_rtmp_cluster_workers_generation, was,
                                        force);
 }

@@ -1343,14 +1343,16 @@ ngx_rtmp_cluster_zone_snapshot(ngx_rtmp_cluster_zone_t *zone,
     ngx_shmtx_lock(&shpool->mutex);
 
     snap->norigins = 0;
-    for (q = ngx_queue_head(&sh->origins); q != ngx_queue_sentinel(&sh->origins);
+    for (q = ngx_queue_head(&sh->origins);
+         q != ngx_queue_sentinel(&sh->origins);
          q = ngx_queue_next(q))
     {
         snap->norigins++;
     }
 
     snap->nstreams = 0;
-    for (q = ngx_queue_head(&sh->streams); q != ngx_queue_sentinel(&sh->streams);
+    for (q = ngx_queue_head(&sh->streams);
+         q != ngx_queue_sentinel(&sh->streams);
          q = ngx_queue_next(q))
     {
         snap->nstreams++;
@@ -1400,7 +1402,8 @@ ngx_rtmp_cluster_zone_snapshot(ngx_rtmp_cluster_zone_t *zone,
     }
 
     i = 0;
-    for (q = ngx_queue_head(&sh->origins); q != ngx_queue_sentinel(&sh->origins);
+    for (q = ngx_queue_head(&sh->origins);
+         q != ngx_queue_sentinel(&sh->origins);
          q = ngx_queue_next(q))
     {
         snap->origins[i++] = *ngx_queue_data(q, ngx_rtmp_cluster_shm_origin_t,
@@ -1408,7 +1411,8 @@ ngx_rtmp_cluster_zone_snapshot(ngx_rtmp_cluster_zone_t *zone,
     }
 
     i = 0;
-    for (q = ngx_queue_head(&sh->streams); q != ngx_queue_sentinel(&sh->streams);
+    for (q = ngx_queue_head(&sh->streams);
+         q != ngx_queue_sentinel(&sh->streams);
          q = ngx_queue_next(q))
     {
         snap->streams[i++] = *ngx_queue_data(q, ngx_rtmp_cluster_shm_stream_t,
