@@ -602,16 +602,17 @@ ngx_rtmp_cluster_edge_hops_text(ngx_rtmp_cluster_edge_ctx_t *ectx,
     u_char *buf, u_char *last)
 {
     u_char      *p;
+    size_t       len;
     ngx_uint_t   i;
     u_char       text[NGX_INET6_ADDRSTRLEN];
 
     p = buf;
 
     for (i = 0; i < ectx->nhops; i++) {
-        text[0] = '\0';
-        (void) ngx_inet_ntop(ectx->hops[i].family, ectx->hops[i].addr, text,
-                             sizeof(text));
-        p = ngx_slprintf(p, last, "%s%s:%d", i ? " -> " : "", text,
+        /* ngx_inet_ntop() does not terminate the text: its length does */
+        len = ngx_inet_ntop(ectx->hops[i].family, ectx->hops[i].addr, text,
+                            sizeof(text));
+        p = ngx_slprintf(p, last, "%s%*s:%d", i ? " -> " : "", len, text,
                          (int) ectx->hops[i].port);
     }
 
