@@ -532,22 +532,25 @@ extern ngx_module_t  ngx_rtmp_cluster_module;
 extern ngx_module_t  ngx_rtmp_module;
 
 
+/* the module's configuration of a cycle, or NULL (no rtmp{} block) */
+#define ngx_rtmp_cluster_main_conf(cycle)                                     \
+    (ngx_get_conf((cycle)->conf_ctx, ngx_rtmp_module) == NULL ? NULL         \
+     : (ngx_rtmp_cluster_main_conf_t *)                                       \
+       ((ngx_rtmp_conf_ctx_t *) ngx_get_conf((cycle)->conf_ctx,              \
+                                             ngx_rtmp_module))               \
+       ->main_conf[ngx_rtmp_cluster_module.ctx_index])
+
 /* the module (ngx_rtmp_cluster_module.c) */
-ngx_rtmp_cluster_main_conf_t *ngx_rtmp_cluster_main_conf(ngx_cycle_t *cycle);
 ngx_rtmp_cluster_ctx_t *ngx_rtmp_cluster_session_ctx(ngx_rtmp_session_t *s);
-ngx_int_t ngx_rtmp_cluster_next_play(ngx_rtmp_session_t *s,
-    ngx_rtmp_play_t *v);
-ngx_int_t ngx_rtmp_cluster_next_publish(ngx_rtmp_session_t *s,
-    ngx_rtmp_publish_t *v);
 void ngx_rtmp_cluster_session_end(ngx_rtmp_cluster_member_t *m,
     const char *why);
-ngx_int_t ngx_rtmp_cluster_key(ngx_str_t *app, u_char *name, ngx_str_t *key,
-    u_char *buf);
 
 /* the shared zone (ngx_rtmp_cluster_zone.c) */
 ngx_int_t ngx_rtmp_cluster_zone_init(ngx_shm_zone_t *shm_zone, void *data);
 ngx_rtmp_cluster_zone_t *ngx_rtmp_cluster_zone_get(ngx_cycle_t *cycle);
 void ngx_rtmp_cluster_zone_sweep(ngx_rtmp_cluster_zone_t *zone);
+ngx_int_t ngx_rtmp_cluster_key(ngx_str_t *app, u_char *name, ngx_str_t *key,
+    u_char *buf);
 void ngx_rtmp_cluster_zone_full(ngx_rtmp_cluster_zone_t *zone,
     const char *what, ngx_str_t *key);
 ngx_int_t ngx_rtmp_cluster_zone_snapshot(ngx_rtmp_cluster_zone_t *zone,
@@ -729,9 +732,9 @@ ngx_int_t ngx_rtmp_cluster_edge_published(ngx_rtmp_session_t *s,
 
 /* the origin role (ngx_rtmp_cluster_origin.c) */
 ngx_int_t ngx_rtmp_cluster_origin_play(ngx_rtmp_session_t *s,
-    ngx_rtmp_play_t *v);
+    ngx_rtmp_play_t *v, ngx_rtmp_play_pt resume);
 ngx_int_t ngx_rtmp_cluster_origin_publish(ngx_rtmp_session_t *s,
-    ngx_rtmp_publish_t *v);
+    ngx_rtmp_publish_t *v, ngx_rtmp_publish_pt resume);
 void ngx_rtmp_cluster_origin_published(ngx_rtmp_session_t *s,
     ngx_rtmp_publish_t *v);
 void ngx_rtmp_cluster_origin_close(ngx_rtmp_session_t *s);

@@ -36,6 +36,10 @@ static ngx_int_t ngx_rtmp_cluster_play(ngx_rtmp_session_t *s,
     ngx_rtmp_play_t *v);
 static ngx_int_t ngx_rtmp_cluster_publish(ngx_rtmp_session_t *s,
     ngx_rtmp_publish_t *v);
+static ngx_int_t ngx_rtmp_cluster_next_play(ngx_rtmp_session_t *s,
+    ngx_rtmp_play_t *v);
+static ngx_int_t ngx_rtmp_cluster_next_publish(ngx_rtmp_session_t *s,
+    ngx_rtmp_publish_t *v);
 static ngx_int_t ngx_rtmp_cluster_close_stream(ngx_rtmp_session_t *s,
     ngx_rtmp_close_stream_t *v);
 static ngx_int_t ngx_rtmp_cluster_av(ngx_rtmp_session_t *s,
@@ -1282,42 +1286,6 @@ ngx_rtmp_cluster_watch_handler(ngx_event_t *ev)
 }
 
 
-ngx_rtmp_cluster_main_conf_t *
-ngx_rtmp_cluster_main_conf(ngx_cycle_t *cycle)
-{
-    ngx_rtmp_conf_ctx_t  *rctx;
-
-    rctx = (ngx_rtmp_conf_ctx_t *) ngx_get_conf(cycle->conf_ctx,
-                                                ngx_rtmp_module);
-    if (rctx == NULL) {
-        return NULL;
-    }
-
-    return rctx->main_conf[ngx_rtmp_cluster_module.ctx_index];
-}
-
-
-/* "app/name", the key of a stream in the zone and the managers */
-
-ngx_int_t
-ngx_rtmp_cluster_key(ngx_str_t *app, u_char *name, ngx_str_t *key,
-    u_char *buf)
-{
-    size_t  len;
-
-    len = ngx_strlen(name);
-
-    if (app->len + 1 + len > NGX_RTMP_CLUSTER_KEY_LEN) {
-        return NGX_ERROR;
-    }
-
-    key->data = buf;
-    key->len = ngx_sprintf(buf, "%V/%s", app, name) - buf;
-
-    return NGX_OK;
-}
-
-
 /* the session's context: its member of a stream ends it through end() */
 
 ngx_rtmp_cluster_ctx_t *
@@ -1415,7 +1383,8 @@ ngx_rtmp_cluster_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
     }
 
     if (cacf->role == NGX_RTMP_CLUSTER_ORIGIN) {
-        rc = ngx_rtmp_cluster_origin_play(s, v);
+        rc = ngx_rtmp_cluster_origin_play(s, v,
+                                           ngx_rtmp_cluster_next_play);
 
     } else {
         rc = ngx_rtmp_cluster_edge_play(s, v);
@@ -1432,7 +1401,7 @@ ngx_rtmp_cluster_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
 
 /* nginx-rtmp's play, then the cached GOP at once */
 
-ngx_int_t
+static ngx_int_t
 ngx_rtmp_cluster_next_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
 {
     ngx_int_t  rc;
@@ -1449,7 +1418,7 @@ ngx_rtmp_cluster_next_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
 
 /* nginx-rtmp's publish, then (an origin's) the registration */
 
-ngx_int_t
+static ngx_int_t
 ngx_rtmp_cluster_next_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
 {
     ngx_int_t  rc;
@@ -1504,7 +1473,8 @@ ngx_rtmp_cluster_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
     }
 
     if (cacf->role == NGX_RTMP_CLUSTER_ORIGIN) {
-        rc = ngx_rtmp_cluster_origin_publish(s, v);
+        rc = ngx_rtmp_cluster_origin_publish(s, v,
+                                            ngx_rtmp_cluster_next_publish);
 
         return (rc == NGX_DECLINED) ? ngx_rtmp_cluster_next_publish(s, v)
                                     : rc;

@@ -25,10 +25,16 @@
 #define NGX_RTMP_CLUSTER_REDIRECT_LINGER  3000   /* ms after a 302 */
 
 
-/* a play or publish waiting for an answer: a copy of the command */
+/*
+ * A play or publish waiting for an answer: a copy of the command, and how
+ * it goes on (the caller's: nginx-rtmp's next handler, as the module
+ * chains it)
+ */
 typedef struct {
     ngx_rtmp_play_t                *play;
     ngx_rtmp_publish_t             *publish;
+    ngx_rtmp_play_pt                resume_play;
+    ngx_rtmp_publish_pt             resume_publish;
     ngx_str_t                       key;            /* a lease's stream */
     u_char                          key_buf[NGX_RTMP_CLUSTER_KEY_LEN];
 } ngx_rtmp_cluster_suspend_t;
@@ -268,7 +274,8 @@ ngx_rtmp_cluster_origin_ask(ngx_rtmp_session_t *s,
 /* a play: here, relayed from another worker, looked up, or waiting */
 
 ngx_int_t
-ngx_rtmp_cluster_origin_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
+ngx_rtmp_cluster_origin_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
+    ngx_rtmp_play_pt resume)
 {
     ngx_pid_t                       pid, owner;
     ngx_int_t                       rc;
@@ -283,6 +290,8 @@ ngx_rtmp_cluster_origin_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
     if (octx == NULL || zone == NULL) {
         return NGX_ERROR;
     }
+
+    octx->suspend.resume_play = resume;
 
     if (ngx_rtmp_cluster_key(&s->app, v->name, &key, key_buf) != NGX_OK) {
         return NGX_DECLINED;
@@ -349,7 +358,7 @@ ngx_rtmp_cluster_origin_play_answer(ngx_rtmp_cluster_waiter_t *w, ngx_int_t rc)
     rc = ngx_rtmp_cluster_origin_play_decide(s, octx->suspend.play, w, rc);
 
     if (rc == NGX_DECLINED) {
-        rc = ngx_rtmp_cluster_next_play(s, octx->suspend.play);
+        rc = octx->suspend.resume_play(s, octx->suspend.play);
     }
 
     if (rc == NGX_ERROR) {
@@ -733,7 +742,8 @@ ngx_rtmp_cluster_origin_close_handler(ngx_event_t *ev)
  */
 
 ngx_int_t
-ngx_rtmp_cluster_origin_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
+ngx_rtmp_cluster_origin_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v,
+    ngx_rtmp_publish_pt resume)
 {
     in_port_t                       port;
     ngx_int_t                       rc;
@@ -757,6 +767,7 @@ ngx_rtmp_cluster_origin_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
     }
 
     *octx->suspend.publish = *v;
+    octx->suspend.resume_publish = resume;
 
     if (cacf->managers == NULL) {
         return ngx_rtmp_cluster_origin_check_publish(s, octx);
@@ -985,7 +996,7 @@ ngx_rtmp_cluster_origin_publish_resume(ngx_rtmp_cluster_origin_ctx_t *octx)
 
     s = octx->session;
 
-    if (ngx_rtmp_cluster_next_publish(s, octx->suspend.publish) != NGX_OK) {
+    if (octx->suspend.resume_publish(s, octx->suspend.publish) != NGX_OK) {
         ngx_rtmp_finalize_session(s);
     }
 }

@@ -152,6 +152,27 @@ ngx_rtmp_cluster_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
+/* "app/name", the key of a stream in the zone and the managers */
+
+ngx_int_t
+ngx_rtmp_cluster_key(ngx_str_t *app, u_char *name, ngx_str_t *key,
+    u_char *buf)
+{
+    size_t  len;
+
+    len = ngx_strlen(name);
+
+    if (app->len + 1 + len > NGX_RTMP_CLUSTER_KEY_LEN) {
+        return NGX_ERROR;
+    }
+
+    key->data = buf;
+    key->len = ngx_sprintf(buf, "%V/%s", app, name) - buf;
+
+    return NGX_OK;
+}
+
+
 ngx_rtmp_cluster_zone_t *
 ngx_rtmp_cluster_zone_get(ngx_cycle_t *cycle)
 {
