@@ -493,6 +493,7 @@ ngx_http_rtmp_cluster_gen_origins(yajl_gen g,
         ngx_rtmp_cluster_json_int(g, "total_fails", o->total_fails);
         ngx_rtmp_cluster_json_int(g, "successes", o->successes);
         ngx_rtmp_cluster_json_int(g, "circuit_opens", o->circuit_opens);
+        ngx_rtmp_cluster_json_int(g, "not_found", o->not_found);
 
         if (o->last_failure) {
             ngx_rtmp_cluster_json_int(g, "last_failure", o->last_failure);

@@ -84,10 +84,11 @@
 /* a stream's state (ngx_rtmp_cluster_stream.c), as the status names it */
 #define NGX_RTMP_CLUSTER_IDLE           0
 #define NGX_RTMP_CLUSTER_CONNECTING     1
-#define NGX_RTMP_CLUSTER_WAITING        2
+#define NGX_RTMP_CLUSTER_REQUESTED      2   /* play (publish) sent */
 #define NGX_RTMP_CLUSTER_LIVE           3
 #define NGX_RTMP_CLUSTER_BACKOFF        4
 #define NGX_RTMP_CLUSTER_LINGER         5   /* shown only: no players */
+#define NGX_RTMP_CLUSTER_ABSENT         6   /* no origin has it: "waiting" */
 
 /* what a stream is */
 #define NGX_RTMP_CLUSTER_PULL           0
@@ -122,6 +123,9 @@ typedef struct {
     ngx_uint_t                      total_fails;    /* [lock] */
     ngx_uint_t                      successes;      /* [lock] */
     ngx_uint_t                      circuit_opens;  /* [lock] */
+    ngx_uint_t                      not_found;      /* [lock] answered
+                                                       "not here": no
+                                                       failure */
     uint64_t                        open_until;     /* [lock] wall ms */
     time_t                          last_failure;   /* [lock] */
     u_char                          last_error[NGX_RTMP_CLUSTER_ERR_LEN];
@@ -341,6 +345,8 @@ typedef struct {
     ngx_msec_t                      connect_timeout;
     ngx_msec_t                      media_timeout;
     ngx_msec_t                      retry_timeout;
+    ngx_msec_t                      not_found_min;  /* cluster_not_found_ */
+    ngx_msec_t                      not_found_max;  /* backoff */
     ngx_msec_t                      linger;
     ngx_flag_t                      pass_args;
     ngx_flag_t                      forward_publish;
@@ -567,6 +573,7 @@ ngx_int_t ngx_rtmp_cluster_origin_usable(ngx_rtmp_cluster_origin_t *o);
 void ngx_rtmp_cluster_origin_failure(ngx_rtmp_cluster_origin_t *o,
     const char *reason);
 void ngx_rtmp_cluster_origin_success(ngx_rtmp_cluster_origin_t *o);
+void ngx_rtmp_cluster_origin_not_found(ngx_rtmp_cluster_origin_t *o);
 
 ngx_rtmp_cluster_shm_stream_t *ngx_rtmp_cluster_record_create(
     ngx_rtmp_cluster_zone_t *zone, ngx_uint_t kind, ngx_str_t *app,

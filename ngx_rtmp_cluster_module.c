@@ -24,6 +24,8 @@ static char *ngx_rtmp_cluster_set_enum(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_rtmp_cluster_lookup_cache(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_rtmp_cluster_not_found_backoff(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_rtmp_cluster_http_peers(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_rtmp_cluster_init_process(ngx_cycle_t *cycle);
@@ -180,6 +182,13 @@ static ngx_command_t  ngx_rtmp_cluster_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_RTMP_APP_CONF_OFFSET,
       offsetof(ngx_rtmp_cluster_app_conf_t, retry_timeout),
+      NULL },
+
+    { ngx_string("cluster_not_found_backoff"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE12,
+      ngx_rtmp_cluster_not_found_backoff,
+      NGX_RTMP_APP_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("cluster_linger"),
@@ -526,6 +535,8 @@ ngx_rtmp_cluster_create_app_conf(ngx_conf_t *cf)
     cacf->connect_timeout = NGX_CONF_UNSET_MSEC;
     cacf->media_timeout = NGX_CONF_UNSET_MSEC;
     cacf->retry_timeout = NGX_CONF_UNSET_MSEC;
+    cacf->not_found_min = NGX_CONF_UNSET_MSEC;
+    cacf->not_found_max = NGX_CONF_UNSET_MSEC;
     cacf->linger = NGX_CONF_UNSET_MSEC;
     cacf->pass_args = NGX_CONF_UNSET;
     cacf->forward_publish = NGX_CONF_UNSET;
@@ -555,6 +566,8 @@ ngx_rtmp_cluster_merge_app_conf(ngx_conf_t *cf, void *parent, void *child)
                               5000);
     ngx_conf_merge_msec_value(conf->retry_timeout, prev->retry_timeout,
                               30000);
+    ngx_conf_merge_msec_value(conf->not_found_min, prev->not_found_min, 200);
+    ngx_conf_merge_msec_value(conf->not_found_max, prev->not_found_max, 1000);
     ngx_conf_merge_msec_value(conf->linger, prev->linger, 5000);
     ngx_conf_merge_value(conf->pass_args, prev->pass_args, 1);
     ngx_conf_merge_value(conf->forward_publish, prev->forward_publish, 1);
@@ -1070,6 +1083,52 @@ ngx_rtmp_cluster_lookup_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     cacf->cache_found = found;
     cacf->cache_notfound = notfound;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * cluster_not_found_backoff min [max];  how soon an edge asks its
+ * origins again while none has the stream: min, doubling up to max
+ */
+
+static char *
+ngx_rtmp_cluster_not_found_backoff(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_rtmp_cluster_app_conf_t *cacf = conf;
+
+    ngx_str_t   *value;
+    ngx_msec_t   min, max;
+
+    if (cacf->not_found_min != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    min = (ngx_msec_t) ngx_parse_time(&value[1], 0);
+    max = (cf->args->nelts == 3)
+          ? (ngx_msec_t) ngx_parse_time(&value[2], 0) : min;
+
+    if (min == (ngx_msec_t) NGX_ERROR || max == (ngx_msec_t) NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_not_found_backoff\": invalid time");
+        return NGX_CONF_ERROR;
+    }
+
+    /* below 10ms an edge would hammer origins that lack the stream */
+
+    if (min < 10 || max > 60000 || max < min) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_not_found_backoff\": expected "
+                           "min [max] with 10ms <= min <= max <= 60s");
+        return NGX_CONF_ERROR;
+    }
+
+    cacf->not_found_min = min;
+    cacf->not_found_max = max;
 
     return NGX_CONF_OK;
 }

@@ -23,26 +23,39 @@
  *
  *   IDLE        no upstream: just made, or taken over by a publisher here
  *   CONNECTING  an upstream session: TCP, handshake, connect, createStream
- *   WAITING     play (publish) sent, no media (no confirmation) yet
+ *   REQUESTED   play (publish) sent, no media (no confirmation) yet
  *   LIVE        media from upstream, the push confirmed, or a publisher
  *               here with nothing to forward
  *   BACKOFF     every target of the round failed: a new round later
+ *   ABSENT      the round over, an origin of it did not have the stream
+ *               (a pull, not a failure): a new round soon
+ *               (cluster_not_found_backoff)
  *
  *   from                 event                        to
  *   IDLE                 a round, a target            CONNECTING
  *   IDLE                 a round, no target           BACKOFF
  *   IDLE                 a publisher, no source       LIVE
- *   CONNECTING           createStream answered        WAITING
- *   WAITING              media / Publish.Start        LIVE
- *   CONNECTING, WAITING  failure, time-out, 302       CONNECTING (the
- *                                                     next target) or
- *                                                     BACKOFF (none left)
+ *   CONNECTING           createStream answered        REQUESTED
+ *   REQUESTED            media / Publish.Start        LIVE
+ *   CONNECTING,          failure, time-out, 302,      CONNECTING (the
+ *   REQUESTED            not found                    next target), or
+ *                                                     none left: ABSENT
+ *                                                     (an origin had not
+ *                                                     the stream), else
+ *                                                     BACKOFF
  *   LIVE                 failure, media stopped       CONNECTING or
  *                                                     BACKOFF (a new round)
- *   BACKOFF              timer                        CONNECTING or
- *                                                     BACKOFF
+ *   BACKOFF, ABSENT      timer                        CONNECTING, BACKOFF
+ *                                                     or ABSENT
  *   any                  a local publisher takes      IDLE
  *                        over the pull
+ *
+ * "Not found" is an upstream that took the play and then closed without
+ * an error (SRS), answered NetStream.Play.StreamNotFound (our origins'
+ * cluster_not_found reject) or sent nothing for cluster_media_timeout:
+ * the stream is not there yet, the origin is sound.  Its health does not
+ * change (its not_found count does).  While the last round ended so, the
+ * status shows the stream as "waiting", re-asks included.
  *
  * A stream ends (ngx_rtmp_cluster_stream_close()) when nobody needs it:
  * no player and no publisher (after cluster_linger for a pull that has
@@ -103,6 +116,9 @@ struct ngx_rtmp_cluster_stream_s {
 
     ngx_msec_t                          failing_since;  /* 0: not failing */
     ngx_msec_t                          backoff;
+    ngx_msec_t                          absent_backoff;
+    unsigned                            absent:1;       /* the last round */
+    unsigned                            round_absent:1; /* this round */
     ngx_msec_t                          last_media;
 
     ngx_event_t                         timer;      /* the state's */
@@ -140,6 +156,8 @@ static void ngx_rtmp_cluster_stream_backoff(ngx_rtmp_cluster_stream_t *st);
 static void ngx_rtmp_cluster_stream_give_up(ngx_rtmp_cluster_stream_t *st);
 static void ngx_rtmp_cluster_stream_failed(ngx_rtmp_cluster_stream_t *st,
     const char *reason, ngx_uint_t health);
+static void ngx_rtmp_cluster_stream_not_found(ngx_rtmp_cluster_stream_t *st,
+    const char *reason);
 static void ngx_rtmp_cluster_stream_live(ngx_rtmp_cluster_stream_t *st,
     const char *what);
 static void ngx_rtmp_cluster_stream_detach(ngx_rtmp_cluster_stream_t *st,
@@ -174,10 +192,11 @@ static ngx_uint_t   ngx_rtmp_cluster_stream_ready;
 static const char  *ngx_rtmp_cluster_states[] = {
     "idle",
     "connecting",
-    "waiting",
+    "requested",
     "live",
     "backoff",
-    "linger"
+    "linger",
+    "waiting"
 };
 
 
@@ -429,6 +448,8 @@ ngx_rtmp_cluster_stream_take_over(ngx_rtmp_cluster_app_conf_t *cacf,
 
     st->failing_since = 0;
     st->tried_len = 0;
+    st->absent = 0;
+    st->round_absent = 0;
 
     ngx_rtmp_cluster_stream_state(st, NGX_RTMP_CLUSTER_IDLE, 0);
 }
@@ -874,14 +895,29 @@ ngx_rtmp_cluster_stream_state(ngx_rtmp_cluster_stream_t *st,
 }
 
 
-/* the state as the status shows it: a lingering pull as "linger" */
+/*
+ * the state as the status shows it: a lingering pull as "linger", the
+ * re-asks of a stream no origin had as "waiting"
+ */
 
 static void
 ngx_rtmp_cluster_stream_show(ngx_rtmp_cluster_stream_t *st)
 {
-    ngx_rtmp_cluster_record_state(st->record,
-                                  st->linger.timer_set
-                                  ? NGX_RTMP_CLUSTER_LINGER : st->state);
+    ngx_uint_t  state;
+
+    state = st->state;
+
+    if (st->linger.timer_set) {
+        state = NGX_RTMP_CLUSTER_LINGER;
+
+    } else if (st->absent && (state == NGX_RTMP_CLUSTER_CONNECTING
+                              || state == NGX_RTMP_CLUSTER_REQUESTED))
+    {
+        /* asking again for a stream no origin had: still waiting */
+        state = NGX_RTMP_CLUSTER_ABSENT;
+    }
+
+    ngx_rtmp_cluster_record_state(st->record, state);
 }
 
 
@@ -982,7 +1018,7 @@ ngx_rtmp_cluster_stream_next(ngx_rtmp_cluster_stream_t *st)
 static void
 ngx_rtmp_cluster_stream_backoff(ngx_rtmp_cluster_stream_t *st)
 {
-    ngx_msec_t  elapsed;
+    ngx_msec_t  elapsed, timeout;
 
     if (st->failing_since == 0) {
         st->failing_since = ngx_current_msec;
@@ -1000,6 +1036,32 @@ ngx_rtmp_cluster_stream_backoff(ngx_rtmp_cluster_stream_t *st)
         && elapsed >= st->cacf->retry_timeout)
     {
         ngx_rtmp_cluster_stream_give_up(st);
+        return;
+    }
+
+    st->absent = st->round_absent;
+    st->round_absent = 0;
+
+    if (st->absent) {
+        /* not published yet: players wait, ask again soon */
+
+        st->absent_backoff = st->absent_backoff
+                             ? ngx_min(st->absent_backoff * 2,
+                                       st->cacf->not_found_max)
+                             : st->cacf->not_found_min;
+
+        timeout = st->absent_backoff;
+
+        if (elapsed < st->cacf->retry_timeout) {
+            timeout = ngx_min(timeout, st->cacf->retry_timeout - elapsed);
+        }
+
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "cluster: no origin has \"%V/%V\" yet, asking again "
+                      "in %Mms", &st->app, &st->name, timeout);
+
+        ngx_rtmp_cluster_stream_state(st, NGX_RTMP_CLUSTER_ABSENT,
+                                      ngx_max(timeout, 1));
         return;
     }
 
@@ -1118,6 +1180,45 @@ ngx_rtmp_cluster_stream_failed(ngx_rtmp_cluster_stream_t *st,
 }
 
 
+/*
+ * The upstream answered the play but has no such stream (yet): not a
+ * failure of the origin, so its health stays; the round goes on, and
+ * ends in ABSENT (a short backoff) rather than BACKOFF.
+ */
+
+static void
+ngx_rtmp_cluster_stream_not_found(ngx_rtmp_cluster_stream_t *st,
+    const char *reason)
+{
+    if (st->has_target) {
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "cluster: origin \"%V\" does not have \"%V/%V\": %s",
+                      &st->target.name, &st->app, &st->name, reason);
+
+        if (st->target.origin) {
+            ngx_rtmp_cluster_origin_not_found(st->target.origin);
+        }
+
+        ngx_rtmp_cluster_stream_tried(st, "not found");
+    }
+
+    ngx_rtmp_cluster_stream_detach(st, 1);
+
+    if (st->nplayers == 0) {
+        ngx_rtmp_cluster_stream_close(st);
+        return;
+    }
+
+    st->round_absent = 1;
+
+    if (st->failing_since == 0) {
+        st->failing_since = ngx_current_msec;
+    }
+
+    ngx_rtmp_cluster_stream_next(st);
+}
+
+
 /* the upstream works: media in, or the push confirmed */
 
 static void
@@ -1134,6 +1235,9 @@ ngx_rtmp_cluster_stream_live(ngx_rtmp_cluster_stream_t *st, const char *what)
     st->failing_since = 0;
     st->backoff = 0;
     st->tried_len = 0;
+    st->absent = 0;
+    st->round_absent = 0;
+    st->absent_backoff = 0;
 
     ngx_rtmp_cluster_stream_state(st, NGX_RTMP_CLUSTER_LIVE,
                                   st->kind != NGX_RTMP_CLUSTER_PUBLISH
@@ -1201,10 +1305,15 @@ ngx_rtmp_cluster_stream_timer(ngx_event_t *ev)
         ngx_rtmp_cluster_stream_failed(st, "timed out connecting", 1);
         return;
 
-    case NGX_RTMP_CLUSTER_WAITING:
-        ngx_rtmp_cluster_stream_failed(st, st->kind != NGX_RTMP_CLUSTER_PUBLISH
-                                       ? "no media in time"
-                                       : "publish not confirmed in time", 0);
+    case NGX_RTMP_CLUSTER_REQUESTED:
+        if (st->kind != NGX_RTMP_CLUSTER_PUBLISH) {
+            /* the play was taken and held: nothing there yet */
+            ngx_rtmp_cluster_stream_not_found(st, "no media in time");
+            return;
+        }
+
+        ngx_rtmp_cluster_stream_failed(st, "publish not confirmed in time",
+                                       0);
         return;
 
     case NGX_RTMP_CLUSTER_LIVE:
@@ -1223,6 +1332,7 @@ ngx_rtmp_cluster_stream_timer(ngx_event_t *ev)
         return;
 
     case NGX_RTMP_CLUSTER_BACKOFF:
+    case NGX_RTMP_CLUSTER_ABSENT:
         ngx_rtmp_cluster_stream_round(st);
         return;
 
@@ -1291,7 +1401,7 @@ ngx_rtmp_cluster_stream_upstream_published(ngx_rtmp_session_t *s)
 
     /* play is sent: now the origin has media_timeout to deliver */
 
-    ngx_rtmp_cluster_stream_state(st, NGX_RTMP_CLUSTER_WAITING,
+    ngx_rtmp_cluster_stream_state(st, NGX_RTMP_CLUSTER_REQUESTED,
                                   st->cacf->media_timeout);
 }
 
@@ -1388,6 +1498,14 @@ ngx_rtmp_cluster_stream_upstream_status(ngx_rtmp_session_t *s,
                      status->code, status->desc);
     *p = '\0';
 
+    if (st->kind != NGX_RTMP_CLUSTER_PUBLISH
+        && st->state == NGX_RTMP_CLUSTER_REQUESTED
+        && ngx_strcmp(status->code, "NetStream.Play.StreamNotFound") == 0)
+    {
+        ngx_rtmp_cluster_stream_not_found(st, (char *) reason);
+        return;
+    }
+
     ngx_rtmp_cluster_stream_failed(st, (char *) reason, 0);
 }
 
@@ -1396,6 +1514,7 @@ void
 ngx_rtmp_cluster_stream_upstream_closed(ngx_rtmp_session_t *s)
 {
     const char                 *reason;
+    ngx_connection_t           *c;
     ngx_rtmp_cluster_stream_t  *st;
 
     st = ngx_rtmp_cluster_stream_of_upstream(s);
@@ -1404,6 +1523,7 @@ ngx_rtmp_cluster_stream_upstream_closed(ngx_rtmp_session_t *s)
     }
 
     st->upstream = NULL;
+    c = s->connection;
 
     switch (st->state) {
 
@@ -1411,7 +1531,16 @@ ngx_rtmp_cluster_stream_upstream_closed(ngx_rtmp_session_t *s)
         reason = "connection refused or closed during connect";
         break;
 
-    case NGX_RTMP_CLUSTER_WAITING:
+    case NGX_RTMP_CLUSTER_REQUESTED:
+
+        if (st->kind != NGX_RTMP_CLUSTER_PUBLISH
+            && c->read->eof && !c->read->error && !c->write->error)
+        {
+            /* the peer closed after the play, no error: SRS's "not here" */
+            ngx_rtmp_cluster_stream_not_found(st, "closed after play");
+            return;
+        }
+
         reason = "connection closed before media";
         break;
 

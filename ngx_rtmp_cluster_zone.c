@@ -369,6 +369,32 @@ ngx_rtmp_cluster_origin_success(ngx_rtmp_cluster_origin_t *o)
 }
 
 
+/*
+ * The origin answered a play and had no such stream (yet): counted, but
+ * neither its consecutive failures nor its circuit change.
+ */
+
+void
+ngx_rtmp_cluster_origin_not_found(ngx_rtmp_cluster_origin_t *o)
+{
+    ngx_rtmp_cluster_zone_t        *zone;
+    ngx_rtmp_cluster_shm_origin_t  *r;
+
+    r = o->shm;
+    zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
+
+    if (r == NULL || zone == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    r->not_found++;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
 /* stream records */
 
 ngx_rtmp_cluster_shm_stream_t *

@@ -2,9 +2,10 @@
 
 # Origins that answer RTMP but misbehave: reject the play, send a
 # malformed status, send garbage, or never send media.  The edge moves on
-# to the next origin (a rejection at once, without counting it against
-# the origin's health), the worker survives, and the player gets the
-# stream from the origin that has it.
+# to the next origin (a rejection, StreamNotFound, at once; it and the
+# silence are "not found", not counted against the origin's health), the
+# worker survives, and the player gets the stream from the origin that
+# has it.
 
 use strict;
 use warnings;
@@ -50,9 +51,9 @@ cmp_ok($took, '<', slow(5),
 is($fake{$_}->served, 1, "the $_ origin was tried once") for sort keys %fake;
 
 my $rp = $fake{reject}->port;
-ok($edge->grep_log(qr/origin "127\.0\.0\.1:$rp" failed for pull of "live\/s1": rejected with "NetStream\.Play\.StreamNotFound" \(No such stream\)/),
+ok($edge->grep_log(qr/origin "127\.0\.0\.1:$rp" does not have "live\/s1": rejected with "NetStream\.Play\.StreamNotFound" \(No such stream\)/),
    'log: the rejection, with the origin\'s code and description');
-ok($edge->grep_log(qr/127\.0\.0\.1:${\ $fake{silent}->port }" failed .*no media in time/),
+ok($edge->grep_log(qr/127\.0\.0\.1:${\ $fake{silent}->port }" does not have .*no media in time/),
    'log: the silent origin');
 ok($edge->grep_log(qr/127\.0\.0\.1:${\ $fake{malformed}->port }" failed .*malformed status message/),
    'log: the malformed status');

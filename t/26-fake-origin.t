@@ -217,6 +217,54 @@ subtest 'FakeOrigin: the old modes still work' => sub {
     $fo->stop;
 };
 
+subtest 'srs_not_found: Play.Reset, Play.Start, a close, then media once published' => sub {
+    my $flag = "$tmp/fo-nf.published";
+    my $fo = FakeOrigin->start(mode => 'srs_not_found',
+                               publish_flag => $flag,
+                               log => "$tmp/fo-nf.log");
+    my $c = RTMP::Client->new(port => $fo->port);
+    $c->connect(app => 'live');
+    my $sid = $c->create_stream;
+    my $t0 = time;
+    $c->play('s1');
+
+    my @m = commands($c, 2, 5);
+    my @want = (['NetStream.Play.Reset', 'Playing and resetting s1.'],
+                ['NetStream.Play.Start', 'Started playing s1.']);
+    for my $i (0, 1) {
+        my $info = ($m[$i] // {})->{info} // {};
+        is(($m[$i] // {})->{msid}, $sid, "$want[$i][0]: on the play's stream");
+        is($info->{code}, $want[$i][0], "$want[$i][0]: code");
+        is($info->{level}, 'status', "$want[$i][0]: level status");
+        is($info->{description}, $want[$i][1], "$want[$i][0]: SRS's text");
+        is($info->{details}, 's1', "$want[$i][0]: details");
+        ok(defined $info->{clientid}, "$want[$i][0]: clientid");
+    }
+    ok(wait_eof($c, 3), 'then the connection is closed');
+    my $took = time - $t0;
+    cmp_ok($took, '<', slow(1), sprintf('soon after the play (%.2fs)', $took));
+    is($c->stats->{video} + $c->stats->{audio}, 0, 'no media');
+    $c->close;
+
+    # published: the same statuses, then media
+    open my $fh, '>', $flag or die "$flag: $!";
+    close $fh;
+    $c = RTMP::Client->new(port => $fo->port);
+    $c->connect(app => 'live');
+    $c->create_stream;
+    $c->play('s1');
+    ok($c->wait_status(qr/^NetStream\.Play\.Start$/, 5), 'published: Play.Start');
+    my $k = $c->wait_message(sub {
+        $_[0]{type} eq '9' && $_[0]{keyframe} && !$_[0]{is_seq_header}
+    }, timeout => 5);
+    ok($k, 'published: a keyframe');
+    ok($c->wait_message(sub { $_[0]{type} eq '9' && !$_[0]{keyframe} },
+                        timeout => 5), 'and more video');
+    $c->close;
+    is_deeply([$fo->plays], ['s1', 's1'], 'two plays logged');
+    $fo->stop;
+};
+
 subtest 'no process left behind' => sub {
     my $f = FakeOrigin->start(mode => 'reject', log => "$tmp/fo-last.log");
     ok(grep({ $_->[0] == $f->pid } ClusterTest::_children($$)),

@@ -8,6 +8,17 @@ package FakeOrigin;
 #   malformed  an onStatus command whose AMF body is cut short
 #   garbage    random bytes in place of chunks
 #   silent     nothing: never sends media
+#   srs_not_found
+#              as an SRS 6 origin without the stream: onStatus
+#              NetStream.Play.Reset "Playing and resetting <stream>." and
+#              NetStream.Play.Start "Started playing <stream>." (level
+#              status, with details and clientid) on the play's message
+#              stream, then the TCP connection closed 50 ms later, no
+#              error, no media.  With publish_flag => FILE, once FILE
+#              exists the stream is "published": a play then gets the same
+#              two statuses and media (metadata, sequence headers, 25 fps
+#              video with a keyframe every second and audio, timestamps
+#              from 0, as an SRS consumer starts) until the client leaves
 #
 # and two modes that redirect the client elsewhere (RTMP "302"), in the
 # dialects an edge meets in the wild; both need target => 'host:port':
@@ -56,10 +67,11 @@ use RTMP::Client;
 use RTMP::AMF0 qw(num str obj bool amf0_encode);
 
 my %MODES = map { $_ => 1 } qw(reject malformed garbage silent
-                                redirect_srs redirect_fms);
+                                redirect_srs redirect_fms srs_not_found);
 
 # start(mode => MODE, log => FILE, lifetime => 120, target => 'host:port',
-#       only_ex_redirect => 0, redirect_form => 'tcurl', full_start => 0)
+#       only_ex_redirect => 0, redirect_form => 'tcurl', full_start => 0,
+#       publish_flag => FILE)
 sub start {
     my ($class, %o) = @_;
     my $mode = $o{mode} // die "FakeOrigin: mode required";
@@ -211,6 +223,20 @@ sub _serve {
                 _drain($r, $log, 3, 1);
                 return;
 
+            } elsif ($mode eq 'srs_not_found') {
+                _play_start_srs($r, $name, $m->{msid});
+                if (defined $o->{publish_flag} && -e $o->{publish_flag}) {
+                    _log($log, "media $name");
+                    _serve_media($r, $m->{msid});
+                    return;
+                }
+                # SRS closes about 50 ms after the play's statuses, reading
+                # what comes meanwhile (unread bytes would make the close
+                # a reset)
+                _drain($r, $log, 0.05);
+                _log($log, "closed $name");
+                return;
+
             } elsif ($mode eq 'reject') {
                 $r->send_command(5, 1, 'onStatus', 0, undef,
                     obj(level => str('error'),
@@ -228,6 +254,42 @@ sub _serve {
                 syswrite $c, join '', map { chr int rand 256 } 1 .. 4096;
             }
         }
+    }
+}
+
+# NetStream.Play.Reset and NetStream.Play.Start, as SRS sends them
+sub _play_start_srs {
+    my ($r, $name, $msid) = @_;
+    my ($stream) = split /\?/, $name, 2;
+    $stream //= '';
+    $r->send_command(5, $msid, 'onStatus', 0, undef,
+        _status('status', 'NetStream.Play.Reset',
+                "Playing and resetting $stream.",
+                details => str($stream), clientid => str('ASAICiss')));
+    $r->send_command(5, $msid, 'onStatus', 0, undef,
+        _status('status', 'NetStream.Play.Start', "Started playing $stream.",
+                details => str($stream), clientid => str('ASAICiss')));
+}
+
+# A published stream's media, paced in real time, until the client goes
+# (a write fails) or the fake's lifetime ends
+sub _serve_media {
+    my ($r, $msid) = @_;
+    $r->send_metadata({ width => 320, height => 240 }, msid => $msid);
+    $r->send_av(type => 9, timestamp => 0, msid => $msid,
+        data => RTMP::Client::make_video_frame(seq_header => 1));
+    $r->send_av(type => 8, timestamp => 0, msid => $msid,
+        data => RTMP::Client::make_audio_frame(seq_header => 1));
+    my $start = time;
+    for (my $i = 0; ; $i++) {
+        my $ts = $i * 40;
+        # paces the stream: frame $i leaves at $ts ms
+        sleep 0.005 while (time - $start) * 1000 < $ts;
+        $r->send_av(type => 9, timestamp => $ts, msid => $msid,
+            data => RTMP::Client::make_video_frame(
+                keyframe => $i % 25 == 0, size => 300, seed => $i));
+        $r->send_av(type => 8, timestamp => $ts + 20, msid => $msid,
+            data => RTMP::Client::make_audio_frame(size => 40, seed => $i));
     }
 }
 
