@@ -21,12 +21,15 @@
 #   6 stream manager lookup against coworker lookup
 #   7 merged writes against stock nginx-rtmp (and its cork): CPU,
 #     memory, end-to-end latency
+#   8 a player waiting before the publish: time from the publish to its
+#     first video, SRS-like origins and ours in "cluster_not_found reject"
 #
 # Environment:
 #   BENCH_TRIES          TTFF tries per series in scenario 2 (default 50)
 #   BENCH_LOOKUP_TRIES   TTFF tries per series in scenarios 4, 6 (20)
 #   BENCH_WINDOW         fan-out measurement window, seconds (15)
 #   BENCH_FAILOVER_WAIT  how long players are watched after the kill (12)
+#   BENCH_WAIT_TRIES     trials per series in scenario 8 (5)
 #   BENCH_PERF=0         no CPU profile of the fan-out edges (scenarios 3
 #                        and 7 profile them with perf when it is installed)
 #   TEST_KEEP=1          keep the instances' prefixes (configs, logs)
@@ -50,6 +53,7 @@ use Time::HiRes qw(time sleep);
 
 use ClusterTest;
 use ClusterConf;
+use FakeOrigin;
 
 my $REPO     = ClusterTest->repo;
 my $RTMPLOAD = "$REPO/build/rtmpload";
@@ -61,6 +65,7 @@ my $TRIES        = $ENV{BENCH_TRIES} // 50;
 my $LOOKUP_TRIES = $ENV{BENCH_LOOKUP_TRIES} // 20;
 my $WINDOW       = $ENV{BENCH_WINDOW} // 15;
 my $FAILOVER_WAIT = $ENV{BENCH_FAILOVER_WAIT} // 12;
+my $WAIT_TRIES   = $ENV{BENCH_WAIT_TRIES} // 5;
 my $HZ           = sysconf(_SC_CLK_TCK) || 100;
 my $PERF_SECONDS = 5;
 
@@ -77,11 +82,12 @@ my %SCENARIO = (
     5 => ['Failover gap', \&s5_failover],
     6 => ['Stream manager lookup against coworker lookup', \&s6_manager],
     7 => ['Merged writes: CPU, memory and latency', \&s7_merge],
+    8 => ['A player waiting before the publish', \&s8_wait],
 );
 
 my @want = @ARGV ? @ARGV : sort keys %SCENARIO;
 for (@want) {
-    die "usage: perl bench/run.pl [scenario numbers 1-7...]\n"
+    die "usage: perl bench/run.pl [scenario numbers 1-8...]\n"
         unless /^\d+$/ && $SCENARIO{$_};
 }
 
@@ -1548,6 +1554,156 @@ sub s7_merge {
         ],
     };
 }
+
+###########################################################################
+# 8. A player at the edge before the publisher
+
+# how long a player, waiting at the edge, takes to get video once the
+# stream is published: $publish->() publishes and returns the time it
+# started; undef and why when no video came
+my $S8_LIMIT = 10;
+
+sub s8_trial {
+    my ($ep, $name, $publish) = @_;
+    my $p = $t->rtmp_play($ep, 'live', $name, wait => 1);
+    # the player came first: the edge is in its steady state by now, at a
+    # random phase of its asking
+    sleep 3 + rand 1;
+    my $t0 = $publish->();
+    my $v = wait_video($p, count => 1, timeout => $S8_LIMIT);
+    my $ms = (time - $t0) * 1000;
+    my $why = $v ? undef : $p->eof ? 'dropped' : 'no video';
+    $p->close;
+    return ($v ? $ms : undef, $why);
+}
+
+sub s8_wait {
+    my (@rows, %raw, @confs);
+    my @series = (
+        [ours => 'SRS-like (FakeOrigin srs_not_found)'],
+        [ours => 'ours, cluster_not_found reject'],
+        [stock => 'SRS-like (FakeOrigin srs_not_found)'],
+        [stock => 'stock nginx-rtmp (holds the play)'],
+    );
+    for my $k (0 .. $#series) {
+        my ($sys, $kind) = @{$series[$k]};
+        my (@ms, %fail, @at);
+        for my $i (1 .. $WAIT_TRIES) {
+            my $at = ($i - 1) % 2;      # the first origin, then the second
+            push @at, $at;
+            scoped(sub {
+                my (@oport, @flag);
+                if ($kind =~ /^SRS/) {
+                    for my $j (0, 1) {
+                        my $f = $t->tmp . "/s8-$k-$i-$j.published";
+                        my $fo = own(FakeOrigin->start(mode => 'srs_not_found',
+                            publish_flag => $f,
+                            log => $t->tmp . "/s8-$k-$i-$j.log"));
+                        push @oport, $fo->port;
+                        push @flag, $f;
+                    }
+                } else {
+                    for my $j (0, 1) {
+                        my ($op, $oh) = map { $t->port } 1 .. 2;
+                        my $conf = $sys eq 'ours'
+                            ? ours_origin_conf(port => $op, http => $oh,
+                                  app => 'cluster_not_found reject;')
+                            : stock_origin_conf(port => $op);
+                        start_nginx("s8-$sys-origin$j", $conf,
+                            ports => [$op, $sys eq 'ours' ? $oh : ()],
+                            cluster => $sys eq 'ours');
+                        push @confs, doc_conf(($sys eq 'ours' ? 'Ours'
+                            : 'Stock') . ': origin (scenario 8)', $conf,
+                            { ORIGIN_RTMP => $op, ORIGIN_HTTP => $oh })
+                            if $i == 1 && $j == 0;
+                        push @oport, $op;
+                    }
+                }
+                my ($ep, $eh) = map { $t->port } 1 .. 2;
+                my $conf = $sys eq 'ours'
+                    ? ours_edge_conf(port => $ep, http => $eh,
+                                     origins => \@oport,
+                                     app => 'cluster_balance order;')
+                    : stock_edge_conf(port => $ep, origins => \@oport);
+                start_nginx("s8-$sys-edge", $conf,
+                    ports => [$ep, $sys eq 'ours' ? $eh : ()],
+                    cluster => $sys eq 'ours');
+                push @confs, doc_conf(($sys eq 'ours' ? 'Ours' : 'Stock')
+                    . ': edge with two origins (scenario 8)', $conf,
+                    { EDGE_RTMP => $ep, EDGE_HTTP => $eh,
+                      ORIGIN_A_RTMP => $oport[0],
+                      ORIGIN_B_RTMP => $oport[1] })
+                    if $i == 1;
+                my ($ms, $why) = s8_trial($ep, "w$i", sub {
+                    my $t0 = time;
+                    if (@flag) {
+                        open my $fh, '>', $flag[$at] or die "$flag[$at]: $!";
+                        close $fh;
+                    } else {
+                        my $pid = synthetic_publisher($oport[$at], "w$i",
+                                                      frames => 400);
+                        own(bless { pid => $pid }, 'S8Publisher');
+                    }
+                    return $t0;
+                });
+                if (defined $ms) { push @ms, $ms } else { $fail{$why}++ }
+                note sprintf '8: %s, %s origins, published at %s: %s',
+                    $sys, $kind, $at ? 'B' : 'A',
+                    defined $ms ? sprintf('%.0f ms', $ms) : $why;
+            });
+        }
+        my $st = { median => pct(\@ms, 50), max => pct(\@ms, 100),
+                   got => scalar @ms, tries => $WAIT_TRIES,
+                   failed => \%fail, ms => \@ms,
+                   published_at => [map { $_ ? 'B' : 'A' } @at] };
+        $raw{"$sys: $kind"} = $st;
+        push @rows, [$sys, $kind, 'A, B alternately', $WAIT_TRIES,
+                     scalar @ms, fmt($st->{median}), fmt($st->{max}),
+                     join(', ', map { "$_ $fail{$_}" } sort keys %fail)
+                         || '-'];
+    }
+    my %seen;
+    return {
+        tables => [{
+            head => ['system', 'origins', 'published at', 'trials',
+                     'got video', 'median ms', 'max ms',
+                     "no video in $S8_LIMIT s"],
+            rows => \@rows }],
+        raw => \%raw,
+        configs => [grep { !$seen{$_->{text}}++ } @confs],
+        notes => [
+            'A player (the RTMP client of `t/lib`) plays `live/wN` at an '
+            . 'edge (1 worker) with two origins A and B before anyone '
+            . 'publishes it, and waits 3 to 4 s (random: the edge keeps '
+            . 'asking, the publish comes at any phase of it); then '
+            . 'the stream is published at A (trials 1, 3, 5) or B (2, 4). '
+            . 'The figure is the time from the start of the publish to '
+            . "the player's first video message; $WAIT_TRIES trials per "
+            . 'series (BENCH_WAIT_TRIES), each with fresh instances.',
+            'SRS-like origins: FakeOrigin in `srs_not_found` mode (what an '
+            . 'SRS 6 origin without the stream does: Play.Reset, '
+            . 'Play.Start, a close 50 ms later); the publish is the '
+            . 'fake\'s switch to serving media (its flag file).  Other '
+            . 'origins: nginx instances; the publish is a synthetic '
+            . 'publisher (25 fps, first frame a keyframe, `t/lib`) started '
+            . 'at that moment.',
+            'Ours: `cluster_origin A; cluster_origin B; cluster_balance '
+            . 'order;` with the default `cluster_not_found_backoff 200ms '
+            . '1s`; our origins with `cluster_not_found reject` (no '
+            . 'coworkers).  Stock: `pull rtmp://A/live; pull '
+            . 'rtmp://B/live;`: nginx-rtmp pulls from the first only, '
+            . 'never reconnects a dynamic pull, and drops its players '
+            . 'when the pull ends ("dropped"); a stock origin holds the '
+            . 'play until a publisher comes, so a stock edge gets a '
+            . 'stream published at A, never one published at B ("no '
+            . 'video").',
+        ],
+    };
+}
+
+package S8Publisher;
+sub stop { kill 'TERM', $_[0]{pid}; waitpid $_[0]{pid}, 0 }
+package main;
 
 ###########################################################################
 # Results: build/bench-results.json keeps every section with its own run
