@@ -1065,6 +1065,9 @@ ngx_rtmp_cluster_stream_backoff(ngx_rtmp_cluster_stream_t *st)
         return;
     }
 
+    /* a round of failures only: a later "not found" starts from min */
+    st->absent_backoff = 0;
+
     st->backoff = st->backoff ? ngx_min(st->backoff * 2,
                                         NGX_RTMP_CLUSTER_BACKOFF_MAX)
                               : NGX_RTMP_CLUSTER_BACKOFF_MIN;
