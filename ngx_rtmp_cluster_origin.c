@@ -664,7 +664,9 @@ ngx_rtmp_cluster_origin_watch_look(ngx_event_t *ev)
     cacf = watch->waiter.cacf;
 
     zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
-    if (zone == NULL) {
+
+    if (zone == NULL || ngx_exiting || ngx_terminate) {
+        /* a worker shutting down looks no more; the limits still hold */
         return;
     }
 
@@ -707,7 +709,9 @@ ngx_rtmp_cluster_origin_watch_answer(ngx_rtmp_cluster_waiter_t *w,
         return;
     }
 
-    ngx_add_timer(&watch->look, NGX_RTMP_CLUSTER_WAIT_LOOK);
+    if (!ngx_exiting && !ngx_terminate) {
+        ngx_add_timer(&watch->look, NGX_RTMP_CLUSTER_WAIT_LOOK);
+    }
 }
 
 
