@@ -5,7 +5,8 @@
 # (as an SRS edge's pull does), gets the RTMP 302 to origin B as soon as
 # the stream is published there, well within SRS's 5 s no-media timeout;
 # with "cluster_found proxy" it gets the media through its origin; a
-# publish on its own origin still plays at once, without a 302.  (The
+# publish on its own origin still plays at once, without a 302, and
+# players waiting on another worker of it get the stream relayed.  (The
 # cost and the limit of the wait: t/65.)
 
 use strict;
@@ -131,7 +132,24 @@ ok(!$got302, 'local: no 302');
 ok(!$lp->eof, 'local: the player stays');
 $lp->close;
 
-stop_publisher($_) for $pub, $pub2, $pub3;
+### a publish on another worker of the same origin: relayed from it
+
+my ($wp, $wh) = map { $t->port } 1 .. 2;
+my $w = $t->nginx('origin-w', cluster_origin_conf(port => $wp, http => $wh,
+    workers => 2, rtmp => 'cluster_reuseport on;'), ports => [$wp, $wh]);
+ok($t->wait_until(sub { $w->worker_pids == 2 }), 'workers: two workers');
+
+my @wait = map { $t->rtmp_play($wp, 'live', 's3', wait => 1) } 1 .. 12;
+my %on = map { /\[info\] (\d+)#/ ? ($1 => 1) : () }
+         $w->grep_log(qr/play: name='s3'/);
+is(scalar keys %on, 2, 'workers: players wait on both workers');
+
+my $pub4 = synthetic_publisher($wp, 's3', frames => 500);
+is(scalar(grep { wait_video($_, timeout => 5) } @wait), 12,
+   'workers: every waiting player gets video, whatever its worker');
+$_->close for @wait;
+
+stop_publisher($_) for $pub, $pub2, $pub3, $pub4;
 
 $t->check_logs;
 
