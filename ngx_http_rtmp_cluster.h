@@ -23,6 +23,7 @@ typedef struct {
     ngx_str_t                       app;
     ngx_str_t                       stream;
     ngx_str_t                       coworker;
+    ngx_str_t                       advertise;  /* host[:port], or empty */
 } ngx_http_rtmp_cluster_srs_query_t;
 
 

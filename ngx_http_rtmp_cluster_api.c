@@ -2,6 +2,8 @@
 /*
  * ngx_rtmp_cluster: the coworker API, answered as SRS does at
  * /api/v1/clusters, from the registry of streams published on this host.
+ * As SRS, the answer names the answering server (its own API address,
+ * the vhost the stream was published in) and closes the connection.
  */
 
 
@@ -10,6 +12,8 @@
 
 static void ngx_http_rtmp_cluster_api_app(ngx_str_t *app,
     ngx_rtmp_cluster_app_conf_t **cacfp, ngx_rtmp_core_srv_conf_t **cscfp);
+static ngx_int_t ngx_http_rtmp_cluster_api_self(ngx_http_request_t *r,
+    ngx_str_t *advertise, ngx_str_t *api);
 
 
 ngx_int_t
@@ -34,7 +38,9 @@ ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    /* any method, as SRS */
+    /* any method, as SRS; each answer closes the connection, as SRS's */
+
+    r->keepalive = 0;
 
     if (ngx_http_rtmp_cluster_arg(r, "vhost", &vhost) != NGX_OK
         || ngx_http_rtmp_cluster_arg(r, "ip", &ip) != NGX_OK
@@ -45,12 +51,25 @@ ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    q.vhost = vhost;
+    q.ip = ip;
+    q.app = app;
+    q.stream = stream;
+    q.coworker = coworker;
+    ngx_str_null(&q.advertise);
+
+    /* no app or no stream: nothing is published under it, as SRS says */
+
+    if (app.len == 0 || stream.len == 0) {
+        return ngx_http_rtmp_cluster_srs_answer(r, &q, NULL, 0);
+    }
+
     error = NULL;
 
-    if (app.len == 0 || stream.len == 0 || stream.len >= NGX_RTMP_MAX_NAME
+    if (stream.len >= NGX_RTMP_MAX_NAME
         || app.len + 1 + stream.len > NGX_RTMP_CLUSTER_KEY_LEN)
     {
-        error = "app and stream are required";
+        error = "app and stream are too long";
 
     } else if (ngx_rtmp_cluster_name_valid(app.data, app.len) != NGX_OK
                || ngx_rtmp_cluster_name_valid(stream.data, stream.len)
@@ -99,13 +118,9 @@ ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r)
         {
             found = 1;
         }
-    }
 
-    q.vhost = vhost;
-    q.ip = ip;
-    q.app = app;
-    q.stream = stream;
-    q.coworker = coworker;
+        q.advertise = cacf->advertise;
+    }
 
     return ngx_http_rtmp_cluster_srs_answer(r, &q, found ? &host : NULL,
                                             port);
@@ -124,20 +139,21 @@ ngx_http_rtmp_cluster_srs_answer(ngx_http_request_t *r,
     yajl_gen    g;
     ngx_str_t   api, origin_vhost;
 
-    /* the query is echoed as asked; the origin gets a vhost anyway */
+    /*
+     * The query is echoed as asked; the origin's vhost is the one the
+     * stream was published in, whatever was asked: nginx-rtmp has none
+     * but SRS's default.
+     */
 
-    origin_vhost = q->vhost;
+    ngx_str_set(&origin_vhost, "__defaultVhost__");
+    ngx_str_null(&api);
 
-    if (origin_vhost.len == 0) {
-        ngx_str_set(&origin_vhost, "__defaultVhost__");
-    }
+    r->keepalive = 0;
 
-    /* where this API is reached: as the asker named it, else Host */
-
-    api = q->coworker;
-
-    if (api.len == 0 && r->headers_in.host) {
-        api = r->headers_in.host->value;
+    if (host && ngx_http_rtmp_cluster_api_self(r, &q->advertise, &api)
+                != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     g = ngx_rtmp_cluster_json_gen(0);
@@ -188,6 +204,65 @@ ngx_http_rtmp_cluster_srs_answer(ngx_http_request_t *r,
     yajl_gen_map_close(g);
 
     return ngx_http_rtmp_cluster_send_json(r, NGX_HTTP_OK, g);
+}
+
+
+/*
+ * This API's own address, as SRS answers its http_api listen: the
+ * address and port the request came to (a wildcard listen's real
+ * address), or cluster_advertise's host with that port.
+ */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_api_self(ngx_http_request_t *r, ngx_str_t *advertise,
+    ngx_str_t *api)
+{
+    u_char            *p;
+    in_port_t          port;
+    ngx_str_t          local;
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    api->data = ngx_pnalloc(r->pool, NGX_SOCKADDR_STRLEN);
+    if (api->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    local.data = api->data;
+    local.len = NGX_SOCKADDR_STRLEN;
+
+    if (ngx_connection_local_sockaddr(c, &local, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    *api = local;
+
+    if (advertise->len == 0) {
+        return NGX_OK;
+    }
+
+    /* the advertised host (its port is the RTMP one) and our port */
+
+    port = ngx_inet_get_port(c->local_sockaddr);
+
+    p = ngx_strlchr(advertise->data, advertise->data + advertise->len, ':');
+    if (p == NULL) {
+        p = advertise->data + advertise->len;
+    }
+
+    api->data = ngx_pnalloc(r->pool, (p - advertise->data)
+                                     + sizeof(":65535") - 1);
+    if (api->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    api->len = ngx_sprintf(api->data, "%*s:%d",
+                           (size_t) (p - advertise->data), advertise->data,
+                           (int) port)
+               - api->data;
+
+    return NGX_OK;
 }
 
 

@@ -2358,6 +2358,7 @@ ngx_http_rtmp_cluster_manager_coworker(
     q.app = ctx->app;
     q.stream = ctx->name;
     q.coworker = ctx->coworker;
+    ngx_str_null(&q.advertise);
 
     return ngx_http_rtmp_cluster_srs_answer(ctx->request, &q, host,
                                             (in_port_t) port);

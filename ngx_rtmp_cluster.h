@@ -363,6 +363,7 @@ typedef struct {
     ngx_uint_t                      found;
     ngx_uint_t                      redirect;       /* srs, fms */
     ngx_uint_t                      not_found;
+    ngx_msec_t                      wait_timeout;   /* of not_found wait */
     ngx_uint_t                      duplicate_publish;  /* 1: reject */
     ngx_flag_t                      gop_cache;
     ngx_uint_t                      gop_max_frames;
@@ -738,6 +739,7 @@ ngx_int_t ngx_rtmp_cluster_edge_published(ngx_rtmp_session_t *s,
     ngx_rtmp_publish_t *v);
 
 /* the origin role (ngx_rtmp_cluster_origin.c) */
+ngx_int_t ngx_rtmp_cluster_origin_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_rtmp_cluster_origin_play(ngx_rtmp_session_t *s,
     ngx_rtmp_play_t *v, ngx_rtmp_play_pt resume);
 ngx_int_t ngx_rtmp_cluster_origin_publish(ngx_rtmp_session_t *s,

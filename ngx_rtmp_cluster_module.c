@@ -275,6 +275,13 @@ static ngx_command_t  ngx_rtmp_cluster_commands[] = {
       offsetof(ngx_rtmp_cluster_app_conf_t, not_found),
       &ngx_rtmp_cluster_miss_modes },
 
+    { ngx_string("cluster_wait_timeout"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_cluster_app_conf_t, wait_timeout),
+      NULL },
+
     { ngx_string("cluster_duplicate_publish"),
       NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
       ngx_rtmp_cluster_set_enum,
@@ -522,6 +529,7 @@ ngx_rtmp_cluster_create_app_conf(ngx_conf_t *cf)
     cacf->found = NGX_CONF_UNSET_UINT;
     cacf->redirect = NGX_CONF_UNSET_UINT;
     cacf->not_found = NGX_CONF_UNSET_UINT;
+    cacf->wait_timeout = NGX_CONF_UNSET_MSEC;
     cacf->duplicate_publish = NGX_CONF_UNSET_UINT;
     cacf->redirect_depth = NGX_CONF_UNSET_UINT;
     cacf->redirect_targets = NGX_CONF_UNSET_UINT;
@@ -587,6 +595,8 @@ ngx_rtmp_cluster_merge_app_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_RTMP_CLUSTER_REDIRECT_SRS);
     ngx_conf_merge_uint_value(conf->not_found, prev->not_found,
                               NGX_RTMP_CLUSTER_MISS_WAIT);
+    ngx_conf_merge_msec_value(conf->wait_timeout, prev->wait_timeout,
+                              30000);
     ngx_conf_merge_uint_value(conf->duplicate_publish,
                               prev->duplicate_publish,
                               1);
@@ -641,6 +651,13 @@ ngx_rtmp_cluster_merge_app_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->lookup_timeout == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"cluster_lookup_timeout\" must be positive");
+        return NGX_CONF_ERROR;
+    }
+
+    /* a waiting play is always given up some time: no "0", no "off" */
+    if (conf->wait_timeout < 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_wait_timeout\" must be at least 1s");
         return NGX_CONF_ERROR;
     }
 
@@ -1277,6 +1294,7 @@ ngx_rtmp_cluster_init_process(ngx_cycle_t *cycle)
 
     if (ngx_rtmp_cluster_fetch_init(cycle) != NGX_OK
         || ngx_rtmp_cluster_lookup_init_process(cycle) != NGX_OK
+        || ngx_rtmp_cluster_origin_init_process(cycle) != NGX_OK
         || ngx_rtmp_cluster_workers_init_process(cycle) != NGX_OK
         || ngx_rtmp_cluster_edge_init_process(cycle) != NGX_OK)
     {

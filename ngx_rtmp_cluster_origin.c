@@ -12,6 +12,12 @@
  * stream published on another worker of this host is relayed from that
  * worker by the engine.
  *
+ * Plays that wait for a publisher (cluster_not_found wait) look again:
+ * the waiting plays of a stream on this worker share one watch, which
+ * asks about once a second through the lookups' single flight and cache,
+ * and answers them all with the 302 (or the proxy) as soon as the stream
+ * is found elsewhere; a wait ends after cluster_wait_timeout.
+ *
  * A publish of a stream live on another origin may be refused: asked of
  * the stream managers (a lease, ngx_rtmp_cluster_managers.c), else of the
  * coworkers.  The answer comes through a callback; the publish waits,
@@ -23,6 +29,8 @@
 
 
 #define NGX_RTMP_CLUSTER_REDIRECT_LINGER  3000   /* ms after a 302 */
+#define NGX_RTMP_CLUSTER_WAIT_LOOK        1000   /* ms between lookups */
+#define NGX_RTMP_CLUSTER_WAIT_CACHED      100    /* after a cached answer */
 
 
 /*
@@ -48,6 +56,23 @@ typedef struct {
 } ngx_rtmp_cluster_registration_t;
 
 
+/*
+ * The plays of one stream waiting for a publisher on this worker: one
+ * lookup at a time for all of them.  The cache's "not found" time sets
+ * how often coworkers are really asked; a cached answer is checked again
+ * soon, so that a lookup starts as soon as it expires.
+ */
+typedef struct {
+    ngx_queue_t                     queue;          /* the worker's */
+    ngx_queue_t                     plays;          /* of origin ctxs */
+    ngx_rtmp_cluster_waiter_t       waiter;
+    ngx_event_t                     look;
+    ngx_connection_t                dummy;
+    unsigned                        busy:1;         /* answering */
+    u_char                          host_buf[NGX_RTMP_CLUSTER_ADDR_LEN];
+} ngx_rtmp_cluster_origin_watch_t;
+
+
 struct ngx_rtmp_cluster_origin_ctx_s {
     ngx_rtmp_session_t             *session;
     ngx_rtmp_cluster_waiter_t       waiter;         /* a lookup */
@@ -55,6 +80,10 @@ struct ngx_rtmp_cluster_origin_ctx_s {
     ngx_rtmp_cluster_registration_t registration;
     ngx_rtmp_cluster_lease_t       *lease;
     ngx_event_t                     close_evt;      /* after a 302 */
+    ngx_rtmp_cluster_origin_watch_t *watch;         /* waiting, in it */
+    ngx_queue_t                     wait_queue;
+    ngx_event_t                     wait_evt;       /* the wait's limit */
+    unsigned                        played:1;       /* by nginx-rtmp */
 };
 
 
@@ -77,6 +106,22 @@ static ngx_int_t ngx_rtmp_cluster_origin_play_decide(ngx_rtmp_session_t *s,
 static ngx_int_t ngx_rtmp_cluster_origin_play_relay(ngx_rtmp_session_t *s,
     ngx_rtmp_play_t *v, const ngx_rtmp_cluster_source_t *source,
     void *data);
+static ngx_int_t ngx_rtmp_cluster_origin_wait(ngx_rtmp_session_t *s,
+    ngx_rtmp_play_t *v, ngx_rtmp_cluster_origin_ctx_t *octx);
+static void ngx_rtmp_cluster_origin_wait_end(
+    ngx_rtmp_cluster_origin_ctx_t *octx);
+static void ngx_rtmp_cluster_origin_wait_limit(ngx_event_t *ev);
+static ngx_rtmp_cluster_origin_watch_t *ngx_rtmp_cluster_origin_watch_find(
+    ngx_rtmp_cluster_app_conf_t *cacf, ngx_str_t *key);
+static void ngx_rtmp_cluster_origin_watch_look(ngx_event_t *ev);
+static void ngx_rtmp_cluster_origin_watch_answer(
+    ngx_rtmp_cluster_waiter_t *w, ngx_int_t rc);
+static void ngx_rtmp_cluster_origin_watch_found(
+    ngx_rtmp_cluster_origin_watch_t *watch);
+static void ngx_rtmp_cluster_origin_watch_here(
+    ngx_rtmp_cluster_origin_watch_t *watch, ngx_pid_t pid);
+static void ngx_rtmp_cluster_origin_watch_free(
+    ngx_rtmp_cluster_origin_watch_t *watch);
 static ngx_int_t ngx_rtmp_cluster_origin_check_publish(ngx_rtmp_session_t *s,
     ngx_rtmp_cluster_origin_ctx_t *octx);
 static void ngx_rtmp_cluster_origin_publish_answer(ngx_rtmp_cluster_waiter_t *w,
@@ -100,6 +145,9 @@ static void ngx_rtmp_cluster_origin_proxy_round(ngx_rtmp_cluster_stream_t *st);
 static ngx_int_t ngx_rtmp_cluster_origin_proxy_next(
     ngx_rtmp_cluster_stream_t *st, ngx_rtmp_cluster_target_t *t);
 static void ngx_rtmp_cluster_origin_proxy_free(ngx_rtmp_cluster_stream_t *st);
+
+
+static ngx_queue_t  ngx_rtmp_cluster_origin_watches;
 
 
 /* an origin's pull of a stream a coworker has: that address only */
@@ -184,6 +232,15 @@ ngx_rtmp_cluster_advertised(ngx_rtmp_cluster_app_conf_t *cacf,
     }
 
     return *port ? NGX_OK : NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_rtmp_cluster_origin_init_process(ngx_cycle_t *cycle)
+{
+    ngx_queue_init(&ngx_rtmp_cluster_origin_watches);
+
+    return NGX_OK;
 }
 
 
@@ -412,8 +469,378 @@ ngx_rtmp_cluster_origin_play_decide(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
         return NGX_OK;
     }
 
-    /* as nginx-rtmp does: wait for a publisher */
+    /* as nginx-rtmp does: wait for a publisher, and look again */
+
+    if (ngx_rtmp_cluster_origin_wait(s, v, w->data) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return NGX_DECLINED;
+}
+
+
+/*
+ * A play about to wait for a publisher (nginx-rtmp's play follows): it
+ * joins the watch of its stream on this worker, and is given up after
+ * cluster_wait_timeout.
+ */
+
+static ngx_int_t
+ngx_rtmp_cluster_origin_wait(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
+    ngx_rtmp_cluster_origin_ctx_t *octx)
+{
+    ngx_rtmp_cluster_waiter_t        *w;
+    ngx_rtmp_cluster_origin_watch_t  *watch;
+
+    if (octx->suspend.play == NULL) {
+        octx->suspend.play = ngx_palloc(s->connection->pool,
+                                        sizeof(ngx_rtmp_play_t));
+        if (octx->suspend.play == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (v != octx->suspend.play) {
+        *octx->suspend.play = *v;
+    }
+
+    /* nginx-rtmp answers the play (Play.Start) and the player waits */
+    octx->played = 1;
+
+    if (octx->watch) {
+        return NGX_OK;
+    }
+
+    w = &octx->waiter;
+
+    watch = ngx_rtmp_cluster_origin_watch_find(w->cacf, &w->key);
+
+    if (watch == NULL) {
+        watch = ngx_calloc(sizeof(ngx_rtmp_cluster_origin_watch_t),
+                           s->connection->log);
+        if (watch == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_queue_init(&watch->plays);
+
+        /* the lookup of the first play, copied: it may leave first */
+
+        watch->waiter.handler = ngx_rtmp_cluster_origin_watch_answer;
+        watch->waiter.data = watch;
+        watch->waiter.cacf = w->cacf;
+        watch->waiter.app_len = w->app_len;
+        watch->waiter.key.data = watch->waiter.key_buf;
+        watch->waiter.key.len = w->key.len;
+        ngx_memcpy(watch->waiter.key_buf, w->key.data, w->key.len);
+
+        watch->waiter.tc_host.data = watch->host_buf;
+        watch->waiter.tc_host.len = ngx_min(w->tc_host.len,
+                                            sizeof(watch->host_buf));
+        ngx_memcpy(watch->host_buf, w->tc_host.data,
+                   watch->waiter.tc_host.len);
+
+        watch->dummy.fd = (ngx_socket_t) -1;
+        watch->dummy.data = watch;
+
+        watch->look.data = &watch->dummy;
+        watch->look.log = ngx_cycle->log;
+        watch->look.handler = ngx_rtmp_cluster_origin_watch_look;
+        watch->look.cancelable = 1;
+
+        ngx_queue_insert_tail(&ngx_rtmp_cluster_origin_watches,
+                              &watch->queue);
+
+        ngx_add_timer(&watch->look, NGX_RTMP_CLUSTER_WAIT_LOOK);
+    }
+
+    ngx_queue_insert_tail(&watch->plays, &octx->wait_queue);
+    octx->watch = watch;
+
+    octx->wait_evt.data = s->connection;
+    octx->wait_evt.log = s->connection->log;
+    octx->wait_evt.handler = ngx_rtmp_cluster_origin_wait_limit;
+    octx->wait_evt.cancelable = 1;
+
+    ngx_add_timer(&octx->wait_evt, w->cacf->wait_timeout);
+
+    return NGX_OK;
+}
+
+
+/* the play waits no more: served, answered, or gone */
+
+static void
+ngx_rtmp_cluster_origin_wait_end(ngx_rtmp_cluster_origin_ctx_t *octx)
+{
+    ngx_rtmp_cluster_origin_watch_t  *watch;
+
+    if (octx->wait_evt.timer_set) {
+        ngx_del_timer(&octx->wait_evt);
+    }
+
+    watch = octx->watch;
+    if (watch == NULL) {
+        return;
+    }
+
+    ngx_queue_remove(&octx->wait_queue);
+    octx->watch = NULL;
+
+    if (ngx_queue_empty(&watch->plays) && !watch->busy) {
+        ngx_rtmp_cluster_origin_watch_free(watch);
+    }
+}
+
+
+/* cluster_wait_timeout: no publisher came, none was found */
+
+static void
+ngx_rtmp_cluster_origin_wait_limit(ngx_event_t *ev)
+{
+    ngx_connection_t               *c;
+    ngx_rtmp_session_t             *s;
+    ngx_rtmp_cluster_ctx_t         *ctx;
+    ngx_rtmp_cluster_origin_ctx_t  *octx;
+
+    c = ev->data;
+    s = c->data;
+
+    ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
+    octx = ctx->origin;
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "cluster: \"%V\" was not published in the cluster "
+                  "within %Mms (cluster_wait_timeout)", &octx->waiter.key,
+                  octx->waiter.cacf->wait_timeout);
+
+    ngx_rtmp_cluster_origin_wait_end(octx);
+
+    (void) ngx_rtmp_send_status(s, "NetStream.Play.StreamNotFound",
+                                "error", "No such stream");
+    ngx_rtmp_finalize_session(s);
+}
+
+
+static ngx_rtmp_cluster_origin_watch_t *
+ngx_rtmp_cluster_origin_watch_find(ngx_rtmp_cluster_app_conf_t *cacf,
+    ngx_str_t *key)
+{
+    ngx_queue_t                      *q;
+    ngx_rtmp_cluster_origin_watch_t  *watch;
+
+    for (q = ngx_queue_head(&ngx_rtmp_cluster_origin_watches);
+         q != ngx_queue_sentinel(&ngx_rtmp_cluster_origin_watches);
+         q = ngx_queue_next(q))
+    {
+        watch = ngx_queue_data(q, ngx_rtmp_cluster_origin_watch_t, queue);
+
+        if (watch->waiter.cacf == cacf && watch->waiter.key.len == key->len
+            && ngx_strncmp(watch->waiter.key.data, key->data, key->len) == 0)
+        {
+            return watch;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * A watch looks again: published on this host since (a worker's
+ * registry), else where the lookup says.
+ */
+
+static void
+ngx_rtmp_cluster_origin_watch_look(ngx_event_t *ev)
+{
+    ngx_int_t                         rc;
+    ngx_pid_t                         pid;
+    ngx_rtmp_cluster_zone_t          *zone;
+    ngx_rtmp_cluster_app_conf_t      *cacf;
+    ngx_rtmp_cluster_origin_watch_t  *watch;
+
+    watch = ((ngx_connection_t *) ev->data)->data;
+    cacf = watch->waiter.cacf;
+
+    zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
+
+    if (zone == NULL || ngx_exiting || ngx_terminate) {
+        /* a worker shutting down looks no more; the limits still hold */
+        return;
+    }
+
+    pid = ngx_rtmp_cluster_registry_find(zone, &watch->waiter.key);
+
+    if (pid) {
+        ngx_rtmp_cluster_origin_watch_here(watch, pid);
+        return;
+    }
+
+    if (cacf->coworkers == NULL && cacf->managers == NULL) {
+        ngx_add_timer(&watch->look, NGX_RTMP_CLUSTER_WAIT_LOOK);
+        return;
+    }
+
+    rc = ngx_rtmp_cluster_lookup(&watch->waiter);
+
+    if (rc == NGX_AGAIN) {
+        return;
+    }
+
+    if (rc == NGX_OK) {
+        ngx_rtmp_cluster_origin_watch_found(watch);
+        return;
+    }
+
+    /* a cached "not found": a lookup starts soon after it expires */
+    ngx_add_timer(&watch->look, NGX_RTMP_CLUSTER_WAIT_CACHED);
+}
+
+
+static void
+ngx_rtmp_cluster_origin_watch_answer(ngx_rtmp_cluster_waiter_t *w,
+    ngx_int_t rc)
+{
+    ngx_rtmp_cluster_origin_watch_t *watch = w->data;
+
+    if (rc == NGX_OK) {
+        ngx_rtmp_cluster_origin_watch_found(watch);
+        return;
+    }
+
+    if (!ngx_exiting && !ngx_terminate) {
+        ngx_add_timer(&watch->look, NGX_RTMP_CLUSTER_WAIT_LOOK);
+    }
+}
+
+
+/*
+ * Found elsewhere: every waiting play gets what it would have got at
+ * once, the 302 or the proxy pull (the player is nginx-rtmp's live
+ * subscriber already, and gets the pull's media).
+ */
+
+static void
+ngx_rtmp_cluster_origin_watch_found(ngx_rtmp_cluster_origin_watch_t *watch)
+{
+    ngx_int_t                       rc;
+    ngx_uint_t                      n;
+    ngx_queue_t                    *q;
+    ngx_rtmp_session_t             *s;
+    ngx_rtmp_cluster_waiter_t      *w;
+    ngx_rtmp_cluster_origin_ctx_t  *octx;
+
+    q = ngx_queue_head(&watch->plays);
+    octx = ngx_queue_data(q, ngx_rtmp_cluster_origin_ctx_t, wait_queue);
+
+    if (ngx_rtmp_cluster_origin_is_self(octx->session, &watch->waiter)) {
+        ngx_add_timer(&watch->look, NGX_RTMP_CLUSTER_WAIT_LOOK);
+        return;
+    }
+
+    n = 0;
+    watch->busy = 1;
+
+    while (!ngx_queue_empty(&watch->plays)) {
+        q = ngx_queue_head(&watch->plays);
+        octx = ngx_queue_data(q, ngx_rtmp_cluster_origin_ctx_t, wait_queue);
+        s = octx->session;
+
+        ngx_rtmp_cluster_origin_wait_end(octx);
+
+        w = &octx->waiter;
+        ngx_memcpy(w->addr, watch->waiter.addr, sizeof(w->addr));
+        w->port = watch->waiter.port;
+
+        if (w->cacf->found == NGX_RTMP_CLUSTER_FOUND_PROXY) {
+            rc = ngx_rtmp_cluster_origin_play_relay(s, octx->suspend.play,
+                                     &ngx_rtmp_cluster_origin_proxy_source,
+                                     w);
+        } else {
+            rc = ngx_rtmp_cluster_origin_redirect(s, octx->suspend.play, w);
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_rtmp_finalize_session(s);
+        }
+
+        n++;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "cluster: \"%V\" is on %s:%d now: %s %ui waiting "
+                  "play(s)", &watch->waiter.key, watch->waiter.addr,
+                  (int) watch->waiter.port,
+                  watch->waiter.cacf->found == NGX_RTMP_CLUSTER_FOUND_PROXY
+                  ? "proxying it for" : "redirecting", n);
+
+    ngx_rtmp_cluster_origin_watch_free(watch);
+}
+
+
+/*
+ * Published on this host meanwhile.  On this worker, nginx-rtmp's live
+ * module gives the waiting players the stream; on another, they are
+ * relayed from it, as a play is when it comes (if that worker relays).
+ */
+
+static void
+ngx_rtmp_cluster_origin_watch_here(ngx_rtmp_cluster_origin_watch_t *watch,
+    ngx_pid_t pid)
+{
+    ngx_pid_t                       owner;
+    ngx_queue_t                    *q;
+    ngx_rtmp_session_t             *s;
+    ngx_rtmp_cluster_zone_t        *zone;
+    ngx_rtmp_cluster_origin_ctx_t  *octx;
+
+    if (pid != ngx_pid) {
+        zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
+        owner = ngx_rtmp_cluster_owner(zone, &watch->waiter.key, 0, 0);
+
+        if (owner == 0 || owner == ngx_pid) {
+            /* that worker does not relay: they wait, as nginx-rtmp's */
+            ngx_add_timer(&watch->look, NGX_RTMP_CLUSTER_WAIT_LOOK);
+            return;
+        }
+    }
+
+    watch->busy = 1;
+
+    while (!ngx_queue_empty(&watch->plays)) {
+        q = ngx_queue_head(&watch->plays);
+        octx = ngx_queue_data(q, ngx_rtmp_cluster_origin_ctx_t, wait_queue);
+        s = octx->session;
+
+        ngx_rtmp_cluster_origin_wait_end(octx);
+
+        if (pid != ngx_pid
+            && ngx_rtmp_cluster_origin_play_relay(s, octx->suspend.play,
+                                                  NULL, NULL)
+               == NGX_ERROR)
+        {
+            ngx_rtmp_finalize_session(s);
+        }
+    }
+
+    ngx_rtmp_cluster_origin_watch_free(watch);
+}
+
+
+static void
+ngx_rtmp_cluster_origin_watch_free(ngx_rtmp_cluster_origin_watch_t *watch)
+{
+    if (watch->waiter.flight) {
+        ngx_rtmp_cluster_lookup_cancel(&watch->waiter);
+    }
+
+    if (watch->look.timer_set) {
+        ngx_del_timer(&watch->look);
+    }
+
+    ngx_queue_remove(&watch->queue);
+    ngx_free(watch);
 }
 
 
@@ -672,10 +1099,14 @@ ngx_rtmp_cluster_origin_redirect(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
     (void) ngx_tcp_nodelay(s->connection);
 
     if (w->cacf->redirect == NGX_RTMP_CLUSTER_REDIRECT_SRS) {
-        if (ngx_rtmp_send_status(s, "NetStream.Play.Reset", "status",
-                                 "Playing and resetting") != NGX_OK
-            || ngx_rtmp_send_status(s, "NetStream.Play.Start", "status",
-                                    "Started playing") != NGX_OK)
+
+        /* a play that waited was answered by nginx-rtmp already */
+
+        if (!octx->played
+            && (ngx_rtmp_send_status(s, "NetStream.Play.Reset", "status",
+                                     "Playing and resetting") != NGX_OK
+                || ngx_rtmp_send_status(s, "NetStream.Play.Start", "status",
+                                        "Started playing") != NGX_OK))
         {
             return NGX_ERROR;
         }
@@ -1047,6 +1478,7 @@ ngx_rtmp_cluster_origin_published(ngx_rtmp_session_t *s,
     ngx_rtmp_cluster_ctx_t          *ctx;
     ngx_rtmp_cluster_zone_t         *zone;
     ngx_rtmp_cluster_origin_ctx_t   *octx;
+    ngx_rtmp_cluster_origin_watch_t *watch;
     ngx_rtmp_cluster_registration_t *reg;
 
     lctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_live_module);
@@ -1081,6 +1513,15 @@ ngx_rtmp_cluster_origin_published(ngx_rtmp_session_t *s,
 
     ngx_rtmp_cluster_lookup_forget(zone, &reg->key);
     reg->registered = 1;
+
+    /* plays waiting on this worker: the live module serves them now */
+
+    watch = ngx_rtmp_cluster_origin_watch_find(
+                ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module),
+                &reg->key);
+    if (watch) {
+        ngx_rtmp_cluster_origin_watch_here(watch, ngx_pid);
+    }
 
     /* listed in the status, with its GOP; other workers relay from us */
 
@@ -1124,6 +1565,8 @@ ngx_rtmp_cluster_origin_close(ngx_rtmp_session_t *s)
     if (octx->close_evt.timer_set) {
         ngx_del_timer(&octx->close_evt);
     }
+
+    ngx_rtmp_cluster_origin_wait_end(octx);
 
     if (octx->registration.registered) {
         octx->registration.registered = 0;
