@@ -1,0 +1,143 @@
+#!/usr/bin/perl
+
+# Players' timestamps across a failover to an origin that restarts them
+# at 0, as SRS 6 does for each new consumer (time_jitter full): the edge
+# rebases the new origin's timestamps, so every player's audio and video
+# go on from where they were, never back, and jump no more than the time
+# that really passed (plus a frame); ffmpeg reading the edge over the
+# switch sees no non-monotonic DTS.  Ten hours ahead and tracks that
+# start apart: t/68; between two of our origins, a joiner after the
+# switch and merged writes: t/69.
+
+use strict;
+use warnings;
+
+use JSON::PP ();
+use Test::More;
+use Time::HiRes qw(time);
+
+use lib 't/lib';
+use ClusterTest;
+use ClusterConf;
+use FakeOrigin;
+use Timeline;
+
+my $t = ClusterTest->new;
+$t->skip_unless_module;
+
+my ($op, $ep, $eh) = map { $t->port } 1 .. 3;
+
+my $o = $t->nginx('origin', origin_conf($op), ports => [$op], cluster => 0);
+
+# the SRS-like origin, next in the edge's order
+my $fake = FakeOrigin->start(mode => 'media', media => $t->media,
+                             ts_start => 0, log => $t->tmp . '/fake.log');
+my $fp = $fake->port;
+
+my $e = $t->nginx('edge', edge_conf(port => $ep, http => $eh,
+    origins => ["127.0.0.1:$op", "127.0.0.1:$fp"],
+    app => 'cluster_balance order;'), ports => [$ep, $eh]);
+
+$t->publish("rtmp://127.0.0.1:$op/live/s");
+ok($t->wait_until(sub { $o->grep_log(qr/publish: name='s'/) }),
+   'published on the origin');
+
+my @p = map { $t->rtmp_play($ep, 'live', 's', wait => 1) } 1 .. 3;
+
+# ffmpeg as a player too, copying what it gets into MPEG-TS (a muxer that
+# checks every DTS)
+my $ts_file = $t->tmp . '/player.ts';
+my $ff = $t->spawn(['ffmpeg', '-hide_banner', '-nostdin', '-loglevel',
+                    'warning', '-rw_timeout', int(slow(10) * 1_000_000),
+                    '-i', "rtmp://127.0.0.1:$ep/live/s", '-c', 'copy',
+                    '-f', 'mpegts', '-y', $ts_file], name => 'ffmpeg-player');
+my $ff_start = time;
+ok($t->wait_until(sub {
+    my ($s) = stream_status($e->status($eh, '/cluster'), 's');
+    $s && $s->{players} == 4;
+}), 'ffmpeg plays too');
+
+# a few seconds from the first origin, far enough from 0 that a restart
+# at 0 would show
+sub video_at { grep { !$_->{hdr} } Timeline::track($_[0], 9) }
+my ($msgs, $ok) = record_players(\@p, timeout => 15, until => sub {
+    !grep { my @v = video_at($_); !@v || $v[-1]{ts} < 4000 } @{$_[0]};
+});
+ok($ok, 'players: 4 s of video from the first origin');
+is(scalar(map { backwards(track($_, 9)), backwards(track($_, 8)) } @$msgs),
+   0, 'control: no step back before the switch');
+
+my $killed = time;
+$o->kill9;
+
+# 4 s of video from the SRS-like origin to every player
+($msgs, $ok) = record_players(\@p, msgs => $msgs, timeout => 20,
+    until => sub {
+        !grep { video_at([after($killed, @$_)]) < 100 } @{$_[0]};
+    });
+ok($ok, 'players: 4 s of video after the switch');
+ok((grep { /^media 0$/ } $fake->log_lines), 'the SRS-like origin played');
+
+my ($s) = stream_status($e->status($eh, '/cluster'), 's');
+is($s->{origin}, "127.0.0.1:$fp", 'status: pulling from the SRS-like origin');
+
+for my $i (0 .. $#p) {
+    my @m = @{$msgs->[$i]};
+    ok(!$p[$i]->eof, "player $i: same connection");
+
+    for my $type (9, 8) {
+        my $what = $type == 9 ? 'video' : 'audio';
+        my @tr = track(\@m, $type);
+        my @back = backwards(@tr);
+        is(scalar @back, 0, "player $i: $what never goes back")
+            or diag(sprintf "%d -> %d", $back[0][0]{ts}, $back[0][1]{ts});
+
+        my $w = worst_jump(@tr);
+        cmp_ok($w->{excess}, '<=', 1000 + slow(50),
+               "player $i: $what jumps no more than 1 s beyond the real gap")
+            or diag(sprintf "%d -> %d in %.0f ms", $w->{from}, $w->{to},
+                            $w->{gap});
+    }
+
+    # the largest step of video (the switch), and the time it took
+    my @v = video_at(\@m);
+    my ($sw) = sort { $b->[0] <=> $a->[0] }
+               map { [$v[$_]{ts} - $v[$_ - 1]{ts},
+                      ($v[$_]{at} - $v[$_ - 1]{at}) * 1000, $v[$_ - 1]{ts}] }
+               1 .. $#v;
+    diag(sprintf "player %d: largest video step %d -> %d ms "
+         . "(+%d ms, %.0f ms later)", $i, $sw->[2], $sw->[2] + $sw->[0],
+         $sw->[0], $sw->[1]);
+}
+
+ok($e->grep_log(
+       qr/"live\/s" from origin "127\.0\.0\.1:$fp": timestamps rebased/),
+   'log: the rebase names the stream and the origin');
+
+# ffmpeg: no complaint, and its copy goes on past the switch in real time
+$ff->stop;
+my $ff_ran = time - $ff_start;
+my $log = $ff->log_text;
+ok($log !~ /non[- ]monoton/i, 'ffmpeg: no non-monotonic DTS')
+    or diag(join "\n", (grep { /monoton/i } split /\n/, $log)[0 .. 4]);
+
+my ($code, $out) = $t->run(['ffprobe', '-v', 'error', '-show_entries',
+    'packet=codec_type,dts_time', '-of', 'json', $ts_file], timeout => 30);
+my $pk = eval { JSON::PP::decode_json($out)->{packets} } // [];
+my @dts = map { $_->{dts_time} } grep { $_->{codec_type} eq 'video'
+                                        && defined $_->{dts_time} } @$pk;
+ok(@dts > 100, sprintf 'ffprobe: %d video packets in the copy', scalar @dts);
+my $span = @dts ? $dts[-1] - $dts[0] : 0;
+cmp_ok($span, '>=', $killed - $ff_start + 2,
+       sprintf 'ffprobe: the copy spans %.1f s, past the switch (%.1f s in)',
+               $span, $killed - $ff_start);
+cmp_ok($span, '<=', $ff_ran + 1,
+       sprintf 'ffprobe: no more than the %.1f s it ran', $ff_ran);
+ok(monotonic(@dts), 'ffprobe: video DTS never back in the copy');
+
+$_->close for @p;
+$fake->stop;
+
+$t->check_logs($e);
+
+done_testing;
