@@ -12,7 +12,6 @@
 use strict;
 use warnings;
 
-use JSON::PP ();
 use Test::More;
 use Time::HiRes qw(time);
 
@@ -44,13 +43,9 @@ ok($t->wait_until(sub { $o->grep_log(qr/publish: name='s'/) }),
 
 my @p = map { $t->rtmp_play($ep, 'live', 's', wait => 1) } 1 .. 3;
 
-# ffmpeg as a player too, copying what it gets into MPEG-TS (a muxer that
-# checks every DTS)
+# ffmpeg as a player too
 my $ts_file = $t->tmp . '/player.ts';
-my $ff = $t->spawn(['ffmpeg', '-hide_banner', '-nostdin', '-loglevel',
-                    'warning', '-rw_timeout', int(slow(10) * 1_000_000),
-                    '-i', "rtmp://127.0.0.1:$ep/live/s", '-c', 'copy',
-                    '-f', 'mpegts', '-y', $ts_file], name => 'ffmpeg-player');
+my $ff = ffmpeg_copy($t, "rtmp://127.0.0.1:$ep/live/s", $ts_file);
 my $ff_start = time;
 ok($t->wait_until(sub {
     my ($s) = stream_status($e->status($eh, '/cluster'), 's');
@@ -121,11 +116,7 @@ my $log = $ff->log_text;
 ok($log !~ /non[- ]monoton/i, 'ffmpeg: no non-monotonic DTS')
     or diag(join "\n", (grep { /monoton/i } split /\n/, $log)[0 .. 4]);
 
-my ($code, $out) = $t->run(['ffprobe', '-v', 'error', '-show_entries',
-    'packet=codec_type,dts_time', '-of', 'json', $ts_file], timeout => 30);
-my $pk = eval { JSON::PP::decode_json($out)->{packets} } // [];
-my @dts = map { $_->{dts_time} } grep { $_->{codec_type} eq 'video'
-                                        && defined $_->{dts_time} } @$pk;
+my @dts = copy_video_dts($t, $ts_file);
 ok(@dts > 100, sprintf 'ffprobe: %d video packets in the copy', scalar @dts);
 my $span = @dts ? $dts[-1] - $dts[0] : 0;
 cmp_ok($span, '>=', $killed - $ff_start + 2,

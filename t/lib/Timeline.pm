@@ -12,11 +12,13 @@ use warnings;
 
 use Digest::MD5 qw(md5_hex);
 use Exporter qw(import);
+use JSON::PP ();
 use Time::HiRes qw(time);
 
 use ClusterTest ();
 
-our @EXPORT = qw(record_players track backwards worst_jump after);
+our @EXPORT = qw(record_players track backwards worst_jump after
+                 ffmpeg_copy copy_video_dts);
 
 # record_players([$client, ...], until => sub { my ($msgs) = @_; ... },
 #                timeout => s): reads the players side by side until the
@@ -82,6 +84,31 @@ sub worst_jump {
 sub after {
     my ($t, @m) = @_;
     return grep { $_->{at} > $t } @m;
+}
+
+# ffmpeg_copy($t, $url, $file): ffmpeg as a player of $url in the
+# background, copying what it gets into MPEG-TS $file (a muxer that
+# checks every DTS, and logs "Non-monotonous DTS" when one goes back);
+# its ClusterTest::Proc (log_text: its warnings)
+sub ffmpeg_copy {
+    my ($t, $url, $file) = @_;
+    return $t->spawn(['ffmpeg', '-hide_banner', '-nostdin', '-loglevel',
+                      'warning', '-rw_timeout',
+                      int(ClusterTest::slow(10) * 1_000_000), '-i', $url,
+                      '-c', 'copy', '-f', 'mpegts', '-y', $file],
+                     name => 'ffmpeg-player');
+}
+
+# copy_video_dts($t, $file): the DTS (s) of the video packets of $file,
+# as ffprobe reads them
+sub copy_video_dts {
+    my ($t, $file) = @_;
+    my ($code, $out) = $t->run(['ffprobe', '-v', 'error', '-show_entries',
+        'packet=codec_type,dts_time', '-of', 'json', $file], timeout => 30);
+    my $pk = eval { JSON::PP::decode_json($out)->{packets} } // [];
+    return map { $_->{dts_time} }
+           grep { $_->{codec_type} eq 'video' && defined $_->{dts_time} }
+           @$pk;
 }
 
 1;
