@@ -378,10 +378,13 @@ typedef struct {
     uint32_t                        last[2];    /* sent: video, audio */
     uint32_t                        step[2];    /* their last intervals */
     uint32_t                        offset;     /* the upstream's, mod 2^32 */
+    uint32_t                        in[2];      /* the upstream's last */
     ngx_msec_t                      sent;       /* when the last one went */
+    ngx_msec_t                      at[2];      /* and of each track */
     ngx_uint_t                      rebases;
     ngx_uint_t                      clamped;    /* messages moved up */
     unsigned                        seen:2;     /* tracks sent */
+    unsigned                        in_seen:2;  /* tracks of the upstream */
     unsigned                        pending:1;  /* a new upstream */
 } ngx_rtmp_cluster_timeline_t;
 

@@ -20,6 +20,8 @@
  * stay in sync.  A message that would still go below its own track's
  * last (the new upstream's audio and video started apart) goes 1 ms
  * after it instead.  The first upstream's timestamps pass as they are.
+ * An upstream whose own timestamps start over or leap mid-stream gets a
+ * new offset the same way.
  *
  * This is done once per message, before nginx-rtmp's live module fans
  * it out (see ngx_rtmp_cluster_av_rebase() in the module), so the live
@@ -34,6 +36,7 @@
 #define NGX_RTMP_CLUSTER_TIMELINE_STEP      40      /* ms, unknown rate */
 #define NGX_RTMP_CLUSTER_TIMELINE_STEP_MAX  1000    /* a frame's, at most */
 #define NGX_RTMP_CLUSTER_TIMELINE_GAP       5000    /* a short gap */
+#define NGX_RTMP_CLUSTER_TIMELINE_BACK      1000    /* a restart, not jitter */
 
 
 /* a before b, modulo 2^32 */
@@ -43,6 +46,8 @@
 void
 ngx_rtmp_cluster_timeline_restart(ngx_rtmp_cluster_timeline_t *tl)
 {
+    tl->in_seen = 0;
+
     /* nothing sent yet: the first upstream's timestamps are kept */
     if (tl->seen) {
         tl->pending = 1;
@@ -54,12 +59,36 @@ uint32_t
 ngx_rtmp_cluster_timeline_map(ngx_rtmp_cluster_timeline_t *tl,
     ngx_uint_t video, ngx_uint_t header, uint32_t timestamp)
 {
+    int32_t     d;
     uint32_t    out, last, step;
     ngx_uint_t  k, other;
     ngx_msec_t  gap;
 
     k = video ? 0 : 1;
     other = 1 - k;
+
+    /*
+     * The same upstream may start over too (its publisher came back and
+     * the origin kept our play), or leap: a track going back by more than
+     * jitter, or on further than the time that passed by more than a
+     * short gap, is a new timeline, placed as a new upstream's is.
+     */
+
+    if (!header && (tl->in_seen & (1 << k))) {
+        d = (int32_t) (timestamp - tl->in[k]);
+        gap = ngx_current_msec - tl->at[k];
+
+        if (d < -NGX_RTMP_CLUSTER_TIMELINE_BACK
+            || (d > 0 && (ngx_msec_t) d > gap + NGX_RTMP_CLUSTER_TIMELINE_GAP))
+        {
+            tl->pending = 1;
+        }
+    }
+
+    if (!header) {
+        tl->in[k] = timestamp;
+        tl->in_seen |= 1 << k;
+    }
 
     /* the latest message of either track */
 
@@ -118,6 +147,7 @@ ngx_rtmp_cluster_timeline_map(ngx_rtmp_cluster_timeline_t *tl,
     tl->last[k] = out;
     tl->seen |= 1 << k;
     tl->sent = ngx_current_msec;
+    tl->at[k] = tl->sent;
 
     return out;
 }

@@ -5,9 +5,11 @@
 # rebases the new origin's timestamps, so every player's audio and video
 # go on from where they were, never back, and jump no more than the time
 # that really passed (plus a frame); ffmpeg reading the edge over the
-# switch sees no non-monotonic DTS.  Ten hours ahead and tracks that
-# start apart: t/68; between two of our origins, a joiner after the
-# switch and merged writes: t/69.
+# switch sees no non-monotonic DTS.  The same for an origin whose own
+# publisher starts over under the edge's pull (the same upstream): time
+# goes on at the clock's pace.  Ten hours ahead and tracks that start
+# apart: t/68; between two of our origins, a joiner after the switch and
+# merged writes: t/69.
 
 use strict;
 use warnings;
@@ -129,6 +131,61 @@ ok(monotonic(@dts), 'ffprobe: video DTS never back in the copy');
 $_->close for @p;
 $fake->stop;
 
-$t->check_logs($e);
+# the same upstream starting over: the origin's publisher comes back,
+# nginx-rtmp keeps the edge's play, and its timestamps restart at 0
+
+my ($o3p, $e2p, $e2h) = map { $t->port } 1 .. 3;
+my $o3 = $t->nginx('origin3', origin_conf($o3p), ports => [$o3p],
+                   cluster => 0);
+my $e2 = $t->nginx('edge2', edge_conf(port => $e2p, http => $e2h,
+    origins => ["127.0.0.1:$o3p"]), ports => [$e2p, $e2h]);
+
+my $pub = $t->publish("rtmp://127.0.0.1:$o3p/live/r");
+ok($t->wait_until(sub { $o3->grep_log(qr/publish: name='r'/) }),
+   'republish: published');
+my @q = map { $t->rtmp_play($e2p, 'live', 'r', wait => 1) } 1 .. 2;
+($msgs, $ok) = record_players(\@q, timeout => 15, until => sub {
+    !grep { my @v = video_at($_); !@v || $v[-1]{ts} < 3000 } @{$_[0]};
+});
+ok($ok, 'republish: 3 s of video from the first publisher');
+
+$pub->stop;
+my $again = time;
+$t->publish("rtmp://127.0.0.1:$o3p/live/r");
+
+($msgs, $ok) = record_players(\@q, msgs => $msgs, timeout => 20,
+    until => sub {
+        !grep { video_at([after($again, @$_)]) < 75 } @{$_[0]};
+    });
+ok($ok, 'republish: 3 s of video from the second publisher');
+my ($s2) = stream_status($e2->status($e2h, '/cluster'), 'r');
+is($s2->{failovers}, 0, 'republish: the same upstream all along');
+
+for my $i (0 .. $#q) {
+    my @m = @{$msgs->[$i]};
+    for my $type (9, 8) {
+        my $what = $type == 9 ? 'video' : 'audio';
+        my @tr = track(\@m, $type);
+        my @back = backwards(@tr);
+        is(scalar @back, 0, "republish: player $i: $what never goes back")
+            or diag(sprintf "%d -> %d", $back[0][0]{ts}, $back[0][1]{ts});
+        my $w = worst_jump(@tr);
+        cmp_ok($w->{excess}, '<=', 1000 + slow(50),
+               "republish: player $i: $what jumps no more than 1 s beyond"
+               . ' the real gap')
+            or diag(sprintf "%d -> %d in %.0f ms", $w->{from}, $w->{to},
+                            $w->{gap});
+    }
+
+    # and goes on at the pace of the clock, not squeezed after the last
+    my @v = video_at([after($again + 1, @m)]);
+    my $pace = @v > 1 ? ($v[-1]{ts} - $v[0]{ts})
+                        / (($v[-1]{at} - $v[0]{at}) * 1000) : 0;
+    cmp_ok($pace, '>', 0.5, sprintf "republish: player $i: video at %.2f"
+           . ' times the pace of the clock', $pace);
+}
+$_->close for @q;
+
+$t->check_logs($e, $e2);
 
 done_testing;
