@@ -35,6 +35,33 @@ my $fake = FakeOrigin->start(mode => 'media', media => $t->media,
                              ts_start => 0, log => $t->tmp . '/fake.log');
 my $fp = $fake->port;
 
+# the fake itself: SRS's start of a play, then media from 0 on, in real
+# time, for each new consumer
+for my $n (1, 2) {
+    my $c = $t->rtmp(port => $fp, app => 'live');
+    $c->create_stream;
+    $c->play('s');
+    my (@codes, @media);
+    my $start = time;
+    $c->wait_message(sub {
+        my $m = shift;
+        # commands by their status code, data messages by their name
+        push @codes, $m->{code} // $m->{name} if defined $m->{name};
+        push @media, $m if $m->{type} eq '8' || $m->{type} eq '9';
+        return @media && $media[-1]{timestamp} >= 1000;
+    }, timeout => 5);
+    is(join(',', @codes[0 .. 4]), 'NetStream.Play.Reset,NetStream.Play.Start,'
+       . '|RtmpSampleAccess,onStatus,onMetaData',
+       "fake, play $n: SRS's start of a play");
+    ok(@media > 2 && $media[0]{is_seq_header} && $media[1]{is_seq_header},
+       "fake, play $n: sequence headers first");
+    is($media[0]{timestamp}, 0, "fake, play $n: from 0");
+    my $took = time - $start;
+    ok($took > 0.8 && $took < slow(1.5),
+       sprintf "fake, play $n: 1 s of media in %.2f s", $took);
+    $c->close;
+}
+
 my $e = $t->nginx('edge', edge_conf(port => $ep, http => $eh,
     origins => ["127.0.0.1:$op", "127.0.0.1:$fp"],
     app => 'cluster_balance order;'), ports => [$ep, $eh]);
