@@ -123,15 +123,10 @@ for my $i (0 .. $#p) {
                             $w->{gap});
     }
 
-    # the largest step of video (the switch), and the time it took
-    my @v = video_at(\@m);
-    my ($sw) = sort { $b->[0] <=> $a->[0] }
-               map { [$v[$_]{ts} - $v[$_ - 1]{ts},
-                      ($v[$_]{at} - $v[$_ - 1]{at}) * 1000, $v[$_ - 1]{ts}] }
-               1 .. $#v;
-    diag(sprintf "player %d: largest video step %d -> %d ms "
-         . "(+%d ms, %.0f ms later)", $i, $sw->[2], $sw->[2] + $sw->[0],
-         $sw->[0], $sw->[1]);
+    # the switch: the longest wait for video, and its step
+    my $sw = longest_wait(grep { !$_->{hdr} } track(\@m, 9));
+    diag(sprintf "player %d: at the switch video went %d -> %d ms (%+d ms)"
+         . " after %.0f ms", $i, @$sw{qw(from to step gap)});
 }
 
 ok($e->grep_log(

@@ -90,6 +90,10 @@ for my $i (0 .. $#p) {
             or diag(sprintf "%d -> %d in %.0f ms", $w->{from}, $w->{to},
                             $w->{gap});
     }
+
+    my $sw = longest_wait(grep { !$_->{hdr} } track(\@m, 9));
+    diag(sprintf "player %d: at the switch video went %d -> %d ms (%+d ms)"
+         . " after %.0f ms", $i, @$sw{qw(from to step gap)});
 }
 
 # merged writes at work: messages come in batches, not one by one

@@ -17,8 +17,8 @@ use Time::HiRes qw(time);
 
 use ClusterTest ();
 
-our @EXPORT = qw(record_players track backwards worst_jump after
-                 ffmpeg_copy copy_video_dts);
+our @EXPORT = qw(record_players track backwards worst_jump longest_wait
+                 after ffmpeg_copy copy_video_dts);
 
 # record_players([$client, ...], until => sub { my ($msgs) = @_; ... },
 #                timeout => s): reads the players side by side until the
@@ -75,6 +75,21 @@ sub worst_jump {
         my $gap = ($m[$i]{at} - $m[$i - 1]{at}) * 1000;
         next unless $step - $gap > $w->{excess};
         $w = { excess => $step - $gap, step => $step, gap => $gap,
+               from => $m[$i - 1]{ts}, to => $m[$i]{ts} };
+    }
+    return $w;
+}
+
+# longest_wait(@track): the consecutive pair with the longest time
+# between arrivals (at a switch: the failover's), as { step, gap, from,
+# to } (ms)
+sub longest_wait {
+    my @m = @_;
+    my $w = { step => 0, gap => -1, from => 0, to => 0 };
+    for my $i (1 .. $#m) {
+        my $gap = ($m[$i]{at} - $m[$i - 1]{at}) * 1000;
+        next unless $gap > $w->{gap};
+        $w = { step => $m[$i]{ts} - $m[$i - 1]{ts}, gap => $gap,
                from => $m[$i - 1]{ts}, to => $m[$i]{ts} };
     }
     return $w;
