@@ -385,7 +385,8 @@ typedef struct {
     ngx_uint_t                      clamped;    /* messages moved up */
     unsigned                        seen:2;     /* tracks sent */
     unsigned                        in_seen:2;  /* tracks of the upstream */
-    unsigned                        pending:1;  /* a new upstream */
+    unsigned                        pending:1;  /* the next frame sets
+                                                   the offset */
 } ngx_rtmp_cluster_timeline_t;
 
 

@@ -8,6 +8,7 @@
 
 
 #include "ngx_rtmp_cluster.h"
+#include "ngx_rtmp_codec_module.h"
 
 
 static ngx_int_t ngx_rtmp_cluster_postconfiguration(ngx_conf_t *cf);
@@ -1591,7 +1592,7 @@ static ngx_int_t
 ngx_rtmp_cluster_av_rebase(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
     ngx_chain_t *in)
 {
-    ngx_uint_t                  i, n;
+    ngx_uint_t                  i, n, header;
     ngx_rtmp_header_t           rh;
     ngx_rtmp_handler_pt        *evh;
     ngx_rtmp_cluster_ctx_t     *ctx;
@@ -1607,9 +1608,13 @@ ngx_rtmp_cluster_av_rebase(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
         return NGX_OK;
     }
 
+    /* AVC and AAC sequence headers, whose timestamps say nothing */
+    header = ngx_rtmp_is_codec_header(in)
+             && (h->type == NGX_RTMP_MSG_VIDEO
+                 || (in->buf->pos[0] >> 4) == NGX_RTMP_AUDIO_AAC);
+
     rh = *h;
-    rh.timestamp = ngx_rtmp_cluster_stream_upstream_time(s, h,
-                                                ngx_rtmp_is_codec_header(in));
+    rh.timestamp = ngx_rtmp_cluster_stream_upstream_time(s, h, header);
 
     if (rh.timestamp == h->timestamp) {
         return NGX_OK;

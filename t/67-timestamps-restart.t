@@ -123,10 +123,10 @@ for my $i (0 .. $#p) {
                             $w->{gap});
     }
 
-    # the switch: the longest wait for video, and its step
-    my $sw = longest_wait(grep { !$_->{hdr} } track(\@m, 9));
+    # the switch: the rebased first frame, and the step to it
+    my $sw = switch_step($e, grep { !$_->{hdr} } track(\@m, 9));
     diag(sprintf "player %d: at the switch video went %d -> %d ms (%+d ms)"
-         . " after %.0f ms", $i, @$sw{qw(from to step gap)});
+         . " after %.0f ms", $i, @$sw{qw(from to step gap)}) if $sw;
 }
 
 ok($e->grep_log(

@@ -108,9 +108,9 @@ for my $i (0 .. $#p) {
                             $w->{gap});
     }
 
-    my $sw = longest_wait(grep { !$_->{hdr} } track(\@m, 9));
+    my $sw = switch_step($e, grep { !$_->{hdr} } track(\@m, 9));
     diag(sprintf "player %d: at the switch video went %d -> %d ms (%+d ms)"
-         . " after %.0f ms", $i, @$sw{qw(from to step gap)});
+         . " after %.0f ms", $i, @$sw{qw(from to step gap)}) if $sw;
 
     # once the audio caught up: as far apart as the origin has them
     my $d = av_distance(after($killed + slow(1.5), @m));

@@ -17,7 +17,7 @@ use Time::HiRes qw(time);
 
 use ClusterTest ();
 
-our @EXPORT = qw(record_players track backwards worst_jump longest_wait
+our @EXPORT = qw(record_players track backwards worst_jump switch_step
                  after ffmpeg_copy copy_video_dts);
 
 # record_players([$client, ...], until => sub { my ($msgs) = @_; ... },
@@ -80,19 +80,22 @@ sub worst_jump {
     return $w;
 }
 
-# longest_wait(@track): the consecutive pair with the longest time
-# between arrivals (at a switch: the failover's), as { step, gap, from,
-# to } (ms)
-sub longest_wait {
-    my @m = @_;
-    my $w = { step => 0, gap => -1, from => 0, to => 0 };
+# switch_step($edge, @track): where a player's track crossed the edge's
+# last rebase (its log: "... goes on as N"): the message before the first
+# one stamped N or later, and that one, as { step, gap, from, to } (ms);
+# undef without a rebase
+sub switch_step {
+    my ($edge, @m) = @_;
+    my ($l) = reverse $edge->grep_log(qr/timestamps rebased by/);
+    return undef unless $l && $l =~ /goes on as (\d+)\)/;
+    my $n = $1;
     for my $i (1 .. $#m) {
-        my $gap = ($m[$i]{at} - $m[$i - 1]{at}) * 1000;
-        next unless $gap > $w->{gap};
-        $w = { step => $m[$i]{ts} - $m[$i - 1]{ts}, gap => $gap,
-               from => $m[$i - 1]{ts}, to => $m[$i]{ts} };
+        next unless $m[$i]{ts} >= $n;
+        return { step => $m[$i]{ts} - $m[$i - 1]{ts},
+                 gap => ($m[$i]{at} - $m[$i - 1]{at}) * 1000,
+                 from => $m[$i - 1]{ts}, to => $m[$i]{ts} };
     }
-    return $w;
+    return undef;
 }
 
 # after($time, @msgs): those that arrived after $time
