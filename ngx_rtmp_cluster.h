@@ -21,6 +21,7 @@
  *                                 sessions, players, state, linger
  *   ngx_rtmp_cluster_gop.c        the GOP cache      } delivery to players
  *   ngx_rtmp_cluster_merge.c      merged writes      }
+ *   ngx_rtmp_cluster_timeline.c   players' timestamps across upstreams
  *   ngx_rtmp_cluster_workers.c    one upstream per stream per host:
  *                                 owners and worker sockets
  *   ngx_rtmp_cluster_zone.c       the shared zone (every write to it)
@@ -376,6 +377,26 @@ typedef struct {
 } ngx_rtmp_cluster_app_conf_t;
 
 
+/*
+ * A stream's timeline across its upstreams (ngx_rtmp_cluster_timeline.c):
+ * what its players were last sent, and the current upstream's offset.
+ */
+typedef struct {
+    uint32_t                        last[2];    /* sent: video, audio */
+    uint32_t                        step[2];    /* their last intervals */
+    uint32_t                        offset;     /* the upstream's, mod 2^32 */
+    uint32_t                        in[2];      /* the upstream's last */
+    ngx_msec_t                      sent;       /* when the last one went */
+    ngx_msec_t                      at[2];      /* and of each track */
+    ngx_uint_t                      rebases;
+    ngx_uint_t                      clamped;    /* messages moved up */
+    unsigned                        seen:2;     /* tracks sent */
+    unsigned                        in_seen:2;  /* tracks of the upstream */
+    unsigned                        pending:1;  /* the next frame sets
+                                                   the offset */
+} ngx_rtmp_cluster_timeline_t;
+
+
 typedef struct ngx_rtmp_cluster_stream_s   ngx_rtmp_cluster_stream_t;
 typedef struct ngx_rtmp_cluster_member_s   ngx_rtmp_cluster_member_t;
 typedef struct ngx_rtmp_cluster_fetch_s    ngx_rtmp_cluster_fetch_t;
@@ -673,6 +694,8 @@ void ngx_rtmp_cluster_stream_leave(ngx_rtmp_cluster_member_t *m);
 void ngx_rtmp_cluster_stream_upstream_published(ngx_rtmp_session_t *s);
 void ngx_rtmp_cluster_stream_upstream_media(ngx_rtmp_session_t *s,
     ngx_rtmp_header_t *h);
+uint32_t ngx_rtmp_cluster_stream_upstream_time(ngx_rtmp_session_t *s,
+    ngx_rtmp_header_t *h, ngx_uint_t header);
 void ngx_rtmp_cluster_stream_upstream_status(ngx_rtmp_session_t *s,
     ngx_rtmp_cluster_status_t *status);
 void ngx_rtmp_cluster_stream_upstream_closed(ngx_rtmp_session_t *s);
@@ -695,6 +718,11 @@ void ngx_rtmp_cluster_target_copy(ngx_rtmp_cluster_target_t *dst,
 ngx_int_t ngx_rtmp_cluster_target_inet(ngx_rtmp_cluster_target_t *t,
     in_addr_t inaddr, in_port_t port);
 const char *ngx_rtmp_cluster_state_name(ngx_uint_t state);
+
+/* a stream's timeline (ngx_rtmp_cluster_timeline.c) */
+void ngx_rtmp_cluster_timeline_restart(ngx_rtmp_cluster_timeline_t *tl);
+uint32_t ngx_rtmp_cluster_timeline_map(ngx_rtmp_cluster_timeline_t *tl,
+    ngx_uint_t video, ngx_uint_t header, uint32_t timestamp);
 
 /* the GOP cache (ngx_rtmp_cluster_gop.c) */
 void ngx_rtmp_cluster_gop_add(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,

@@ -45,6 +45,8 @@ struct ngx_rtmp_cluster_gop_s {
 
 static void ngx_rtmp_cluster_gop_drop(ngx_rtmp_cluster_gop_t *gop,
     ngx_uint_t n);
+static uint32_t ngx_rtmp_cluster_gop_audio_time(ngx_rtmp_cluster_gop_t *gop,
+    ngx_rtmp_live_ctx_t *pctx, ngx_uint_t max);
 static ngx_int_t ngx_rtmp_cluster_gop_send_header(ngx_rtmp_session_t *s,
     ngx_rtmp_core_srv_conf_t *cscf, ngx_chain_t *header, uint32_t csid,
     uint8_t type, uint32_t timestamp);
@@ -283,6 +285,7 @@ ngx_rtmp_cluster_gop_send(ngx_rtmp_session_t *s)
     max = cacf->gop_max_frames;
 
     f = &gop->frames[gop->first];
+    ats = ngx_rtmp_cluster_gop_audio_time(gop, pctx, max);
 
     ngx_rtmp_cluster_merge_player(s);
 
@@ -306,8 +309,7 @@ ngx_rtmp_cluster_gop_send(ngx_rtmp_session_t *s)
         if (codec->aac_header
             && ngx_rtmp_cluster_gop_send_header(s, cscf, codec->aac_header,
                                                 lctx->cs[1].csid,
-                                                NGX_RTMP_MSG_AUDIO,
-                                                f->timestamp)
+                                                NGX_RTMP_MSG_AUDIO, ats)
                != NGX_OK)
         {
             return;
@@ -352,6 +354,39 @@ ngx_rtmp_cluster_gop_send(ngx_rtmp_session_t *s)
     s->current_time = ngx_max(vts, ats);
 
     ngx_rtmp_cluster_merge_push(s);
+}
+
+
+/*
+ * The audio sequence header's timestamp: the GOP's keyframe's, unless
+ * audio that comes next is stamped before it (the GOP's first audio, or,
+ * when the GOP has none yet, the publisher's last, where the live module
+ * sends the header again): a player's audio never goes back.
+ */
+
+static uint32_t
+ngx_rtmp_cluster_gop_audio_time(ngx_rtmp_cluster_gop_t *gop,
+    ngx_rtmp_live_ctx_t *pctx, ngx_uint_t max)
+{
+    uint32_t                       ts;
+    ngx_uint_t                     i;
+    ngx_rtmp_cluster_gop_frame_t  *f;
+
+    ts = gop->frames[gop->first].timestamp;
+
+    for (i = 0; i < gop->nframes; i++) {
+        f = &gop->frames[(gop->first + i) % max];
+
+        if (!f->video) {
+            return (int32_t) (f->timestamp - ts) < 0 ? f->timestamp : ts;
+        }
+    }
+
+    if (pctx->cs[1].active && (int32_t) (pctx->cs[1].timestamp - ts) < 0) {
+        return pctx->cs[1].timestamp;
+    }
+
+    return ts;
 }
 
 

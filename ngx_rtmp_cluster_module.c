@@ -8,6 +8,7 @@
 
 
 #include "ngx_rtmp_cluster.h"
+#include "ngx_rtmp_codec_module.h"
 
 
 static ngx_int_t ngx_rtmp_cluster_postconfiguration(ngx_conf_t *cf);
@@ -46,6 +47,10 @@ static ngx_int_t ngx_rtmp_cluster_close_stream(ngx_rtmp_session_t *s,
     ngx_rtmp_close_stream_t *v);
 static ngx_int_t ngx_rtmp_cluster_av(ngx_rtmp_session_t *s,
     ngx_rtmp_header_t *h, ngx_chain_t *in);
+static ngx_int_t ngx_rtmp_cluster_av_rebase(ngx_rtmp_session_t *s,
+    ngx_rtmp_header_t *h, ngx_chain_t *in);
+static ngx_int_t ngx_rtmp_cluster_first_handler(ngx_array_t *a,
+    ngx_rtmp_handler_pt handler);
 static ngx_int_t ngx_rtmp_cluster_on_status(ngx_rtmp_session_t *s,
     ngx_rtmp_header_t *h, ngx_chain_t *in);
 static ngx_int_t ngx_rtmp_cluster_disconnect(ngx_rtmp_session_t *s,
@@ -1225,6 +1230,18 @@ ngx_rtmp_cluster_postconfiguration(ngx_conf_t *cf)
     }
     *h = ngx_rtmp_cluster_av;
 
+    /* before every other module's, the live module's first */
+
+    if (ngx_rtmp_cluster_first_handler(&cmcf->events[NGX_RTMP_MSG_AUDIO],
+                                       ngx_rtmp_cluster_av_rebase)
+        != NGX_OK
+        || ngx_rtmp_cluster_first_handler(&cmcf->events[NGX_RTMP_MSG_VIDEO],
+                                          ngx_rtmp_cluster_av_rebase)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     h = ngx_array_push(&cmcf->events[NGX_RTMP_DISCONNECT]);
     if (h == NULL) {
         return NGX_ERROR;
@@ -1256,6 +1273,24 @@ ngx_rtmp_cluster_postconfiguration(ngx_conf_t *cf)
 
     next_close_stream = ngx_rtmp_close_stream;
     ngx_rtmp_close_stream = ngx_rtmp_cluster_close_stream;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_rtmp_cluster_first_handler(ngx_array_t *a, ngx_rtmp_handler_pt handler)
+{
+    ngx_rtmp_handler_pt  *h;
+
+    h = ngx_array_push(a);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = a->elts;
+    ngx_memmove(&h[1], &h[0], (a->nelts - 1) * sizeof(ngx_rtmp_handler_pt));
+    h[0] = handler;
 
     return NGX_OK;
 }
@@ -1618,6 +1653,72 @@ ngx_rtmp_cluster_av(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Audio and video from our upstream sessions, first of all handlers: the
+ * stream's timeline (ngx_rtmp_cluster_timeline.c) may move the message's
+ * timestamp.  The header nginx-rtmp passes is its chunk stream's own,
+ * to which the next chunk's delta is added, so it is left as it is: the
+ * other handlers (codec, live, record, ours) run here on a copy that
+ * carries the new timestamp, and NGX_DONE ends nginx-rtmp's loop.
+ */
+
+static ngx_int_t
+ngx_rtmp_cluster_av_rebase(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
+    ngx_chain_t *in)
+{
+    ngx_uint_t                  i, n, header;
+    ngx_rtmp_header_t           rh;
+    ngx_rtmp_handler_pt        *evh;
+    ngx_rtmp_cluster_ctx_t     *ctx;
+    ngx_rtmp_core_main_conf_t  *cmcf;
+
+    if (!s->relay || in == NULL || in->buf == NULL) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
+
+    if (ctx == NULL || ctx->member.role != NGX_RTMP_CLUSTER_UPSTREAM) {
+        return NGX_OK;
+    }
+
+    /* AVC and AAC sequence headers, whose timestamps say nothing */
+    header = ngx_rtmp_is_codec_header(in)
+             && (h->type == NGX_RTMP_MSG_VIDEO
+                 || (in->buf->pos[0] >> 4) == NGX_RTMP_AUDIO_AAC);
+
+    rh = *h;
+    rh.timestamp = ngx_rtmp_cluster_stream_upstream_time(s, h, header);
+
+    if (rh.timestamp == h->timestamp) {
+        return NGX_OK;
+    }
+
+    cmcf = ngx_rtmp_get_module_main_conf(s, ngx_rtmp_core_module);
+
+    evh = cmcf->events[h->type].elts;
+    n = cmcf->events[h->type].nelts;
+
+    for (i = 0; i < n && evh[i] != ngx_rtmp_cluster_av_rebase; i++) {
+        /* void */
+    }
+
+    for (i++; i < n; i++) {
+
+        switch (evh[i](s, &rh, in)) {
+
+        case NGX_ERROR:
+            return NGX_ERROR;
+
+        case NGX_DONE:
+            return NGX_DONE;
+        }
+    }
+
+    return NGX_DONE;
 }
 
 

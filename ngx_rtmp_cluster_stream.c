@@ -121,6 +121,9 @@ struct ngx_rtmp_cluster_stream_s {
     unsigned                            round_absent:1; /* this round */
     ngx_msec_t                          last_media;
 
+    /* what the players were sent, across upstreams */
+    ngx_rtmp_cluster_timeline_t         timeline;
+
     ngx_event_t                         timer;      /* the state's */
     ngx_event_t                         linger;
     ngx_connection_t                    dummy;      /* the timers' data */
@@ -1432,6 +1435,44 @@ ngx_rtmp_cluster_stream_upstream_media(ngx_rtmp_session_t *s,
 
 
 /*
+ * The timestamp an upstream's audio or video message goes on with to the
+ * players (before nginx-rtmp's live module sees it): on the stream's
+ * timeline, whichever upstream it comes from.
+ */
+
+uint32_t
+ngx_rtmp_cluster_stream_upstream_time(ngx_rtmp_session_t *s,
+    ngx_rtmp_header_t *h, ngx_uint_t header)
+{
+    uint32_t                    out;
+    ngx_uint_t                  rebases;
+    ngx_rtmp_cluster_stream_t  *st;
+
+    st = ngx_rtmp_cluster_stream_of_upstream(s);
+
+    if (st == NULL || st->kind == NGX_RTMP_CLUSTER_PUBLISH) {
+        return h->timestamp;
+    }
+
+    rebases = st->timeline.rebases;
+
+    out = ngx_rtmp_cluster_timeline_map(&st->timeline,
+                                        h->type == NGX_RTMP_MSG_VIDEO,
+                                        header, h->timestamp);
+
+    if (st->timeline.rebases != rebases) {
+        ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                      "cluster: \"%V/%V\" from origin \"%V\": timestamps "
+                      "rebased by %D ms (%uD goes on as %uD)",
+                      &st->app, &st->name, &st->target.name,
+                      (int32_t) st->timeline.offset, h->timestamp, out);
+    }
+
+    return out;
+}
+
+
+/*
  * onStatus and _error from the upstream: a push confirmed, an RTMP 302
  * (the source decides whether it is followed), or a refusal.
  */
@@ -1835,6 +1876,9 @@ ngx_rtmp_cluster_stream_pull(ngx_rtmp_cluster_stream_t *st,
 #endif
 
     st->upstream = rs;
+
+    /* a new upstream under the players: its timestamps are rebased */
+    ngx_rtmp_cluster_timeline_restart(&st->timeline);
 
     ngx_rtmp_client_handshake(rs, 1);
 

@@ -52,6 +52,19 @@ package FakeOrigin;
 #                     "rtmp://<target>/<app>"}}
 #                 and the connection closed after 1 s.
 #
+# and a mode that plays, as SRS 6 does with its default
+# "time_jitter full" (each new consumer's timestamps restart near 0):
+#
+#   media      on play: StreamBegin, Play.Reset, Play.Start,
+#              |RtmpSampleAccess, NetStream.Data.Start, then the tags of
+#              an FLV clip (media => FILE: metadata, sequence headers,
+#              frames from its first keyframe) in real time, looped, until
+#              the client leaves.  Each play starts the clip over with
+#              timestamps from ts_start => MS (default 0; 36000000 is 10
+#              hours ahead); video_shift => MS moves the video track's
+#              timestamps against the audio's (the tracks start apart).
+#              The log gets "media N" with N the first timestamp sent.
+#
 # Connections are served one at a time.  The log file gets one line
 # "connection" per connection, "connect APP" per connect and "play NAME"
 # per play received (served() counts connections only).
@@ -67,7 +80,8 @@ use RTMP::Client;
 use RTMP::AMF0 qw(num str obj bool amf0_encode);
 
 my %MODES = map { $_ => 1 } qw(reject malformed garbage silent
-                                redirect_srs redirect_fms srs_not_found);
+                                redirect_srs redirect_fms srs_not_found
+                                media);
 
 # start(mode => MODE, log => FILE, lifetime => 120, target => 'host:port',
 #       only_ex_redirect => 0, redirect_form => 'tcurl', full_start => 0,
@@ -79,6 +93,9 @@ sub start {
     die "FakeOrigin: unknown mode '$mode'\n" unless $MODES{$mode};
     die "FakeOrigin: mode $mode needs target => 'host:port'\n"
         if $mode =~ /^redirect_/ && !defined $o{target};
+    die "FakeOrigin: mode media needs media => FILE\n"
+        if $mode eq 'media' && !defined $o{media};
+    $o{tags} = _flv_tags($o{media}) if $mode eq 'media';
     die "FakeOrigin: unknown redirect_form '$o{redirect_form}'\n"
         if defined $o{redirect_form}
            && $o{redirect_form} !~ /^(?:tcurl|tcurl_args|full)\z/;
@@ -250,6 +267,10 @@ sub _serve {
                 $r->send_message(type => 20, csid => 5, msid => 1,
                                  timestamp => 0, data => $body);
 
+            } elsif ($mode eq 'media') {
+                _media($r, $o, $log, $name, $m->{msid});
+                return;
+
             } elsif ($mode eq 'garbage') {
                 syswrite $c, join '', map { chr int rand 256 } 1 .. 4096;
             }
@@ -257,11 +278,15 @@ sub _serve {
     }
 }
 
-# NetStream.Play.Reset and NetStream.Play.Start, as SRS sends them
+# NetStream.Play.Reset and NetStream.Play.Start, as SRS sends them; with
+# $full, the whole start of a play: StreamBegin first, |RtmpSampleAccess
+# and NetStream.Data.Start after
 sub _play_start_srs {
-    my ($r, $name, $msid) = @_;
+    my ($r, $name, $msid, $full) = @_;
     my ($stream) = split /\?/, $name, 2;
     $stream //= '';
+    # user control StreamBegin (event 0) for the play's stream
+    $r->send_user_control(0, pack('N', $msid)) if $full;
     $r->send_command(5, $msid, 'onStatus', 0, undef,
         _status('status', 'NetStream.Play.Reset',
                 "Playing and resetting $stream.",
@@ -269,6 +294,12 @@ sub _play_start_srs {
     $r->send_command(5, $msid, 'onStatus', 0, undef,
         _status('status', 'NetStream.Play.Start', "Started playing $stream.",
                 details => str($stream), clientid => str('ASAICiss')));
+    return unless $full;
+    $r->send_message(type => 18, csid => 5, msid => $msid,
+        data => amf0_encode(str('|RtmpSampleAccess'), bool(0), bool(0)));
+    $r->send_message(type => 18, csid => 5, msid => $msid,
+        data => amf0_encode(str('onStatus'),
+                            obj(code => str('NetStream.Data.Start'))));
 }
 
 # A published stream's media, paced in real time, until the client goes
@@ -306,22 +337,7 @@ sub _redirect_srs {
                  : $form eq 'tcurl_args' ? "$tcurl$q"
                  : $tcurl;
 
-    # user control StreamBegin (event 0) for the play's stream
-    $r->send_user_control(0, pack('N', $msid)) if $o->{full_start};
-    $r->send_command(5, $msid, 'onStatus', 0, undef,
-        _status('status', 'NetStream.Play.Reset',
-                "Playing and resetting $stream.",
-                details => str($stream), clientid => str('ASAICiss')));
-    $r->send_command(5, $msid, 'onStatus', 0, undef,
-        _status('status', 'NetStream.Play.Start', "Started playing $stream.",
-                details => str($stream), clientid => str('ASAICiss')));
-    if ($o->{full_start}) {
-        $r->send_message(type => 18, csid => 5, msid => $msid,
-            data => amf0_encode(str('|RtmpSampleAccess'), bool(0), bool(0)));
-        $r->send_message(type => 18, csid => 5, msid => $msid,
-            data => amf0_encode(str('onStatus'),
-                                obj(code => str('NetStream.Data.Start'))));
-    }
+    _play_start_srs($r, $name, $msid, $o->{full_start});
 
     my @ex = (code => num(302), redirect => str($redirect));
     push @ex, redirect2 => str($full) unless $o->{only_ex_redirect};
@@ -329,6 +345,63 @@ sub _redirect_srs {
         data => amf0_encode(str('onStatus'), num(0), undef,
             _status('error', 'NetConnection.Connect.Rejected',
                     'RTMP 302 Redirect', ex => obj(@ex))));
+}
+
+# An FLV file's tags: [[type, timestamp, data], ...]
+sub _flv_tags {
+    my ($file) = @_;
+    open my $fh, '<:raw', $file or die "FakeOrigin: $file: $!\n";
+    local $/;
+    my $flv = <$fh>;
+    die "FakeOrigin: $file is not FLV\n" unless substr($flv, 0, 3) eq 'FLV';
+    my $p = unpack('N', substr($flv, 5, 4)) + 4;
+    my @tags;
+    while ($p + 11 <= length $flv) {
+        my $type = ord substr($flv, $p, 1);
+        my $size = unpack('N', "\0" . substr($flv, $p + 1, 3));
+        my $ts = unpack('N', substr($flv, $p + 7, 1) . substr($flv, $p + 4, 3));
+        last if $p + 11 + $size > length $flv;
+        push @tags, [$type & 0x1f, $ts, substr($flv, $p + 11, $size)]
+            if ($type & 0x1f) =~ /^(?:8|9|18)\z/;
+        $p += 11 + $size + 4;
+    }
+    die "FakeOrigin: no tags in $file\n" unless @tags;
+    return \@tags;
+}
+
+# The start of a play as SRS sends it, then the clip in real time from
+# ts_start on, looped, until the client leaves (a write fails)
+sub _media {
+    my ($r, $o, $log, $name, $msid) = @_;
+    my $tags = $o->{tags};
+    my $start = $o->{ts_start} // 0;
+    my $vshift = $o->{video_shift} // 0;
+
+    $r->set_chunk_size(4096);
+    _play_start_srs($r, $name, $msid, 1);
+
+    my $first = $tags->[0][1];
+    my $span = $tags->[-1][1] - $first + 40;
+    my $t0 = time;
+    _log($log, "media $start");
+    for (my $loop = 0; ; $loop++) {
+        for my $tag (@$tags) {
+            my ($type, $ts, $data) = @$tag;
+            my $at = $ts - $first + $loop * $span;
+            # script data (metadata) only once, as a server sends it
+            next if $type == 18 && $loop;
+            sleep 0.002 while (time - $t0) * 1000 < $at;
+            my $out = $start + $at + ($type == 9 ? $vshift : 0);
+            $out = 0 if $out < 0;
+            $r->send_message(type => $type,
+                             csid => { 8 => 6, 9 => 7, 18 => 5 }->{$type},
+                             msid => $msid, timestamp => $out, data => $data);
+            # the client's acknowledgements and pings
+            while (my $m = $r->read_message(timeout => 0)) {
+                die "eof\n" if $m->{type} eq 'eof';
+            }
+        }
+    }
 }
 
 # Read (and log) what the client sends for $secs at most; stop early at
