@@ -109,24 +109,9 @@ for my $i (0 .. $#p) {
     my @m = @{$msgs->[$i]};
     ok(!$p[$i]->eof, "player $i: same connection");
 
-    for my $type (9, 8) {
-        my $what = $type == 9 ? 'video' : 'audio';
-        my @tr = track(\@m, $type);
-        my @back = backwards(@tr);
-        is(scalar @back, 0, "player $i: $what never goes back")
-            or diag(sprintf "%d -> %d", $back[0][0]{ts}, $back[0][1]{ts});
+    check_tracks("player $i", \@m);
 
-        my $w = worst_jump(@tr);
-        cmp_ok($w->{excess}, '<=', 1000 + slow(50),
-               "player $i: $what jumps no more than 1 s beyond the real gap")
-            or diag(sprintf "%d -> %d in %.0f ms", $w->{from}, $w->{to},
-                            $w->{gap});
-    }
-
-    # the switch: the rebased first frame, and the step to it
-    my $sw = switch_step($e, grep { !$_->{hdr} } track(\@m, 9));
-    diag(sprintf "player %d: at the switch video went %d -> %d ms (%+d ms)"
-         . " after %.0f ms", $i, @$sw{qw(from to step gap)}) if $sw;
+    show_switch($e, "player $i", \@m);
 }
 
 ok($e->grep_log(

@@ -13,12 +13,13 @@ use warnings;
 use Digest::MD5 qw(md5_hex);
 use Exporter qw(import);
 use JSON::PP ();
+use Test::More ();
 use Time::HiRes qw(time);
 
 use ClusterTest ();
 
 our @EXPORT = qw(record_players track backwards worst_jump switch_step
-                 after ffmpeg_copy copy_video_dts);
+                 after ffmpeg_copy copy_video_dts check_tracks show_switch);
 
 # record_players([$client, ...], until => sub { my ($msgs) = @_; ... },
 #                timeout => s): reads the players side by side until the
@@ -127,6 +128,37 @@ sub copy_video_dts {
     return map { $_->{dts_time} }
            grep { $_->{codec_type} eq 'video' && defined $_->{dts_time} }
            @$pk;
+}
+
+# check_tracks($who, \@msgs): the two assertions of every player, on
+# video and on audio: never back, and no jump more than 1 s beyond the
+# time that really passed
+sub check_tracks {
+    my ($who, $m) = @_;
+    for my $type (9, 8) {
+        my $what = $type == 9 ? 'video' : 'audio';
+        my @tr = track($m, $type);
+        my @back = backwards(@tr);
+        Test::More::is(scalar @back, 0, "$who: $what never goes back")
+            or Test::More::diag(sprintf "%d -> %d", $back[0][0]{ts},
+                                $back[0][1]{ts});
+
+        my $w = worst_jump(@tr);
+        Test::More::cmp_ok($w->{excess}, '<=', 1000 + ClusterTest::slow(50),
+            "$who: $what jumps no more than 1 s beyond the real gap")
+            or Test::More::diag(sprintf "%d -> %d in %.0f ms", $w->{from},
+                                $w->{to}, $w->{gap});
+    }
+}
+
+# show_switch($edge, $who, \@msgs): prints the video's step at the edge's
+# rebase (the figure the notes quote)
+sub show_switch {
+    my ($e, $who, $m) = @_;
+    my $sw = switch_step($e, grep { !$_->{hdr} } track($m, 9)) or return;
+    Test::More::diag(sprintf "%s: at the switch video went %d -> %d ms "
+                     . "(%+d ms) after %.0f ms", $who,
+                     @$sw{qw(from to step gap)});
 }
 
 1;
