@@ -149,6 +149,8 @@ typedef struct {
     time_t                          origin_since;   /* [lock] */
     ngx_atomic_t                    players;        /* [atomic] */
     ngx_atomic_t                    relays;         /* [atomic] */
+    ngx_atomic_t                    flv;            /* [atomic] of the
+                                                       players */
     ngx_atomic_t                    bytes;          /* [atomic] */
     ngx_atomic_t                    failovers;      /* [atomic] */
     ngx_atomic_t                    gop_frames;     /* [own] */
@@ -452,7 +454,24 @@ struct ngx_rtmp_cluster_member_s {
     void                           *data;       /* the session */
     unsigned                        role:2;
     unsigned                        inner:1;    /* another worker's relay */
+    unsigned                        http:1;     /* an HTTP viewer */
+    ngx_queue_t                     viewer;     /* in its HTTP viewers */
 };
+
+
+/*
+ * HTTP viewers (ngx_http_rtmp_cluster_flv.c) get a stream's media from
+ * the engine: media() for each audio or video message of the session that
+ * feeds the stream (its upstream or its publisher), with the timestamp on
+ * the stream's timeline; gone() when the stream ends with the viewers'
+ * state (ctx) still set.
+ */
+typedef struct {
+    void        (*media)(ngx_rtmp_cluster_stream_t *st, ngx_queue_t *viewers,
+                         ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
+                         ngx_chain_t *in);
+    void        (*gone)(ngx_rtmp_cluster_stream_t *st, void *ctx);
+} ngx_rtmp_cluster_viewers_t;
 
 
 /* per RTMP session, owned by ngx_rtmp_cluster_module.c; a part per user */
@@ -612,6 +631,8 @@ void ngx_rtmp_cluster_record_origin(ngx_rtmp_cluster_zone_t *zone,
     ngx_rtmp_cluster_shm_stream_t *r, ngx_str_t *origin);
 void ngx_rtmp_cluster_record_players(ngx_rtmp_cluster_shm_stream_t *r,
     ngx_uint_t inner, ngx_atomic_int_t n);
+void ngx_rtmp_cluster_record_flv(ngx_rtmp_cluster_shm_stream_t *r,
+    ngx_atomic_int_t n);
 void ngx_rtmp_cluster_record_bytes(ngx_rtmp_cluster_shm_stream_t *r,
     size_t n);
 void ngx_rtmp_cluster_record_failover(ngx_rtmp_cluster_shm_stream_t *r);
@@ -701,6 +722,17 @@ void ngx_rtmp_cluster_stream_upstream_status(ngx_rtmp_session_t *s,
 void ngx_rtmp_cluster_stream_upstream_closed(ngx_rtmp_session_t *s);
 void ngx_rtmp_cluster_stream_gop(ngx_rtmp_cluster_member_t *m,
     ngx_uint_t frames, size_t bytes, ngx_msec_t ms);
+void ngx_rtmp_cluster_stream_media(ngx_rtmp_cluster_member_t *m,
+    ngx_rtmp_header_t *h, ngx_chain_t *in);
+void ngx_rtmp_cluster_stream_viewers(const ngx_rtmp_cluster_viewers_t *v);
+void *ngx_rtmp_cluster_stream_viewers_ctx(ngx_rtmp_cluster_stream_t *st);
+void ngx_rtmp_cluster_stream_set_viewers_ctx(ngx_rtmp_cluster_stream_t *st,
+    void *ctx);
+ngx_uint_t ngx_rtmp_cluster_stream_nviewers(ngx_rtmp_cluster_stream_t *st);
+ngx_rtmp_session_t *ngx_rtmp_cluster_stream_feed(
+    ngx_rtmp_cluster_stream_t *st);
+ngx_rtmp_cluster_stream_t *ngx_rtmp_cluster_stream_lookup(
+    ngx_rtmp_cluster_app_conf_t *cacf, u_char *name);
 void ngx_rtmp_cluster_stream_shutdown(void);
 void ngx_rtmp_cluster_stream_exiting(void);
 ngx_rtmp_cluster_app_conf_t *ngx_rtmp_cluster_stream_conf(
@@ -729,6 +761,8 @@ void ngx_rtmp_cluster_gop_add(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
     ngx_chain_t *in);
 void ngx_rtmp_cluster_gop_send(ngx_rtmp_session_t *s);
 void ngx_rtmp_cluster_gop_free(ngx_rtmp_cluster_ctx_t *ctx);
+ngx_int_t ngx_rtmp_cluster_gop_frame(ngx_rtmp_session_t *s, ngx_uint_t i,
+    ngx_chain_t **pkt, ngx_uint_t *video);
 
 /* merged writes to players (ngx_rtmp_cluster_merge.c) */
 char *ngx_rtmp_cluster_merge_writes(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -761,6 +795,9 @@ void ngx_rtmp_cluster_lookup_cancel(ngx_rtmp_cluster_waiter_t *w);
 ngx_int_t ngx_rtmp_cluster_edge_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_rtmp_cluster_edge_play(ngx_rtmp_session_t *s,
     ngx_rtmp_play_t *v);
+ngx_int_t ngx_rtmp_cluster_edge_attach(ngx_rtmp_conf_ctx_t *cctx,
+    ngx_rtmp_cluster_member_t *m, ngx_str_t *app, u_char *name,
+    u_char *args);
 void ngx_rtmp_cluster_edge_publish(ngx_rtmp_session_t *s,
     ngx_rtmp_publish_t *v);
 ngx_int_t ngx_rtmp_cluster_edge_published(ngx_rtmp_session_t *s,
@@ -770,6 +807,9 @@ ngx_int_t ngx_rtmp_cluster_edge_published(ngx_rtmp_session_t *s,
 ngx_int_t ngx_rtmp_cluster_origin_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_rtmp_cluster_origin_play(ngx_rtmp_session_t *s,
     ngx_rtmp_play_t *v, ngx_rtmp_play_pt resume);
+ngx_int_t ngx_rtmp_cluster_origin_attach(ngx_rtmp_conf_ctx_t *cctx,
+    ngx_rtmp_cluster_member_t *m, ngx_str_t *app, u_char *name,
+    u_char *args);
 ngx_int_t ngx_rtmp_cluster_origin_publish(ngx_rtmp_session_t *s,
     ngx_rtmp_publish_t *v, ngx_rtmp_publish_pt resume);
 void ngx_rtmp_cluster_origin_published(ngx_rtmp_session_t *s,

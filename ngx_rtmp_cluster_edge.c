@@ -172,8 +172,19 @@ ngx_rtmp_cluster_edge_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
     /* another worker's pull, through our unix socket */
     ctx->member.inner = s->auto_pushed;
 
-    return ngx_rtmp_cluster_stream_play(&cctx, &ctx->member, &s->app,
-                                        v->name, args, NGX_RTMP_CLUSTER_PULL,
+    return ngx_rtmp_cluster_edge_attach(&cctx, &ctx->member, &s->app,
+                                        v->name, args);
+}
+
+
+/* a player of any protocol (m): the worker's stream, or a pull */
+
+ngx_int_t
+ngx_rtmp_cluster_edge_attach(ngx_rtmp_conf_ctx_t *cctx,
+    ngx_rtmp_cluster_member_t *m, ngx_str_t *app, u_char *name, u_char *args)
+{
+    return ngx_rtmp_cluster_stream_play(cctx, m, app, name, args,
+                                        NGX_RTMP_CLUSTER_PULL,
                                         &ngx_rtmp_cluster_edge_source, NULL);
 }
 

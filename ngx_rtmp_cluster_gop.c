@@ -224,6 +224,36 @@ ngx_rtmp_cluster_gop_free(ngx_rtmp_cluster_ctx_t *ctx)
 
 
 /*
+ * The i-th message of a publisher's cached GOP, as prepared for RTMP
+ * players (HTTP viewers take the payload out): NGX_DECLINED past the end,
+ * or when no GOP is cached.
+ */
+
+ngx_int_t
+ngx_rtmp_cluster_gop_frame(ngx_rtmp_session_t *s, ngx_uint_t i,
+    ngx_chain_t **pkt, ngx_uint_t *video)
+{
+    ngx_rtmp_cluster_ctx_t        *ctx;
+    ngx_rtmp_cluster_gop_t        *gop;
+    ngx_rtmp_cluster_gop_frame_t  *f;
+
+    ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
+    gop = ctx ? ctx->gop : NULL;
+
+    if (gop == NULL || !gop->active || i >= gop->nframes) {
+        return NGX_DECLINED;
+    }
+
+    f = &gop->frames[(gop->first + i) % gop->max];
+
+    *pkt = f->pkt;
+    *video = f->video;
+
+    return NGX_OK;
+}
+
+
+/*
  * A player has just joined a live stream: metadata, sequence headers and
  * the cached GOP, then the live module carries on (see the top).
  */

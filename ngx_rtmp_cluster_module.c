@@ -1642,14 +1642,23 @@ ngx_rtmp_cluster_av(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
     ngx_rtmp_cluster_gop_add(s, h, in);
     ngx_rtmp_cluster_merge_av(s, h, in);
 
+    ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
+
     if (!s->relay) {
+        if (ctx && ctx->member.role == NGX_RTMP_CLUSTER_PUBLISHER) {
+            ngx_rtmp_cluster_stream_media(&ctx->member, h, in);
+        }
+
         return NGX_OK;
     }
 
-    ctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_cluster_module);
-
     if (ctx && ctx->member.role == NGX_RTMP_CLUSTER_UPSTREAM) {
         ngx_rtmp_cluster_stream_upstream_media(s, h);
+    }
+
+    if (ctx) {
+        /* HTTP viewers: once the stream is live from this session */
+        ngx_rtmp_cluster_stream_media(&ctx->member, h, in);
     }
 
     return NGX_OK;

@@ -890,6 +890,55 @@ ngx_rtmp_cluster_origin_play_relay(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v,
 }
 
 
+/*
+ * An HTTP viewer (m) at an origin: a stream published on this host, here
+ * or relayed from the worker that has it.  NGX_DECLINED: not published on
+ * this host (lookups, 302s and proxying are for RTMP plays and edges).
+ */
+
+ngx_int_t
+ngx_rtmp_cluster_origin_attach(ngx_rtmp_conf_ctx_t *cctx,
+    ngx_rtmp_cluster_member_t *m, ngx_str_t *app, u_char *name, u_char *args)
+{
+    ngx_pid_t                     pid, owner;
+    ngx_str_t                     key;
+    ngx_rtmp_cluster_zone_t      *zone;
+    ngx_rtmp_cluster_app_conf_t  *cacf;
+    u_char                        key_buf[NGX_RTMP_CLUSTER_KEY_LEN];
+
+    zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
+    if (zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_rtmp_cluster_key(app, name, &key, key_buf) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    cacf = cctx->app_conf[ngx_rtmp_cluster_module.ctx_index];
+
+    pid = ngx_rtmp_cluster_registry_find(zone, &key);
+
+    if (pid == 0 || (pid == ngx_pid
+                     && ngx_rtmp_cluster_stream_lookup(cacf, name) == NULL))
+    {
+        return NGX_DECLINED;
+    }
+
+    if (pid != ngx_pid) {
+        owner = ngx_rtmp_cluster_owner(zone, &key, 0, 0);
+
+        if (owner == 0 || owner == ngx_pid) {
+            /* no relay from the publisher's worker */
+            return NGX_DECLINED;
+        }
+    }
+
+    return ngx_rtmp_cluster_stream_play(cctx, m, app, name, args,
+                                        NGX_RTMP_CLUSTER_PULL, NULL, NULL);
+}
+
+
 /* the proxy source */
 
 static ngx_int_t

@@ -104,6 +104,11 @@ struct ngx_rtmp_cluster_stream_s {
     ngx_rtmp_cluster_member_t          *publisher;
     ngx_rtmp_session_t                 *upstream;
 
+    /* of the players, the HTTP viewers, and their state (flv.c's) */
+    ngx_queue_t                         viewers;
+    ngx_uint_t                          nviewers;
+    void                               *viewers_ctx;
+
     const ngx_rtmp_cluster_source_t    *source;
     void                               *source_ctx;
 
@@ -189,6 +194,7 @@ static void ngx_rtmp_cluster_stream_peer_free(ngx_peer_connection_t *pc,
 
 
 static ngx_queue_t  ngx_rtmp_cluster_streams;
+static const ngx_rtmp_cluster_viewers_t  *ngx_rtmp_cluster_stream_http;
 static ngx_uint_t   ngx_rtmp_cluster_stream_ready;
 
 
@@ -564,6 +570,12 @@ ngx_rtmp_cluster_stream_leave(ngx_rtmp_cluster_member_t *m)
 
         ngx_rtmp_cluster_record_players(st->record, m->inner, -1);
 
+        if (m->http) {
+            ngx_queue_remove(&m->viewer);
+            st->nviewers--;
+            ngx_rtmp_cluster_record_flv(st->record, -1);
+        }
+
         m->inner = 0;
 
         if (!st->closed) {
@@ -633,6 +645,12 @@ ngx_rtmp_cluster_stream_join(ngx_rtmp_cluster_stream_t *st,
     m->stream = st;
 
     ngx_rtmp_cluster_record_players(st->record, m->inner, 1);
+
+    if (m->http) {
+        ngx_queue_insert_tail(&st->viewers, &m->viewer);
+        st->nviewers++;
+        ngx_rtmp_cluster_record_flv(st->record, 1);
+    }
 
     if (st->linger.timer_set) {
         /* a player is back: the pull stays */
@@ -756,6 +774,7 @@ ngx_rtmp_cluster_stream_create(ngx_rtmp_conf_ctx_t *cctx, ngx_str_t *app,
     }
 
     ngx_queue_init(&st->players);
+    ngx_queue_init(&st->viewers);
 
     st->dummy.fd = (ngx_socket_t) -1;
     st->dummy.data = st;
@@ -831,11 +850,21 @@ ngx_rtmp_cluster_stream_close(ngx_rtmp_cluster_stream_t *st)
         m->role = 0;
         m->inner = 0;
 
+        if (m->http) {
+            ngx_queue_remove(&m->viewer);
+        }
+
         st->refs--;
     }
 
     st->nplayers = 0;
     st->ninner = 0;
+    st->nviewers = 0;
+
+    if (st->viewers_ctx && ngx_rtmp_cluster_stream_http) {
+        ngx_rtmp_cluster_stream_http->gone(st, st->viewers_ctx);
+        st->viewers_ctx = NULL;
+    }
 
     if (st->publisher) {
         st->publisher->stream = NULL;
@@ -1622,6 +1651,96 @@ ngx_rtmp_cluster_stream_gop(ngx_rtmp_cluster_member_t *m, ngx_uint_t frames,
     }
 
     ngx_rtmp_cluster_record_gop(st->record, frames, bytes, ms);
+}
+
+
+/*
+ * Audio or video of a session (m) after every handler: if the session
+ * feeds its stream and the stream has HTTP viewers, they get it too, with
+ * the timestamp the live module sent the RTMP players (h, rebased).
+ */
+
+void
+ngx_rtmp_cluster_stream_media(ngx_rtmp_cluster_member_t *m,
+    ngx_rtmp_header_t *h, ngx_chain_t *in)
+{
+    ngx_rtmp_cluster_stream_t  *st;
+
+    st = m->stream;
+
+    if (st == NULL || st->closed || st->nviewers == 0
+        || ngx_rtmp_cluster_stream_http == NULL)
+    {
+        return;
+    }
+
+    if (ngx_rtmp_cluster_stream_feed(st) != m->data) {
+        return;
+    }
+
+    ngx_rtmp_cluster_stream_http->media(st, &st->viewers, m->data, h, in);
+}
+
+
+/* the HTTP side registers its handlers once */
+
+void
+ngx_rtmp_cluster_stream_viewers(const ngx_rtmp_cluster_viewers_t *v)
+{
+    ngx_rtmp_cluster_stream_http = v;
+}
+
+
+void *
+ngx_rtmp_cluster_stream_viewers_ctx(ngx_rtmp_cluster_stream_t *st)
+{
+    return st->viewers_ctx;
+}
+
+
+void
+ngx_rtmp_cluster_stream_set_viewers_ctx(ngx_rtmp_cluster_stream_t *st,
+    void *ctx)
+{
+    st->viewers_ctx = ctx;
+}
+
+
+ngx_uint_t
+ngx_rtmp_cluster_stream_nviewers(ngx_rtmp_cluster_stream_t *st)
+{
+    return st->nviewers;
+}
+
+
+/* the session whose media the stream's players get now, or NULL */
+
+ngx_rtmp_session_t *
+ngx_rtmp_cluster_stream_feed(ngx_rtmp_cluster_stream_t *st)
+{
+    if (st->publisher) {
+        return st->publisher->data;
+    }
+
+    if (st->kind != NGX_RTMP_CLUSTER_PUBLISH && st->upstream
+        && st->state == NGX_RTMP_CLUSTER_LIVE)
+    {
+        return st->upstream;
+    }
+
+    return NULL;
+}
+
+
+ngx_rtmp_cluster_stream_t *
+ngx_rtmp_cluster_stream_lookup(ngx_rtmp_cluster_app_conf_t *cacf,
+    u_char *name)
+{
+    if (!ngx_rtmp_cluster_stream_ready) {
+        return NULL;
+    }
+
+    return ngx_rtmp_cluster_stream_find(cacf, name);
 }
 
 
