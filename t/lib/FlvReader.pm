@@ -145,6 +145,37 @@ sub read {
     return $self->{tags};
 }
 
+# read_many(\@readers, timeout => s, until => sub { $reader }): reads all
+# of them as data comes, until until() holds for each (or EOF, or the
+# time is up); true when it held for all
+sub read_many {
+    my ($readers, %o) = @_;
+    my $deadline = time + ClusterTest::slow($o{timeout} // 10);
+    my %left = map { $_ => $_ } @$readers;
+    $_->response(timeout => $o{timeout} // 10) for @$readers;
+    while (%left && time < $deadline) {
+        my $sel = IO::Select->new(map { $_->{sock} }
+                                  grep { !$_->{eof} } values %left);
+        last unless $sel->count;
+        my %by = map { ($_->{sock} => $_) } values %left;
+        for my $sock ($sel->can_read($deadline - time)) {
+            my $r = $by{$sock};
+            my $n = sysread($sock, my $buf, 65536);
+            if (!$n) { $r->{eof} = 1; next }
+            $r->{raw} .= $buf;
+            $r->{bytes} += $n;
+        }
+        for my $r (values %left) {
+            $r->_parse;
+            delete $left{$r} if $o{until}->($r) || $r->{eof};
+        }
+    }
+    return !grep { !$o{until}->($_) } @$readers;
+}
+
+# the number of video tags (sequence headers left out)
+sub videos { scalar grep { $_->{type} == 9 && !$_->{seq} } @{$_[0]{tags}} }
+
 sub tags   { $_[0]{tags} }
 sub flv    { $_[0]{flv} }
 sub eof    { $_[0]{eof} }
