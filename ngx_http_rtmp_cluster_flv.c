@@ -345,6 +345,17 @@ ngx_http_rtmp_cluster_flv_handler(ngx_http_request_t *r)
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
+#if (NGX_HTTP_V2)
+    if (r->stream) {
+        /* the body is written to the connection itself: HTTP/1.x only */
+        return NGX_HTTP_NOT_IMPLEMENTED;
+    }
+#endif
+
+    if (r != r->main) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
