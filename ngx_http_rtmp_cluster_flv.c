@@ -541,7 +541,10 @@ ngx_http_rtmp_cluster_flv_parse(ngx_http_request_t *r, ngx_str_t *app,
     ngx_memcpy(name, slash + 1, len);
     name[len] = '\0';
 
-    ngx_memcpy(args, r->args.data, r->args.len);
+    if (r->args.len) {
+        ngx_memcpy(args, r->args.data, r->args.len);
+    }
+
     args[r->args.len] = '\0';
 
     return NGX_OK;
