@@ -6,6 +6,7 @@
 # on on the same connection, each track's timestamps never going back
 # (the stream's timeline, as for RTMP players: t/69), with video again
 # within a bounded time, and the viewers get origin2's sequence headers.
+# With merged writes, which apply to HTTP viewers too.
 
 use strict;
 use warnings;
@@ -45,6 +46,7 @@ rtmp {
             cluster_origin 127.0.0.1:$o1p;
             cluster_origin 127.0.0.1:$o2p;
             cluster_balance order;
+            cluster_merge_writes 100ms;
         }
     }
 }
