@@ -1307,14 +1307,14 @@ ngx_http_rtmp_cluster_flv_queue(ngx_http_rtmp_cluster_flv_viewer_t *v,
         v->dropping = 0;
 
         if (v->queued + size > v->conf->queue && !t->key) {
-            if (v->dropped++ == 0 || !v->dropping) {
-                ngx_log_error(NGX_LOG_WARN, v->r->connection->log, 0,
-                              "cluster: HTTP-FLV viewer of \"%V\" too slow "
-                              "(%uz bytes queued): dropping until the next "
-                              "keyframe, %ui dropped so far",
-                              &v->key, v->queued, v->dropped);
-            }
+            /* once per GOP at most: a keyframe ends the dropping */
+            ngx_log_error(NGX_LOG_WARN, v->r->connection->log, 0,
+                          "cluster: HTTP-FLV viewer of \"%V\" too slow "
+                          "(%uz bytes queued): dropping until the next "
+                          "keyframe, %ui dropped so far",
+                          &v->key, v->queued, v->dropped);
 
+            v->dropped++;
             v->dropping = 1;
             return;
         }

@@ -11,6 +11,7 @@ use strict;
 use warnings;
 
 use Test::More;
+use Time::HiRes qw(time);
 
 use lib 't/lib';
 use ClusterTest;
@@ -61,6 +62,7 @@ ok($t->wait_until(sub { $o->grep_log(qr/publish: name='s'/) }),
 my ($s0) = stream_status($e->status($eh, '/cluster'), 's');
 ok(!$s0, 'cold edge: no stream before the request');
 
+my $asked = time;
 my $r = FlvReader->new(port => $eh, path => '/live/s.flv?token=xyz');
 my ($code, $h) = $r->response(timeout => 10);
 is($code, 200, 'status 200');
@@ -69,6 +71,12 @@ is($h->{'transfer-encoding'}, 'chunked', 'chunked (HTTP/1.1)');
 
 my $tags = $r->read(timeout => 10, until => sub {
     scalar(grep { $_->{type} == 9 && !$_->{seq} } @{$_[0]}) >= 50 });
+$r->read(timeout => 10, until => sub {
+    grep { $_->{type} == 9 && !$_->{seq} } @{$_[0]} });
+my $first = time - $asked;
+note(sprintf('cold edge: first video tag %.0f ms after the request',
+             $first * 1000));
+cmp_ok($first, '<', slow(5), 'cold edge: video within 5 s');
 ok($r->flv, 'the FLV header');
 is($r->flv && $r->flv->{flags} & 5, 5, 'the FLV header: audio and video');
 
