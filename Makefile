@@ -7,7 +7,8 @@
 #                 AddressSanitizer and UndefinedBehaviorSanitizer
 #   make test-asan  run the test suite against it (any report fails)
 #   make demo     build and run a local cluster (two origins, an edge)
-#   make loadclient  build build/rtmpload, the benchmarks' RTMP player
+#   make loadclient  build build/rtmpload, the benchmarks' RTMP and HTTP-FLV
+#                 player (scenario 9 compares HTTP-FLV with RTMP)
 #   make bench    run the benchmark scenarios (about 10 minutes) and write
 #                 docs/benchmarks.md; SCENARIOS="2 5" runs only those
 #   make soak     a bounded fault run at an edge (5 minutes; SOAK_SECONDS)

@@ -12,6 +12,10 @@
  * players measure the end-to-end latency of each video frame: the time from
  * its send by the publisher to its receipt, matched by timestamp and size.
  *
+ * With an http:// URL, the players are HTTP-FLV viewers instead: GET the
+ * URL, read the response (chunked, Content-Length or close-delimited) and
+ * the FLV tags in it, with the same timings and summary.
+ *
  * Only libc and libm are used.  See bench/README.md for usage and output.
  */
 
@@ -27,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <ctype.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -46,6 +52,7 @@
 #define HIST_SHIFT      6           /* latency histogram: 64 bins/octave */
 #define HIST_SUB        (1u << HIST_SHIFT)
 #define HIST_BINS       (HIST_SUB * 27) /* microseconds up to 2^32 */
+#define HTTP_HEAD_MAX   8192        /* largest HTTP response header */
 
 /* Chunk streams of the publisher (ffmpeg uses 3, 8, 4 and 6). */
 #define CSID_CMD        3
@@ -63,6 +70,7 @@ enum {
     P_CREATE,       /* createStream sent, waiting for _result 2 */
     P_PLAY,         /* play (publish) sent, playing once video arrives */
     P_LIVE,         /* publisher: NetStream.Publish.Start received */
+    P_HTTP,         /* HTTP-FLV: request sent, reading the response header */
     P_DONE          /* ended (reason set) or stopped at the end of the run */
 };
 
@@ -80,9 +88,17 @@ struct cstream {
     uint8_t *buf;       /* whole payload, only for messages we parse */
 };
 
-/* rtmp://host[:port]/app/stream, resolved. */
+/* HTTP-FLV: the chunked decoder's states. */
+enum { C_SIZE, C_EXT, C_DATA, C_DATA_END, C_TRAILER };
+
+/* HTTP-FLV: the FLV parser's states. */
+enum { F_HEAD, F_SKIP, F_TAG, F_BODY, F_PTS };
+
+/* rtmp://host[:port]/app/stream or http://host[:port]/path, resolved. */
 struct url {
     const char *s;
+    int         http;           /* HTTP-FLV: name is the request target */
+    char        hosthdr[280];   /* HTTP: the Host header's value */
     char        host[256], port[16], app[256], name[512], tcurl[1024];
     struct sockaddr_storage addr;
     socklen_t   addrlen;
@@ -143,6 +159,20 @@ struct player {
     struct cstream *cur;
     struct cstream cs[MAX_CS];
 
+    /* HTTP-FLV: the response body and the FLV tags in it */
+    uint8_t     chunked;        /* Transfer-Encoding: chunked */
+    uint8_t     ch_state;       /* C_* */
+    uint8_t     ch_digits;      /* hex digits of the chunk size so far */
+    uint8_t     ch_line;        /* bytes on the current trailer line */
+    uint8_t     flv_state;      /* F_* */
+    uint8_t     tag_type;
+    uint8_t     tag_head[2];    /* first payload bytes of the current tag */
+    uint32_t    tag_size;
+    uint32_t    tag_ts;
+    uint32_t    flv_left;       /* bytes left of the current part */
+    uint64_t    ch_left;        /* bytes left of the current chunk */
+    uint64_t    body_left;      /* Content-Length left, UINT64_MAX: to eof */
+
     /* unsent output (normally empty for players: our messages are small) */
     uint8_t    *wbuf;
     size_t      wlen, woff, wcap;
@@ -182,6 +212,7 @@ static struct {
     uint32_t    buflen;
     const char *json;
     int         quiet;
+    int         http10;         /* -0: HTTP/1.0 requests */
     long        first;          /* -I: number of player 0 in a "%d" name */
 
     int         ep;
@@ -1228,6 +1259,337 @@ static void feed_chunks(struct player *p, const uint8_t *d, size_t n)
     }
 }
 
+/* ---- HTTP-FLV ------------------------------------------------------------ */
+
+/* Send the GET of an HTTP-FLV viewer once TCP is connected. */
+static void http_request(struct player *p)
+{
+    const struct url *u = p->url;
+    char              path[sizeof(u->name) + 24], req[2048];
+    int               n;
+
+    if (u->pct_d >= 0)                          /* "%d": the player number */
+        snprintf(path, sizeof(path), "%.*s%ld%s", u->pct_d, u->name,
+                 G.first + p->id, u->name + u->pct_d + 2);
+    else
+        snprintf(path, sizeof(path), "%s", u->name);
+
+    n = snprintf(req, sizeof(req),
+                 "GET %s HTTP/1.%d\r\nHost: %s\r\nUser-Agent: rtmpload\r\n"
+                 "Accept: */*\r\nConnection: %s\r\n\r\n",
+                 path, !G.http10, u->hosthdr,
+                 G.http10 ? "close" : "keep-alive");
+    p->state = P_HTTP;
+    p->t_hs = p->t_play = now_us();
+    p->deadline = p->t_play + G.timeout_us;
+    p->hs = malloc(HTTP_HEAD_MAX);
+    if (p->hs == NULL) {
+        player_end(p, "out of memory");
+        return;
+    }
+    p->hs_got = 0;
+    set_events(p, EPOLLIN);
+    out_raw(p, (const uint8_t *) req, (size_t) n);
+}
+
+/* The end reason of an HTTP status other than 200: a static string. */
+static const char *http_reason(int status)
+{
+    static char reasons[500][12];
+
+    if (status < 100 || status > 599)
+        return "bad http response";
+    char *r = reasons[status - 100];
+    if (r[0] == 0)
+        snprintf(r, sizeof(reasons[0]), "http %d", status);
+    return r;
+}
+
+/* Header line [l, e) named name (any case)?  Sets *v to its value. */
+static int http_header(const char *l, const char *e, const char *name,
+                       const char **v)
+{
+    size_t k = strlen(name);
+
+    if ((size_t) (e - l) <= k || strncasecmp(l, name, k) != 0 || l[k] != ':')
+        return 0;
+    l += k + 1;
+    while (l < e && (*l == ' ' || *l == '\t'))
+        l++;
+    *v = l;
+    return 1;
+}
+
+/*
+ * The response header is complete in p->hs (len bytes, ending with the
+ * empty line).  Returns 0 to read the body, -1 when the player ended.
+ */
+static int http_response(struct player *p, size_t len)
+{
+    char       *h = (char *) p->hs, *e, *l, *le;
+    const char *v;
+    int         status;
+
+    h[len - 1] = 0;                             /* the last '\n' */
+    if (len < 12 || strncmp(h, "HTTP/1.", 7) != 0 || h[8] != ' '
+        || sscanf(h + 9, "%3d", &status) != 1) {
+        player_end(p, "bad http response");
+        return -1;
+    }
+    snprintf(p->status, sizeof(p->status), "HTTP %d", status);
+    p->chunked = 0;
+    p->body_left = UINT64_MAX;
+    e = h + len - 1;
+    for (l = strchr(h, '\n') + 1; l < e; l = le + 1) {
+        le = memchr(l, '\n', e - l);
+        if (le == NULL)
+            le = e;
+        char *end = le > l && le[-1] == '\r' ? le - 1 : le;
+        if (http_header(l, end, "Transfer-Encoding", &v)) {
+            for (const char *c = v; c + 7 <= end; c++)
+                if (strncasecmp(c, "chunked", 7) == 0)
+                    p->chunked = 1;
+        } else if (http_header(l, end, "Content-Length", &v)) {
+            p->body_left = strtoull(v, NULL, 10);
+        } else if (http_header(l, end, "Location", &v)) {
+            free(p->redirect_url);
+            p->redirect_url = strndup(v, end - v);
+        }
+    }
+    if (status == 301 || status == 302 || status == 303 || status == 307
+        || status == 308) {
+        p->redirects++;
+        player_end(p, "redirected");
+        return -1;
+    }
+    if (status != 200) {
+        player_end(p, http_reason(status));
+        return -1;
+    }
+    if (p->chunked)
+        p->body_left = UINT64_MAX;              /* the chunks tell the end */
+    p->t_connected = now_us();
+    p->deadline = p->t_connected + G.timeout_us;
+    p->state = P_PLAY;
+    p->ch_state = C_SIZE;
+    p->ch_digits = 0;
+    p->ch_left = 0;
+    p->flv_state = F_HEAD;
+    p->flv_left = 9;
+    p->hdr_got = 0;
+    free(p->hs);
+    p->hs = NULL;
+    return 0;
+}
+
+/* Collect up to want bytes of a fixed-size part into p->hdr. */
+static size_t flv_collect(struct player *p, const uint8_t *d, size_t n,
+                          unsigned want)
+{
+    size_t k = want - p->hdr_got;
+
+    if (k > n)
+        k = n;
+    memcpy(p->hdr + p->hdr_got, d, k);
+    p->hdr_got += k;
+    return k;
+}
+
+/* FLV bytes of the body: the file header, then tags, counted in place. */
+static void feed_flv(struct player *p, const uint8_t *d, size_t n)
+{
+    size_t k;
+
+    while (n > 0 && p->fd >= 0) {
+        switch (p->flv_state) {
+
+        case F_HEAD:                            /* "FLV", 1, flags, offset */
+            k = flv_collect(p, d, n, 9);
+            if (p->hdr_got == 9) {
+                uint32_t off = be32(p->hdr + 5);
+                if (memcmp(p->hdr, "FLV", 3) != 0 || off < 9
+                    || off > 1024) {
+                    player_end(p, "bad flv header");
+                    return;
+                }
+                p->flv_left = off - 9 + 4;      /* + PreviousTagSize0 */
+                p->flv_state = F_SKIP;
+            }
+            break;
+
+        case F_SKIP:
+            k = n < p->flv_left ? n : p->flv_left;
+            p->flv_left -= k;
+            if (p->flv_left == 0) {
+                p->flv_state = F_TAG;
+                p->hdr_got = 0;
+            }
+            break;
+
+        case F_TAG:                             /* the 11-byte tag header */
+            k = flv_collect(p, d, n, 11);
+            if (p->hdr_got == 11) {
+                p->tag_type = p->hdr[0] & 0x1f;
+                p->tag_size = be24(p->hdr + 1);
+                p->tag_ts = be24(p->hdr + 4) | (uint32_t) p->hdr[7] << 24;
+                if (p->tag_type != 8 && p->tag_type != 9
+                    && p->tag_type != 18) {
+                    player_end(p, "bad flv tag");
+                    return;
+                }
+                if (p->tag_size > MAX_MSG) {
+                    player_end(p, "message too big");
+                    return;
+                }
+                p->flv_left = p->tag_size;
+                p->flv_state = F_BODY;
+            }
+            break;
+
+        case F_BODY:                            /* the payload, not copied */
+            k = n < p->flv_left ? n : p->flv_left;
+            for (size_t i = 0; i < k; i++) {
+                size_t at = p->tag_size - p->flv_left + i;
+                if (at >= 2)
+                    break;
+                p->tag_head[at] = d[i];
+            }
+            p->flv_left -= k;
+            break;
+
+        default:                                /* F_PTS: PreviousTagSize */
+            k = flv_collect(p, d, n, 4);
+            if (p->hdr_got == 4) {
+                if (be32(p->hdr) != p->tag_size + 11) {
+                    player_end(p, "bad flv tag size");
+                    return;
+                }
+                p->flv_state = F_TAG;
+                p->hdr_got = 0;
+            }
+            break;
+        }
+        d += k;
+        n -= k;
+
+        /* a whole tag: timed when its last byte is parsed, as for RTMP */
+        if (p->flv_state == F_BODY && p->flv_left == 0) {
+            p->flv_state = F_PTS;
+            p->hdr_got = 0;
+            if (p->tag_type != 18 && !(p->hdr[0] & 0x20))
+                on_media(p, p->tag_type, p->tag_ts, p->tag_head,
+                         p->tag_size < 2 ? p->tag_size : 2, p->tag_size);
+        }
+    }
+}
+
+/* Body bytes: decoded from chunks when chunked, then fed to the FLV parser. */
+static void feed_body(struct player *p, const uint8_t *d, size_t n)
+{
+    size_t k;
+
+    if (!p->chunked) {
+        if (n > p->body_left)
+            n = p->body_left;
+        p->body_left -= n;
+        feed_flv(p, d, n);
+        if (p->fd >= 0 && p->body_left == 0)
+            player_end(p, "end of body");
+        return;
+    }
+    while (n > 0 && p->fd >= 0) {
+        uint8_t c = *d;
+        if (p->ch_state == C_DATA) {
+            k = n < p->ch_left ? n : p->ch_left;
+            feed_flv(p, d, k);
+            p->ch_left -= k;
+            if (p->ch_left == 0)
+                p->ch_state = C_DATA_END;
+            d += k;
+            n -= k;
+            continue;
+        }
+        d++;
+        n--;
+        switch (p->ch_state) {
+
+        case C_SIZE:                            /* hex size [;ext] CRLF */
+            if (isxdigit(c) && p->ch_digits < 15) {
+                p->ch_left = p->ch_left << 4
+                             | (uint64_t) (isdigit(c) ? c - '0'
+                                                      : (c | 0x20) - 'a' + 10);
+                p->ch_digits++;
+                break;
+            }
+            if (p->ch_digits == 0 || isxdigit(c)) {
+                player_end(p, "bad chunked encoding");
+                return;
+            }
+            p->ch_state = C_EXT;
+            /* fall through */
+
+        case C_EXT:                             /* up to the LF */
+            if (c != '\n')
+                break;
+            p->ch_digits = 0;
+            p->ch_line = 0;
+            p->ch_state = p->ch_left ? C_DATA : C_TRAILER;
+            break;
+
+        case C_DATA_END:                        /* the CRLF after the data */
+            if (c == '\r')
+                break;
+            if (c != '\n') {
+                player_end(p, "bad chunked encoding");
+                return;
+            }
+            p->ch_state = C_SIZE;
+            break;
+
+        default:                                /* C_TRAILER: to "\r\n" */
+            if (c == '\n') {
+                if (p->ch_line == 0) {
+                    player_end(p, "end of body");
+                    return;
+                }
+                p->ch_line = 0;
+            } else if (c != '\r' && p->ch_line < 255) {
+                p->ch_line++;
+            }
+            break;
+        }
+    }
+}
+
+/* Received bytes of an HTTP-FLV viewer. */
+static void feed_http(struct player *p, const uint8_t *d, size_t n)
+{
+    if (p->state == P_HTTP) {                   /* the response header */
+        size_t from = p->hs_got > 3 ? p->hs_got - 3 : 0, k, i;
+
+        k = HTTP_HEAD_MAX - p->hs_got;
+        if (k > n)
+            k = n;
+        memcpy(p->hs + p->hs_got, d, k);
+        p->hs_got += k;
+        for (i = from; i + 4 <= p->hs_got; i++)
+            if (memcmp(p->hs + i, "\r\n\r\n", 4) == 0)
+                break;
+        if (i + 4 > p->hs_got) {
+            if (p->hs_got == HTTP_HEAD_MAX)
+                player_end(p, "bad http response");
+            return;
+        }
+        size_t used = i + 4 - (p->hs_got - k);  /* of d */
+        if (http_response(p, i + 4) < 0)
+            return;
+        d += used;
+        n -= used;
+    }
+    if (n)
+        feed_body(p, d, n);
+}
+
 /* ---- connection phases ------------------------------------------------ */
 
 static void on_connected(struct player *p)
@@ -1235,6 +1597,10 @@ static void on_connected(struct player *p)
     uint8_t c01[1 + HS_SIZE];
 
     p->t_tcp = now_us();
+    if (p->url->http) {
+        http_request(p);
+        return;
+    }
     p->state = P_HANDSHAKE;
     p->deadline = p->t_tcp + G.timeout_us;
     p->hs = malloc(1 + HS_SIZE);
@@ -1301,12 +1667,20 @@ static void on_readable(struct player *p)
             return;
         }
         if (r == 0) {
-            player_end(p, p->state == P_HANDSHAKE ? "eof in handshake" : "eof");
+            player_end(p, p->state == P_HANDSHAKE ? "eof in handshake"
+                          : p->state == P_HTTP ? "eof in http response"
+                          : "eof");
             return;
         }
         p->bytes_in += r;
         const uint8_t *d = G.rbuf;
         size_t n = r;
+        if (p->url->http) {
+            feed_http(p, d, n);
+            if ((size_t) r < sizeof(G.rbuf))
+                return;
+            continue;
+        }
         if (p->state == P_HANDSHAKE) {
             size_t k = feed_handshake(p, d, n);
             d += k;
@@ -1397,6 +1771,7 @@ static void check_deadline(struct player *p, int64_t now)
     case P_HANDSHAKE:  player_end(p, "handshake timeout"); break;
     case P_CONNECT:    player_end(p, "connect command timeout"); break;
     case P_CREATE:     player_end(p, "createStream timeout"); break;
+    case P_HTTP:       player_end(p, "http response timeout"); break;
     default:
         player_end(p, p->is_pub ? "publish timeout" : "no video in time");
         break;
@@ -2106,6 +2481,8 @@ static void usage(int code)
 "                [-d SECONDS] [-g GAP_MS] [-b BUFLEN_MS] [-t TIMEOUT_S]\n"
 "                [-I FIRST] [-P FILE.flv [-U PUBLISH_URL] [-W SECONDS]\n"
 "                [-T MS]] [-j OUT.json] [-q]\n"
+"       rtmpload -u http://HOST[:PORT]/APP/STREAM.flv [-0] [the options\n"
+"                above; -P needs an rtmp:// -U]      (HTTP-FLV viewers)\n"
 "       rtmpload -P FILE.flv -U rtmp://HOST[:PORT]/APP/STREAM [-d SECONDS]\n"
 "                [-T MS] [-t TIMEOUT_S] [-j OUT.json] [-q]\n"
 "  -n  players (default 1; 0 without -u)\n"
@@ -2127,23 +2504,29 @@ static void usage(int code)
 "  -T  first published timestamp, ms (default 0; 16777000 tests extended\n"
 "      timestamps)\n"
 "  -j  also write the summary and per-player records as JSON\n"
-"  -q  no progress lines on stderr\n", START_PER_TICK);
+"  -q  no progress lines on stderr\n"
+"  -0  HTTP-FLV: send HTTP/1.0 requests (Connection: close) instead of\n"
+"      HTTP/1.1 (Connection: keep-alive)\n", START_PER_TICK);
     exit(code);
 }
 
-/* rtmp://host[:port]/app/stream[?query]; IPv6 as [addr]. */
+/*
+ * rtmp://host[:port]/app/stream[?query] or http://host[:port]/path[?query]
+ * (HTTP-FLV); IPv6 as [addr].
+ */
 static int parse_url(struct url *u, const char *url)
 {
     const char *p, *e, *slash;
 
     u->s = url;
-    if (strncmp(url, "rtmp://", 7) != 0)
+    u->http = strncmp(url, "http://", 7) == 0;
+    if (strncmp(url, "rtmp://", 7) != 0 && !u->http)
         return -1;
     p = url + 7;
     slash = strchr(p, '/');
     if (slash == NULL)
         return -1;
-    snprintf(u->port, sizeof(u->port), "1935");
+    snprintf(u->port, sizeof(u->port), u->http ? "80" : "1935");
     if (*p == '[') {
         e = strchr(p, ']');
         if (e == NULL || e > slash || (size_t) (e - p - 1) >= sizeof(u->host))
@@ -2168,6 +2551,16 @@ static int parse_url(struct url *u, const char *url)
     } else if (e != slash) {
         return -1;
     }
+    if (u->http) {                              /* the target as it is */
+        if ((size_t) (slash - p) >= sizeof(u->hosthdr)
+            || strlen(slash) >= sizeof(u->name) || slash[1] == 0)
+            return -1;
+        snprintf(u->hosthdr, sizeof(u->hosthdr), "%.*s", (int) (slash - p), p);
+        strcpy(u->name, slash);
+        const char *d = strstr(u->name, "%d");
+        u->pct_d = d ? (int) (d - u->name) : -1;
+        return 0;
+    }
     /* app: the first path segment; stream: everything after it */
     const char *app = slash + 1, *s = strchr(app, '/');
     if (s == NULL || s == app || s[1] == 0)
@@ -2191,8 +2584,8 @@ static void setup_url(struct url *u, const char *url)
     int             gai;
 
     if (parse_url(u, url) < 0) {
-        fprintf(stderr, "rtmpload: bad url (want"
-                " rtmp://host[:port]/app/stream): %s\n", url);
+        fprintf(stderr, "rtmpload: bad url (want rtmp://host[:port]/app/stream"
+                " or http://host[:port]/path): %s\n", url);
         exit(2);
     }
     gai = getaddrinfo(u->host, u->port, &hints, &ai);
@@ -2235,7 +2628,7 @@ static void progress(int64_t now)
     fprintf(stderr, "[%6.1fs] started %d  connecting %d  handshake %d  "
             "rtmp %d  playing %d  ended %d  %.1f MB",
             (now - G.t0) / 1e6, G.started, st[P_CONNECTING],
-            st[P_HANDSHAKE], st[P_CONNECT] + st[P_CREATE]
+            st[P_HANDSHAKE] + st[P_HTTP], st[P_CONNECT] + st[P_CREATE]
             + st[P_PLAY] - playing, playing, st[P_DONE], bytes / 1e6);
     if (P.file)
         fprintf(stderr, "  | pub %s  video %llu  queue %zu B  dropped %llu",
@@ -2264,7 +2657,7 @@ int main(int argc, char **argv)
     G.timeout_us = 5 * 1000000;
     G.buflen = 3000;
     P.wait = 1;
-    while ((c = getopt(argc, argv, "u:n:r:d:g:j:b:t:P:U:W:T:I:qh")) != -1) {
+    while ((c = getopt(argc, argv, "u:n:r:d:g:j:b:t:P:U:W:T:I:q0h")) != -1) {
         switch (c) {
         case 'u': url = optarg; break;
         case 'n': G.n = (int) num_arg(optarg, "-n", 1); n_set = 1; break;
@@ -2289,6 +2682,7 @@ int main(int argc, char **argv)
             break;
         case 'I': G.first = (long) num_arg(optarg, "-I", 0); break;
         case 'q': G.quiet = 1; break;
+        case '0': G.http10 = 1; break;
         case 'h': usage(0); break;
         default: usage(2);
         }
@@ -2302,6 +2696,11 @@ int main(int argc, char **argv)
         G.n = 0;                                /* publish only */
     if (P.file) {
         setup_url(&P.url, pub_url ? pub_url : url);
+        if (P.url.http) {
+            fprintf(stderr, "rtmpload: the publisher needs an rtmp:// URL"
+                    " (-U)\n");
+            return 2;
+        }
         if (pub_load(P.file) < 0)
             return 2;
     }

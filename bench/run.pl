@@ -23,6 +23,8 @@
 #     memory, end-to-end latency
 #   8 a player waiting before the publish: time from the publish to its
 #     first video, SRS-like origins and ours in "cluster_not_found reject"
+#   9 HTTP-FLV against RTMP at an edge of this module: time to first frame
+#     (warm and cold edge), fan-out CPU per Gbit with merged writes on
 #
 # Environment:
 #   BENCH_TRIES          TTFF tries per series in scenario 2 (default 50)
@@ -83,11 +85,12 @@ my %SCENARIO = (
     6 => ['Stream manager lookup against coworker lookup', \&s6_manager],
     7 => ['Merged writes: CPU, memory and latency', \&s7_merge],
     8 => ['A player waiting before the publish', \&s8_wait],
+    9 => ['HTTP-FLV against RTMP at an edge', \&s9_flv],
 );
 
 my @want = @ARGV ? @ARGV : sort keys %SCENARIO;
 for (@want) {
-    die "usage: perl bench/run.pl [scenario numbers 1-8...]\n"
+    die "usage: perl bench/run.pl [scenario numbers 1-9...]\n"
         unless /^\d+$/ && $SCENARIO{$_};
 }
 
@@ -641,22 +644,26 @@ sub fanout {
         my @args;
         push @args, '-P', $CLIP, '-U', "rtmp://127.0.0.1:$o{origin}/live/$stream"
             if $o{latency};
-        my $rl = rtmpload(url => "rtmp://127.0.0.1:$o{port}/live/$stream",
+        # flv => 1: the players are HTTP-FLV viewers at the http port
+        my $pp = $o{flv} ? $o{http} : $o{port};
+        my $rl = rtmpload(url => $o{flv}
+                              ? "http://127.0.0.1:$o{http}/live/$stream.flv"
+                              : "rtmp://127.0.0.1:$o{port}/live/$stream",
                           n => $o{players}, rate => 500, t => 10,
                           args => \@args);
-        my $up = wait_until(sub { conns_on($o{port}) >= $o{players} }, 30);
-        note "$o{key}: only " . conns_on($o{port}) . " players connected"
+        my $up = wait_until(sub { conns_on($pp) >= $o{players} }, 30);
+        note "$o{key}: only " . conns_on($pp) . " players connected"
             unless $up;
         sleep 3;
 
         my @pids = pids_of($n);
         my ($c0, $l0, $b0, $t0) = (cpu_ticks(@pids),
-            cpu_ticks($rl->{proc}->pid), acked_bytes($o{port}), time);
+            cpu_ticks($rl->{proc}->pid), acked_bytes($pp), time);
         sleep $WINDOW;
         my ($c1, $l1, $b1, $t1) = (cpu_ticks(@pids),
-            cpu_ticks($rl->{proc}->pid), acked_bytes($o{port}), time);
+            cpu_ticks($rl->{proc}->pid), acked_bytes($pp), time);
         my $rss1 = rss_kb(@workers);
-        my $spread = per_worker($o{port});
+        my $spread = per_worker($pp);
         my $prof = profile($o{key} . "-$o{players}", $o{players},
                            $n->worker_pids);
 
@@ -956,6 +963,7 @@ sub fanout_edge {
                          origins => [$up], app => $o{app})
         : stock_edge_conf(port => $ep, workers => 2, origins => [$up],
                           app => $o{app});
+    $conf = flv_location($conf) if $o{flv};
     # the same text each time (ports aside) so that a measurement of the
     # same configuration in one run is found in the memo
     my $key = doc_conf('', $conf, { EDGE_RTMP => $ep, EDGE_HTTP => $eh,
@@ -973,13 +981,14 @@ my %FANOUT;     # the same measurement is not made twice in a run
 sub run_fanout {
     my ($key, $edge, $players, %o) = @_;
     # by the configuration as documented: the ports differ each time
-    my $memo = join "\0", $edge->{key_text}, $players, $o{latency} ? 1 : 0;
+    my $memo = join "\0", $edge->{key_text}, $players, $o{latency} ? 1 : 0,
+                    $o{flv} ? 'flv' : 'rtmp';
     if (my $m = $FANOUT{$memo}) {
         note "$key: $players players: measured earlier in this run";
         return $m;
     }
     return $FANOUT{$memo} = fanout(key => $key, %$edge, players => $players,
-                                   latency => $o{latency});
+                                   latency => $o{latency}, flv => $o{flv});
 }
 
 my @FANOUT_METRICS = (
@@ -1704,6 +1713,182 @@ sub s8_wait {
 package S8Publisher;
 sub stop { kill 'TERM', $_[0]{pid}; waitpid $_[0]{pid}, 0 }
 package main;
+
+###########################################################################
+# 9. HTTP-FLV against RTMP at an edge of this module
+
+# the agreed URL scheme: GET /APP/STREAM.flv at a location with
+# cluster_flv, next to the status location of edge_conf's http server
+sub flv_location {
+    my ($conf) = @_;
+    $conf =~ s{^(\s*)(location /cluster \{ cluster_status; \}\n)}
+              {$1$2$1location / { cluster_flv; }\n}m
+        or die "no status location to add cluster_flv next to\n";
+    return $conf;
+}
+
+# (1, '') when this build takes cluster_flv, else (0, nginx -t's error)
+sub flv_available {
+    return (0, 'build/rtmpload has no HTTP-FLV mode (make loadclient)')
+        unless rtmpload_has('-0');
+    my ($ep, $eh) = map { $t->port } 1 .. 2;
+    my ($code, $out) = $t->nginx_t(flv_location(ours_edge_conf(port => $ep,
+        http => $eh, origins => [$ep])));
+    return (1, '') if $code == 0;
+    my ($why) = ($out // '') =~ /(\[emerg\][^\n]*)/;
+    $why //= "nginx -t exited with $code";
+    $why =~ s/ in \S+nginx\.conf:\d+$//;
+    return (0, "nginx -t: $why");
+}
+
+sub s9_flv {
+    my $o = origins();
+    my $op = $o->{ours}{port};
+    my ($flv, $why) = flv_available();
+    note '9: cluster_flv ', $flv ? 'accepted' : "not measured: $why";
+    my $na = 'not available in this build';
+    my @protos = ('rtmp', $flv ? 'flv' : ());
+    my $url = sub {
+        my ($proto, $ep, $eh) = @_;
+        return $proto eq 'flv' ? "http://127.0.0.1:$eh/live/s.flv"
+                               : "rtmp://127.0.0.1:$ep/live/s";
+    };
+    my $edge = sub {
+        my (%e) = @_;
+        my $c = ours_edge_conf(%e, origins => [$op]);
+        return $flv ? flv_location($c) : $c;
+    };
+    my (@lanes, @confs);
+    my $with = $flv ? ' with an HTTP-FLV location' : '';
+
+    # (a) time to first frame: a warm edge kept pulled by an RTMP player,
+    # and cold edges (one per lane and protocol), every try starting the
+    # pull
+    my ($wp, $wh) = map { $t->port } 1 .. 2;
+    my $wconf = $edge->(port => $wp, http => $wh);
+    my $wn = start_nginx('s9-warm', $wconf, ports => [$wp, $wh]);
+    rtmpload(url => "rtmp://127.0.0.1:$wp/live/s", d => 100000);
+    wait_until(sub { upstreams($wn, $op) > 0 }, 10)
+        or die "the warm edge does not pull\n";
+    push @confs, doc_conf("Ours: edge$with, 1 worker (scenario 9 warm)",
+        $wconf, { EDGE_RTMP => $wp, EDGE_HTTP => $wh,
+        ORIGIN_RTMP => $op });
+    my $per = ceil($TRIES / $LANES);
+    for my $lane (1 .. $LANES) {
+        for my $proto (@protos) {
+            my ($ep, $eh) = map { $t->port } 1 .. 2;
+            my $conf = $edge->(port => $ep, http => $eh,
+                               app => 'cluster_linger 0;');
+            my $n = start_nginx("s9-cold-$proto", $conf, ports => [$ep, $eh]);
+            push @lanes, { series => "cold-$proto", tries => $per,
+                           url => $url->($proto, $ep, $eh),
+                           ready => cold_ready($n, $op) },
+                         { series => "warm-$proto", tries => $per,
+                           url => $url->($proto, $wp, $wh) };
+            push @confs, doc_conf("Ours: cold edge$with, `cluster_linger 0` "
+                . '(scenario 9)', $conf,
+                { EDGE_RTMP => $ep, EDGE_HTTP => $eh, ORIGIN_RTMP => $op })
+                if $lane == 1 && $proto eq 'rtmp';
+        }
+    }
+    note "9: $per tries in each of ", scalar @lanes, ' lanes';
+    my $r = ttff_lanes(@lanes);
+    my %st = map { $_ => ttff_stats($r->{$_}) } keys %$r;
+    my @trows;
+    for my $row (['through a warm edge', 'warm'],
+                 ['through a cold edge', 'cold']) {
+        my ($label, $k) = @$row;
+        my ($rt, $fl) = ($st{"$k-rtmp"}, $st{"$k-flv"});
+        push @trows, [$label, fmt($rt->{p50}), fmt($rt->{p95}),
+            $fl ? (fmt($fl->{p50}), fmt($fl->{p95}),
+                   ratio($fl->{p50}, $rt->{p50}),
+                   ratio($fl->{p95}, $rt->{p95}))
+                : ($na, 'n/a', 'n/a', 'n/a'),
+            fmt($rt->{keyframe_p50}) . ' / '
+                . ($fl ? fmt($fl->{keyframe_p50}) : 'n/a'),
+            "$rt->{n}/$rt->{tries} / "
+                . ($fl ? "$fl->{n}/$fl->{tries}" : 'n/a')];
+        note "9: $label: RTMP p50 ", fmt($rt->{p50}), ' p95 ',
+            fmt($rt->{p95}), $fl ? (', HTTP-FLV p50 ', fmt($fl->{p50}),
+            ' p95 ', fmt($fl->{p95})) : ();
+    }
+
+    # (b) fan-out at one edge (2 workers, merged writes on): the same
+    # numbers of RTMP players and HTTP-FLV viewers, one after the other
+    my $merge = merge_available() ? 'cluster_merge_writes 100ms;' : '';
+    my (%m, %raw);
+    for my $players (500, 1000) {
+        my $e = fanout_edge('ours', app => $merge, flv => $flv,
+            label => ($merge ? ", `$merge`" : '')
+                . ($flv ? ', an HTTP-FLV location (scenario 9)' : ''));
+        push @confs, $e->{doc} if $players == 500;
+        for my $proto (@protos) {
+            $m{$players}{$proto} = run_fanout("9-$proto", $e, $players,
+                                              flv => $proto eq 'flv');
+        }
+    }
+    my @frows;
+    for my $mt (@FANOUT_METRICS) {
+        my ($label, $k, $with_ratio) = @$mt;
+        push @frows, [$label, map {
+            my ($rt, $fl) = ($m{$_}{rtmp}{$k}, $m{$_}{flv}{$k});
+            !$flv ? ($k eq 'per_worker' ? $rt : fmt($rt), $na, '')
+                : $k eq 'per_worker' ? ($rt, $fl, '')
+                : (fmt($rt), fmt($fl), $with_ratio ? ratio($fl, $rt) : '')
+        } 500, 1000];
+    }
+    my $media = media_info();
+    return {
+        tables => [{
+            head => ['time to first frame', 'RTMP p50 ms', 'RTMP p95 ms',
+                     'HTTP-FLV p50 ms', 'HTTP-FLV p95 ms',
+                     'HTTP-FLV/RTMP p50', 'HTTP-FLV/RTMP p95',
+                     'first keyframe p50 ms (RTMP / HTTP-FLV)',
+                     'tries with video (RTMP / HTTP-FLV)'],
+            rows => \@trows }, {
+            head => ['fan-out, ' . ($merge || 'merged writes off'),
+                     '500: RTMP', '500: HTTP-FLV', '500: HTTP-FLV/RTMP',
+                     '1000: RTMP', '1000: HTTP-FLV', '1000: HTTP-FLV/RTMP'],
+            rows => \@frows }],
+        raw => { flv_available => $flv ? 1 : 0, flv_missing => $why,
+                 merge => $merge, ttff => { stats => \%st, tries => $r },
+                 fanout => \%m },
+        configs => [@{$o->{confs}}, @confs],
+        notes => [
+            ($flv ? () : ("**HTTP-FLV was not measured: $why.**  The RTMP "
+                . 'figures are, with the same edges without the HTTP-FLV '
+                . 'location.')),
+            'Goal (issue 15): HTTP-FLV costs no more edge CPU per '
+            . 'delivered Gbit than RTMP with merged writes on (HTTP-FLV/RTMP '
+            . 'at most 1), and starts as fast (GOP cache: the TTFF ratios '
+            . 'about 1).  This module only (stock nginx-rtmp has no '
+            . 'HTTP-FLV).',
+            'Both protocols are played from the same edges, by the same load '
+            . 'client: `build/rtmpload -u rtmp://EDGE/live/s` for RTMP, '
+            . '`-u http://EDGE_HTTP/live/s.flv` for HTTP-FLV (a `GET` with '
+            . '`Connection: keep-alive`, the chunked FLV body parsed tag by '
+            . 'tag).  For HTTP-FLV, `first_video_ms` is from the start of '
+            . 'the TCP connect to the first complete video tag, as for '
+            . 'RTMP to the first video message.',
+            'Time to first frame: measured as in scenario 2 '
+            . "($TRIES tries per series, BENCH_TRIES, in $LANES lanes, at "
+            . 'random phases of the 2 s GOP), edges with 1 worker.  Warm: '
+            . 'an RTMP player keeps the stream pulled for the whole '
+            . 'scenario.  Cold: `cluster_linger 0`, and the next try of a '
+            . "lane waits until the lane's edge has no TCP connection to the "
+            . 'origin left, so each try starts the pull (for HTTP-FLV, the '
+            . 'GET starts it).',
+            'Fan-out: measured as in scenario 3 (same function, window and '
+            . 'edge with 2 workers, '
+            . ($merge ? "`$merge`" : 'merged writes not in this build')
+            . '); RTMP players, then as many HTTP-FLV viewers, each at a '
+            . 'fresh edge.  Delivered bytes are `bytes_acked` of the '
+            . "edge's player connections (the RTMP port, or the http port "
+            . 'for HTTP-FLV, whose chunk framing is a few bytes per write).',
+            @{fanout_notes($media)}[1 .. 5],
+        ],
+    };
+}
 
 ###########################################################################
 # Results: build/bench-results.json keeps every section with its own run
