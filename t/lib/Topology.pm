@@ -24,6 +24,7 @@ use warnings;
 
 use Carp qw(croak);
 use Config;
+use Fcntl qw(:flock);
 use HTTP::Tiny;
 use IO::Socket::IP;
 use JSON::PP ();
@@ -66,7 +67,11 @@ sub up {
     if (my $why = unavailable()) {
         Test::More::plan(skip_all => $why);
     }
-    my $self = bless { t => $t, down => 0 }, $class;
+    # one topology on the machine at a time (prove -j): the names are fixed
+    open my $lock, '>>', "/run/lock/${PREFIX}topology.lock"
+        or croak "topology lock: $!";
+    flock($lock, LOCK_EX) or croak "topology lock: $!";
+    my $self = bless { t => $t, down => 0, lock => $lock }, $class;
     my $out = `sh $SCRIPT up 2>&1`;
     croak "topology.sh up failed:\n$out" if $? != 0;
     push @UP, $self;
@@ -81,6 +86,7 @@ sub down {
     $self->{t}->stop_all if $self->{t};
     my $out = `sh $SCRIPT down 2>&1`;
     Test::More::diag("topology.sh down failed:\n$out") if $? != 0;
+    close delete $self->{lock};
 }
 
 END { $_->down for @UP }
@@ -151,6 +157,12 @@ sub set_link {
     my ($self, $host, $state) = @_;
     system('ip', '-n', $self->ns($host), 'link', 'set', 'eth0', $state) == 0
         or croak "ip link set eth0 $state in " . $self->ns($host) . " failed";
+    return if $state ne 'up';
+    # the kernel dropped the default route with the link
+    (my $gw = $self->addr($host)) =~ s/\.\d+$/.254/;
+    system('ip', '-n', $self->ns($host), 'route', 'replace', 'default',
+           'via', $gw) == 0
+        or croak "no default route in " . $self->ns($host);
 }
 
 # spawn($host, \@cmd, name => 'x'): a ClusterTest::Proc running in the
