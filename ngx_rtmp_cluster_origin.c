@@ -977,19 +977,16 @@ ngx_rtmp_cluster_origin_self(ngx_rtmp_session_t *s,
 {
     ngx_str_t   local;
 
-    local.len = 0;
+    local.len = NGX_SOCKADDR_STRLEN;
     local.data = buf;
 
-    if (s->connection->local_sockaddr == NULL
-        || s->connection->local_sockaddr->sa_family == AF_INET)
-    {
-        local.len = NGX_SOCKADDR_STRLEN;
+    /* IPv4 only, as listen addresses are read (a relay's unix socket) */
 
-        if (ngx_connection_local_sockaddr(s->connection, &local, 0)
-            != NGX_OK)
-        {
-            local.len = 0;
-        }
+    if (ngx_connection_local_sockaddr(s->connection, &local, 0) != NGX_OK
+        || s->connection->local_sockaddr == NULL
+        || s->connection->local_sockaddr->sa_family != AF_INET)
+    {
+        local.len = 0;
     }
 
     (void) ngx_rtmp_cluster_advertised(cacf,
