@@ -7,6 +7,8 @@
 #                 AddressSanitizer and UndefinedBehaviorSanitizer
 #   make test-asan  run the test suite against it (any report fails)
 #   make demo     build and run a local cluster (two origins, an edge)
+#   make demo-topology  (root) the design's cluster in network namespaces:
+#                 three origins, three regional edges (scripts/topology.sh)
 #   make loadclient  build build/rtmpload, the benchmarks' RTMP and HTTP-FLV
 #                 player (scenario 9 compares HTTP-FLV with RTMP)
 #   make bench    run the benchmark scenarios (about 10 minutes) and write
@@ -129,6 +131,9 @@ test-asan: asan
 demo: deps $(MODULE)
 	sh scripts/demo.sh
 
+demo-topology: $(MODULE)
+	sh scripts/demo-topology.sh
+
 loadclient:
 	$(MAKE) -C bench
 
@@ -149,5 +154,5 @@ clean:
 	rm -rf $(BUILD)/nginx $(MODULE) $(BUILD)/asan-nginx $(BUILD)/asan \
 	       $(BUILD)/asan-nginx.flags $(ASAN_REPORTS)
 
-.PHONY: all deps asan test test-asan demo loadclient bench soak bench-status \
+.PHONY: all deps asan test test-asan demo demo-topology loadclient bench soak bench-status \
         fuzz clean FORCE

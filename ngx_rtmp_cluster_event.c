@@ -100,12 +100,25 @@ ngx_rtmp_cluster_event_watch(ngx_connection_t *c, ngx_int_t read,
 void
 ngx_rtmp_cluster_event_release(ngx_connection_t *c)
 {
+    ngx_uint_t  flags;
+
+    /*
+     * The library may have closed the descriptor already (libcurl does,
+     * when a transfer still connecting is removed or times out: a peer
+     * whose link is down), within the call that releases it, so the
+     * number cannot belong to another socket yet; the close took it out
+     * of epoll, and epoll_ctl() would fail on it.
+     */
+
+    flags = (fcntl(c->fd, F_GETFD) == -1 && ngx_errno == NGX_EBADF)
+            ? NGX_CLOSE_EVENT : 0;
+
     if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, flags);
     }
 
     if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, flags);
     }
 
     if (c->read->posted) {

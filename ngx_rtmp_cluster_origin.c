@@ -134,6 +134,9 @@ static void ngx_rtmp_cluster_origin_publish_resume(
     ngx_rtmp_cluster_origin_ctx_t *octx);
 static ngx_int_t ngx_rtmp_cluster_origin_refuse_publish(ngx_rtmp_session_t *s,
     ngx_str_t *key, u_char *addr, in_port_t port);
+static void ngx_rtmp_cluster_origin_self(ngx_rtmp_session_t *s,
+    ngx_rtmp_cluster_app_conf_t *cacf, ngx_str_t *host, in_port_t *port,
+    u_char *buf);
 static ngx_int_t ngx_rtmp_cluster_origin_is_self(ngx_rtmp_session_t *s,
     ngx_rtmp_cluster_waiter_t *w);
 static ngx_int_t ngx_rtmp_cluster_origin_redirect(ngx_rtmp_session_t *s,
@@ -1009,6 +1012,38 @@ ngx_rtmp_cluster_origin_proxy_free(ngx_rtmp_cluster_stream_t *st)
 }
 
 
+/*
+ * This origin's address for a session of it (a lease, a refusal, a
+ * coworker naming us): the advertised one, else the listen address, else
+ * (a wildcard listen) the address the session reached us at, which other
+ * hosts reach too: never 127.0.0.1 when the peer is on another host.
+ */
+
+static void
+ngx_rtmp_cluster_origin_self(ngx_rtmp_session_t *s,
+    ngx_rtmp_cluster_app_conf_t *cacf, ngx_str_t *host, in_port_t *port,
+    u_char *buf)
+{
+    ngx_str_t   local;
+
+    local.len = NGX_SOCKADDR_STRLEN;
+    local.data = buf;
+
+    /* IPv4 only, as listen addresses are read (a relay's unix socket) */
+
+    if (ngx_connection_local_sockaddr(s->connection, &local, 0) != NGX_OK
+        || s->connection->local_sockaddr == NULL
+        || s->connection->local_sockaddr->sa_family != AF_INET)
+    {
+        local.len = 0;
+    }
+
+    (void) ngx_rtmp_cluster_advertised(cacf,
+               ngx_rtmp_get_module_srv_conf(s, ngx_rtmp_core_module),
+               &local, host, port);
+}
+
+
 /* a coworker naming ourselves (a shared or stale entry) is no answer */
 
 static ngx_int_t
@@ -1018,16 +1053,11 @@ ngx_rtmp_cluster_origin_is_self(ngx_rtmp_session_t *s,
     in_port_t   port;
     in_addr_t   a, b;
     ngx_str_t   host;
+    u_char      buf[NGX_SOCKADDR_STRLEN];
 
-    if (ngx_rtmp_cluster_advertised(w->cacf,
-            ngx_rtmp_get_module_srv_conf(s, ngx_rtmp_core_module),
-            NULL, &host, &port)
-        != NGX_OK)
-    {
-        return 0;
-    }
+    ngx_rtmp_cluster_origin_self(s, w->cacf, &host, &port, buf);
 
-    if (port != w->port) {
+    if (port == 0 || port != w->port) {
         return 0;
     }
 
@@ -1230,6 +1260,7 @@ ngx_rtmp_cluster_origin_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v,
     ngx_str_t                      *key, host;
     ngx_rtmp_cluster_app_conf_t    *cacf;
     ngx_rtmp_cluster_origin_ctx_t  *octx;
+    u_char                          buf[NGX_SOCKADDR_STRLEN];
 
     cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
 
@@ -1277,9 +1308,7 @@ ngx_rtmp_cluster_origin_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v,
         return rc;
     }
 
-    (void) ngx_rtmp_cluster_advertised(cacf,
-               ngx_rtmp_get_module_srv_conf(s, ngx_rtmp_core_module),
-               NULL, &host, &port);
+    ngx_rtmp_cluster_origin_self(s, cacf, &host, &port, buf);
 
     octx->lease = ngx_rtmp_cluster_lease_start(s->connection->pool,
                                     s->connection->log, cacf, key,
@@ -1310,6 +1339,7 @@ ngx_rtmp_cluster_origin_publish_local(ngx_rtmp_session_t *s, ngx_str_t *key)
     ngx_rtmp_cluster_zone_t      *zone;
     ngx_rtmp_cluster_app_conf_t  *cacf;
     u_char                        addr[NGX_RTMP_CLUSTER_ADDR_LEN];
+    u_char                        buf[NGX_SOCKADDR_STRLEN];
 
     cacf = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_cluster_module);
     zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
@@ -1325,9 +1355,7 @@ ngx_rtmp_cluster_origin_publish_local(ngx_rtmp_session_t *s, ngx_str_t *key)
         return NGX_DECLINED;
     }
 
-    (void) ngx_rtmp_cluster_advertised(cacf,
-               ngx_rtmp_get_module_srv_conf(s, ngx_rtmp_core_module),
-               NULL, &host, &port);
+    ngx_rtmp_cluster_origin_self(s, cacf, &host, &port, buf);
 
     ngx_cpystrn(addr, host.data, ngx_min(host.len + 1, sizeof(addr)));
 

@@ -960,8 +960,12 @@ sub start {
     unlink $out;
     delete $self->{san_off}{$out};
     delete $self->{san_in}{$out};
+    # netns => NAME: started inside that network namespace (Topology.pm)
+    my @netns = $self->{opt}{netns}
+                ? ('ip', 'netns', 'exec', $self->{opt}{netns}) : ();
     my $launcher = ClusterTest::_spawn(
-        [$ClusterTest::NGINX, '-p', "$self->{prefix}/", '-c', 'conf/nginx.conf',
+        [@netns, $ClusterTest::NGINX, '-p', "$self->{prefix}/",
+         '-c', 'conf/nginx.conf',
          '-e', 'logs/error.log'],
         $out, undef, undef, { ClusterTest::nginx_env() });
 
