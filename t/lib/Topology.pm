@@ -56,6 +56,12 @@ sub unavailable {
         unless _setns_nr();
     my $out = `ip netns list 2>&1`;
     return "'ip netns' does not work: $out" if $? != 0;
+    # listing works without the right to make one (a container without
+    # CAP_SYS_ADMIN): try
+    my $probe = "${PREFIX}probe$$";
+    $out = `ip netns add $probe 2>&1`;
+    return "cannot make a network namespace: $out" if $? != 0;
+    system('ip', 'netns', 'del', $probe);
     return "$SCRIPT is missing" unless -f $SCRIPT;
     return undef;
 }
