@@ -241,6 +241,7 @@ ngx_http_rtmp_cluster_gen_streams(yajl_gen g,
 
         ngx_rtmp_cluster_json_int(g, "players", (long) s->players);
         ngx_rtmp_cluster_json_int(g, "relays", (long) s->relays);
+        ngx_rtmp_cluster_json_int(g, "hls", (long) s->hls);
 
         if (s->owner) {
             ngx_rtmp_cluster_json_int(g, "owner", s->owner);

@@ -154,6 +154,8 @@ typedef struct {
     ngx_atomic_t                    gop_frames;     /* [own] */
     ngx_atomic_t                    gop_bytes;      /* [own] */
     ngx_atomic_t                    gop_ms;         /* [own] */
+    ngx_atomic_t                    hls;            /* [atomic] HLS viewers
+                                                       (of players) */
 } ngx_rtmp_cluster_shm_stream_t;
 
 
@@ -452,6 +454,7 @@ struct ngx_rtmp_cluster_member_s {
     void                           *data;       /* the session */
     unsigned                        role:2;
     unsigned                        inner:1;    /* another worker's relay */
+    unsigned                        hls:1;      /* an HLS viewer (http) */
 };
 
 
@@ -614,6 +617,8 @@ void ngx_rtmp_cluster_record_players(ngx_rtmp_cluster_shm_stream_t *r,
     ngx_uint_t inner, ngx_atomic_int_t n);
 void ngx_rtmp_cluster_record_bytes(ngx_rtmp_cluster_shm_stream_t *r,
     size_t n);
+void ngx_rtmp_cluster_record_hls(ngx_rtmp_cluster_shm_stream_t *r,
+    ngx_atomic_int_t n);
 void ngx_rtmp_cluster_record_failover(ngx_rtmp_cluster_shm_stream_t *r);
 void ngx_rtmp_cluster_record_gop(ngx_rtmp_cluster_shm_stream_t *r,
     ngx_uint_t frames, size_t bytes, ngx_msec_t ms);
@@ -761,6 +766,9 @@ void ngx_rtmp_cluster_lookup_cancel(ngx_rtmp_cluster_waiter_t *w);
 ngx_int_t ngx_rtmp_cluster_edge_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_rtmp_cluster_edge_play(ngx_rtmp_session_t *s,
     ngx_rtmp_play_t *v);
+ngx_int_t ngx_rtmp_cluster_edge_play_member(ngx_rtmp_conf_ctx_t *cctx,
+    ngx_rtmp_cluster_member_t *m, ngx_str_t *app, u_char *name,
+    u_char *args);
 void ngx_rtmp_cluster_edge_publish(ngx_rtmp_session_t *s,
     ngx_rtmp_publish_t *v);
 ngx_int_t ngx_rtmp_cluster_edge_published(ngx_rtmp_session_t *s,

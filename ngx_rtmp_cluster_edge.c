@@ -178,6 +178,21 @@ ngx_rtmp_cluster_edge_play(ngx_rtmp_session_t *s, ngx_rtmp_play_t *v)
 }
 
 
+/*
+ * A play that is no RTMP session (an HTTP viewer's member): the same
+ * pull, same origins, failover and owner worker as an RTMP play's.
+ */
+
+ngx_int_t
+ngx_rtmp_cluster_edge_play_member(ngx_rtmp_conf_ctx_t *cctx,
+    ngx_rtmp_cluster_member_t *m, ngx_str_t *app, u_char *name, u_char *args)
+{
+    return ngx_rtmp_cluster_stream_play(cctx, m, app, name, args,
+                                        NGX_RTMP_CLUSTER_PULL,
+                                        &ngx_rtmp_cluster_edge_source, NULL);
+}
+
+
 /* before nginx-rtmp's live module sees a local publisher */
 
 void

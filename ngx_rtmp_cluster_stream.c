@@ -564,6 +564,10 @@ ngx_rtmp_cluster_stream_leave(ngx_rtmp_cluster_member_t *m)
 
         ngx_rtmp_cluster_record_players(st->record, m->inner, -1);
 
+        if (m->hls) {
+            ngx_rtmp_cluster_record_hls(st->record, -1);
+        }
+
         m->inner = 0;
 
         if (!st->closed) {
@@ -633,6 +637,10 @@ ngx_rtmp_cluster_stream_join(ngx_rtmp_cluster_stream_t *st,
     m->stream = st;
 
     ngx_rtmp_cluster_record_players(st->record, m->inner, 1);
+
+    if (m->hls) {
+        ngx_rtmp_cluster_record_hls(st->record, 1);
+    }
 
     if (st->linger.timer_set) {
         /* a player is back: the pull stays */
@@ -1854,6 +1862,13 @@ ngx_rtmp_cluster_stream_pull(ngx_rtmp_cluster_stream_t *st,
 
     rs->app_conf = st->cctx.app_conf;
     rs->relay = 1;
+
+    /*
+     * a relay from the owner worker publishes here as nginx-rtmp's
+     * auto-pushed sessions do: the hls (and exec) modules leave it
+     * alone, so only the worker with the real upstream writes segments
+     */
+    rs->auto_pushed = (t->worker != 0);
     ngx_str_set(&rs->flashver, "ngx-cluster-edge");
 
     rctx->session = rs;
