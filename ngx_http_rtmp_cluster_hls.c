@@ -28,6 +28,9 @@
 #define NGX_HTTP_RTMP_CLUSTER_HLS_MAX       (1024 * 1024)
 
 
+extern ngx_module_t  ngx_rtmp_hls_module;
+
+
 typedef struct {
     ngx_uint_t                      server;     /* 0: the first */
     ngx_msec_t                      wait;
@@ -73,6 +76,7 @@ static ngx_int_t ngx_http_rtmp_cluster_hls_split(ngx_http_request_t *r,
     ngx_str_t *app, ngx_str_t *name, ngx_uint_t *playlist);
 static ngx_int_t ngx_http_rtmp_cluster_hls_app(ngx_uint_t server,
     ngx_str_t *app, ngx_rtmp_conf_ctx_t *cctx);
+static ngx_uint_t ngx_http_rtmp_cluster_hls_on(ngx_rtmp_conf_ctx_t *cctx);
 static ngx_int_t ngx_http_rtmp_cluster_hls_view(ngx_http_request_t *r,
     ngx_http_rtmp_cluster_hls_loc_conf_t *hlcf, ngx_rtmp_conf_ctx_t *cctx,
     ngx_str_t *app, ngx_str_t *name, ngx_uint_t playlist);
@@ -301,6 +305,13 @@ ngx_http_rtmp_cluster_hls_handler(ngx_http_request_t *r)
 
     cacf = cctx.app_conf[ngx_rtmp_cluster_module.ctx_index];
 
+    if (!ngx_http_rtmp_cluster_hls_on(&cctx)) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "cluster: hls: application \"%V\" has \"hls off\"",
+                      &app);
+        return NGX_HTTP_NOT_FOUND;
+    }
+
     if (cacf->role == NGX_RTMP_CLUSTER_EDGE
         && ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle) != NULL
         && ngx_http_rtmp_cluster_hls_view(r, hlcf, &cctx, &app, &name,
@@ -479,6 +490,23 @@ ngx_http_rtmp_cluster_hls_app(ngx_uint_t server, ngx_str_t *app,
     }
 
     return NGX_ERROR;
+}
+
+
+/*
+ * "hls on" in the application: the first field of the hls module's
+ * application configuration (ngx_rtmp_hls_app_conf_t, private to
+ * nginx-rtmp 1.2.2's hls/ngx_rtmp_hls_module.c) is that flag
+ */
+
+static ngx_uint_t
+ngx_http_rtmp_cluster_hls_on(ngx_rtmp_conf_ctx_t *cctx)
+{
+    ngx_flag_t  *hls;
+
+    hls = cctx->app_conf[ngx_rtmp_hls_module.ctx_index];
+
+    return hls && *hls == 1;
 }
 
 
