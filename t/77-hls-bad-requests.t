@@ -5,7 +5,9 @@
 # off", malformed paths and names (as an RTMP play's names: no control
 # bytes), other methods than GET and HEAD.  None of them starts a pull.
 # An application without a cluster role is served from its files and
-# pulls nothing.  HEAD is answered without a body, a 503 too.
+# pulls nothing.  HEAD is answered without a body, a 503 too.  When no
+# origin can serve the stream the engine ends the HLS viewer, and the
+# next playlist request starts a pull again.
 
 use strict;
 use warnings;
@@ -20,7 +22,7 @@ use ClusterConf;
 my $t = ClusterTest->new;
 $t->skip_unless_module;
 
-my ($op, $ep, $ep2, $eh) = map { $t->port } 1 .. 4;
+my ($op, $ep, $ep2, $eh, $dead) = map { $t->port } 1 .. 5;
 
 my $origin = $t->nginx('origin', origin_conf($op), ports => [$op],
                        cluster => 0);
@@ -47,6 +49,14 @@ rtmp {
             live on;
             cluster edge;
             cluster_origin 127.0.0.1:$op;
+        }
+        application down {
+            live on;
+            cluster edge;
+            cluster_origin 127.0.0.1:$dead;
+            cluster_retry_timeout 1s;
+            hls on;
+            hls_path %%PREFIX%%/tmp/down;
         }
         application plain {
             live on;
@@ -131,6 +141,22 @@ ok($edge->grep_log(qr/cluster: hls: no stream at "\/hls\/nope\/x1\.m3u8"/),
    'log: no stream at the unknown application');
 ok($edge->grep_log(qr/cluster: hls: application "nohls" has "hls off"/),
    'log: hls off');
+
+# no origin: the viewer is ended, the next request plays again
+
+is(code('GET', '/hls/down/d1.m3u8'), 503, 'down/d1: 503');
+ok($t->wait_until(sub {
+    $edge->grep_log(qr/cluster: hls: viewer of "down\/d1" ended: /
+        . qr/cluster: no origin could serve "down\/d1"/)
+}, timeout => 10), 'log: no origin, the viewer was ended');
+ok($t->wait_until(sub { !grep { $_ eq 'down/d1' } streams() }),
+   'the stream is gone');
+is(code('GET', '/hls/down/d1.m3u8'), 503, 'down/d1 again: 503');
+ok($t->wait_until(sub { grep { $_ eq 'down/d1' } streams() }),
+   'a new pull');
+is(scalar(() = $edge->grep_log(
+       qr/cluster: hls: viewer of "down\/d1"(?! ended)/)), 2,
+   'log: the viewer played twice');
 
 $t->check_logs;
 
