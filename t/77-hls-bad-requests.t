@@ -7,7 +7,8 @@
 # An application without a cluster role is served from its files and
 # pulls nothing.  HEAD is answered without a body, a 503 too.  When no
 # origin can serve the stream the engine ends the HLS viewer, and the
-# next playlist request starts a pull again.
+# next playlist request starts a pull again.  nginx -t refuses
+# cluster_hls parameters it does not know or values out of range.
 
 use strict;
 use warnings;
@@ -157,6 +158,34 @@ ok($t->wait_until(sub { grep { $_ eq 'down/d1' } streams() }),
 is(scalar(() = $edge->grep_log(
        qr/cluster: hls: viewer of "down\/d1"(?! ended)/)), 2,
    'log: the viewer played twice');
+
+# configuration: parameters nginx -t refuses, and one it takes
+
+sub hls_conf {
+    my ($params) = @_;
+    return <<"END";
+error_log logs/error.log info;
+pid logs/nginx.pid;
+%%LOAD_MODULES%%
+events {}
+http {
+    %%HTTP_DEFAULTS%%
+    server {
+        listen 127.0.0.1:$eh;
+        location / { cluster_hls $params; }
+    }
+}
+END
+}
+
+my ($c, $out) = $t->nginx_t(hls_conf('server=2 wait=0 timeout=5s fresh=9s'));
+is($c, 0, 'cluster_hls with every parameter: nginx -t passes') or diag $out;
+for my $bad ('server=0', 'wait=x', 'timeout=0', 'fresh=0', 'bogus') {
+    ($c, $out) = $t->nginx_t(hls_conf($bad));
+    isnt($c, 0, "cluster_hls $bad: refused");
+    like($out, qr/"cluster_hls": invalid parameter "\Q$bad\E"/,
+         "cluster_hls $bad: says why");
+}
 
 $t->check_logs;
 
