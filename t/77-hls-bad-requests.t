@@ -15,6 +15,9 @@ use warnings;
 
 use Test::More;
 use HTTP::Tiny;
+use IO::Select;
+use IO::Socket::INET;
+use Time::HiRes qw(time);
 
 use lib 't/lib';
 use ClusterTest;
@@ -81,8 +84,18 @@ http {
     server {
         listen 127.0.0.1:$eh;
         location /cluster { cluster_status; }
-        location /hls/ { cluster_hls wait=0; alias %%PREFIX%%/tmp/; }
-        location /s2/ { cluster_hls server=2 wait=0; alias %%PREFIX%%/tmp/; }
+        location /hls/ {
+            cluster_hls wait=0 timeout=2s;
+            alias %%PREFIX%%/tmp/;
+        }
+        location /s2/ {
+            cluster_hls server=2 wait=0 timeout=2s;
+            alias %%PREFIX%%/tmp/;
+        }
+        location /slow/ {
+            cluster_hls wait=30s timeout=2s;
+            alias %%PREFIX%%/tmp/;
+        }
     }
 }
 END
@@ -158,6 +171,33 @@ ok($t->wait_until(sub { grep { $_ eq 'down/d1' } streams() }),
 is(scalar(() = $edge->grep_log(
        qr/cluster: hls: viewer of "down\/d1"(?! ended)/)), 2,
    'log: the viewer played twice');
+
+# a request waiting for a playlist that never comes (no origin has
+# "never") while the worker shuts down: 503 at once; the viewer leaves
+# at its timeout and the worker exits
+
+my $sock = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$eh", Timeout => 5)
+    or die "connect: $!";
+print $sock "GET /slow/live/never.m3u8 HTTP/1.0\r\nHost: x\r\n\r\n";
+ok($t->wait_until(sub { grep { $_ eq 'live/never' } streams() }),
+   'a request waits, its pull started');
+my $sel = IO::Select->new($sock);
+ok(!$sel->can_read(1), 'still waiting after 1s');
+my $t0 = time;
+kill 'QUIT', $edge->pid;
+my $answer = '';
+while ($sel->can_read(slow(5))) {
+    my $n = sysread($sock, my $buf, 4096);
+    last unless $n;
+    $answer .= $buf;
+}
+like($answer, qr{^HTTP/1\.[01] 503}, 'worker shutting down: 503');
+like($answer, qr/\r\nRetry-After: 1\r\n/i, 'with Retry-After');
+cmp_ok(time - $t0, '<', slow(2), 'at once (not after wait=30s)');
+ok($edge->quit(timeout => 10), 'the worker exits (its viewer left)');
+ok($edge->grep_log(
+    qr/cluster: hls: no request for "live\/never", viewer left/),
+   'log: the viewer left');
 
 # configuration: parameters nginx -t refuses, and one it takes
 
