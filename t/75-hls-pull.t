@@ -12,6 +12,7 @@ use strict;
 use warnings;
 
 use Test::More;
+use Time::HiRes qw(time);
 
 use lib 't/lib';
 use ClusterTest;
@@ -121,9 +122,13 @@ is(scalar($origin->grep_log(qr/play: name='s1'/)), 1,
 
 # the default: a cold playlist request waits for the first segment
 
+my $t0 = time;
 $r = $edge->http_get($eh, '/hls/live/s2.m3u8', timeout => 15);
+my $took = time - $t0;
 is($r->{status}, 200, 'cold playlist with wait: 200 at once')
     or diag "status $r->{status}";
+diag sprintf('cold edge, hls_fragment 1s: the first playlist after %.2f s',
+             $took);
 like($r->{content} // '', qr/\.ts/, 'it names segments');
 
 $t->check_logs;
