@@ -7,7 +7,8 @@
 # (cluster_linger) as after an RTMP player, and ends.  With two workers,
 # each worker that gets requests has its viewer, the stream is pulled
 # once for the host (the other worker relays from the owner), and only
-# the owner's hls module writes segments.
+# the owner's hls module writes segments; when the owner is killed,
+# the worker that takes the pull over writes on.
 
 use strict;
 use warnings;
@@ -193,6 +194,38 @@ subtest 'two workers' => sub {
     my $now = () = $origin->grep_log(qr/play: name='s1'/);
     is($now - $plays, 1, 'one pull for the host');
 
+    # the owner killed: another worker takes the pull over and writes
+    # the segments, the playlist's numbering goes on
+
+    my $seq = sub {
+        my $r = get($eh2, '/hls/live/s1.m3u8');
+        return $r->{status} == 200
+            && $r->{content} =~ /#EXT-X-MEDIA-SEQUENCE:(\d+)/ ? $1 : undef;
+    };
+    my $seq0 = $seq->();
+    ok(defined $seq0, "media sequence before: " . ($seq0 // 'none'));
+
+    kill 'KILL', $owner[0]{worker};
+    my ($w, $seq1);
+    ok($t->wait_until(sub {
+        $seq1 = $seq->();
+        my @w = $writers->();
+        $w = $w[0];
+        @w == 1 && $w != $owner[0]{worker}
+            && defined $seq1 && $seq1 > $seq0 + 1;
+    }, timeout => 20), 'another worker writes the segments now')
+        or diag explain [$w, $seq1];
+    my %after;
+    $end = time + 2;
+    while (time < $end) {
+        get($eh2, '/hls/live/s1.m3u8');
+        $after{$_}++ for $writers->();
+        sleep 0.2;
+    }
+    is_deeply([keys %after], [$w], 'one writer, the new owner')
+        or diag explain \%after;
+    cmp_ok($seq1, '>', $seq0, "the numbering goes on: $seq0 -> $seq1");
+
     ok($t->wait_until(sub {
         !stream_status($edge->status($eh2, '/cluster'), 's1');
     }, timeout => 10), 'no more requests: both viewers left, the pull ends');
@@ -200,6 +233,6 @@ subtest 'two workers' => sub {
     $edge->stop;
 };
 
-$t->check_logs;
+$t->check_logs(killed => 1);
 
 done_testing;
