@@ -29,7 +29,9 @@
  *   ngx_rtmp_cluster_parse.c      readers of what peers send, JSON out
  *
  * The http side (status, coworker API, stream manager) reads the zone
- * through zone.c and formats with parse.c.
+ * through zone.c and formats with parse.c; its HLS handler
+ * (ngx_http_rtmp_cluster_hls.c) plays streams as a member of the engine
+ * through the edge.
  */
 
 
