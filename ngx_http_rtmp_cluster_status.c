@@ -243,8 +243,10 @@ ngx_http_rtmp_cluster_gen_streams(yajl_gen g,
         ngx_rtmp_cluster_json_int(g, "relays", (long) s->relays);
 
         /* the players by protocol */
-        ngx_rtmp_cluster_json_int(g, "rtmp", (long) (s->players - s->flv));
+        ngx_rtmp_cluster_json_int(g, "rtmp",
+                                  (long) (s->players - s->flv - s->hls));
         ngx_rtmp_cluster_json_int(g, "flv", (long) s->flv);
+        ngx_rtmp_cluster_json_int(g, "hls", (long) s->hls);
 
         if (s->owner) {
             ngx_rtmp_cluster_json_int(g, "owner", s->owner);
@@ -282,7 +284,7 @@ ngx_http_rtmp_cluster_gen_hosted(ngx_http_request_t *r, yajl_gen g,
     ngx_rtmp_cluster_snapshot_t *snap, ngx_http_rtmp_cluster_pids_t *pids)
 {
     ngx_pid_t                        owner;
-    ngx_uint_t                       i, j, n, players, flv;
+    ngx_uint_t                       i, j, n, players, flv, hls;
     ngx_rtmp_cluster_shm_stream_t   *s, *x, **live;
 
     live = ngx_palloc(r->pool, (snap->nstreams + 1)
@@ -311,6 +313,7 @@ ngx_http_rtmp_cluster_gen_hosted(ngx_http_request_t *r, yajl_gen g,
 
         players = 0;
         flv = 0;
+        hls = 0;
         owner = 0;
 
         yajl_gen_map_open(g);
@@ -339,6 +342,7 @@ ngx_http_rtmp_cluster_gen_hosted(ngx_http_request_t *r, yajl_gen g,
 
             players += x->players;
             flv += x->flv;
+            hls += x->hls;
 
             if (x->players) {
                 yajl_gen_integer(g, x->pid);
@@ -348,8 +352,9 @@ ngx_http_rtmp_cluster_gen_hosted(ngx_http_request_t *r, yajl_gen g,
         yajl_gen_array_close(g);
 
         ngx_rtmp_cluster_json_int(g, "players", players);
-        ngx_rtmp_cluster_json_int(g, "rtmp", players - flv);
+        ngx_rtmp_cluster_json_int(g, "rtmp", players - flv - hls);
         ngx_rtmp_cluster_json_int(g, "flv", flv);
+        ngx_rtmp_cluster_json_int(g, "hls", hls);
 
         ngx_rtmp_cluster_json_key(g, "owner");
 

@@ -29,7 +29,9 @@
  *   ngx_rtmp_cluster_parse.c      readers of what peers send, JSON out
  *
  * The http side (status, coworker API, stream manager) reads the zone
- * through zone.c and formats with parse.c.
+ * through zone.c and formats with parse.c; its HLS handler
+ * (ngx_http_rtmp_cluster_hls.c) plays streams as a member of the engine
+ * through the edge.
  */
 
 
@@ -156,6 +158,8 @@ typedef struct {
     ngx_atomic_t                    gop_frames;     /* [own] */
     ngx_atomic_t                    gop_bytes;      /* [own] */
     ngx_atomic_t                    gop_ms;         /* [own] */
+    ngx_atomic_t                    hls;            /* [atomic] HLS viewers
+                                                       (of players) */
 } ngx_rtmp_cluster_shm_stream_t;
 
 
@@ -454,7 +458,8 @@ struct ngx_rtmp_cluster_member_s {
     void                           *data;       /* the session */
     unsigned                        role:2;
     unsigned                        inner:1;    /* another worker's relay */
-    unsigned                        http:1;     /* an HTTP viewer */
+    unsigned                        http:1;     /* an HTTP-FLV viewer */
+    unsigned                        hls:1;      /* an HLS viewer (http) */
     ngx_queue_t                     viewer;     /* in its HTTP viewers */
 };
 
@@ -635,6 +640,8 @@ void ngx_rtmp_cluster_record_flv(ngx_rtmp_cluster_shm_stream_t *r,
     ngx_atomic_int_t n);
 void ngx_rtmp_cluster_record_bytes(ngx_rtmp_cluster_shm_stream_t *r,
     size_t n);
+void ngx_rtmp_cluster_record_hls(ngx_rtmp_cluster_shm_stream_t *r,
+    ngx_atomic_int_t n);
 void ngx_rtmp_cluster_record_failover(ngx_rtmp_cluster_shm_stream_t *r);
 void ngx_rtmp_cluster_record_gop(ngx_rtmp_cluster_shm_stream_t *r,
     ngx_uint_t frames, size_t bytes, ngx_msec_t ms);

@@ -576,6 +576,10 @@ ngx_rtmp_cluster_stream_leave(ngx_rtmp_cluster_member_t *m)
             ngx_rtmp_cluster_record_flv(st->record, -1);
         }
 
+        if (m->hls) {
+            ngx_rtmp_cluster_record_hls(st->record, -1);
+        }
+
         m->inner = 0;
 
         if (!st->closed) {
@@ -650,6 +654,10 @@ ngx_rtmp_cluster_stream_join(ngx_rtmp_cluster_stream_t *st,
         ngx_queue_insert_tail(&st->viewers, &m->viewer);
         st->nviewers++;
         ngx_rtmp_cluster_record_flv(st->record, 1);
+    }
+
+    if (m->hls) {
+        ngx_rtmp_cluster_record_hls(st->record, 1);
     }
 
     if (st->linger.timer_set) {
@@ -1973,6 +1981,13 @@ ngx_rtmp_cluster_stream_pull(ngx_rtmp_cluster_stream_t *st,
 
     rs->app_conf = st->cctx.app_conf;
     rs->relay = 1;
+
+    /*
+     * a relay from the owner worker publishes here as nginx-rtmp's
+     * auto-pushed sessions do: the hls (and exec) modules leave it
+     * alone, so only the worker with the real upstream writes segments
+     */
+    rs->auto_pushed = (t->worker != 0);
     ngx_str_set(&rs->flashver, "ngx-cluster-edge");
 
     rctx->session = rs;

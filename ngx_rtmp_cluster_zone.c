@@ -516,6 +516,16 @@ ngx_rtmp_cluster_record_flv(ngx_rtmp_cluster_shm_stream_t *r,
 
 
 void
+ngx_rtmp_cluster_record_hls(ngx_rtmp_cluster_shm_stream_t *r,
+    ngx_atomic_int_t n)
+{
+    if (r) {
+        (void) ngx_atomic_fetch_add(&r->hls, n);
+    }
+}
+
+
+void
 ngx_rtmp_cluster_record_bytes(ngx_rtmp_cluster_shm_stream_t *r, size_t n)
 {
     if (r) {
