@@ -88,9 +88,16 @@ my %SCENARIO = (
     9 => ['HTTP-FLV against RTMP at an edge', \&s9_flv],
 );
 
+# --doc: docs/benchmarks.md written again from build/bench-results.json
+# (after results of several trees were put together), nothing run
+if (@ARGV == 1 && $ARGV[0] eq '--doc') {
+    write_doc(load_results());
+    exit 0;
+}
+
 my @want = @ARGV ? @ARGV : sort keys %SCENARIO;
 for (@want) {
-    die "usage: perl bench/run.pl [scenario numbers 1-9...]\n"
+    die "usage: perl bench/run.pl [--doc | scenario numbers 1-9...]\n"
         unless /^\d+$/ && $SCENARIO{$_};
 }
 
