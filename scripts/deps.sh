@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages needed to build, run and test the module.
-# Run as root; installs only what is missing.
+# Run as root, or as a user who can sudo (it asks sudo itself); installs
+# only what is missing.
 
 set -e
 
@@ -29,8 +30,14 @@ if [ -z "$missing" ] && [ $need_src = 0 ]; then
     exit 0
 fi
 
+# root runs it as it is (a fresh container has no sudo); a user through
+# sudo, asked only when something is missing
 if [ "$(id -u)" != 0 ]; then
-    echo "deps: missing packages:$missing; run as root" >&2
+    if command -v sudo >/dev/null 2>&1; then
+        echo "deps: installing with sudo:$missing" >&2
+        exec sudo sh "$0" "$@"
+    fi
+    echo "deps: missing packages:$missing; run as root (no sudo here)" >&2
     exit 1
 fi
 
