@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 
 # HTTP-FLV viewers and RTMP players of one stream at a cold edge share
-# its one upstream: 50 HTTP-FLV viewers and 2 RTMP players all get video,
+# its one upstream: 100 HTTP-FLV viewers and 10 RTMP players all get video,
 # the origin sees one play and one connection from the edge, and the
 # status counts them by protocol (players is the total).  When they all
 # leave, the pull lingers and then ends, as for RTMP players.
@@ -20,6 +20,7 @@ my $t = ClusterTest->new;
 $t->skip_unless_module;
 
 my ($op, $ep, $eh) = map { $t->port } 1 .. 3;
+my ($NFLV, $NRTMP) = (100, 10);
 
 my $o = $t->nginx('origin', origin_conf($op), ports => [$op], cluster => 0);
 
@@ -64,16 +65,16 @@ ok(FlvReader::read_many(\@v, timeout => 10,
    'the first HTTP-FLV viewer gets video');
 
 push @v, map { FlvReader->new(port => $eh, path => '/flv/live/s.flv') }
-         2 .. 50;
-my @p = map { $t->rtmp_play($ep, 'live', 's', wait => 1) } 1 .. 2;
+         2 .. $NFLV;
+my @p = map { $t->rtmp_play($ep, 'live', 's', wait => 1) } 1 .. $NRTMP;
 
 my $all = FlvReader::read_many(\@v, timeout => 20,
                                until => sub { $_[0]->videos >= 25 });
-ok($all, '50 HTTP-FLV viewers: 25 video tags each');
-is(scalar(grep { ($_->status // 0) == 200 } @v), 50, '50 answers 200');
-is(scalar(grep { $_->monotonic(9) && $_->monotonic(8) } @v), 50,
+ok($all, "$NFLV HTTP-FLV viewers: 25 video tags each");
+is(scalar(grep { ($_->status // 0) == 200 } @v), $NFLV, "$NFLV answers 200");
+is(scalar(grep { $_->monotonic(9) && $_->monotonic(8) } @v), $NFLV,
    'every viewer: timestamps monotonic');
-is(scalar(grep { $_->tags->[0]{type} == 18 } @v), 50,
+is(scalar(grep { $_->tags->[0]{type} == 18 } @v), $NFLV,
    'every viewer: metadata first');
 ok(wait_video($_, count => 25, timeout => 10), 'RTMP player: video') for @p;
 
@@ -89,11 +90,12 @@ my $flv = 0;
 my $rtmp = 0;
 $flv += $_->{flv} for @s;
 $rtmp += $_->{rtmp} for @s;
-is($flv, 50, 'status: 50 flv viewers');
-is($rtmp, 2, 'status: 2 rtmp players');
+is($flv, $NFLV, "status: $NFLV flv viewers");
+is($rtmp, $NRTMP, "status: $NRTMP rtmp players");
 my ($hosted) = grep { $_->{name} eq 's' } @{$st->{hosted} // []};
-is($hosted && $hosted->{players}, 52, 'status, hosted: 52 players in all');
-is($hosted && $hosted->{flv}, 50, 'status, hosted: 50 of them flv');
+is($hosted && $hosted->{players}, $NFLV + $NRTMP,
+   'status, hosted: every player in all');
+is($hosted && $hosted->{flv}, $NFLV, "status, hosted: $NFLV of them flv");
 
 # all leave: the pull lingers, then ends
 
