@@ -34,6 +34,8 @@ ngx_int_t ngx_http_rtmp_cluster_send_json(ngx_http_request_t *r,
     ngx_uint_t status, yajl_gen g);
 ngx_int_t ngx_http_rtmp_cluster_arg(ngx_http_request_t *r, char *name,
     ngx_str_t *value);
+ngx_rtmp_cluster_app_conf_t *ngx_http_rtmp_cluster_rtmp_app(
+    ngx_uint_t server, ngx_str_t *app, ngx_rtmp_conf_ctx_t *cctx);
 
 
 #endif /* _NGX_HTTP_RTMP_CLUSTER_H_INCLUDED_ */

@@ -361,3 +361,51 @@ ngx_http_rtmp_cluster_send_json(ngx_http_request_t *r, ngx_uint_t status,
 
     return ngx_http_output_filter(r, &out);
 }
+
+
+/*
+ * The application "app" of the rtmp block's server number "server" (from
+ * 0) in the running cycle, for the HTTP viewers: its configuration
+ * context in cctx, and our configuration of it; NULL if there is none.
+ */
+
+ngx_rtmp_cluster_app_conf_t *
+ngx_http_rtmp_cluster_rtmp_app(ngx_uint_t server, ngx_str_t *app,
+    ngx_rtmp_conf_ctx_t *cctx)
+{
+    ngx_uint_t                   n;
+    ngx_rtmp_conf_ctx_t         *rctx;
+    ngx_rtmp_core_srv_conf_t   **cscf;
+    ngx_rtmp_core_app_conf_t   **cacf;
+    ngx_rtmp_core_main_conf_t   *cmcf;
+
+    rctx = (ngx_rtmp_conf_ctx_t *) ngx_get_conf(ngx_cycle->conf_ctx,
+                                                ngx_rtmp_module);
+    if (rctx == NULL) {
+        return NULL;
+    }
+
+    cmcf = rctx->main_conf[ngx_rtmp_core_module.ctx_index];
+
+    if (server >= cmcf->servers.nelts) {
+        return NULL;
+    }
+
+    cscf = cmcf->servers.elts;
+    cacf = cscf[server]->applications.elts;
+
+    for (n = 0; n < cscf[server]->applications.nelts; n++) {
+
+        if (cacf[n]->name.len == app->len
+            && ngx_strncmp(cacf[n]->name.data, app->data, app->len) == 0)
+        {
+            cctx->main_conf = rctx->main_conf;
+            cctx->srv_conf = cscf[server]->ctx->srv_conf;
+            cctx->app_conf = cacf[n]->app_conf;
+
+            return cacf[n]->app_conf[ngx_rtmp_cluster_module.ctx_index];
+        }
+    }
+
+    return NULL;
+}

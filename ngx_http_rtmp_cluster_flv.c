@@ -114,8 +114,6 @@ static ngx_int_t ngx_http_rtmp_cluster_flv_init_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_rtmp_cluster_flv_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_rtmp_cluster_flv_parse(ngx_http_request_t *r,
     ngx_str_t *app, u_char *name, u_char *args);
-static ngx_rtmp_cluster_app_conf_t *ngx_http_rtmp_cluster_flv_app(
-    ngx_uint_t server, ngx_str_t *app, ngx_rtmp_conf_ctx_t *cctx);
 static ngx_int_t ngx_http_rtmp_cluster_flv_header(ngx_http_request_t *r,
     ngx_http_rtmp_cluster_flv_conf_t *conf);
 static void ngx_http_rtmp_cluster_flv_media(ngx_rtmp_cluster_stream_t *st,
@@ -367,9 +365,9 @@ ngx_http_rtmp_cluster_flv_handler(ngx_http_request_t *r)
         return NGX_HTTP_NOT_FOUND;
     }
 
-    cacf = ngx_http_rtmp_cluster_flv_app(conf->server, &app, &cctx);
+    cacf = ngx_http_rtmp_cluster_rtmp_app(conf->server, &app, &cctx);
 
-    if (cacf == NULL) {
+    if (cacf == NULL || cacf->role == NGX_RTMP_CLUSTER_OFF) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "cluster: HTTP-FLV of \"%V/%s\": no such cluster "
                       "application", &app, name);
@@ -548,59 +546,6 @@ ngx_http_rtmp_cluster_flv_parse(ngx_http_request_t *r, ngx_str_t *app,
     args[r->args.len] = '\0';
 
     return NGX_OK;
-}
-
-
-/* the application of the rtmp block's server, if it has a cluster role */
-
-static ngx_rtmp_cluster_app_conf_t *
-ngx_http_rtmp_cluster_flv_app(ngx_uint_t server, ngx_str_t *app,
-    ngx_rtmp_conf_ctx_t *cctx)
-{
-    ngx_uint_t                    m;
-    ngx_rtmp_conf_ctx_t          *rctx;
-    ngx_rtmp_core_srv_conf_t    **cscf;
-    ngx_rtmp_core_app_conf_t    **cacf;
-    ngx_rtmp_core_main_conf_t    *cmcf;
-    ngx_rtmp_cluster_app_conf_t  *ccf;
-
-    rctx = (ngx_rtmp_conf_ctx_t *) ngx_get_conf(ngx_cycle->conf_ctx,
-                                                ngx_rtmp_module);
-    if (rctx == NULL) {
-        return NULL;
-    }
-
-    cmcf = rctx->main_conf[ngx_rtmp_core_module.ctx_index];
-
-    if (server >= cmcf->servers.nelts) {
-        return NULL;
-    }
-
-    cscf = cmcf->servers.elts;
-    cacf = cscf[server]->applications.elts;
-
-    for (m = 0; m < cscf[server]->applications.nelts; m++) {
-
-        if (cacf[m]->name.len != app->len
-            || ngx_strncmp(cacf[m]->name.data, app->data, app->len) != 0)
-        {
-            continue;
-        }
-
-        ccf = cacf[m]->app_conf[ngx_rtmp_cluster_module.ctx_index];
-
-        if (ccf->role == NGX_RTMP_CLUSTER_OFF) {
-            return NULL;
-        }
-
-        cctx->main_conf = rctx->main_conf;
-        cctx->srv_conf = cscf[server]->ctx->srv_conf;
-        cctx->app_conf = cacf[m]->app_conf;
-
-        return ccf;
-    }
-
-    return NULL;
 }
 
 

@@ -74,8 +74,6 @@ static ngx_int_t ngx_http_rtmp_cluster_hls_init_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_rtmp_cluster_hls_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_rtmp_cluster_hls_split(ngx_http_request_t *r,
     ngx_str_t *app, ngx_str_t *name, ngx_uint_t *playlist);
-static ngx_int_t ngx_http_rtmp_cluster_hls_app(ngx_uint_t server,
-    ngx_str_t *app, ngx_rtmp_conf_ctx_t *cctx);
 static ngx_uint_t ngx_http_rtmp_cluster_hls_on(ngx_rtmp_conf_ctx_t *cctx);
 static ngx_int_t ngx_http_rtmp_cluster_hls_view(ngx_http_request_t *r,
     ngx_http_rtmp_cluster_hls_loc_conf_t *hlcf, ngx_rtmp_conf_ctx_t *cctx,
@@ -290,8 +288,8 @@ ngx_http_rtmp_cluster_hls_handler(ngx_http_request_t *r)
 
     if (ngx_http_rtmp_cluster_hls_split(r, &app, &name, &playlist)
         != NGX_OK
-        || ngx_http_rtmp_cluster_hls_app(hlcf->server, &app, &cctx)
-           != NGX_OK)
+        || ngx_http_rtmp_cluster_rtmp_app(hlcf->server, &app, &cctx)
+           == NULL)
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "cluster: hls: no stream at \"%V\"", &r->uri);
@@ -447,49 +445,6 @@ ngx_http_rtmp_cluster_hls_split(ngx_http_request_t *r, ngx_str_t *app,
     }
 
     return NGX_OK;
-}
-
-
-/* the application "app" of the rtmp server, in the running cycle */
-
-static ngx_int_t
-ngx_http_rtmp_cluster_hls_app(ngx_uint_t server, ngx_str_t *app,
-    ngx_rtmp_conf_ctx_t *cctx)
-{
-    ngx_uint_t                   n;
-    ngx_rtmp_conf_ctx_t         *rctx;
-    ngx_rtmp_core_srv_conf_t   **cscfp;
-    ngx_rtmp_core_app_conf_t   **cacfp;
-    ngx_rtmp_core_main_conf_t   *cmcf;
-
-    rctx = (ngx_rtmp_conf_ctx_t *) ngx_get_conf(ngx_cycle->conf_ctx,
-                                                ngx_rtmp_module);
-    if (rctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    cmcf = rctx->main_conf[ngx_rtmp_core_module.ctx_index];
-
-    if (server >= cmcf->servers.nelts) {
-        return NGX_ERROR;
-    }
-
-    cscfp = cmcf->servers.elts;
-    cacfp = cscfp[server]->applications.elts;
-
-    for (n = 0; n < cscfp[server]->applications.nelts; n++) {
-
-        if (cacfp[n]->name.len == app->len
-            && ngx_strncmp(cacfp[n]->name.data, app->data, app->len) == 0)
-        {
-            cctx->main_conf = rctx->main_conf;
-            cctx->srv_conf = cscfp[server]->ctx->srv_conf;
-            cctx->app_conf = cacfp[n]->app_conf;
-            return NGX_OK;
-        }
-    }
-
-    return NGX_ERROR;
 }
 
 

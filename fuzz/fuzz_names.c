@@ -5,8 +5,9 @@
  *
  * What must hold: a name is valid exactly when it is not empty and has
  * no byte below 0x20 nor 0x7f; a token exactly when it is 1 to 64 bytes
- * from 0x21 to 0x7e, a secret when 1 to 256 such bytes; a host that is valid passes our own host checks
- * (characters, length, never the unspecified address however spelt), and
+ * from 0x21 to 0x7e, a secret when 1 to 256 such bytes; a host that is
+ * valid passes our own host checks (characters, length, never the
+ * unspecified address however spelt), and
  * so does the host of "rtmp://HOST/" when the host has no ":".
  */
 
