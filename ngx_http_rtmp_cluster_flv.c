@@ -249,12 +249,14 @@ ngx_http_rtmp_cluster_flv(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return "takes only \"server=N\"";
         }
 
+        /* counted from 1, as cluster_hls does */
+
         n = ngx_atoi(value[1].data + 7, value[1].len - 7);
-        if (n == NGX_ERROR) {
-            return "has an invalid \"server=\" number";
+        if (n < 1) {
+            return "has an invalid \"server=\" number (1 is the first)";
         }
 
-        fcf->server = n;
+        fcf->server = n - 1;
     }
 
     fcf->enable = 1;

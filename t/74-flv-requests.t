@@ -197,6 +197,40 @@ cmp_ok(time - $t0, '<', slow(0.9), 'origin: at once');
 
 $pub->stop;
 
+# cluster_flv's parameter: the rtmp server counted from 1, as cluster_hls
+
+sub flv_conf {
+    my ($args) = @_;
+    return <<"END";
+error_log logs/error.log;
+pid logs/nginx.pid;
+%%LOAD_MODULES%%
+events {}
+rtmp {
+    cluster_zone cluster:1m;
+    cluster_socket_dir %%PREFIX%%/sock;
+    server {
+        listen 127.0.0.1:$ep;
+        application live { live on; cluster edge;
+                           cluster_origin 127.0.0.1:$op; }
+    }
+}
+http {
+    %%HTTP_DEFAULTS%%
+    server { listen 127.0.0.1:$eh; location / { cluster_flv $args; } }
+}
+END
+}
+
+my ($c, $out) = $t->nginx_t(flv_conf('server=1'));
+is($c, 0, 'server=1: accepted') or diag $out;
+for my $bad ('server=0', 'server=x', 'bogus') {
+    ($c, $out) = $t->nginx_t(flv_conf($bad));
+    isnt($c, 0, "$bad: refused");
+    like($out, qr/"cluster_flv" directive (?:has an invalid|takes only)/,
+         "$bad: says why");
+}
+
 $t->check_logs;
 
 done_testing;
