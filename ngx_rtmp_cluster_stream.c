@@ -1606,6 +1606,15 @@ ngx_rtmp_cluster_stream_upstream_closed(ngx_rtmp_session_t *s)
     st->upstream = NULL;
     c = s->connection;
 
+    if (ngx_exiting && c->close) {
+        /*
+         * worker_shutdown_timeout closed it here: no fault of the origin,
+         * whose circuit, shared by the host, the other workers still need
+         */
+        ngx_rtmp_cluster_stream_failed(st, "closed by worker shutdown", 0);
+        return;
+    }
+
     switch (st->state) {
 
     case NGX_RTMP_CLUSTER_CONNECTING:
