@@ -232,6 +232,12 @@ typedef struct {
 } ngx_rtmp_cluster_shm_worker_t;
 
 
+/* the bounds of the lookup latency histogram, ms */
+#define NGX_RTMP_CLUSTER_LOOKUP_BOUNDS  5, 10, 25, 50, 100, 250, 500, 1000, \
+                                        2500, 5000
+#define NGX_RTMP_CLUSTER_LOOKUP_NBOUNDS  10
+
+
 /* the host's counters, all [atomic] */
 enum {
     NGX_RTMP_CLUSTER_LOOKUPS_TOTAL = 0,
@@ -252,7 +258,10 @@ enum {
     NGX_RTMP_CLUSTER_LEASES_HELD,
     NGX_RTMP_CLUSTER_LEASE_CONFLICTS,
     NGX_RTMP_CLUSTER_RENEW_FAILURES,
-    NGX_RTMP_CLUSTER_NCOUNTERS
+    NGX_RTMP_CLUSTER_LOOKUP_MS_BUCKETS,     /* one per bound below, then
+                                               the slower ones */
+    NGX_RTMP_CLUSTER_NCOUNTERS = NGX_RTMP_CLUSTER_LOOKUP_MS_BUCKETS
+                                 + NGX_RTMP_CLUSTER_LOOKUP_NBOUNDS + 1
 };
 
 
