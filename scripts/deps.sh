@@ -8,7 +8,7 @@ set -e
 packages="make gcc libc6-dev dpkg-dev xz-utils nginx nginx-dev
     libnginx-mod-rtmp libcurl4-openssl-dev libyajl-dev libhiredis-dev
     ffmpeg rtmpdump redis-server perl libipc-run-perl curl procps iproute2
-    prometheus"
+    prometheus debhelper lintian"
 
 missing=""
 for p in $packages; do
