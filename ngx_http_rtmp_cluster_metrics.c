@@ -633,15 +633,17 @@ ngx_http_rtmp_cluster_metrics_workers(ngx_http_rtmp_cluster_metrics_t *m,
     ngx_rtmp_cluster_shm_worker_t  *w;
     ngx_rtmp_cluster_shm_stream_t  *s;
 
-    ngx_http_rtmp_cluster_metrics_family(m, "rtmp_cluster_worker_relay",
-        "gauge", "1 when other workers can relay from this worker.");
+    ngx_http_rtmp_cluster_metrics_family(m,
+        "rtmp_cluster_worker_relay_listening", "gauge",
+        "1 when this worker's relay socket listens: other workers can relay"
+        " from it.");
 
     for (i = 0; i < NGX_RTMP_CLUSTER_MAX_WORKERS; i++) {
         w = &snap->workers[i];
 
         if (w->pid && ngx_http_rtmp_cluster_alive(pids, w->pid)) {
             ngx_http_rtmp_cluster_metrics_printf(m,
-                "rtmp_cluster_worker_relay{pid=\"%P\"} %ui\n",
+                "rtmp_cluster_worker_relay_listening{pid=\"%P\"} %ui\n",
                 w->pid, (ngx_uint_t) w->relay);
         }
     }

@@ -110,14 +110,19 @@ is(value($m1, 'rtmp_cluster_stream_players{app="live",stream="s1",'
 is(value($m1, 'rtmp_cluster_players{protocol="rtmp"}'), 1,
    'the host\'s players');
 is(value($m1, 'rtmp_cluster_streams'), 1, 'one stream on the host');
-like($m1, qr/^rtmp_cluster_stream_upstream\{app="live",stream="s1",kind="pull",state="live",origin="127\.0\.0\.1:$op"\} 1$/m,
-     'the stream\'s upstream: pulled from the origin, live');
-cmp_ok(value($m1, "rtmp_cluster_origin_successes_total{origin=\"127.0.0.1:$op\"}") // 0,
+is(value($m1, 'rtmp_cluster_stream_upstream{app="live",stream="s1",'
+              . "kind=\"pull\",state=\"live\",origin=\"127.0.0.1:$op\"}"), 1,
+   'the stream\'s upstream: pulled from the origin, live');
+cmp_ok(value($m1, 'rtmp_cluster_origin_successes_total'
+                  . "{origin=\"127.0.0.1:$op\"}") // 0,
        '>=', 1, 'the origin\'s successes');
 is(value($m1, "rtmp_cluster_origin_up{origin=\"127.0.0.1:$op\"}"), 1,
    'the origin is up');
 like($m1, qr/^rtmp_cluster_worker_owned_streams\{pid="\d+"\} 1$/m,
      'a worker owns the stream');
+is(scalar(() = $m1
+          =~ /^rtmp_cluster_worker_relay_listening\{pid="\d+"\} 1$/mg), 2,
+   'both workers\' relay sockets listen');
 
 my $b1 = value($m1, 'rtmp_cluster_stream_received_bytes_total{app="live",'
                     . 'stream="s1"}');
