@@ -44,6 +44,7 @@ typedef struct {
     ngx_uint_t                      hls;
     ngx_uint_t                      relays;
     ngx_atomic_uint_t               bytes;
+    ngx_atomic_uint_t               sent;
     ngx_atomic_uint_t               failovers;
 } ngx_http_rtmp_cluster_metrics_stream_t;
 
@@ -337,6 +338,7 @@ ngx_http_rtmp_cluster_metrics_streams(ngx_http_rtmp_cluster_metrics_t *m,
             s->hls += x->hls;
             s->relays += x->relays;
             s->bytes += x->bytes;
+            s->sent += x->sent;
             s->failovers += x->failovers;
         }
 
@@ -402,6 +404,14 @@ ngx_http_rtmp_cluster_metrics_streams(ngx_http_rtmp_cluster_metrics_t *m,
     ngx_http_rtmp_cluster_metrics_each(
         "rtmp_cluster_stream_received_bytes_total{app=\"%V\",stream=\"%V\"}"
         " %uA\n", &s->app, &s->name, s->bytes);
+
+    ngx_http_rtmp_cluster_metrics_family(m,
+        "rtmp_cluster_stream_sent_bytes_total", "counter",
+        "Bytes sent to a stream's players and viewers (RTMP, HTTP-FLV, HLS"
+        " answers).");
+    ngx_http_rtmp_cluster_metrics_each(
+        "rtmp_cluster_stream_sent_bytes_total{app=\"%V\",stream=\"%V\"}"
+        " %uA\n", &s->app, &s->name, s->sent);
 
     ngx_http_rtmp_cluster_metrics_family(m,
         "rtmp_cluster_stream_failovers_total", "counter",
@@ -534,6 +544,10 @@ ngx_http_rtmp_cluster_metrics_counters(ngx_http_rtmp_cluster_metrics_t *m,
     ngx_http_rtmp_cluster_metrics_family(m, metric, type, help);              \
     ngx_http_rtmp_cluster_metrics_printf(m, metric " %uA\n",                  \
                                          (ngx_atomic_uint_t) (value))
+
+    ngx_http_rtmp_cluster_metrics_one("rtmp_cluster_sent_bytes_total",
+        "counter", "Bytes sent to players and viewers of all streams.",
+        c[NGX_RTMP_CLUSTER_BYTES_SENT]);
 
     ngx_http_rtmp_cluster_metrics_one("rtmp_cluster_lookups_total", "counter",
         "Streams looked up at coworkers or the stream manager.",

@@ -234,6 +234,7 @@ ngx_http_rtmp_cluster_gen_streams(yajl_gen g,
         }
 
         ngx_rtmp_cluster_json_int(g, "bytes_in", s->bytes);
+        ngx_rtmp_cluster_json_int(g, "bytes_out", s->sent);
         ngx_rtmp_cluster_json_int(g, "uptime", ngx_time() - s->started);
         ngx_rtmp_cluster_json_int(g, "failovers", s->failovers);
 
@@ -598,6 +599,7 @@ ngx_http_rtmp_cluster_gen_counters(yajl_gen g,
 
     ngx_rtmp_cluster_json_int(g, "publishes_rejected",
                               c[NGX_RTMP_CLUSTER_PUBLISHES_REJECTED]);
+    ngx_rtmp_cluster_json_int(g, "bytes_out", c[NGX_RTMP_CLUSTER_BYTES_SENT]);
 
     ngx_rtmp_cluster_json_key(g, "manager");
     yajl_gen_map_open(g);
