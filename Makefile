@@ -91,7 +91,8 @@ define install
 	mv -f $(2).tmp $(2)    # a new file: a running nginx keeps its mapped one
 endef
 
-$(BUILD)/nginx/objs/Makefile: config $(RTMP_DEP)
+# config writes the version from debian/changelog into objs/
+$(BUILD)/nginx/objs/Makefile: config debian/changelog $(RTMP_DEP)
 	$(call configure,$(BUILD)/nginx,$(CC_OPT),$(LD_OPT),$(BUILD)/configure.log)
 
 $(MODULE): $(BUILD)/nginx/objs/Makefile $(SOURCES)
@@ -103,7 +104,8 @@ $(BUILD)/asan-nginx.flags: FORCE
 	@echo '$(ASAN_CC_OPT) $(ASAN_LD_OPT)' | cmp -s - $@ \
 	    || echo '$(ASAN_CC_OPT) $(ASAN_LD_OPT)' > $@
 
-$(BUILD)/asan-nginx/objs/Makefile: config $(RTMP_DEP) $(BUILD)/asan-nginx.flags
+$(BUILD)/asan-nginx/objs/Makefile: config debian/changelog $(RTMP_DEP) \
+                                   $(BUILD)/asan-nginx.flags
 	$(call configure,$(BUILD)/asan-nginx,$(ASAN_CC_OPT),$(ASAN_LD_OPT),$(ASAN_LOG))
 
 $(ASAN_MODULE): $(BUILD)/asan-nginx/objs/Makefile $(SOURCES)

@@ -17,7 +17,8 @@
 #include "ngx_rtmp_cluster.h"
 
 
-#define NGX_RTMP_CLUSTER_VERSION  "0.2.0"
+/* NGX_RTMP_CLUSTER_VERSION: debian/changelog's, made by ./config */
+#include "ngx_rtmp_cluster_version.h"
 
 
 typedef struct {
