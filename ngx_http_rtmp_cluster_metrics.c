@@ -787,64 +787,18 @@ ngx_http_rtmp_cluster_metrics_printf(ngx_http_rtmp_cluster_metrics_t *m,
 }
 
 
-/*
- * A label value as the text format wants it: backslash, double quote and
- * line feed escaped.  Stream names are the client's bytes: anything not
- * UTF-8 (the format's encoding) becomes U+FFFD.
- */
+/* a label value, escaped (ngx_rtmp_cluster_label_escape()) */
 
 static ngx_int_t
 ngx_http_rtmp_cluster_metrics_escape(ngx_pool_t *pool, ngx_str_t *dst,
     u_char *src, size_t len)
 {
-    u_char    *p, *q, *end;
-    uint32_t   ch;
-
-    /* each byte grows at most to 3 (U+FFFD) */
     dst->data = ngx_pnalloc(pool, 3 * len + 1);
     if (dst->data == NULL) {
         return NGX_ERROR;
     }
 
-    p = src;
-    end = src + len;
-    q = dst->data;
-
-    while (p < end) {
-
-        if (*p < 0x80) {
-            switch (*p) {
-            case '\\':
-                *q++ = '\\'; *q++ = '\\';
-                break;
-            case '"':
-                *q++ = '\\'; *q++ = '"';
-                break;
-            case '\n':
-                *q++ = '\\'; *q++ = 'n';
-                break;
-            default:
-                *q++ = *p;
-            }
-
-            p++;
-            continue;
-        }
-
-        src = p;
-        ch = ngx_utf8_decode(&p, end - p);
-
-        if (ch > 0x10ffff) {
-            /* a bad sequence: one byte replaced, the rest looked at again */
-            p = src + 1;
-            *q++ = 0xef; *q++ = 0xbf; *q++ = 0xbd;
-            continue;
-        }
-
-        q = ngx_cpymem(q, src, p - src);
-    }
-
-    dst->len = q - dst->data;
+    dst->len = ngx_rtmp_cluster_label_escape(dst->data, src, len);
 
     return NGX_OK;
 }

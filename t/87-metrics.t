@@ -88,6 +88,9 @@ sub value {
 
 my $weird = 'we"ird\\na' . "\x{e9}" . 'me';
 utf8::encode(my $weird_bytes = $weird);
+# then bytes that are not UTF-8: a lead byte before 0xff (no continuation
+# byte), and an encoded surrogate
+$weird_bytes .= "\xd7\xff\xed\xa0\x80";
 my $pub = synthetic_publisher($op, 's1', frames => 100000);
 my $pubw = synthetic_publisher($op, $weird_bytes, frames => 100000);
 ok($t->wait_until(sub { $o->grep_log(qr/publish: name='s1'/) }),
@@ -140,12 +143,13 @@ ok($t->wait_until(sub {
 my $pw = $t->rtmp_play($ep, 'live', $weird_bytes, wait => 1);
 ok(wait_video($pw, count => 5), 'a player of the oddly named stream');
 my $m3 = scrape($eh, '/metrics');
-my $escaped = 'we\\"ird\\\\na' . "\x{c3}\x{a9}" . 'me';
+my $escaped = 'we\\"ird\\\\na' . "\x{c3}\x{a9}" . 'me'
+              . "\x{ef}\x{bf}\x{bd}" x 5;   # one U+FFFD per maximal subpart
 is(value($m3, 'rtmp_cluster_stream_players{app="live",stream="' . $escaped
               . '",protocol="rtmp"}'), 1, 'label value escaped')
     or diag($m3);
 ($code, $out) = promtool_check($m3);
-is($code, 0, 'promtool check metrics with the escaped name')
+is($code, 0, 'promtool check metrics with the escaped name (UTF-8 repaired)')
     or diag("$out\n$m3");
 
 # streams=off: the host's totals, no stream labels (positive control: the
