@@ -988,12 +988,11 @@ ngx_rtmp_cluster_stream_unsent(ngx_rtmp_cluster_member_t *m)
     n = (size_t) (m->connection->sent - m->sent);
     m->sent = m->connection->sent;
 
-
     return n;
 }
 
 
-/* bytes a member's client was sent outside its connection's count (HLS) */
+/* bytes sent for a member without a counted connection (HLS answers) */
 
 void
 ngx_rtmp_cluster_stream_sent(ngx_rtmp_cluster_member_t *m, off_t n)
