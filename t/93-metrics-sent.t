@@ -96,22 +96,38 @@ sub scrape {
     return $r->{success} ? $r->{content} : undef;
 }
 
-# raw_get($port, $path): the whole answer to an HTTP/1.0 GET, as read
-sub raw_get {
-    my ($port, $path) = @_;
+# HTTP/1.1 on one connection, as an HLS player asks: the playlist, then
+# a segment it names (so one worker answers both: a worker counts the
+# answers of a stream it has an HLS viewer of); each answer whole, as read
+sub hls_get {
+    my ($port, $name) = @_;
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                   PeerPort => $port, Timeout => 5)
         or die "connect to $port: $!\n";
-    print $s "GET $path HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
     my $sel = IO::Select->new($s);
-    my $all = '';
     my $deadline = time + ClusterTest::slow(20);
-    while (time < $deadline && $sel->can_read($deadline - time)) {
-        my $n = sysread($s, $all, 65536, length $all);
-        last unless $n;
-    }
+    my $buf = '';
+    my $answer = sub {
+        my ($path, $last) = @_;
+        print $s "GET $path HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 . ($last ? "Connection: close\r\n" : '') . "\r\n";
+        my $want;
+        while (time < $deadline) {
+            if (!defined $want && $buf =~ /\r\n\r\n/) {
+                my ($len) = $buf =~ /^Content-Length:\s*(\d+)/mi;
+                $want = index($buf, "\r\n\r\n") + 4 + ($len // 0);
+            }
+            last if defined $want && length($buf) >= $want;
+            last unless $sel->can_read($deadline - time);
+            sysread($s, $buf, 65536, length $buf) or last;
+        }
+        return substr($buf, 0, $want // length($buf), '');
+    };
+    my $pl = $answer->("/hls/live/$name.m3u8");
+    my ($seg) = $pl =~ /^([^#\s]\S*\.ts)\s*$/m;
+    my $sr = $answer->("/hls/live/" . ($seg // 'none.ts'), 1);
     close $s;
-    return $all;
+    return ($pl, $sr);
 }
 
 # pump($rtmp, $flv, idle => s, max => s): both read what comes, until
@@ -153,10 +169,8 @@ sub scenario {
 
     my $hls_bytes = 0;
     if ($hls) {
-        my $pl = raw_get($http, "/hls/live/$name.m3u8");
+        my ($pl, $sr) = hls_get($http, $name);
         like($pl, qr{^HTTP/1\.\d 200.*\.ts}s, "$name: an HLS playlist");
-        my ($seg) = $pl =~ /^([^#\s]\S*\.ts)\s*$/m;
-        my $sr = raw_get($http, "/hls/live/" . ($seg // 'none.ts'));
         like($sr, qr{^HTTP/1\.\d 200}, "$name: an HLS segment");
         $hls_bytes = length($pl) + length($sr);
     }
