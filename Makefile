@@ -15,6 +15,9 @@
 #                 docs/benchmarks.md; SCENARIOS="2 5" runs only those
 #   make soak     a bounded fault run at an edge (5 minutes; SOAK_SECONDS)
 #   make bench-status  the cost of GET /cluster with many streams
+#   make deb      build build/deb/libnginx-mod-rtmp-cluster_VERSION_ARCH.deb
+#                 with Debian's tooling (debian/: debhelper, dh_nginx) from
+#                 a copy of the checkout, then run lintian on it
 #   make fuzz     build the libFuzzer targets in fuzz/ (clang) and run each
 #                 for FUZZ_SECONDS (60); FUZZ_TARGETS="status json" runs
 #                 only those
@@ -88,7 +91,8 @@ define install
 	mv -f $(2).tmp $(2)    # a new file: a running nginx keeps its mapped one
 endef
 
-$(BUILD)/nginx/objs/Makefile: config $(RTMP_DEP)
+# config writes the version from debian/changelog into objs/
+$(BUILD)/nginx/objs/Makefile: config debian/changelog $(RTMP_DEP)
 	$(call configure,$(BUILD)/nginx,$(CC_OPT),$(LD_OPT),$(BUILD)/configure.log)
 
 $(MODULE): $(BUILD)/nginx/objs/Makefile $(SOURCES)
@@ -100,7 +104,8 @@ $(BUILD)/asan-nginx.flags: FORCE
 	@echo '$(ASAN_CC_OPT) $(ASAN_LD_OPT)' | cmp -s - $@ \
 	    || echo '$(ASAN_CC_OPT) $(ASAN_LD_OPT)' > $@
 
-$(BUILD)/asan-nginx/objs/Makefile: config $(RTMP_DEP) $(BUILD)/asan-nginx.flags
+$(BUILD)/asan-nginx/objs/Makefile: config debian/changelog $(RTMP_DEP) \
+                                   $(BUILD)/asan-nginx.flags
 	$(call configure,$(BUILD)/asan-nginx,$(ASAN_CC_OPT),$(ASAN_LD_OPT),$(ASAN_LOG))
 
 $(ASAN_MODULE): $(BUILD)/asan-nginx/objs/Makefile $(SOURCES)
@@ -150,9 +155,28 @@ fuzz: $(BUILD)/nginx/objs/Makefile
 	$(MAKE) -C fuzz BUILD=$(BUILD)/fuzz NGX_BUILD=$(BUILD)/nginx \
 	    NGX_RTMP_SRC="$(NGX_RTMP_SRC)"
 
+# The package is built in a copy of the checkout's files (a package build
+# cleans, and the working tree keeps its own build/), with nginx-rtmp's
+# source copied in: dpkg-buildpackage does not download.
+DEB_DIR := $(BUILD)/deb
+
+deb: $(RTMP_DEP)
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/src/build
+	git ls-files -z --cached --others --exclude-standard \
+	    | xargs -0 cp --parents -t $(DEB_DIR)/src
+	cp -a $(BUILD)/rtmp $(DEB_DIR)/src/build/
+	cd $(DEB_DIR)/src && dpkg-buildpackage -b -us -uc \
+	    > $(DEB_DIR)/build.log 2>&1 \
+	    || { tail -n 30 $(DEB_DIR)/build.log; exit 1; }
+	rm -rf $(DEB_DIR)/src
+	ls $(DEB_DIR)/*.deb
+	if command -v lintian >/dev/null; then \
+	    lintian --info $(DEB_DIR)/*.changes; fi
+
 clean:
 	rm -rf $(BUILD)/nginx $(MODULE) $(BUILD)/asan-nginx $(BUILD)/asan \
 	       $(BUILD)/asan-nginx.flags $(ASAN_REPORTS)
 
 .PHONY: all deps asan test test-asan demo demo-topology loadclient bench soak bench-status \
-        fuzz clean FORCE
+        fuzz deb clean FORCE

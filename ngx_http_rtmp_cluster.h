@@ -17,6 +17,10 @@
 #include "ngx_rtmp_cluster.h"
 
 
+/* NGX_RTMP_CLUSTER_VERSION: debian/changelog's, made by ./config */
+#include "ngx_rtmp_cluster_version.h"
+
+
 typedef struct {
     ngx_str_t                       vhost;
     ngx_str_t                       ip;
@@ -25,6 +29,19 @@ typedef struct {
     ngx_str_t                       coworker;
     ngx_str_t                       advertise;  /* host[:port], or empty */
 } ngx_http_rtmp_cluster_srs_query_t;
+
+
+/*
+ * Liveness of the workers named in the zone, asked once per pid and
+ * request: a status of thousands of streams makes a few kill() calls.
+ */
+#define NGX_HTTP_RTMP_CLUSTER_PIDS  64
+
+typedef struct {
+    ngx_pid_t                       pid[NGX_HTTP_RTMP_CLUSTER_PIDS];
+    u_char                          alive[NGX_HTTP_RTMP_CLUSTER_PIDS];
+    ngx_uint_t                      n;
+} ngx_http_rtmp_cluster_pids_t;
 
 
 ngx_int_t ngx_http_rtmp_cluster_api_handler(ngx_http_request_t *r);
@@ -36,6 +53,8 @@ ngx_int_t ngx_http_rtmp_cluster_arg(ngx_http_request_t *r, char *name,
     ngx_str_t *value);
 ngx_rtmp_cluster_app_conf_t *ngx_http_rtmp_cluster_rtmp_app(
     ngx_uint_t server, ngx_str_t *app, ngx_rtmp_conf_ctx_t *cctx);
+ngx_uint_t ngx_http_rtmp_cluster_alive(ngx_http_rtmp_cluster_pids_t *pids,
+    ngx_pid_t pid);
 
 
 #endif /* _NGX_HTTP_RTMP_CLUSTER_H_INCLUDED_ */

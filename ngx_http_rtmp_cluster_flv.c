@@ -407,6 +407,7 @@ ngx_http_rtmp_cluster_flv_handler(ngx_http_request_t *r)
     v->member.data = v;
     v->member.end = ngx_http_rtmp_cluster_flv_end;
     v->member.http = 1;
+    v->member.connection = r->connection;
 
     v->close_ev.data = v;
     v->close_ev.log = r->connection->log;

@@ -54,6 +54,15 @@ typedef struct {
 } ngx_http_rtmp_cluster_hls_viewer_t;
 
 
+/* a request of a viewer's stream: its bytes sent, counted at its end */
+typedef struct {
+    ngx_connection_t               *connection;
+    off_t                           sent;       /* before the answer */
+    ngx_rtmp_cluster_app_conf_t    *cacf;
+    ngx_str_t                       name;
+} ngx_http_rtmp_cluster_hls_request_t;
+
+
 /* a playlist request that waits for the first segment */
 typedef struct {
     ngx_http_request_t             *request;
@@ -78,6 +87,11 @@ static ngx_uint_t ngx_http_rtmp_cluster_hls_on(ngx_rtmp_conf_ctx_t *cctx);
 static ngx_int_t ngx_http_rtmp_cluster_hls_view(ngx_http_request_t *r,
     ngx_http_rtmp_cluster_hls_loc_conf_t *hlcf, ngx_rtmp_conf_ctx_t *cctx,
     ngx_str_t *app, ngx_str_t *name, ngx_uint_t playlist);
+static ngx_http_rtmp_cluster_hls_viewer_t *ngx_http_rtmp_cluster_hls_find(
+    ngx_rtmp_cluster_app_conf_t *cacf, ngx_str_t *name);
+static ngx_int_t ngx_http_rtmp_cluster_hls_count(ngx_http_request_t *r,
+    ngx_http_rtmp_cluster_hls_viewer_t *v);
+static void ngx_http_rtmp_cluster_hls_counted(void *data);
 static void ngx_http_rtmp_cluster_hls_end(ngx_rtmp_cluster_member_t *m,
     const char *why);
 static void ngx_http_rtmp_cluster_hls_idle(ngx_event_t *ev);
@@ -475,29 +489,13 @@ ngx_http_rtmp_cluster_hls_view(ngx_http_request_t *r,
     ngx_http_rtmp_cluster_hls_loc_conf_t *hlcf, ngx_rtmp_conf_ctx_t *cctx,
     ngx_str_t *app, ngx_str_t *name, ngx_uint_t playlist)
 {
-    ngx_queue_t                          *q;
     ngx_rtmp_cluster_app_conf_t          *cacf;
     ngx_http_rtmp_cluster_hls_viewer_t   *v;
     u_char                                args[NGX_RTMP_MAX_ARGS];
 
     cacf = cctx->app_conf[ngx_rtmp_cluster_module.ctx_index];
 
-    v = NULL;
-
-    for (q = ngx_queue_head(&ngx_http_rtmp_cluster_hls_viewers);
-         q != ngx_queue_sentinel(&ngx_http_rtmp_cluster_hls_viewers);
-         q = ngx_queue_next(q))
-    {
-        v = ngx_queue_data(q, ngx_http_rtmp_cluster_hls_viewer_t, queue);
-
-        if (v->cacf == cacf && v->name.len == name->len
-            && ngx_strncmp(v->name.data, name->data, name->len) == 0)
-        {
-            break;
-        }
-
-        v = NULL;
-    }
+    v = ngx_http_rtmp_cluster_hls_find(cacf, name);
 
     if (v == NULL && !playlist) {
         return NGX_OK;
@@ -554,7 +552,84 @@ ngx_http_rtmp_cluster_hls_view(ngx_http_request_t *r,
     /* not cancelable: an exiting worker leaves its viewers on time */
     ngx_add_timer(&v->idle, hlcf->timeout);
 
+    return ngx_http_rtmp_cluster_hls_count(r, v);
+}
+
+
+static ngx_http_rtmp_cluster_hls_viewer_t *
+ngx_http_rtmp_cluster_hls_find(ngx_rtmp_cluster_app_conf_t *cacf,
+    ngx_str_t *name)
+{
+    ngx_queue_t                         *q;
+    ngx_http_rtmp_cluster_hls_viewer_t  *v;
+
+    for (q = ngx_queue_head(&ngx_http_rtmp_cluster_hls_viewers);
+         q != ngx_queue_sentinel(&ngx_http_rtmp_cluster_hls_viewers);
+         q = ngx_queue_next(q))
+    {
+        v = ngx_queue_data(q, ngx_http_rtmp_cluster_hls_viewer_t, queue);
+
+        if (v->cacf == cacf && v->name.len == name->len
+            && ngx_strncmp(v->name.data, name->data, name->len) == 0)
+        {
+            return v;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The bytes of a playlist's or segment's answer (headers included) go to
+ * the stream's count when the request is done: it is the viewer's, which
+ * may have left by then, so it is looked for again by name.
+ */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_hls_count(ngx_http_request_t *r,
+    ngx_http_rtmp_cluster_hls_viewer_t *v)
+{
+    ngx_pool_cleanup_t                   *cln;
+    ngx_http_rtmp_cluster_hls_request_t  *hr;
+
+    cln = ngx_pool_cleanup_add(r->pool,
+                               sizeof(ngx_http_rtmp_cluster_hls_request_t));
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    hr = cln->data;
+
+    hr->connection = r->connection;
+    hr->sent = r->connection->sent;
+    hr->cacf = v->cacf;
+
+    hr->name.len = v->name.len;
+    hr->name.data = ngx_pstrdup(r->pool, &v->name);
+    if (hr->name.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_rtmp_cluster_hls_counted;
+
     return NGX_OK;
+}
+
+
+static void
+ngx_http_rtmp_cluster_hls_counted(void *data)
+{
+    ngx_http_rtmp_cluster_hls_request_t  *hr = data;
+
+    ngx_http_rtmp_cluster_hls_viewer_t  *v;
+
+    v = ngx_http_rtmp_cluster_hls_find(hr->cacf, &hr->name);
+
+    if (v) {
+        ngx_rtmp_cluster_stream_sent(&v->member,
+                                     hr->connection->sent - hr->sent);
+    }
 }
 
 

@@ -8,23 +8,6 @@
 #include "ngx_http_rtmp_cluster.h"
 
 
-#define NGX_RTMP_CLUSTER_VERSION  "0.2.0"
-
-
-/*
- * Liveness of the workers named in the zone, asked once per pid and
- * request: a status of thousands of streams makes a few kill() calls.
- */
-
-#define NGX_HTTP_RTMP_CLUSTER_PIDS  64
-
-typedef struct {
-    ngx_pid_t                       pid[NGX_HTTP_RTMP_CLUSTER_PIDS];
-    u_char                          alive[NGX_HTTP_RTMP_CLUSTER_PIDS];
-    ngx_uint_t                      n;
-} ngx_http_rtmp_cluster_pids_t;
-
-
 static char *ngx_http_rtmp_cluster_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_rtmp_cluster_api(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -51,8 +34,6 @@ static void ngx_http_rtmp_cluster_gen_zone(yajl_gen g,
 static void ngx_http_rtmp_cluster_gen_counters(yajl_gen g,
     ngx_rtmp_cluster_snapshot_t *snap);
 static void ngx_http_rtmp_cluster_gen_apps(yajl_gen g, ngx_cycle_t *cycle);
-static ngx_uint_t ngx_http_rtmp_cluster_alive(
-    ngx_http_rtmp_cluster_pids_t *pids, ngx_pid_t pid);
 
 
 static ngx_command_t  ngx_http_rtmp_cluster_commands[] = {
@@ -253,6 +234,7 @@ ngx_http_rtmp_cluster_gen_streams(yajl_gen g,
         }
 
         ngx_rtmp_cluster_json_int(g, "bytes_in", s->bytes);
+        ngx_rtmp_cluster_json_int(g, "bytes_out", s->sent);
         ngx_rtmp_cluster_json_int(g, "uptime", ngx_time() - s->started);
         ngx_rtmp_cluster_json_int(g, "failovers", s->failovers);
 
@@ -549,7 +531,7 @@ ngx_http_rtmp_cluster_gen_zone(yajl_gen g, ngx_rtmp_cluster_zone_t *zone,
 
 /* the liveness of pid, from this request's cache */
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_rtmp_cluster_alive(ngx_http_rtmp_cluster_pids_t *pids, ngx_pid_t pid)
 {
     ngx_uint_t  i, alive;
@@ -617,6 +599,7 @@ ngx_http_rtmp_cluster_gen_counters(yajl_gen g,
 
     ngx_rtmp_cluster_json_int(g, "publishes_rejected",
                               c[NGX_RTMP_CLUSTER_PUBLISHES_REJECTED]);
+    ngx_rtmp_cluster_json_int(g, "bytes_out", c[NGX_RTMP_CLUSTER_BYTES_SENT]);
 
     ngx_rtmp_cluster_json_key(g, "manager");
     yajl_gen_map_open(g);

@@ -160,6 +160,8 @@ typedef struct {
     ngx_atomic_t                    gop_ms;         /* [own] */
     ngx_atomic_t                    hls;            /* [atomic] HLS viewers
                                                        (of players) */
+    ngx_atomic_t                    sent;           /* [atomic] bytes to
+                                                       clients */
 } ngx_rtmp_cluster_shm_stream_t;
 
 
@@ -232,6 +234,12 @@ typedef struct {
 } ngx_rtmp_cluster_shm_worker_t;
 
 
+/* the bounds of the lookup latency histogram, ms */
+#define NGX_RTMP_CLUSTER_LOOKUP_BOUNDS  5, 10, 25, 50, 100, 250, 500, 1000, \
+                                        2500, 5000
+#define NGX_RTMP_CLUSTER_LOOKUP_NBOUNDS  10
+
+
 /* the host's counters, all [atomic] */
 enum {
     NGX_RTMP_CLUSTER_LOOKUPS_TOTAL = 0,
@@ -252,7 +260,11 @@ enum {
     NGX_RTMP_CLUSTER_LEASES_HELD,
     NGX_RTMP_CLUSTER_LEASE_CONFLICTS,
     NGX_RTMP_CLUSTER_RENEW_FAILURES,
-    NGX_RTMP_CLUSTER_NCOUNTERS
+    NGX_RTMP_CLUSTER_BYTES_SENT,            /* to clients, of all streams */
+    NGX_RTMP_CLUSTER_LOOKUP_MS_BUCKETS,     /* one per bound below, then
+                                               the slower ones */
+    NGX_RTMP_CLUSTER_NCOUNTERS = NGX_RTMP_CLUSTER_LOOKUP_MS_BUCKETS
+                                 + NGX_RTMP_CLUSTER_LOOKUP_NBOUNDS + 1
 };
 
 
@@ -461,6 +473,9 @@ struct ngx_rtmp_cluster_member_s {
     unsigned                        http:1;     /* an HTTP-FLV viewer */
     unsigned                        hls:1;      /* an HLS viewer (http) */
     ngx_queue_t                     viewer;     /* in its HTTP viewers */
+    ngx_connection_t               *connection; /* a client's, whose bytes
+                                                   sent are counted */
+    off_t                           sent;       /* its c->sent counted */
 };
 
 
@@ -642,6 +657,8 @@ void ngx_rtmp_cluster_record_bytes(ngx_rtmp_cluster_shm_stream_t *r,
     size_t n);
 void ngx_rtmp_cluster_record_hls(ngx_rtmp_cluster_shm_stream_t *r,
     ngx_atomic_int_t n);
+void ngx_rtmp_cluster_record_sent(ngx_rtmp_cluster_shm_stream_t *r,
+    size_t n);
 void ngx_rtmp_cluster_record_failover(ngx_rtmp_cluster_shm_stream_t *r);
 void ngx_rtmp_cluster_record_gop(ngx_rtmp_cluster_shm_stream_t *r,
     ngx_uint_t frames, size_t bytes, ngx_msec_t ms);
@@ -719,6 +736,7 @@ ngx_int_t ngx_rtmp_cluster_stream_publish(ngx_rtmp_conf_ctx_t *cctx,
     ngx_rtmp_cluster_member_t *m, ngx_str_t *app, u_char *name,
     u_char *args, const ngx_rtmp_cluster_source_t *source, void *data);
 void ngx_rtmp_cluster_stream_leave(ngx_rtmp_cluster_member_t *m);
+void ngx_rtmp_cluster_stream_sent(ngx_rtmp_cluster_member_t *m, off_t n);
 void ngx_rtmp_cluster_stream_upstream_published(ngx_rtmp_session_t *s);
 void ngx_rtmp_cluster_stream_upstream_media(ngx_rtmp_session_t *s,
     ngx_rtmp_header_t *h);

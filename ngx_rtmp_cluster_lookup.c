@@ -540,7 +540,10 @@ ngx_rtmp_cluster_lookup_flight_finish(ngx_rtmp_cluster_lookup_flight_t *fl,
     ngx_int_t rc,
     u_char *addr, in_port_t port)
 {
+    ngx_uint_t  i;
     ngx_msec_t  elapsed;
+
+    static const ngx_msec_t  bounds[] = { NGX_RTMP_CLUSTER_LOOKUP_BOUNDS };
 
     ngx_rtmp_cluster_lookup_flight_stop(fl);
 
@@ -554,6 +557,16 @@ ngx_rtmp_cluster_lookup_flight_finish(ngx_rtmp_cluster_lookup_flight_t *fl,
                            elapsed);
     ngx_rtmp_cluster_count_max(fl->zone, NGX_RTMP_CLUSTER_LOOKUP_MS_MAX,
                                elapsed);
+
+    /* the histogram's bucket (not cumulative: the metrics add them up) */
+    for (i = 0; i < NGX_RTMP_CLUSTER_LOOKUP_NBOUNDS; i++) {
+        if (elapsed <= bounds[i]) {
+            break;
+        }
+    }
+
+    ngx_rtmp_cluster_count(fl->zone, NGX_RTMP_CLUSTER_LOOKUP_MS_BUCKETS + i,
+                           1);
 
     if (rc == NGX_OK) {
         ngx_rtmp_cluster_count(fl->zone, NGX_RTMP_CLUSTER_LOOKUPS_FOUND, 1);

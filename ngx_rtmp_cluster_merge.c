@@ -648,6 +648,8 @@ ngx_rtmp_cluster_merge_sent(ngx_rtmp_session_t *s, size_t n)
     ngx_rtmp_core_srv_conf_t  *cscf;
 
     if (n) {
+        /* ngx_writev() leaves it to its callers, as ngx_writev_chain() */
+        s->connection->sent += n;
         s->out_bytes += n;
         s->ping_reset = 1;
         ngx_rtmp_update_bandwidth(&ngx_rtmp_bw_out, n);

@@ -1420,6 +1420,7 @@ ngx_rtmp_cluster_session_ctx(ngx_rtmp_session_t *s)
     ctx->session = s;
     ctx->member.data = s;
     ctx->member.end = ngx_rtmp_cluster_session_end;
+    ctx->member.connection = s->connection;
 
     return ctx;
 }

@@ -20,6 +20,7 @@
 
 
 static ngx_uint_t ngx_rtmp_cluster_utf8_next(u_char *p, u_char *last);
+static ngx_uint_t ngx_rtmp_cluster_utf8_bad(u_char *p, u_char *last);
 static ngx_int_t ngx_rtmp_cluster_json_depth(u_char *p, size_t len);
 
 
@@ -1156,8 +1157,8 @@ ngx_rtmp_cluster_utf8_valid(u_char *p, size_t len)
 size_t
 ngx_rtmp_cluster_utf8_repair(u_char *dst, u_char *src, size_t len)
 {
-    u_char      *d, *last, c, lo, hi;
-    ngx_uint_t   n, i;
+    u_char      *d, *last;
+    ngx_uint_t   n;
 
     d = dst;
 
@@ -1170,25 +1171,95 @@ ngx_rtmp_cluster_utf8_repair(u_char *dst, u_char *src, size_t len)
             continue;
         }
 
-        /* the bytes of the maximal subpart go under one U+FFFD */
-
-        c = *src++;
-
-        lo = (c == 0xe0) ? 0xa0 : (c == 0xf0) ? 0x90 : 0x80;
-        hi = (c == 0xed) ? 0x9f : (c == 0xf4) ? 0x8f : 0xbf;
-        n = (c >= 0xc2 && c <= 0xdf) ? 1
-            : (c >= 0xe0 && c <= 0xef) ? 2
-            : (c >= 0xf0 && c <= 0xf4) ? 3 : 0;
-
-        for (i = 0; i < n && src < last && *src >= lo && *src <= hi; i++) {
-            src++;
-            lo = 0x80;
-            hi = 0xbf;
-        }
+        src += ngx_rtmp_cluster_utf8_bad(src, last);
 
         *d++ = 0xef;
         *d++ = 0xbf;
         *d++ = 0xbd;
+    }
+
+    return d - dst;
+}
+
+
+/*
+ * At an invalid sequence: the length of its maximal subpart (at least
+ * one byte), which goes under one U+FFFD.
+ */
+
+static ngx_uint_t
+ngx_rtmp_cluster_utf8_bad(u_char *p, u_char *last)
+{
+    u_char      c, lo, hi;
+    ngx_uint_t  n, i;
+
+    c = *p++;
+
+    lo = (c == 0xe0) ? 0xa0 : (c == 0xf0) ? 0x90 : 0x80;
+    hi = (c == 0xed) ? 0x9f : (c == 0xf4) ? 0x8f : 0xbf;
+    n = (c >= 0xc2 && c <= 0xdf) ? 1
+        : (c >= 0xe0 && c <= 0xef) ? 2
+        : (c >= 0xf0 && c <= 0xf4) ? 3 : 0;
+
+    for (i = 0; i < n && p < last && *p >= lo && *p <= hi; i++) {
+        p++;
+        lo = 0x80;
+        hi = 0xbf;
+    }
+
+    return 1 + i;
+}
+
+
+/*
+ * A label value as Prometheus' text format wants it: backslash, double
+ * quote and line feed escaped.  Stream names are the client's bytes, and
+ * the format is UTF-8 (a scraper refuses the whole answer otherwise):
+ * invalid sequences are repaired as for the JSON status.  dst has room
+ * for 3 * len bytes; returns the length written.
+ */
+
+size_t
+ngx_rtmp_cluster_label_escape(u_char *dst, u_char *src, size_t len)
+{
+    u_char      *d, *last;
+    ngx_uint_t   n;
+
+    d = dst;
+
+    for (last = src + len; src < last; src += n) {
+        n = ngx_rtmp_cluster_utf8_next(src, last);
+
+        if (n == 0) {
+            n = ngx_rtmp_cluster_utf8_bad(src, last);
+
+            *d++ = 0xef;
+            *d++ = 0xbf;
+            *d++ = 0xbd;
+            continue;
+        }
+
+        if (n > 1) {
+            d = ngx_cpymem(d, src, n);
+            continue;
+        }
+
+        switch (*src) {
+
+        case '\\':
+        case '"':
+            *d++ = '\\';
+            *d++ = *src;
+            break;
+
+        case '\n':
+            *d++ = '\\';
+            *d++ = 'n';
+            break;
+
+        default:
+            *d++ = *src;
+        }
     }
 
     return d - dst;

@@ -91,5 +91,8 @@ void ngx_rtmp_cluster_json_str(yajl_gen g, const char *key, u_char *p,
     size_t len);
 void ngx_rtmp_cluster_json_int(yajl_gen g, const char *key, long long n);
 
+/* Prometheus' text format: a label value */
+size_t ngx_rtmp_cluster_label_escape(u_char *dst, u_char *src, size_t len);
+
 
 #endif /* _NGX_RTMP_CLUSTER_PARSE_H_INCLUDED_ */

@@ -77,6 +77,7 @@
 
 #define NGX_RTMP_CLUSTER_BACKOFF_MIN    250
 #define NGX_RTMP_CLUSTER_BACKOFF_MAX    4000
+#define NGX_RTMP_CLUSTER_TALLY          1000    /* ms: bytes sent counted */
 
 
 struct ngx_rtmp_cluster_stream_s {
@@ -175,6 +176,10 @@ static void ngx_rtmp_cluster_stream_drop_relays(
     ngx_rtmp_cluster_stream_t *st);
 static void ngx_rtmp_cluster_stream_timer(ngx_event_t *ev);
 static void ngx_rtmp_cluster_stream_linger(ngx_event_t *ev);
+static void ngx_rtmp_cluster_stream_tally(ngx_event_t *ev);
+static size_t ngx_rtmp_cluster_stream_unsent(ngx_rtmp_cluster_member_t *m);
+static void ngx_rtmp_cluster_stream_count_sent(ngx_rtmp_cluster_stream_t *st,
+    size_t n);
 static void ngx_rtmp_cluster_stream_tried(ngx_rtmp_cluster_stream_t *st,
     const char *reason);
 static ngx_rtmp_cluster_stream_t *ngx_rtmp_cluster_stream_of_upstream(
@@ -196,6 +201,8 @@ static void ngx_rtmp_cluster_stream_peer_free(ngx_peer_connection_t *pc,
 static ngx_queue_t  ngx_rtmp_cluster_streams;
 static const ngx_rtmp_cluster_viewers_t  *ngx_rtmp_cluster_stream_http;
 static ngx_uint_t   ngx_rtmp_cluster_stream_ready;
+static ngx_event_t       ngx_rtmp_cluster_stream_tally_ev;
+static ngx_connection_t  ngx_rtmp_cluster_stream_tally_conn;
 
 
 static const char  *ngx_rtmp_cluster_states[] = {
@@ -223,8 +230,20 @@ ngx_rtmp_cluster_state_name(ngx_uint_t state)
 void
 ngx_rtmp_cluster_stream_init(ngx_cycle_t *cycle)
 {
+    ngx_event_t  *ev;
+
     ngx_queue_init(&ngx_rtmp_cluster_streams);
     ngx_rtmp_cluster_stream_ready = 1;
+
+    ngx_rtmp_cluster_stream_tally_conn.fd = (ngx_socket_t) -1;
+
+    ev = &ngx_rtmp_cluster_stream_tally_ev;
+    ev->data = &ngx_rtmp_cluster_stream_tally_conn;
+    ev->log = cycle->log;
+    ev->handler = ngx_rtmp_cluster_stream_tally;
+    ev->cancelable = 1;
+
+    ngx_add_timer(ev, NGX_RTMP_CLUSTER_TALLY);
 }
 
 
@@ -238,6 +257,10 @@ ngx_rtmp_cluster_stream_exit(ngx_cycle_t *cycle)
 
     if (!ngx_rtmp_cluster_stream_ready) {
         return;
+    }
+
+    if (ngx_rtmp_cluster_stream_tally_ev.timer_set) {
+        ngx_del_timer(&ngx_rtmp_cluster_stream_tally_ev);
     }
 
     while (!ngx_queue_empty(&ngx_rtmp_cluster_streams)) {
@@ -564,6 +587,9 @@ ngx_rtmp_cluster_stream_leave(ngx_rtmp_cluster_member_t *m)
 
     case NGX_RTMP_CLUSTER_PLAYER:
 
+        ngx_rtmp_cluster_stream_count_sent(st,
+                                           ngx_rtmp_cluster_stream_unsent(m));
+
         ngx_queue_remove(&m->queue);
         st->nplayers--;
         st->ninner -= m->inner;
@@ -647,6 +673,11 @@ ngx_rtmp_cluster_stream_join(ngx_rtmp_cluster_stream_t *st,
 
     ngx_queue_insert_tail(&st->players, &m->queue);
     m->stream = st;
+
+    if (m->connection) {
+        /* what it was sent before (handshake, connect) is not the stream's */
+        m->sent = m->connection->sent;
+    }
 
     ngx_rtmp_cluster_record_players(st->record, m->inner, 1);
 
@@ -853,6 +884,9 @@ ngx_rtmp_cluster_stream_close(ngx_rtmp_cluster_stream_t *st)
         q = ngx_queue_head(&st->players);
         m = ngx_queue_data(q, ngx_rtmp_cluster_member_t, queue);
 
+        ngx_rtmp_cluster_stream_count_sent(st,
+                                           ngx_rtmp_cluster_stream_unsent(m));
+
         ngx_queue_remove(q);
         m->stream = NULL;
         m->role = 0;
@@ -898,6 +932,86 @@ ngx_rtmp_cluster_stream_close(ngx_rtmp_cluster_stream_t *st)
     ngx_queue_remove(&st->queue);
 
     ngx_rtmp_cluster_stream_release(st);
+}
+
+
+/*
+ * Bytes sent to players: their connections' c->sent, which every writer
+ * keeps (nginx-rtmp's, merge.c's, HTTP's send_chain), counted from the
+ * join, every NGX_RTMP_CLUSTER_TALLY and when a player leaves: one
+ * subtraction per player and second instead of an atomic per write.
+ * Other workers' relays are not clients: their bytes are not counted.
+ */
+
+static void
+ngx_rtmp_cluster_stream_tally(ngx_event_t *ev)
+{
+    size_t                      n;
+    ngx_queue_t                *q, *p;
+    ngx_rtmp_cluster_stream_t  *st;
+
+    for (q = ngx_queue_head(&ngx_rtmp_cluster_streams);
+         q != ngx_queue_sentinel(&ngx_rtmp_cluster_streams);
+         q = ngx_queue_next(q))
+    {
+        st = ngx_queue_data(q, ngx_rtmp_cluster_stream_t, queue);
+
+        n = 0;
+
+        for (p = ngx_queue_head(&st->players);
+             p != ngx_queue_sentinel(&st->players);
+             p = ngx_queue_next(p))
+        {
+            n += ngx_rtmp_cluster_stream_unsent(
+                     ngx_queue_data(p, ngx_rtmp_cluster_member_t, queue));
+        }
+
+        ngx_rtmp_cluster_stream_count_sent(st, n);
+    }
+
+    /* cancelable: an exiting worker does not wait for it */
+    ngx_add_timer(ev, NGX_RTMP_CLUSTER_TALLY);
+}
+
+
+/* a player's bytes sent since they were last counted */
+
+static size_t
+ngx_rtmp_cluster_stream_unsent(ngx_rtmp_cluster_member_t *m)
+{
+    size_t  n;
+
+    if (m->connection == NULL || m->inner) {
+        return 0;
+    }
+
+    n = (size_t) (m->connection->sent - m->sent);
+    m->sent = m->connection->sent;
+
+    return n;
+}
+
+
+/* bytes sent for a member without a counted connection (HLS answers) */
+
+void
+ngx_rtmp_cluster_stream_sent(ngx_rtmp_cluster_member_t *m, off_t n)
+{
+    if (m->stream && n > 0) {
+        ngx_rtmp_cluster_stream_count_sent(m->stream, (size_t) n);
+    }
+}
+
+
+/* the stream's count and the host's, which never goes down */
+
+static void
+ngx_rtmp_cluster_stream_count_sent(ngx_rtmp_cluster_stream_t *st, size_t n)
+{
+    if (n) {
+        ngx_rtmp_cluster_record_sent(st->record, n);
+        ngx_rtmp_cluster_count(st->zone, NGX_RTMP_CLUSTER_BYTES_SENT, n);
+    }
 }
 
 

@@ -534,6 +534,17 @@ ngx_rtmp_cluster_record_bytes(ngx_rtmp_cluster_shm_stream_t *r, size_t n)
 }
 
 
+/* bytes that left for clients: every worker counts its own players' */
+
+void
+ngx_rtmp_cluster_record_sent(ngx_rtmp_cluster_shm_stream_t *r, size_t n)
+{
+    if (r) {
+        (void) ngx_atomic_fetch_add(&r->sent, n);
+    }
+}
+
+
 void
 ngx_rtmp_cluster_record_failover(ngx_rtmp_cluster_shm_stream_t *r)
 {

@@ -28,6 +28,9 @@
 #   STATUS_STREAMS   numbers of streams (default "1000 4000 10000")
 #   STATUS_WORKERS   numbers of edge workers (default "1 2")
 #   STATUS_REQUESTS  requests per configuration (default 3)
+#   STATUS_PATH      /cluster (cluster_status, default) or /metrics
+#                    (cluster_metrics), or /metrics-totals
+#                    (cluster_metrics streams=off)
 #   STATUS_TIMEOUT   seconds allowed to one request (default 60)
 #   STATUS_RATE      players started per second (default 1000)
 #   STATUS_RESULTS   JSON output (default build/bench-status.json)
@@ -54,6 +57,7 @@ use ClusterConf;
 my @STREAMS  = split ' ', $ENV{STATUS_STREAMS} // '1000 4000 10000';
 my @WORKERS  = split ' ', $ENV{STATUS_WORKERS} // '1 2';
 my $REQUESTS = $ENV{STATUS_REQUESTS} // 3;
+my $PATH     = $ENV{STATUS_PATH} // '/cluster';
 my $TIMEOUT  = $ENV{STATUS_TIMEOUT} // 60;
 my $RATE     = $ENV{STATUS_RATE} // 1000;
 my $HZ       = sysconf(_SC_CLK_TCK) || 100;
@@ -126,6 +130,11 @@ sub measure {
         or die "no cluster_zone in edge_conf\n";
     $conf =~ s/^events \{\}/events { worker_connections $nofile; }/m
         or die "no events {} in edge_conf\n";
+    $conf =~ s{(location /cluster \{ cluster_status; \})}
+              {$1
+        location /metrics { cluster_metrics; }
+        location /metrics-totals { cluster_metrics streams=off; }}
+        or die "no /cluster location in edge_conf\n";
     my $edge = $t->nginx('edge-' . ++$SEQ, $conf, ports => [$ep, $eh]);
     my %r = (workers => $workers, streams => $n);
     my $load;
@@ -166,7 +175,7 @@ sub measure {
         for my $i (1 .. $REQUESTS) {
             my $before = all_ticks(@w);
             my $t1 = time;
-            my $res = get($eh, '/cluster', $TIMEOUT);
+            my $res = get($eh, $PATH, $TIMEOUT);
             my $wall = time - $t1;
             my $after = all_ticks(@w);
             my %d = map { $_ => ($after->{$_} - $before->{$_}) / $HZ } @w;
@@ -177,7 +186,8 @@ sub measure {
             $q->{cpu_s} = $d{$pid};
             $q->{bytes} = length($res->{body} // '') if defined $res->{body};
             $q->{error} = $res->{error} if $res->{error};
-            if (!$q->{error} && !defined $r{listed}) {
+            if (!$q->{error} && !defined $r{listed} && $PATH eq '/cluster')
+            {
                 my $j = eval { JSON::PP->new->decode($res->{body}) };
                 $r{listed} = $j ? scalar @{$j->{hosted} // []} : undef;
                 $r{records} = $j ? scalar @{$j->{streams} // []} : undef;
@@ -224,7 +234,7 @@ for my $r (@results) {
         $r->{error} // $err // ''];
 }
 
-print "\n== GET /cluster with many streams (each stream waiting in backoff"
+print "\n== GET $PATH with many streams (each stream waiting in backoff"
     . " at the edge) ==\n";
 my @w;
 for my $row (\@head, @rows) {

@@ -28,7 +28,7 @@ fi
 case $name in
     answer|lease|lease_request) dict=json ;;
     names)                      dict=url ;;
-    json)                       dict=utf8 ;;
+    json|label)                 dict=utf8 ;;
     *)                          dict=$name ;;
 esac
 

@@ -251,3 +251,15 @@ seed(json => 'surrogate', "0\xed\xa0\x80\xed\xbf\xbf");
 seed(json => 'above', "0\xf4\x90\x80\x80\xf5");
 seed(json => 'truncated', "1\xe2\x82 \xf0\x9f\x98");
 seed(json => 'controls', "0a\x00b\x01\"\\\x7f");
+
+# label: a stream's name as a metrics label value (any bytes): the three
+# escapes, UTF-8, and what is not UTF-8
+
+seed(label => 'plain', 'cam1');
+seed(label => 'escapes', "we\"ird\\na\nme\\\\\"");
+seed(label => 'utf8', "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+seed(label => 'latin1', "caf\xe9\"");
+seed(label => 'overlong', "\xc0\xaf\xe0\x80\xaf\\");
+seed(label => 'surrogate', "\xed\xa0\x80\xed\xbf\xbf\n");
+seed(label => 'above', "\xf4\x90\x80\x80\xf5\"");
+seed(label => 'truncated', "\xe2\x82\"\xf0\x9f\x98\\");

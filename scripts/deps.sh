@@ -7,7 +7,8 @@ set -e
 
 packages="make gcc libc6-dev dpkg-dev xz-utils nginx nginx-dev
     libnginx-mod-rtmp libcurl4-openssl-dev libyajl-dev libhiredis-dev
-    ffmpeg rtmpdump redis-server perl libipc-run-perl curl procps iproute2"
+    ffmpeg rtmpdump redis-server perl libipc-run-perl curl procps iproute2
+    prometheus debhelper lintian"
 
 missing=""
 for p in $packages; do
@@ -57,5 +58,5 @@ if [ -n "$missing" ]; then
     apt-get install -y -q --no-install-recommends $missing
 fi
 
-# the package starts a system nginx and redis we do not use
-systemctl disable --now nginx redis-server >/dev/null 2>&1 || true
+# the packages start a system nginx, redis and prometheus we do not use
+systemctl disable --now nginx redis-server prometheus >/dev/null 2>&1 || true
