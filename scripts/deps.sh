@@ -7,7 +7,8 @@ set -e
 
 packages="make gcc libc6-dev dpkg-dev xz-utils nginx nginx-dev
     libnginx-mod-rtmp libcurl4-openssl-dev libyajl-dev libhiredis-dev
-    ffmpeg rtmpdump redis-server perl libipc-run-perl curl procps iproute2"
+    ffmpeg rtmpdump redis-server redis-sentinel perl libipc-run-perl curl
+    procps iproute2"
 
 missing=""
 for p in $packages; do
@@ -58,4 +59,4 @@ if [ -n "$missing" ]; then
 fi
 
 # the package starts a system nginx and redis we do not use
-systemctl disable --now nginx redis-server >/dev/null 2>&1 || true
+systemctl disable --now nginx redis-server redis-sentinel >/dev/null 2>&1 || true
