@@ -15,7 +15,6 @@ use warnings;
 use Test::More;
 use JSON::PP;
 use HTTP::Tiny;
-use IO::Select;
 use Time::HiRes qw(time sleep);
 
 use lib 't/lib';
@@ -70,77 +69,17 @@ sub mlog { grep { $_ =~ $_[0] } split /\n/, $m->error_log_text }
 ok($t->wait_until(sub { mlog(qr/sentinel \S+ names 127\.0\.0\.1 port $rp1 the master "mymaster"/) }),
    'the manager asked a sentinel for the master');
 
-# the publishers: one process per origin holding $per_origin publishes,
-# each sending a frame a second; its status file says how many started
-# and how many were cut since
-sub publishers {
-    my ($port, $tag) = @_;
-    my $status = $t->tmp . "/publishers-$tag";
-    my $pid = fork // die "fork: $!";
-    return ($pid, $status) if $pid;
-
-    $SIG{$_} = 'DEFAULT' for qw(INT HUP);
-    $SIG{PIPE} = 'IGNORE';
-    my ($started, $refused, $cut, @c) = (0, 0, 0);
-    my $stop = 0;
-    local $SIG{TERM} = sub { $stop = 1 };
-    my $write = sub {
-        open my $fh, '>', "$status.tmp" or exit 1;
-        print $fh "started=$started refused=$refused cut=$cut\n";
-        close $fh;
-        rename "$status.tmp", $status;
-    };
-    for my $i (0 .. $per_origin - 1) {
-        my $c = eval {
-            my $c = RTMP::Client->new(port => $port, timeout => 10);
-            $c->connect(app => 'live');
-            $c->create_stream;
-            my $st = $c->publish("$tag$i");
-            $st->{code} eq 'NetStream.Publish.Start' ? $c : undef;
-        };
-        if ($c) { $started++; push @c, $c } else { $refused++ }
-    }
-    $write->();
-    my $ts = 0;
-    my %gone;
-    until ($stop) {
-        $ts += 1000;
-        for my $k (0 .. $#c) {
-            next if $gone{$k};
-            my $ok = eval {
-                # anything the origin sent is read; EOF is a cut
-                my $s = $c[$k]->sock;
-                while (IO::Select->new($s)->can_read(0)) {
-                    my $n = sysread $s, my $buf, 65536;
-                    die "eof\n" unless $n;
-                }
-                $c[$k]->send_metadata({ width => 320, height => 240,
-                                        ts => $ts });
-                1;
-            };
-            unless ($ok) { $gone{$k} = 1; $cut++ }
-        }
-        $write->();
-        sleep 1 unless $stop;
-    }
-    exit 0;
-}
-
-sub pstatus {
-    my $text = ClusterTest::_read_file($_[0]) // '';
-    return { $text =~ /(\w+)=(\d+)/g };
-}
-
-my @pubs = (publishers($op1, 'a'), publishers($op2, 'b'));
+my @pubs = (lease_publishers($t, $op1, 'a', $per_origin),
+            lease_publishers($t, $op2, 'b', $per_origin));
 my @status = ($pubs[1], $pubs[3]);
 
 sub keys_on { my $db = shift; scalar @{$db->command('KEYS', "${prefix}live/*")} }
 
 ok($t->wait_until(sub {
-        (pstatus($status[0])->{started} // 0) == $per_origin
-            && (pstatus($status[1])->{started} // 0) == $per_origin
+        (publishers_status($status[0])->{started} // 0) == $per_origin
+            && (publishers_status($status[1])->{started} // 0) == $per_origin
     }, timeout => 60), "every publisher started")
-    or diag(explain([pstatus($status[0]), pstatus($status[1])]));
+    or diag(explain([publishers_status($status[0]), publishers_status($status[1])]));
 
 ok($t->wait_until(sub { keys_on($db1) == 2 * $per_origin }, timeout => 30),
    '200 leases on the master') or diag(keys_on($db1));
@@ -180,7 +119,7 @@ $t->wait_until(sub {
     my $r = lookup('b7');
     $answered = time if $r && $r->{origin}{port} == $op2;
     return $answered;
-}, timeout => 60, interval => 0.02);
+}, timeout => 20, interval => 0.02);
 
 ok($answered, 'lookups answer again after the failover')
     or diag($m->error_log_text);
@@ -217,7 +156,7 @@ $l = lookup('a99');
 ok($l && $l->{origin}{port} == $op1, 'a lookup names the right origin');
 
 for my $i (0, 1) {
-    my $st = pstatus($status[$i]);
+    my $st = publishers_status($status[$i]);
     is($st->{refused}, 0, "origin $i: no publisher refused");
     is($st->{cut}, 0, "origin $i: no publisher cut");
 }
