@@ -55,6 +55,10 @@
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_RENEW      3
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_RELEASE    4
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_COWORKER   5
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH      6
+
+/* a batched renewal: 10000 leases of about 100 bytes */
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH_MAX  (2 * 1024 * 1024)
 
 
 /* a sentinel, asked for the master's address */
@@ -147,6 +151,9 @@ struct ngx_http_rtmp_cluster_manager_ctx_s {
     ngx_str_t                                  name;
     ngx_str_t                                  coworker;
 
+    /* a batched renewal's leases */
+    ngx_array_t                               *items;
+
     /* the list: SCAN's cursor, the keys of the MGET in flight */
     ngx_str_t                                  cursor;
     ngx_array_t                               *batch;
@@ -218,7 +225,14 @@ static ngx_int_t ngx_http_rtmp_cluster_manager_key(ngx_http_request_t *r,
     ngx_str_t *name);
 static void ngx_http_rtmp_cluster_manager_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_rtmp_cluster_manager_read_body(
-    ngx_http_request_t *r, u_char *buf, size_t *len);
+    ngx_http_request_t *r, u_char *buf, size_t max, size_t *len);
+static ngx_int_t ngx_http_rtmp_cluster_manager_parse_batch(
+    ngx_http_request_t *r, ngx_http_rtmp_cluster_manager_ctx_t *ctx,
+    char **error);
+static ngx_int_t ngx_http_rtmp_cluster_manager_start_batch(
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx);
+static ngx_int_t ngx_http_rtmp_cluster_manager_answer_batch(
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx, redisReply *reply);
 static ngx_int_t ngx_http_rtmp_cluster_manager_parse_body(
     ngx_http_request_t *r, ngx_http_rtmp_cluster_manager_ctx_t *ctx,
     char **error);
@@ -294,6 +308,19 @@ static const char  ngx_http_rtmp_cluster_manager_renew_lua[] =
     "if string.match(v, '^[^ ]+') ~= ARGV[1] then return -1 end "
     "redis.call('PEXPIRE', KEYS[1], ARGV[2]) "
     "return 1";
+
+/* KEYS: the leases; ARGV: the TTL in ms, then a token per key */
+
+static const char  ngx_http_rtmp_cluster_manager_batch_lua[] =
+    "local r = {} "
+    "for i, k in ipairs(KEYS) do "
+    "local v = redis.call('GET', k) "
+    "if not v then r[i] = 0 "
+    "elseif string.match(v, '^[^ ]+') ~= ARGV[i + 1] then r[i] = -1 "
+    "else redis.call('PEXPIRE', k, ARGV[1]) r[i] = 1 end "
+    "end "
+    "return r";
+
 
 static const char  ngx_http_rtmp_cluster_manager_release_lua[] =
     "local v = redis.call('GET', KEYS[1]) "
@@ -1670,16 +1697,21 @@ ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r)
         if (rc == NGX_DECLINED) {
             /* the location itself */
 
-            if (ctx->op != NGX_HTTP_RTMP_CLUSTER_MANAGER_LOOKUP) {
+            if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RENEW) {
+                /* PUT on the location: a batched renewal */
+                ctx->op = NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH;
+
+            } else if (ctx->op != NGX_HTTP_RTMP_CLUSTER_MANAGER_LOOKUP) {
                 return ngx_http_rtmp_cluster_manager_refuse(r,
                                                    NGX_HTTP_BAD_REQUEST,
                                                    "APP/NAME is required");
-            }
 
-            ctx->op = NGX_HTTP_RTMP_CLUSTER_MANAGER_LIST;
+            } else {
+                ctx->op = NGX_HTTP_RTMP_CLUSTER_MANAGER_LIST;
 
-            if (ngx_http_rtmp_cluster_manager_auth(r, mlcf) != NGX_OK) {
-                return ngx_http_rtmp_cluster_manager_unauthorized(r);
+                if (ngx_http_rtmp_cluster_manager_auth(r, mlcf) != NGX_OK) {
+                    return ngx_http_rtmp_cluster_manager_unauthorized(r);
+                }
             }
 
         } else if (rc == NGX_HTTP_BAD_REQUEST) {
@@ -1720,6 +1752,27 @@ ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r)
         return ngx_http_rtmp_cluster_manager_refuse(r,
                                                NGX_HTTP_SERVICE_UNAVAILABLE,
                                                "redis is unavailable");
+    }
+
+    if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH) {
+        if (r->headers_in.content_length_n
+            > NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH_MAX)
+        {
+            return ngx_http_rtmp_cluster_manager_refuse(r,
+                                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  "request body is larger than 2 MB");
+        }
+
+        r->request_body_in_single_buf = 1;
+
+        rc = ngx_http_read_client_request_body(r,
+                                           ngx_http_rtmp_cluster_manager_body);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
     }
 
     if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_REGISTER
@@ -1971,10 +2024,17 @@ ngx_http_rtmp_cluster_manager_body(ngx_http_request_t *r)
 
     error = NULL;
 
-    rc = ngx_http_rtmp_cluster_manager_parse_body(r, ctx, &error);
+    if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH) {
+        rc = ngx_http_rtmp_cluster_manager_parse_batch(r, ctx, &error);
+
+    } else {
+        rc = ngx_http_rtmp_cluster_manager_parse_body(r, ctx, &error);
+    }
 
     if (rc == NGX_OK) {
-        rc = ngx_http_rtmp_cluster_manager_start(ctx);
+        rc = ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH
+             ? ngx_http_rtmp_cluster_manager_start_batch(ctx)
+             : ngx_http_rtmp_cluster_manager_start(ctx);
 
         if (rc == NGX_DONE) {
             /* the reference the body reading took holds the request */
@@ -1995,7 +2055,7 @@ ngx_http_rtmp_cluster_manager_body(ngx_http_request_t *r)
 
 static ngx_int_t
 ngx_http_rtmp_cluster_manager_read_body(ngx_http_request_t *r, u_char *buf,
-    size_t *len)
+    size_t max, size_t *len)
 {
     size_t        n, size;
     ssize_t       got;
@@ -2015,7 +2075,7 @@ ngx_http_rtmp_cluster_manager_read_body(ngx_http_request_t *r, u_char *buf,
         if (ngx_buf_in_memory(b)) {
             n = b->last - b->pos;
 
-            if (size + n > NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX) {
+            if (size + n > max) {
                 return NGX_DECLINED;
             }
 
@@ -2026,7 +2086,7 @@ ngx_http_rtmp_cluster_manager_read_body(ngx_http_request_t *r, u_char *buf,
 
             n = b->file_last - b->file_pos;
 
-            if (size + n > NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX) {
+            if (size + n > max) {
                 return NGX_DECLINED;
             }
 
@@ -2069,7 +2129,9 @@ ngx_http_rtmp_cluster_manager_parse_body(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_rtmp_cluster_manager_read_body(r, buf, &len);
+    rc = ngx_http_rtmp_cluster_manager_read_body(r, buf,
+                                        NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX,
+                                        &len);
 
     if (rc == NGX_DECLINED) {
         *error = "request body is larger than 4096 bytes";
@@ -2386,6 +2448,10 @@ ngx_http_rtmp_cluster_manager_answer(ngx_http_rtmp_cluster_manager_ctx_t *ctx,
         return ngx_http_rtmp_cluster_manager_answer_list(ctx, reply);
     }
 
+    if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH) {
+        return ngx_http_rtmp_cluster_manager_answer_batch(ctx, reply);
+    }
+
     return ngx_http_rtmp_cluster_manager_answer_lease(ctx, reply);
 }
 
@@ -2573,6 +2639,182 @@ ngx_http_rtmp_cluster_manager_answer_lease(
     yajl_gen_map_close(g);
 
     return ngx_http_rtmp_cluster_send_json(r, NGX_HTTP_OK, g);
+}
+
+
+/* a batched renewal's body, up to 2 MB, in memory */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_parse_batch(ngx_http_request_t *r,
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx, char **error)
+{
+    u_char      *buf;
+    size_t       len;
+    ngx_int_t    rc;
+    const char  *err;
+
+    buf = ngx_pnalloc(r->pool, NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH_MAX + 1);
+    if (buf == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_rtmp_cluster_manager_read_body(r, buf,
+                                       NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH_MAX,
+                                       &len);
+
+    if (rc == NGX_DECLINED) {
+        *error = "request body is larger than 2 MB";
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_rtmp_cluster_parse_renew_batch(r->pool, buf, len, &ctx->items,
+                                            &ctx->ttl, &err);
+
+    if (rc != NGX_OK) {
+        if (err == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        *error = (char *) err;
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    return NGX_OK;
+}
+
+
+/* one script for the whole batch: Redis runs it atomically */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_start_batch(
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx)
+{
+    u_char                         *p;
+    size_t                          len, *argvlen;
+    ngx_uint_t                      i, n;
+    const char                    **argv;
+    ngx_http_request_t             *r;
+    ngx_rtmp_cluster_renew_item_t  *it;
+    u_char                          px[NGX_INT_T_LEN];
+
+    r = ctx->request;
+
+    if (ctx->ttl == 0) {
+        ctx->ttl = ctx->conf->ttl;
+    }
+
+    ctx->ttl = ngx_min(ctx->ttl, ctx->conf->max_ttl);
+
+    it = ctx->items->elts;
+    n = ctx->items->nelts;
+
+    /* EVAL script N key... ttl token... */
+
+    argv = ngx_palloc(r->pool, (2 * n + 4) * sizeof(const char *));
+    argvlen = ngx_palloc(r->pool, (2 * n + 4) * sizeof(size_t));
+    if (argv == NULL || argvlen == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = ngx_http_rtmp_cluster_manager_batch_lua;
+    argvlen[1] = sizeof(ngx_http_rtmp_cluster_manager_batch_lua) - 1;
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    argv[2] = (const char *) p;
+    argvlen[2] = ngx_sprintf(p, "%ui", n) - p;
+
+    for (i = 0; i < n; i++) {
+        len = sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX) - 1
+              + ngx_rtmp_cluster_stream_key(NULL, &it[i].app, &it[i].name);
+
+        p = ngx_pnalloc(r->pool, len);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        argv[3 + i] = (const char *) p;
+        argvlen[3 + i] = len;
+
+        p = ngx_cpymem(p, NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX,
+                       sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX) - 1);
+        (void) ngx_rtmp_cluster_stream_key(p, &it[i].app, &it[i].name);
+
+        argv[4 + n + i] = (const char *) it[i].token.data;
+        argvlen[4 + n + i] = it[i].token.len;
+    }
+
+    argv[3 + n] = (const char *) px;
+    argvlen[3 + n] = ngx_sprintf(px, "%ui", ctx->ttl * 1000) - px;
+
+    /* hiredis copies the arguments before this returns */
+
+    return ngx_http_rtmp_cluster_manager_send(ctx, 2 * n + 4, argv, argvlen);
+}
+
+
+/* {"code":0,"ttl":N,"leases":[200|404|409,...]}, in the request's order */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_answer_batch(
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx, redisReply *reply)
+{
+    yajl_gen     g;
+    ngx_int_t    code;
+    ngx_uint_t   i, renewed;
+    redisReply  *e;
+
+    if (reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != ctx->items->nelts)
+    {
+        return ngx_http_rtmp_cluster_manager_unexpected(ctx);
+    }
+
+    for (i = 0; i < reply->elements; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
+            return ngx_http_rtmp_cluster_manager_unexpected(ctx);
+        }
+    }
+
+    g = ngx_http_rtmp_cluster_manager_gen(0);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_rtmp_cluster_json_int(g, "ttl", ctx->ttl);
+    ngx_rtmp_cluster_json_key(g, "leases");
+    yajl_gen_array_open(g);
+
+    renewed = 0;
+
+    for (i = 0; i < reply->elements; i++) {
+        e = reply->element[i];
+
+        code = e->integer == 1 ? NGX_HTTP_OK
+               : e->integer == 0 ? NGX_HTTP_NOT_FOUND : NGX_HTTP_CONFLICT;
+
+        renewed += (code == NGX_HTTP_OK);
+
+        yajl_gen_integer(g, code);
+    }
+
+    yajl_gen_array_close(g);
+    yajl_gen_map_close(g);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "cluster: %ui of %ui leases renewed at once",
+                   renewed, reply->elements);
+
+    return ngx_http_rtmp_cluster_send_json(ctx->request, NGX_HTTP_OK, g);
 }
 
 
