@@ -1427,6 +1427,11 @@ ngx_http_rtmp_cluster_manager_role(redisAsyncContext *ac, void *reply,
         || rr->element[0]->len != 6
         || ngx_strncmp(rr->element[0]->str, "master", 6) != 0)
     {
+        /* told each time: sentinels that keep naming a replica */
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "cluster: redis %V: %s port %d is not the master "
+                      "(ROLE)", &rd->name, rd->ip, rd->port);
+
         ngx_http_rtmp_cluster_manager_fail(rd, "not the master (ROLE)");
         return;
     }
