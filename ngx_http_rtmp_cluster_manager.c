@@ -57,8 +57,11 @@
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_COWORKER   5
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH      6
 
-/* a batched renewal: 10000 leases of about 100 bytes */
-#define NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH_MAX  (2 * 1024 * 1024)
+/*
+ * A batched renewal: 1000 leases of about 100 bytes.  Kept small: yajl's
+ * tree grows an array one element at a time (a realloc each).
+ */
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH_MAX  (256 * 1024)
 
 
 /* a sentinel, asked for the master's address */
@@ -1765,7 +1768,7 @@ ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r)
         {
             return ngx_http_rtmp_cluster_manager_refuse(r,
                                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                  "request body is larger than 2 MB");
+                                  "request body is larger than 256 KB");
         }
 
         r->request_body_in_single_buf = 1;
@@ -2647,7 +2650,7 @@ ngx_http_rtmp_cluster_manager_answer_lease(
 }
 
 
-/* a batched renewal's body, up to 2 MB, in memory */
+/* a batched renewal's body, up to 256 KB, in memory */
 
 static ngx_int_t
 ngx_http_rtmp_cluster_manager_parse_batch(ngx_http_request_t *r,
@@ -2668,7 +2671,7 @@ ngx_http_rtmp_cluster_manager_parse_batch(ngx_http_request_t *r,
                                        &len);
 
     if (rc == NGX_DECLINED) {
-        *error = "request body is larger than 2 MB";
+        *error = "request body is larger than 256 KB";
         return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
 

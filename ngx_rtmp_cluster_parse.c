@@ -689,7 +689,7 @@ ngx_rtmp_cluster_parse_renew_batch(ngx_pool_t *pool, u_char *body,
         || leases->u.array.len == 0
         || leases->u.array.len > NGX_RTMP_CLUSTER_RENEW_BATCH_MAX)
     {
-        *error = "\"leases\" must be an array of 1 to 10000 leases";
+        *error = "\"leases\" must be an array of 1 to 1000 leases";
         goto failed;
     }
 

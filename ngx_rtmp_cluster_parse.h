@@ -51,7 +51,7 @@ typedef struct {
     ngx_str_t                       token;
 } ngx_rtmp_cluster_renew_item_t;
 
-#define NGX_RTMP_CLUSTER_RENEW_BATCH_MAX  10000
+#define NGX_RTMP_CLUSTER_RENEW_BATCH_MAX  1000
 
 
 /* names and addresses */

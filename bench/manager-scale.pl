@@ -42,7 +42,7 @@ my $mem0 = used_memory();
 
 my $m = $t->nginx('manager', manager_conf(http => $mh, locations =>
     "location /streams/ { cluster_stream_manager redis=127.0.0.1:$rp "
-    . "timeout=2s max_ttl=1m; client_max_body_size 2m; keepalive_requests 100000000; "
+    . "timeout=2s max_ttl=1m; keepalive_requests 100000000; "
     . 'access_log off; }'), ports => [$mh]);
 my ($worker) = $m->all_child_pids;
 
