@@ -11,6 +11,7 @@
 #
 #   perl bench/manager-scale.pl [LEASES [LOOKUPS_PER_S [SECONDS]]]
 #   perl bench/manager-scale.pl 100000 5000 30
+#   BENCH_BATCH=250 ...     leases per batched renewal (default 1000)
 
 use strict;
 use warnings;
@@ -32,7 +33,7 @@ my $RATE = $ARGV[1] // 5000;
 my $SECS = $ARGV[2] // 20;
 my $CONNS = 64;
 my $TTL = 30;
-my $BATCH = 1000;
+my $BATCH = $ENV{BENCH_BATCH} // 1000;    # leases a renewal request
 
 my $t = ClusterTest->new;
 my ($rp, $mh) = map { $t->port } 1 .. 2;
