@@ -663,8 +663,10 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (u.url.len == 0 && (sentinels.nelts == 0 || master.len == 0)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"cluster_stream_manager\": \"redis=HOST:PORT\" or "
-                           "\"sentinel=HOST:PORT ... master=NAME\" is required");
+                           "\"cluster_stream_manager\": "
+                           "\"redis=HOST:PORT\" or "
+                           "\"sentinel=HOST:PORT ... master=NAME\" "
+                           "is required");
         return NGX_CONF_ERROR;
     }
 
