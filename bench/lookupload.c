@@ -679,27 +679,6 @@ schedule_manager(double t)
         next_batch = t + step / 2;
     }
 
-    /*
-     * Registrations and renewals on at most half the connections, the
-     * origins holding streams; lookups on any, the origins asking.
-     */
-    while (reg_next < nleases && nidle && others < nconns / 2) {
-        i = reg_next++;
-        k = idle[--nidle];
-        body = NULL;
-        if (asprintf(&body, "{\"host\":\"10.%ld.%ld.1\",\"port\":1935,"
-                     "\"ttl\":%d,\"token\":\"t%ld\"}", (i >> 16) & 255,
-                     (i >> 8) & 255, ttl, i) < 0)
-        {
-            die("out of memory");
-        }
-        others++;
-        request(k, K_REG, i, t, "POST %sbench/s%ld HTTP/1.1\r\nHost: m\r\n"
-                "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-                "\r\n%s", prefix, i, strlen(body), body);
-        free(body);
-    }
-
     /* each batch at its phase of the period, once registered */
     while (!(in_window && t > win_end) && t >= next_batch && nidle
            && others < nconns / 2)
@@ -722,6 +701,28 @@ schedule_manager(double t)
         b = (b + 1) % nb;
         next_batch += step;
     }
+    /*
+     * Registrations and renewals on at most half the connections (the
+     * origins holding streams; lookups on any, the origins asking), the
+     * registrations on a quarter: they must not hold renewals back.
+     */
+    while (reg_next < nleases && nidle && others < nconns / 4) {
+        i = reg_next++;
+        k = idle[--nidle];
+        body = NULL;
+        if (asprintf(&body, "{\"host\":\"10.%ld.%ld.1\",\"port\":1935,"
+                     "\"ttl\":%d,\"token\":\"t%ld\"}", (i >> 16) & 255,
+                     (i >> 8) & 255, ttl, i) < 0)
+        {
+            die("out of memory");
+        }
+        others++;
+        request(k, K_REG, i, t, "POST %sbench/s%ld HTTP/1.1\r\nHost: m\r\n"
+                "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+                "\r\n%s", prefix, i, strlen(body), body);
+        free(body);
+    }
+
     if (next_batch < next) {
         next = next_batch;
     }

@@ -1,13 +1,15 @@
 #!/usr/bin/perl
 
-# The stream manager at scale (a first cut of issue 17's scenario, not yet
-# in run.pl): one redis-server, one manager (1 worker), a synthetic origin
+# The stream manager at scale (the first cut of issue 17's scenario, in
+# Perl): one redis-server, one manager (1 worker), a synthetic origin
 # population speaking the manager's HTTP API over many keep-alive
 # connections.  It registers N leases, then for D seconds renews them all
 # in batches (PUT on the location, 1000 leases a request) at a third of
 # the TTL and looks streams up at a fixed rate; it prints requests/s,
 # lookup latency p50/p99, the manager's CPU-seconds per 1k requests, its
 # RSS, Redis memory per lease and leases lost.  Nothing is asserted.
+# Scenario 10 of bench/run.pl (build/lookupload, in C) supersedes it;
+# it stays for the figures docs/manager.md quotes.
 #
 #   perl bench/manager-scale.pl [LEASES [LOOKUPS_PER_S [SECONDS]]]
 #   perl bench/manager-scale.pl 100000 5000 30

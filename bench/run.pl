@@ -6,7 +6,7 @@
 # figures, and generates docs/benchmarks.md plus the raw numbers in
 # build/bench-results.json.  Nothing is asserted: it only measures.
 #
-#   perl bench/run.pl              every scenario (about 10 minutes)
+#   perl bench/run.pl              every scenario (about 12 minutes)
 #   perl bench/run.pl 2 5          only scenarios 2 and 5; the sections of
 #                                  the others are kept from the previous
 #                                  results file, with their own run date
