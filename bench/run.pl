@@ -2011,7 +2011,8 @@ sub s10_coworkers {
     for my $i (0 .. $#o) {
         my @cw = map { "127.0.0.1:$o[$_]{http}" } grep { $_ != $i } 0 .. $#o;
         my $conf = ours_origin_conf(port => $o[$i]{port},
-                                    http => $o[$i]{http}, coworkers => \@cw);
+            http => $o[$i]{http}, coworkers => \@cw,
+            app => 'cluster_lookup_cache 0 0;');
         $o[$i]{n} = start_nginx("s10-origin-$i", $conf,
                                 ports => [$o[$i]{port}, $o[$i]{http}]);
         push @$confs, doc_conf("Ours: origin 0 of $SCALE_ORIGINS, with 31 "
@@ -2062,7 +2063,51 @@ sub s10_coworkers {
     note '10: coworkers at half: ', fmt($h->{lookups_per_s}),
          ' lookups/s, p50 ', fmt($h->{lookup_ms}{p50}), ' p99 ',
          fmt($h->{lookup_ms}{p99}), ' ms';
-    return ($j, $h);
+
+    # real lookups at that rate: RTMP plays at 4 origins, each of a stream
+    # another one has; without a lookup cache each is a full lookup but
+    # for those single flight joins to one in progress
+    my @ask = (0 .. 3);
+    my %st0 = map { ($_ => ($o[$_]{n}->status($o[$_]{http}, '/cluster')
+                            // {})->{lookups} // {}) } @ask;
+    my $t0 = cpu_ticks(@pids);
+    my $w0 = time;
+    note "10: $rate RTMP plays/s at origins 0-3 for $SCALE_SECONDS s";
+    my @rl = map { rtmpload(url => "rtmp://127.0.0.1:$o[$_]{port}/live/o"
+                            . ($_ + 16) . '-0', n => ceil($rate / @ask
+                            * $SCALE_SECONDS), rate => $rate / @ask,
+                            d => 5, t => 5) } @ask;
+    my @rj = map { rtmpload_result($_, timeout => $SCALE_SECONDS + 20) } @rl;
+    my $el = time - $w0;
+    my $cpu = (cpu_ticks(@pids) - $t0) / $HZ;
+    my (@ms, @cms, %lk);
+    for my $x (@rj) {
+        for (grep { defined $_->{redirect_ms} } @{$x->{players}}) {
+            push @ms, $_->{redirect_ms} - $_->{play_ms};
+            push @cms, $_->{redirect_ms};
+        }
+    }
+    for my $a (@ask) {
+        my $l = ($o[$a]{n}->status($o[$a]{http}, '/cluster') // {})->{lookups}
+                // {};
+        $lk{$_} += ($l->{$_} // 0) - ($st0{$a}{$_} // 0)
+            for qw(total cache_hits joined queries errors);
+    }
+    my $full = $lk{total} - $lk{cache_hits} - $lk{joined};
+    my $p = { plays => scalar(map { @{$_->{players}} } @rj),
+              redirected => scalar @ms, seconds => $el, rate_asked => $rate,
+              play_to_302_ms => { n => scalar @ms, p50 => pct(\@ms, 50),
+                                  p99 => pct(\@ms, 99),
+                                  max => pct(\@ms, 100) },
+              connect_to_302_ms => { n => scalar @cms,
+                                     p50 => pct(\@cms, 50),
+                                     p99 => pct(\@cms, 99),
+                                     max => pct(\@cms, 100) },
+              lookups => \%lk, full_lookups => $full, cpu_s => $cpu };
+    note "10: RTMP plays: $p->{redirected}/$p->{plays} redirected, p50 ",
+         fmt($p->{play_to_302_ms}{p50}), ' p99 ',
+         fmt($p->{play_to_302_ms}{p99}), " ms, $full full lookups";
+    return ($j, $h, $p);
 }
 
 sub s10_scale {
@@ -2086,8 +2131,8 @@ sub s10_scale {
             fmt($j->{redis_bytes_per_lease}),
             $j->{leases_lost}, join(' / ', @{$j->{loadavg}})];
     }
-    my ($c, $h) = scoped(sub { s10_coworkers(\@confs) });
-    @raw{qw(coworkers coworkers_half)} = ($c, $h);
+    my ($c, $h, $p) = scoped(sub { s10_coworkers(\@confs) });
+    @raw{qw(coworkers coworkers_half rtmp_plays)} = ($c, $h, $p);
 
     # the same lookups, side by side
     my @cmp;
@@ -2112,6 +2157,12 @@ sub s10_scale {
             sprintf('%.3f', $x->{cpu_s} / $lk * 1000),
             join(' / ', @{$x->{loadavg}})];
     }
+    push @cmp, ["$SCALE_ORIGINS origins, RTMP plays at 4 of them "
+        . '(play to 302)', sprintf('%s / %s',
+        fmt($p->{redirected} / $SCALE_SECONDS), fmt($p->{rate_asked})),
+        fmt($p->{play_to_302_ms}{p50}), fmt($p->{play_to_302_ms}{p99}),
+        'n/a', $SCALE_ORIGINS - 1, sprintf('%.3f', $p->{cpu_s}
+        / ($p->{full_lookups} || 1) * 1000) . ' (askers included)', ''];
     my $r = $c->{rtmp_play_to_302};
     return {
         tables => [{
@@ -2191,6 +2242,25 @@ sub s10_scale {
             . 'lookup cache and single flight live at the asker and merge '
             . 'repeated lookups of one stream there, so a real origin '
             . 'makes these queries only for distinct misses.',
+            "RTMP plays: then, at the rate of the second run, rtmpload "
+            . 'players at origins 0 to 3 (a quarter each, each origin '
+            . 'playing one stream that another has), each redirected: '
+            . 'latency from its `play` to the 302 `onStatus` (rtmpload\'s '
+            . '`redirect_ms` less `play_ms`; from its TCP connect, p50/p99 '
+            . fmt($p->{connect_to_302_ms}{p50}) . '/'
+            . fmt($p->{connect_to_302_ms}{p99}) . ' ms).  The '
+            . 'origins have `cluster_lookup_cache 0 0` (it only concerns '
+            . 'lookups they make, not the API\'s answers), so each play is '
+            . 'a full lookup of the 31 coworkers unless single flight '
+            . 'joins it to one in progress: of '
+            . ($p->{lookups}{total} // 0) . ' lookups, '
+            . ($p->{lookups}{joined} // 0) . ' joined, '
+            . ($p->{lookups}{cache_hits} // 0) . ' cache hits, '
+            . ($p->{lookups}{queries} // 0) . ' coworker queries, '
+            . ($p->{lookups}{errors} // 0) . ' errors (the askers\' '
+            . 'status counters).  CPU: the 32 origins, askers included, '
+            . 'from the first play to the last 302, per 1000 full '
+            . "lookups; rtmpload's own is not counted.",
             'Real lookups, as a check: before the load, origin 0 was asked '
             . 'to play one stream of each other origin (distinct names: '
             . 'each a lookup cache miss, a full lookup across its '
