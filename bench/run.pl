@@ -2072,6 +2072,7 @@ sub s10_coworkers {
                             // {})->{lookups} // {}) } @ask;
     my $t0 = cpu_ticks(@pids);
     my $w0 = time;
+    my $load = loadavg();
     note "10: $rate RTMP plays/s at origins 0-3 for $SCALE_SECONDS s";
     my @rl = map { rtmpload(url => "rtmp://127.0.0.1:$o[$_]{port}/live/o"
                             . ($_ + 16) . '-0', n => ceil($rate / @ask
@@ -2103,7 +2104,8 @@ sub s10_coworkers {
                                      p50 => pct(\@cms, 50),
                                      p99 => pct(\@cms, 99),
                                      max => pct(\@cms, 100) },
-              lookups => \%lk, full_lookups => $full, cpu_s => $cpu };
+              lookups => \%lk, full_lookups => $full, cpu_s => $cpu,
+              loadavg => [$load, loadavg()] };
     note "10: RTMP plays: $p->{redirected}/$p->{plays} redirected, p50 ",
          fmt($p->{play_to_302_ms}{p50}), ' p99 ',
          fmt($p->{play_to_302_ms}{p99}), " ms, $full full lookups";
@@ -2162,7 +2164,8 @@ sub s10_scale {
         fmt($p->{redirected} / $SCALE_SECONDS), fmt($p->{rate_asked})),
         fmt($p->{play_to_302_ms}{p50}), fmt($p->{play_to_302_ms}{p99}),
         'n/a', $SCALE_ORIGINS - 1, sprintf('%.3f', $p->{cpu_s}
-        / ($p->{full_lookups} || 1) * 1000) . ' (askers included)', ''];
+        / ($p->{full_lookups} || 1) * 1000) . ' (askers included)',
+        join(' / ', @{$p->{loadavg}})];
     my $r = $c->{rtmp_play_to_302};
     return {
         tables => [{
@@ -2273,8 +2276,19 @@ sub s10_scale {
             . 'the machine had (the scenario itself adds about 2 while it '
             . 'runs: the server, Redis and the client).  The client\'s own '
             . 'CPU is `client_cpu_s` in the raw results.',
+            'The manager worker has one Redis connection: a lookup that '
+            . 'arrives while a renewal script runs waits for it (the '
+            . 'renewal latency column shows how long those take).',
             'Goal of issue 17: 100k leased streams held with 5k lookups/s '
-            . 'at p99 under 10 ms.',
+            . 'at p99 under 10 ms.  '
+            . ($big ? sprintf('In this run, with %d leases: %s lookups/s '
+                . 'done of %s asked, p99 %s ms, %d leases lost: %s.',
+                $SCALE_LEASES[-1], fmt($big->{lookups_per_s}), $SCALE_RATE,
+                fmt($big->{lookup_ms}{p99}), $big->{leases_lost},
+                ($SCALE_LEASES[-1] >= 100000 && $SCALE_RATE >= 5000
+                 && $big->{lookups_per_s} >= 0.99 * $SCALE_RATE
+                 && $big->{lookup_ms}{p99} < 10 && !$big->{leases_lost})
+                ? 'met' : 'not met') : ''),
         ],
     };
 }
