@@ -229,6 +229,15 @@ cmp_double(const void *a, const void *b)
 }
 
 
+static void
+sort(series_t *s)
+{
+    if (s->n) {
+        qsort(s->v, s->n, sizeof(double), cmp_double);
+    }
+}
+
+
 /* nearest rank, in ms; -1 without samples */
 static double
 pct(series_t *s, double p)
@@ -1037,10 +1046,10 @@ main(int argc, char **argv)
     ticks2_1 = cpu_ticks(cpu2_pids, ncpu2_pids);
     t = win_end - win_start;
 
-    qsort(lat_send.v, lat_send.n, sizeof(double), cmp_double);
-    qsort(lat_due.v, lat_due.n, sizeof(double), cmp_double);
-    qsort(lat_first.v, lat_first.n, sizeof(double), cmp_double);
-    qsort(lat_renew.v, lat_renew.n, sizeof(double), cmp_double);
+    sort(&lat_send);
+    sort(&lat_due);
+    sort(&lat_first);
+    sort(&lat_renew);
 
     printf("{\"mode\":\"%s\",\"seconds\":%.3f,\"rate_asked\":%.1f,"
            "\"register_s\":%.3f,\"leases\":%ld,\"batch\":%d,\"ttl\":%d,"
