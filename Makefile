@@ -10,8 +10,9 @@
 #   make demo-topology  (root) the design's cluster in network namespaces:
 #                 three origins, three regional edges (scripts/topology.sh)
 #   make loadclient  build build/rtmpload, the benchmarks' RTMP and HTTP-FLV
-#                 player (scenario 9 compares HTTP-FLV with RTMP)
-#   make bench    run the benchmark scenarios (about 10 minutes) and write
+#                 player (scenario 9 compares HTTP-FLV with RTMP), and
+#                 build/lookupload, the stream manager's (scenario 10)
+#   make bench    run the benchmark scenarios (about 12 minutes) and write
 #                 docs/benchmarks.md; SCENARIOS="2 5" runs only those
 #   make soak     a bounded fault run at an edge (5 minutes; SOAK_SECONDS)
 #   make bench-status  the cost of GET /cluster with many streams

@@ -47,6 +47,7 @@
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_TOKEN_LEN  32
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_TTL        10      /* seconds */
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_MAX_TTL    300
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_SENTINELS  16
 
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_LIST       0
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_LOOKUP     1
@@ -54,12 +55,38 @@
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_RENEW      3
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_RELEASE    4
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_COWORKER   5
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH      6
+
+/*
+ * A batched renewal: 1000 leases of about 100 bytes.  Kept small: yajl's
+ * tree grows an array one element at a time (a realloc each).
+ */
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH_MAX  (256 * 1024)
 
 
-/* one Redis address; in each worker, its connection */
+/* a sentinel, asked for the master's address */
 
 typedef struct {
     ngx_str_t                                  name;
+    int                                        port;
+    char                                       ip[NGX_SOCKADDR_STRLEN + 1];
+} ngx_http_rtmp_cluster_manager_sentinel_t;
+
+
+/*
+ * One Redis address, or a master named to sentinels; in each worker, its
+ * connection.  With sentinels, ip and port are the master's last known
+ * address: known is cleared by every failure, so that the next connect
+ * asks the sentinels again (one at a time, the next one on a failure).
+ */
+
+typedef struct {
+    ngx_str_t                                  name;
+    ngx_http_rtmp_cluster_manager_sentinel_t  *sentinels;  /* NULL: none */
+    ngx_uint_t                                 nsentinels;
+    ngx_uint_t                                 sentinel;   /* next asked */
+    ngx_uint_t                                 tried;      /* this round */
+    redisAsyncContext                         *sac;        /* asking */
     struct sockaddr                           *sockaddr;
     socklen_t                                  socklen;
     int                                        port;
@@ -69,6 +96,7 @@ typedef struct {
     ngx_event_t                                timer;  /* connect, retry */
     unsigned                                   ready:1;
     unsigned                                   down:1;
+    unsigned                                   known:1;
     char                                       ip[NGX_SOCKADDR_STRLEN + 1];
 } ngx_http_rtmp_cluster_manager_redis_t;
 
@@ -126,6 +154,9 @@ struct ngx_http_rtmp_cluster_manager_ctx_s {
     ngx_str_t                                  name;
     ngx_str_t                                  coworker;
 
+    /* a batched renewal's leases */
+    ngx_array_t                               *items;
+
     /* the list: SCAN's cursor, the keys of the MGET in flight */
     ngx_str_t                                  cursor;
     ngx_array_t                               *batch;
@@ -143,11 +174,27 @@ static char *ngx_http_rtmp_cluster_manager_misplaced(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_http_rtmp_cluster_manager_redis_t *
     ngx_http_rtmp_cluster_manager_add_redis(ngx_conf_t *cf, ngx_url_t *u);
+static ngx_http_rtmp_cluster_manager_redis_t *
+    ngx_http_rtmp_cluster_manager_add_master(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_array_t *sentinels);
 static ngx_int_t ngx_http_rtmp_cluster_manager_init_process(
     ngx_cycle_t *cycle);
 static void ngx_http_rtmp_cluster_manager_exit_process(ngx_cycle_t *cycle);
 
 static void ngx_http_rtmp_cluster_manager_connect(
+    ngx_http_rtmp_cluster_manager_redis_t *rd);
+static redisAsyncContext *ngx_http_rtmp_cluster_manager_open(
+    ngx_http_rtmp_cluster_manager_redis_t *rd, const char *ip, int port,
+    u_char *err, size_t len);
+static void ngx_http_rtmp_cluster_manager_ask(
+    ngx_http_rtmp_cluster_manager_redis_t *rd);
+static void ngx_http_rtmp_cluster_manager_master(redisAsyncContext *ac,
+    void *reply, void *data);
+static void ngx_http_rtmp_cluster_manager_next_sentinel(
+    ngx_http_rtmp_cluster_manager_redis_t *rd, const char *err);
+static void ngx_http_rtmp_cluster_manager_role(redisAsyncContext *ac,
+    void *reply, void *data);
+static void ngx_http_rtmp_cluster_manager_up(
     ngx_http_rtmp_cluster_manager_redis_t *rd);
 static void ngx_http_rtmp_cluster_manager_close(
     ngx_http_rtmp_cluster_manager_redis_t *rd);
@@ -181,7 +228,14 @@ static ngx_int_t ngx_http_rtmp_cluster_manager_key(ngx_http_request_t *r,
     ngx_str_t *name);
 static void ngx_http_rtmp_cluster_manager_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_rtmp_cluster_manager_read_body(
-    ngx_http_request_t *r, u_char *buf, size_t *len);
+    ngx_http_request_t *r, u_char *buf, size_t max, size_t *len);
+static ngx_int_t ngx_http_rtmp_cluster_manager_parse_batch(
+    ngx_http_request_t *r, ngx_http_rtmp_cluster_manager_ctx_t *ctx,
+    char **error);
+static ngx_int_t ngx_http_rtmp_cluster_manager_start_batch(
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx);
+static ngx_int_t ngx_http_rtmp_cluster_manager_answer_batch(
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx, redisReply *reply);
 static ngx_int_t ngx_http_rtmp_cluster_manager_parse_body(
     ngx_http_request_t *r, ngx_http_rtmp_cluster_manager_ctx_t *ctx,
     char **error);
@@ -257,6 +311,19 @@ static const char  ngx_http_rtmp_cluster_manager_renew_lua[] =
     "if string.match(v, '^[^ ]+') ~= ARGV[1] then return -1 end "
     "redis.call('PEXPIRE', KEYS[1], ARGV[2]) "
     "return 1";
+
+/* KEYS: the leases; ARGV: the TTL in ms, then a token per key */
+
+static const char  ngx_http_rtmp_cluster_manager_batch_lua[] =
+    "local r = {} "
+    "for i, k in ipairs(KEYS) do "
+    "local v = redis.call('GET', k) "
+    "if not v then r[i] = 0 "
+    "elseif string.match(v, '^[^ ]+') ~= ARGV[i + 1] then r[i] = -1 "
+    "else redis.call('PEXPIRE', k, ARGV[1]) r[i] = 1 end "
+    "end "
+    "return r";
+
 
 static const char  ngx_http_rtmp_cluster_manager_release_lua[] =
     "local v = redis.call('GET', KEYS[1]) "
@@ -415,11 +482,14 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_rtmp_cluster_manager_loc_conf_t *mlcf = conf;
 
-    ngx_int_t                  n;
-    ngx_str_t                 *value, s;
-    ngx_url_t                  u;
-    ngx_uint_t                 i;
-    ngx_http_core_loc_conf_t  *clcf;
+    size_t                                     len;
+    ngx_int_t                                  n;
+    ngx_str_t                                 *value, s, master;
+    ngx_url_t                                  u, su;
+    ngx_uint_t                                 i;
+    ngx_array_t                                sentinels;
+    ngx_http_core_loc_conf_t                  *clcf;
+    ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
 
     if (mlcf->redis) {
         return "is duplicate";
@@ -427,8 +497,74 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
     ngx_memzero(&u, sizeof(ngx_url_t));
+    ngx_str_null(&master);
+
+    if (ngx_array_init(&sentinels, cf->temp_pool, 3,
+                       sizeof(ngx_http_rtmp_cluster_manager_sentinel_t))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "sentinel=", 9) == 0) {
+            ngx_memzero(&su, sizeof(ngx_url_t));
+            su.url.data = value[i].data + 9;
+            su.url.len = value[i].len - 9;
+            su.default_port = 26379;
+
+            /* resolved here, once, as redis= */
+
+            if (ngx_parse_url(cf->pool, &su) != NGX_OK
+                || su.family == AF_UNIX || su.uri.len || su.naddrs == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"cluster_stream_manager\": invalid "
+                                   "sentinel \"%V\", expected HOST:PORT",
+                                   &su.url);
+                return NGX_CONF_ERROR;
+            }
+
+            if (sentinels.nelts == NGX_HTTP_RTMP_CLUSTER_MANAGER_SENTINELS) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"cluster_stream_manager\": more than "
+                                   "%d sentinels",
+                                   NGX_HTTP_RTMP_CLUSTER_MANAGER_SENTINELS);
+                return NGX_CONF_ERROR;
+            }
+
+            sn = ngx_array_push(&sentinels);
+            if (sn == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            sn->name = su.addrs[0].name;
+            sn->port = ngx_inet_get_port(su.addrs[0].sockaddr);
+            len = ngx_sock_ntop(su.addrs[0].sockaddr, su.addrs[0].socklen,
+                                (u_char *) sn->ip, NGX_SOCKADDR_STRLEN, 0);
+            sn->ip[len] = '\0';
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "master=", 7) == 0) {
+            master.data = value[i].data + 7;
+            master.len = value[i].len - 7;
+
+            /* sent in a command and logged: a plain name */
+
+            if (master.len == 0 || master.len > 255
+                || ngx_rtmp_cluster_secret_valid(master.data, master.len)
+                   != NGX_OK)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"cluster_stream_manager\": invalid "
+                                   "master \"%V\"", &master);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
 
         if (ngx_strncmp(value[i].data, "redis=", 6) == 0) {
             if (u.url.data) {
@@ -518,29 +654,41 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (u.url.len == 0) {
+    if (u.url.len && (sentinels.nelts || master.len)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"cluster_stream_manager\": \"redis=HOST:PORT\" is "
-                           "required");
+                           "\"cluster_stream_manager\": \"redis\" and "
+                           "\"sentinel\" or \"master\" exclude each other");
         return NGX_CONF_ERROR;
     }
 
-    /* a name is resolved here, once: never at run time */
-
-    u.default_port = 6379;
-
-    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+    if (u.url.len == 0 && (sentinels.nelts == 0 || master.len == 0)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"cluster_stream_manager\": %s in redis \"%V\"",
-                           u.err ? u.err : "invalid address", &u.url);
+                           "\"cluster_stream_manager\": "
+                           "\"redis=HOST:PORT\" or "
+                           "\"sentinel=HOST:PORT ... master=NAME\" "
+                           "is required");
         return NGX_CONF_ERROR;
     }
 
-    if (u.family == AF_UNIX || u.uri.len || u.naddrs == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"cluster_stream_manager\": invalid redis \"%V\", "
-                           "expected HOST:PORT", &u.url);
-        return NGX_CONF_ERROR;
+    if (u.url.len) {
+        /* a name is resolved here, once: never at run time */
+
+        u.default_port = 6379;
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"cluster_stream_manager\": %s in redis "
+                               "\"%V\"",
+                               u.err ? u.err : "invalid address", &u.url);
+            return NGX_CONF_ERROR;
+        }
+
+        if (u.family == AF_UNIX || u.uri.len || u.naddrs == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"cluster_stream_manager\": invalid redis "
+                               "\"%V\", expected HOST:PORT", &u.url);
+            return NGX_CONF_ERROR;
+        }
     }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
@@ -576,7 +724,14 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         mlcf->timeout = 1000;
     }
 
-    mlcf->redis = ngx_http_rtmp_cluster_manager_add_redis(cf, &u);
+    if (u.url.len) {
+        mlcf->redis = ngx_http_rtmp_cluster_manager_add_redis(cf, &u);
+
+    } else {
+        mlcf->redis = ngx_http_rtmp_cluster_manager_add_master(cf, &master,
+                                                               &sentinels);
+    }
+
     if (mlcf->redis == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -623,7 +778,8 @@ ngx_http_rtmp_cluster_manager_add_redis(ngx_conf_t *cf, ngx_url_t *u)
     rdp = mmcf->redis.elts;
 
     for (i = 0; i < mmcf->redis.nelts; i++) {
-        if (ngx_cmp_sockaddr(rdp[i]->sockaddr, rdp[i]->socklen,
+        if (rdp[i]->sentinels == NULL
+            && ngx_cmp_sockaddr(rdp[i]->sockaddr, rdp[i]->socklen,
                              u->addrs[0].sockaddr, u->addrs[0].socklen, 1)
             == NGX_OK)
         {
@@ -673,6 +829,61 @@ ngx_http_rtmp_cluster_manager_add_redis(ngx_conf_t *cf, ngx_url_t *u)
 }
 
 
+/*
+ * A master named to sentinels: one record per name, shared by the
+ * locations naming it, with the sentinels of the first.
+ */
+
+static ngx_http_rtmp_cluster_manager_redis_t *
+ngx_http_rtmp_cluster_manager_add_master(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_array_t *sentinels)
+{
+    ngx_uint_t                                  i;
+    ngx_http_rtmp_cluster_manager_redis_t     **rdp, *rd;
+    ngx_http_rtmp_cluster_manager_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_conf_get_module_main_conf(cf,
+                                         ngx_http_rtmp_cluster_manager_module);
+
+    rdp = mmcf->redis.elts;
+
+    for (i = 0; i < mmcf->redis.nelts; i++) {
+        if (rdp[i]->sentinels
+            && rdp[i]->name.len == name->len
+            && ngx_strncmp(rdp[i]->name.data, name->data, name->len) == 0)
+        {
+            return rdp[i];
+        }
+    }
+
+    rd = ngx_pcalloc(cf->pool, sizeof(ngx_http_rtmp_cluster_manager_redis_t));
+    if (rd == NULL) {
+        return NULL;
+    }
+
+    rd->name = *name;
+    rd->nsentinels = sentinels->nelts;
+    rd->sentinels = ngx_pnalloc(cf->pool, sentinels->nelts
+                        * sizeof(ngx_http_rtmp_cluster_manager_sentinel_t));
+    if (rd->sentinels == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(rd->sentinels, sentinels->elts,
+               sentinels->nelts
+               * sizeof(ngx_http_rtmp_cluster_manager_sentinel_t));
+
+    rdp = ngx_array_push(&mmcf->redis);
+    if (rdp == NULL) {
+        return NULL;
+    }
+
+    *rdp = rd;
+
+    return rd;
+}
+
+
 static ngx_int_t
 ngx_http_rtmp_cluster_manager_init_process(ngx_cycle_t *cycle)
 {
@@ -706,6 +917,7 @@ static void
 ngx_http_rtmp_cluster_manager_exit_process(ngx_cycle_t *cycle)
 {
     ngx_uint_t                                  i;
+    redisAsyncContext                          *ac;
     ngx_http_rtmp_cluster_manager_redis_t     **rdp;
     ngx_http_rtmp_cluster_manager_main_conf_t  *mmcf;
 
@@ -728,6 +940,12 @@ ngx_http_rtmp_cluster_manager_exit_process(ngx_cycle_t *cycle)
         if (rdp[i]->ac) {
             ngx_http_rtmp_cluster_manager_close(rdp[i]);
         }
+
+        if (rdp[i]->sac) {
+            ac = rdp[i]->sac;
+            rdp[i]->sac = NULL;
+            redisAsyncFree(ac);
+        }
     }
 }
 
@@ -738,43 +956,23 @@ static void
 ngx_http_rtmp_cluster_manager_connect(
     ngx_http_rtmp_cluster_manager_redis_t *rd)
 {
-    ngx_connection_t   *c;
     redisAsyncContext  *ac;
     u_char              err[128];
+
+    if (rd->sentinels && !rd->known) {
+        ngx_http_rtmp_cluster_manager_ask(rd);
+        return;
+    }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "cluster: redis %V connecting", &rd->name);
 
-    /* non-blocking; the numeric address needs no resolver */
-    ac = redisAsyncConnect(rd->ip, rd->port);
-
+    ac = ngx_http_rtmp_cluster_manager_open(rd, rd->ip, rd->port, err,
+                                            sizeof(err));
     if (ac == NULL) {
-        ngx_http_rtmp_cluster_manager_fail(rd, "out of memory");
-        return;
-    }
-
-    if (ac->err) {
-        ngx_cpystrn(err, (u_char *) ac->c.errstr, sizeof(err));
-        redisAsyncFree(ac);
         ngx_http_rtmp_cluster_manager_fail(rd, (char *) err);
         return;
     }
-
-    c = ngx_rtmp_cluster_event_borrow(ac->c.fd, ngx_cycle->log,
-                                      ngx_http_rtmp_cluster_manager_event, ac);
-    if (c == NULL) {
-        redisAsyncFree(ac);
-        ngx_http_rtmp_cluster_manager_fail(rd, "no free connection");
-        return;
-    }
-
-    ac->data = rd;
-    ac->ev.data = c;
-    ac->ev.addRead = ngx_http_rtmp_cluster_manager_add_read;
-    ac->ev.delRead = ngx_http_rtmp_cluster_manager_del_read;
-    ac->ev.addWrite = ngx_http_rtmp_cluster_manager_add_write;
-    ac->ev.delWrite = ngx_http_rtmp_cluster_manager_del_write;
-    ac->ev.cleanup = ngx_http_rtmp_cluster_manager_ev_cleanup;
 
     rd->ac = ac;
     rd->ready = 0;
@@ -786,6 +984,236 @@ ngx_http_rtmp_cluster_manager_connect(
                                    ngx_http_rtmp_cluster_manager_disconnected);
 
     ngx_add_timer(&rd->timer, rd->connect_timeout);
+}
+
+
+/* a hiredis context on nginx's events; NULL with the reason in err */
+
+static redisAsyncContext *
+ngx_http_rtmp_cluster_manager_open(ngx_http_rtmp_cluster_manager_redis_t *rd,
+    const char *ip, int port, u_char *err, size_t len)
+{
+    ngx_connection_t   *c;
+    redisAsyncContext  *ac;
+
+    /* non-blocking; the numeric address needs no resolver */
+    ac = redisAsyncConnect(ip, port);
+
+    if (ac == NULL) {
+        ngx_cpystrn(err, (u_char *) "out of memory", len);
+        return NULL;
+    }
+
+    if (ac->err) {
+        ngx_cpystrn(err, (u_char *) ac->c.errstr, len);
+        redisAsyncFree(ac);
+        return NULL;
+    }
+
+    c = ngx_rtmp_cluster_event_borrow(ac->c.fd, ngx_cycle->log,
+                                      ngx_http_rtmp_cluster_manager_event, ac);
+    if (c == NULL) {
+        redisAsyncFree(ac);
+        ngx_cpystrn(err, (u_char *) "no free connection", len);
+        return NULL;
+    }
+
+    ac->data = rd;
+    ac->ev.data = c;
+    ac->ev.addRead = ngx_http_rtmp_cluster_manager_add_read;
+    ac->ev.delRead = ngx_http_rtmp_cluster_manager_del_read;
+    ac->ev.addWrite = ngx_http_rtmp_cluster_manager_add_write;
+    ac->ev.delWrite = ngx_http_rtmp_cluster_manager_del_write;
+    ac->ev.cleanup = ngx_http_rtmp_cluster_manager_ev_cleanup;
+
+    return ac;
+}
+
+
+/*
+ * Asks a sentinel for the master's address, under the connect timeout.
+ * The command is queued before the connection is up: a failed connect
+ * answers it with no reply.
+ */
+
+static void
+ngx_http_rtmp_cluster_manager_ask(ngx_http_rtmp_cluster_manager_redis_t *rd)
+{
+    redisAsyncContext                         *ac;
+    ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
+    u_char                                     err[128];
+
+    if (rd->sac) {
+        return;
+    }
+
+    sn = &rd->sentinels[rd->sentinel % rd->nsentinels];
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "cluster: asking sentinel %V for the master \"%V\"",
+                   &sn->name, &rd->name);
+
+    ac = ngx_http_rtmp_cluster_manager_open(rd, sn->ip, sn->port, err,
+                                            sizeof(err));
+    if (ac == NULL) {
+        ngx_http_rtmp_cluster_manager_next_sentinel(rd, (char *) err);
+        return;
+    }
+
+    if (redisAsyncCommand(ac, ngx_http_rtmp_cluster_manager_master, rd,
+                          "SENTINEL get-master-addr-by-name %b",
+                          rd->name.data, rd->name.len)
+        != REDIS_OK)
+    {
+        redisAsyncFree(ac);
+        ngx_http_rtmp_cluster_manager_next_sentinel(rd, "cannot send");
+        return;
+    }
+
+    rd->sac = ac;
+
+    if (rd->timer.timer_set) {
+        ngx_del_timer(&rd->timer);
+    }
+
+    ngx_add_timer(&rd->timer, rd->connect_timeout);
+}
+
+
+/* the sentinel's answer: [ip, port], nil for an unknown master */
+
+static void
+ngx_http_rtmp_cluster_manager_master(redisAsyncContext *ac, void *reply,
+    void *data)
+{
+    ngx_http_rtmp_cluster_manager_redis_t *rd = data;
+
+    ngx_int_t                                  port;
+    redisReply                                *rr, *ip;
+    struct in6_addr                            a6;
+    ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
+    char                                       text[NGX_SOCKADDR_STRLEN + 1];
+    u_char                                     err[128];
+
+    if (rd->sac != ac) {
+        /* closed by us: a timeout, a failure, the exit */
+        return;
+    }
+
+    rd->sac = NULL;
+    rr = reply;
+
+    if (rr == NULL) {
+        /* hiredis frees the context when this returns */
+        ngx_http_rtmp_cluster_manager_next_sentinel(rd, ac->c.errstr[0]
+                                                    ? ac->c.errstr
+                                                    : "connection closed");
+        return;
+    }
+
+    redisAsyncDisconnect(ac);
+
+    if (rr->type == REDIS_REPLY_ERROR) {
+        ngx_cpystrn(err, (u_char *) rr->str,
+                    ngx_min(sizeof(err), rr->len + 1));
+        ngx_http_rtmp_cluster_manager_next_sentinel(rd, (char *) err);
+        return;
+    }
+
+    if (rr->type == REDIS_REPLY_NIL) {
+        ngx_http_rtmp_cluster_manager_next_sentinel(rd,
+                                               "it does not know the master");
+        return;
+    }
+
+    /* a sentinel is not trusted further than a numeric address */
+
+    port = NGX_ERROR;
+    ip = NULL;
+
+    if (rr->type == REDIS_REPLY_ARRAY && rr->elements == 2
+        && rr->element[0]->type == REDIS_REPLY_STRING
+        && rr->element[1]->type == REDIS_REPLY_STRING
+        && rr->element[0]->len > 0
+        && rr->element[0]->len < sizeof(text))
+    {
+        ip = rr->element[0];
+        ngx_memcpy(text, ip->str, ip->len);
+        text[ip->len] = '\0';
+
+        if (inet_pton(AF_INET, text, &a6) == 1
+            || inet_pton(AF_INET6, text, &a6) == 1)
+        {
+            port = ngx_atoi((u_char *) rr->element[1]->str,
+                            rr->element[1]->len);
+        }
+    }
+
+    if (ip == NULL || port < 1 || port > 65535) {
+        ngx_http_rtmp_cluster_manager_next_sentinel(rd,
+                                    "it answered something else than an "
+                                    "address");
+        return;
+    }
+
+    if (rd->timer.timer_set) {
+        ngx_del_timer(&rd->timer);
+    }
+
+    rd->tried = 0;
+
+    if (rd->port != port || ngx_strcmp(rd->ip, text) != 0) {
+        sn = &rd->sentinels[rd->sentinel % rd->nsentinels];
+
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "cluster: sentinel %V names %s port %i the master "
+                      "\"%V\"", &sn->name, text, port, &rd->name);
+
+        ngx_memcpy(rd->ip, text, ip->len + 1);
+        rd->port = (int) port;
+    }
+
+    rd->known = 1;
+
+    ngx_http_rtmp_cluster_manager_connect(rd);
+}
+
+
+/* this sentinel failed: the next one at once, once each in a round */
+
+static void
+ngx_http_rtmp_cluster_manager_next_sentinel(
+    ngx_http_rtmp_cluster_manager_redis_t *rd, const char *err)
+{
+    ngx_uint_t                                 level;
+    ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
+
+    sn = &rd->sentinels[rd->sentinel % rd->nsentinels];
+
+    /* an error once, while the master is not known to be down */
+    level = rd->down ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+    ngx_log_error(level, ngx_cycle->log, 0,
+                  "cluster: sentinel %V did not name the master \"%V\": %s",
+                  &sn->name, &rd->name, err);
+
+    if (rd->timer.timer_set) {
+        ngx_del_timer(&rd->timer);
+    }
+
+    rd->sentinel++;
+
+    if (++rd->tried < rd->nsentinels
+        && !ngx_http_rtmp_cluster_manager_exiting && !ngx_exiting
+        && !ngx_terminate)
+    {
+        ngx_http_rtmp_cluster_manager_ask(rd);
+        return;
+    }
+
+    rd->tried = 0;
+
+    ngx_http_rtmp_cluster_manager_fail(rd, "no sentinel named the master");
 }
 
 
@@ -829,6 +1257,9 @@ ngx_http_rtmp_cluster_manager_fail(ngx_http_rtmp_cluster_manager_redis_t *rd,
         ngx_http_rtmp_cluster_manager_close(rd);
     }
 
+    /* with sentinels, every failure asks them again */
+    rd->known = 0;
+
     if (!ngx_http_rtmp_cluster_manager_exiting && !ngx_exiting
         && !ngx_terminate)
     {
@@ -860,7 +1291,7 @@ ngx_http_rtmp_cluster_manager_usable(ngx_http_rtmp_cluster_manager_redis_t *rd)
 
     /* after a failure, only an answered PING lets commands in again */
 
-    if (!rd->ready && rd->down) {
+    if (!rd->ready && (rd->down || rd->sentinels)) {
         return NGX_DECLINED;
     }
 
@@ -873,11 +1304,21 @@ ngx_http_rtmp_cluster_manager_usable(ngx_http_rtmp_cluster_manager_redis_t *rd)
 static void
 ngx_http_rtmp_cluster_manager_retry(ngx_event_t *ev)
 {
+    redisAsyncContext                      *ac;
     ngx_http_rtmp_cluster_manager_redis_t  *rd;
 
     rd = (ngx_http_rtmp_cluster_manager_redis_t *)
              ((u_char *) ev
               - offsetof(ngx_http_rtmp_cluster_manager_redis_t, timer));
+
+    if (rd->sac) {
+        ac = rd->sac;
+        rd->sac = NULL;
+        redisAsyncFree(ac);
+
+        ngx_http_rtmp_cluster_manager_next_sentinel(rd, "timed out");
+        return;
+    }
 
     if (rd->ac) {
         ngx_http_rtmp_cluster_manager_fail(rd, "connection timed out");
@@ -954,6 +1395,59 @@ ngx_http_rtmp_cluster_manager_pong(redisAsyncContext *ac, void *reply,
         return;
     }
 
+    if (rd->sentinels) {
+        /* a sentinel's answer may be out of date: the master says */
+
+        if (redisAsyncCommand(rd->ac, ngx_http_rtmp_cluster_manager_role, rd,
+                              "ROLE")
+            != REDIS_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "cluster: redis %V: cannot send ROLE", &rd->name);
+        }
+
+        return;
+    }
+
+    ngx_http_rtmp_cluster_manager_up(rd);
+}
+
+
+static void
+ngx_http_rtmp_cluster_manager_role(redisAsyncContext *ac, void *reply,
+    void *data)
+{
+    ngx_http_rtmp_cluster_manager_redis_t *rd = data;
+
+    redisReply  *rr;
+
+    rr = reply;
+
+    if (rr == NULL || rd->ac != ac) {
+        return;
+    }
+
+    if (rr->type != REDIS_REPLY_ARRAY || rr->elements == 0
+        || rr->element[0]->type != REDIS_REPLY_STRING
+        || rr->element[0]->len != 6
+        || ngx_strncmp(rr->element[0]->str, "master", 6) != 0)
+    {
+        /* told each time: sentinels that keep naming a replica */
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "cluster: redis %V: %s port %d is not the master "
+                      "(ROLE)", &rd->name, rd->ip, rd->port);
+
+        ngx_http_rtmp_cluster_manager_fail(rd, "not the master (ROLE)");
+        return;
+    }
+
+    ngx_http_rtmp_cluster_manager_up(rd);
+}
+
+
+static void
+ngx_http_rtmp_cluster_manager_up(ngx_http_rtmp_cluster_manager_redis_t *rd)
+{
     if (rd->timer.timer_set) {
         ngx_del_timer(&rd->timer);
     }
@@ -1015,6 +1509,7 @@ ngx_http_rtmp_cluster_manager_disconnected(const redisAsyncContext *ac,
                       "cluster: redis %V closed the connection (%s), "
                       "reconnecting", &rd->name, err);
 
+        rd->known = 0;
         ngx_http_rtmp_cluster_manager_connect(rd);
         return;
     }
@@ -1212,16 +1707,21 @@ ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r)
         if (rc == NGX_DECLINED) {
             /* the location itself */
 
-            if (ctx->op != NGX_HTTP_RTMP_CLUSTER_MANAGER_LOOKUP) {
+            if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RENEW) {
+                /* PUT on the location: a batched renewal */
+                ctx->op = NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH;
+
+            } else if (ctx->op != NGX_HTTP_RTMP_CLUSTER_MANAGER_LOOKUP) {
                 return ngx_http_rtmp_cluster_manager_refuse(r,
                                                    NGX_HTTP_BAD_REQUEST,
                                                    "APP/NAME is required");
-            }
 
-            ctx->op = NGX_HTTP_RTMP_CLUSTER_MANAGER_LIST;
+            } else {
+                ctx->op = NGX_HTTP_RTMP_CLUSTER_MANAGER_LIST;
 
-            if (ngx_http_rtmp_cluster_manager_auth(r, mlcf) != NGX_OK) {
-                return ngx_http_rtmp_cluster_manager_unauthorized(r);
+                if (ngx_http_rtmp_cluster_manager_auth(r, mlcf) != NGX_OK) {
+                    return ngx_http_rtmp_cluster_manager_unauthorized(r);
+                }
             }
 
         } else if (rc == NGX_HTTP_BAD_REQUEST) {
@@ -1262,6 +1762,27 @@ ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r)
         return ngx_http_rtmp_cluster_manager_refuse(r,
                                                NGX_HTTP_SERVICE_UNAVAILABLE,
                                                "redis is unavailable");
+    }
+
+    if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH) {
+        if (r->headers_in.content_length_n
+            > NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH_MAX)
+        {
+            return ngx_http_rtmp_cluster_manager_refuse(r,
+                                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  "request body is larger than 256 KB");
+        }
+
+        r->request_body_in_single_buf = 1;
+
+        rc = ngx_http_read_client_request_body(r,
+                                           ngx_http_rtmp_cluster_manager_body);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
     }
 
     if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_REGISTER
@@ -1513,10 +2034,17 @@ ngx_http_rtmp_cluster_manager_body(ngx_http_request_t *r)
 
     error = NULL;
 
-    rc = ngx_http_rtmp_cluster_manager_parse_body(r, ctx, &error);
+    if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH) {
+        rc = ngx_http_rtmp_cluster_manager_parse_batch(r, ctx, &error);
+
+    } else {
+        rc = ngx_http_rtmp_cluster_manager_parse_body(r, ctx, &error);
+    }
 
     if (rc == NGX_OK) {
-        rc = ngx_http_rtmp_cluster_manager_start(ctx);
+        rc = ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH
+             ? ngx_http_rtmp_cluster_manager_start_batch(ctx)
+             : ngx_http_rtmp_cluster_manager_start(ctx);
 
         if (rc == NGX_DONE) {
             /* the reference the body reading took holds the request */
@@ -1537,7 +2065,7 @@ ngx_http_rtmp_cluster_manager_body(ngx_http_request_t *r)
 
 static ngx_int_t
 ngx_http_rtmp_cluster_manager_read_body(ngx_http_request_t *r, u_char *buf,
-    size_t *len)
+    size_t max, size_t *len)
 {
     size_t        n, size;
     ssize_t       got;
@@ -1557,7 +2085,7 @@ ngx_http_rtmp_cluster_manager_read_body(ngx_http_request_t *r, u_char *buf,
         if (ngx_buf_in_memory(b)) {
             n = b->last - b->pos;
 
-            if (size + n > NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX) {
+            if (size + n > max) {
                 return NGX_DECLINED;
             }
 
@@ -1568,7 +2096,7 @@ ngx_http_rtmp_cluster_manager_read_body(ngx_http_request_t *r, u_char *buf,
 
             n = b->file_last - b->file_pos;
 
-            if (size + n > NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX) {
+            if (size + n > max) {
                 return NGX_DECLINED;
             }
 
@@ -1611,7 +2139,9 @@ ngx_http_rtmp_cluster_manager_parse_body(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_rtmp_cluster_manager_read_body(r, buf, &len);
+    rc = ngx_http_rtmp_cluster_manager_read_body(r, buf,
+                                        NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX,
+                                        &len);
 
     if (rc == NGX_DECLINED) {
         *error = "request body is larger than 4096 bytes";
@@ -1906,12 +2436,30 @@ ngx_http_rtmp_cluster_manager_answer(ngx_http_rtmp_cluster_manager_ctx_t *ctx,
                       "cluster: redis %V answered \"%*s\"",
                       &ctx->conf->redis->name, reply->len, reply->str);
 
+        if (ctx->conf->redis->sentinels
+            && reply->len >= 8
+            && ngx_strncmp(reply->str, "READONLY", 8) == 0)
+        {
+            /* the master was demoted: ask the sentinels again */
+
+            ngx_http_rtmp_cluster_manager_fail(ctx->conf->redis,
+                                               "the master turned replica");
+
+            return ngx_http_rtmp_cluster_manager_error(r,
+                                               NGX_HTTP_SERVICE_UNAVAILABLE,
+                                               "redis is unavailable");
+        }
+
         return ngx_http_rtmp_cluster_manager_error(r, NGX_HTTP_BAD_GATEWAY,
                                                    "redis answered an error");
     }
 
     if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_LIST) {
         return ngx_http_rtmp_cluster_manager_answer_list(ctx, reply);
+    }
+
+    if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH) {
+        return ngx_http_rtmp_cluster_manager_answer_batch(ctx, reply);
     }
 
     return ngx_http_rtmp_cluster_manager_answer_lease(ctx, reply);
@@ -2101,6 +2649,182 @@ ngx_http_rtmp_cluster_manager_answer_lease(
     yajl_gen_map_close(g);
 
     return ngx_http_rtmp_cluster_send_json(r, NGX_HTTP_OK, g);
+}
+
+
+/* a batched renewal's body, up to 256 KB, in memory */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_parse_batch(ngx_http_request_t *r,
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx, char **error)
+{
+    u_char      *buf;
+    size_t       len;
+    ngx_int_t    rc;
+    const char  *err;
+
+    buf = ngx_pnalloc(r->pool, NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH_MAX + 1);
+    if (buf == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_rtmp_cluster_manager_read_body(r, buf,
+                                       NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH_MAX,
+                                       &len);
+
+    if (rc == NGX_DECLINED) {
+        *error = "request body is larger than 256 KB";
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_rtmp_cluster_parse_renew_batch(r->pool, buf, len, &ctx->items,
+                                            &ctx->ttl, &err);
+
+    if (rc != NGX_OK) {
+        if (err == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        *error = (char *) err;
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    return NGX_OK;
+}
+
+
+/* one script for the whole batch: Redis runs it atomically */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_start_batch(
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx)
+{
+    u_char                         *p;
+    size_t                          len, *argvlen;
+    ngx_uint_t                      i, n;
+    const char                    **argv;
+    ngx_http_request_t             *r;
+    ngx_rtmp_cluster_renew_item_t  *it;
+    u_char                          px[NGX_INT_T_LEN];
+
+    r = ctx->request;
+
+    if (ctx->ttl == 0) {
+        ctx->ttl = ctx->conf->ttl;
+    }
+
+    ctx->ttl = ngx_min(ctx->ttl, ctx->conf->max_ttl);
+
+    it = ctx->items->elts;
+    n = ctx->items->nelts;
+
+    /* EVAL script N key... ttl token... */
+
+    argv = ngx_palloc(r->pool, (2 * n + 4) * sizeof(const char *));
+    argvlen = ngx_palloc(r->pool, (2 * n + 4) * sizeof(size_t));
+    if (argv == NULL || argvlen == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = ngx_http_rtmp_cluster_manager_batch_lua;
+    argvlen[1] = sizeof(ngx_http_rtmp_cluster_manager_batch_lua) - 1;
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    argv[2] = (const char *) p;
+    argvlen[2] = ngx_sprintf(p, "%ui", n) - p;
+
+    for (i = 0; i < n; i++) {
+        len = sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX) - 1
+              + ngx_rtmp_cluster_stream_key(NULL, &it[i].app, &it[i].name);
+
+        p = ngx_pnalloc(r->pool, len);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        argv[3 + i] = (const char *) p;
+        argvlen[3 + i] = len;
+
+        p = ngx_cpymem(p, NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX,
+                       sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX) - 1);
+        (void) ngx_rtmp_cluster_stream_key(p, &it[i].app, &it[i].name);
+
+        argv[4 + n + i] = (const char *) it[i].token.data;
+        argvlen[4 + n + i] = it[i].token.len;
+    }
+
+    argv[3 + n] = (const char *) px;
+    argvlen[3 + n] = ngx_sprintf(px, "%ui", ctx->ttl * 1000) - px;
+
+    /* hiredis copies the arguments before this returns */
+
+    return ngx_http_rtmp_cluster_manager_send(ctx, 2 * n + 4, argv, argvlen);
+}
+
+
+/* {"code":0,"ttl":N,"leases":[200|404|409,...]}, in the request's order */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_answer_batch(
+    ngx_http_rtmp_cluster_manager_ctx_t *ctx, redisReply *reply)
+{
+    yajl_gen     g;
+    ngx_int_t    code;
+    ngx_uint_t   i, renewed;
+    redisReply  *e;
+
+    if (reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != ctx->items->nelts)
+    {
+        return ngx_http_rtmp_cluster_manager_unexpected(ctx);
+    }
+
+    for (i = 0; i < reply->elements; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
+            return ngx_http_rtmp_cluster_manager_unexpected(ctx);
+        }
+    }
+
+    g = ngx_http_rtmp_cluster_manager_gen(0);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_rtmp_cluster_json_int(g, "ttl", ctx->ttl);
+    ngx_rtmp_cluster_json_key(g, "leases");
+    yajl_gen_array_open(g);
+
+    renewed = 0;
+
+    for (i = 0; i < reply->elements; i++) {
+        e = reply->element[i];
+
+        code = e->integer == 1 ? NGX_HTTP_OK
+               : e->integer == 0 ? NGX_HTTP_NOT_FOUND : NGX_HTTP_CONFLICT;
+
+        renewed += (code == NGX_HTTP_OK);
+
+        yajl_gen_integer(g, code);
+    }
+
+    yajl_gen_array_close(g);
+    yajl_gen_map_close(g);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "cluster: %ui of %ui leases renewed at once",
+                   renewed, reply->elements);
+
+    return ngx_http_rtmp_cluster_send_json(ctx->request, NGX_HTTP_OK, g);
 }
 
 

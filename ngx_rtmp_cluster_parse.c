@@ -632,6 +632,152 @@ failed:
 }
 
 
+/*
+ * A batched renewal: {"ttl":N,"leases":[{"app":A,"name":N,"token":T},...]},
+ * 1 to NGX_RTMP_CLUSTER_RENEW_BATCH_MAX leases, "ttl" optional (*ttl 0).
+ * NGX_ERROR with *error set: a bad request; without: no memory.
+ */
+
+static ngx_int_t ngx_rtmp_cluster_parse_copy(ngx_pool_t *pool, yajl_val v,
+    ngx_str_t *dst);
+
+
+ngx_int_t
+ngx_rtmp_cluster_parse_renew_batch(ngx_pool_t *pool, u_char *body,
+    size_t len, ngx_array_t **items, ngx_uint_t *ttl, const char **error)
+{
+    size_t                          i;
+    yajl_val                        root, v, leases, e, app, name, token;
+    ngx_rtmp_cluster_renew_item_t  *it;
+
+    static const char  *ttl_path[] = { "ttl", NULL };
+    static const char  *leases_path[] = { "leases", NULL };
+    static const char  *app_path[] = { "app", NULL };
+    static const char  *name_path[] = { "name", NULL };
+    static const char  *token_path[] = { "token", NULL };
+
+    *error = NULL;
+    *ttl = 0;
+
+    root = ngx_rtmp_cluster_json_parse(body, len);
+
+    if (root == NULL) {
+        *error = "request body is not valid JSON";
+        return NGX_ERROR;
+    }
+
+    if (!YAJL_IS_OBJECT(root)) {
+        *error = "request body must be a JSON object";
+        goto failed;
+    }
+
+    v = yajl_tree_get(root, ttl_path, yajl_t_any);
+
+    if (v) {
+        if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 1
+            || YAJL_GET_INTEGER(v) > NGX_RTMP_CLUSTER_TTL_MAX)
+        {
+            *error = "\"ttl\" must be an integer from 1 to 86400";
+            goto failed;
+        }
+
+        *ttl = (ngx_uint_t) YAJL_GET_INTEGER(v);
+    }
+
+    leases = yajl_tree_get(root, leases_path, yajl_t_any);
+
+    if (leases == NULL || !YAJL_IS_ARRAY(leases)
+        || leases->u.array.len == 0
+        || leases->u.array.len > NGX_RTMP_CLUSTER_RENEW_BATCH_MAX)
+    {
+        *error = "\"leases\" must be an array of 1 to 1000 leases";
+        goto failed;
+    }
+
+    *items = ngx_array_create(pool, leases->u.array.len,
+                              sizeof(ngx_rtmp_cluster_renew_item_t));
+    if (*items == NULL) {
+        goto failed;
+    }
+
+    for (i = 0; i < leases->u.array.len; i++) {
+        e = leases->u.array.values[i];
+
+        app = YAJL_IS_OBJECT(e) ? yajl_tree_get(e, app_path, yajl_t_string)
+                                : NULL;
+        name = YAJL_IS_OBJECT(e) ? yajl_tree_get(e, name_path, yajl_t_string)
+                                 : NULL;
+        token = YAJL_IS_OBJECT(e)
+                ? yajl_tree_get(e, token_path, yajl_t_string) : NULL;
+
+        if (app == NULL || name == NULL || token == NULL) {
+            *error = "each lease needs \"app\", \"name\" and \"token\" "
+                     "strings";
+            goto failed;
+        }
+
+        it = ngx_array_push(*items);
+        if (it == NULL) {
+            goto failed;
+        }
+
+        if (ngx_rtmp_cluster_parse_copy(pool, app, &it->app) != NGX_OK
+            || ngx_rtmp_cluster_parse_copy(pool, name, &it->name) != NGX_OK
+            || ngx_rtmp_cluster_parse_copy(pool, token, &it->token)
+               != NGX_OK)
+        {
+            goto failed;
+        }
+
+        if (it->app.len == 0 || it->name.len == 0
+            || it->app.len > NGX_RTMP_CLUSTER_NAME_MAX
+            || it->name.len > NGX_RTMP_CLUSTER_NAME_MAX)
+        {
+            *error = "APP and NAME must be 1 to 512 bytes each";
+            goto failed;
+        }
+
+        if (ngx_rtmp_cluster_token_valid(it->token.data, it->token.len)
+            != NGX_OK)
+        {
+            *error = "invalid token";
+            goto failed;
+        }
+    }
+
+    yajl_tree_free(root);
+
+    return NGX_OK;
+
+failed:
+
+    yajl_tree_free(root);
+
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_rtmp_cluster_parse_copy(ngx_pool_t *pool, yajl_val v, ngx_str_t *dst)
+{
+    char    *s;
+    size_t   n;
+
+    s = YAJL_GET_STRING(v);
+    n = ngx_strlen(s);
+
+    dst->len = n;
+    dst->data = ngx_pnalloc(pool, n + 1);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dst->data, s, n);
+
+    return NGX_OK;
+}
+
+
 /* a lease as Redis holds it, "TOKEN HOST PORT": pointers into data */
 
 ngx_int_t

@@ -44,6 +44,16 @@ typedef struct {
 } ngx_rtmp_cluster_lease_req_t;
 
 
+/* one lease of a batched renewal */
+typedef struct {
+    ngx_str_t                       app;
+    ngx_str_t                       name;
+    ngx_str_t                       token;
+} ngx_rtmp_cluster_renew_item_t;
+
+#define NGX_RTMP_CLUSTER_RENEW_BATCH_MAX  1000
+
+
 /* names and addresses */
 ngx_int_t ngx_rtmp_cluster_name_valid(u_char *p, size_t len);
 ngx_int_t ngx_rtmp_cluster_host_valid(u_char *p, size_t len);
@@ -65,6 +75,8 @@ ngx_int_t ngx_rtmp_cluster_parse_path(ngx_pool_t *pool, u_char *p,
 ngx_int_t ngx_rtmp_cluster_parse_lease_request(ngx_pool_t *pool,
     u_char *body, size_t len, ngx_uint_t renew,
     ngx_rtmp_cluster_lease_req_t *req, const char **error);
+ngx_int_t ngx_rtmp_cluster_parse_renew_batch(ngx_pool_t *pool, u_char *body,
+    size_t len, ngx_array_t **items, ngx_uint_t *ttl, const char **error);
 ngx_int_t ngx_rtmp_cluster_parse_lease_value(u_char *data, size_t len,
     ngx_str_t *token, ngx_str_t *host, ngx_uint_t *port);
 size_t ngx_rtmp_cluster_stream_key(u_char *dst, ngx_str_t *app,

@@ -123,6 +123,7 @@ struct player {
     int64_t     t_key;          /* first keyframe (not a sequence header) */
     int64_t     t_last_media;   /* the last audio or video message */
     int64_t     t_end;
+    int64_t     t_redirect;     /* the first redirect */
     int64_t     max_gap;
     int64_t     deadline;       /* timeout of the current phase, 0 = none */
 
@@ -1029,6 +1030,8 @@ static void on_command(struct player *p, const uint8_t *d, size_t n)
     if (in.code[0])
         memcpy(p->status, in.code, sizeof(p->status));
     if (in.ex_code == 302) {
+        if (!p->redirects)
+            p->t_redirect = now_us();
         p->redirects++;
         if (in.url[0]) {
             free(p->redirect_url);
@@ -1358,6 +1361,8 @@ static int http_response(struct player *p, size_t len)
     }
     if (status == 301 || status == 302 || status == 303 || status == 307
         || status == 308) {
+        if (!p->redirects)
+            p->t_redirect = now_us();
         p->redirects++;
         player_end(p, "redirected");
         return -1;
@@ -2439,6 +2444,7 @@ static int write_json(const struct summary *s, const char *path)
         json_ms(f, "first_keyframe_ms", p->t_key, p->t_start);
         json_ms(f, "end_ms", p->t_end, p->t_start);
         json_ms(f, "last_media_ms", p->t_last_media, p->t_start);
+        json_ms(f, "redirect_ms", p->t_redirect, p->t_start);
         if (p->lport)
             fprintf(f, ", \"local_port\": %u", p->lport);
         else

@@ -6,7 +6,7 @@
 # figures, and generates docs/benchmarks.md plus the raw numbers in
 # build/bench-results.json.  Nothing is asserted: it only measures.
 #
-#   perl bench/run.pl              every scenario (about 10 minutes)
+#   perl bench/run.pl              every scenario (about 12 minutes)
 #   perl bench/run.pl 2 5          only scenarios 2 and 5; the sections of
 #                                  the others are kept from the previous
 #                                  results file, with their own run date
@@ -25,6 +25,8 @@
 #     first video, SRS-like origins and ours in "cluster_not_found reject"
 #   9 HTTP-FLV against RTMP at an edge of this module: time to first frame
 #     (warm and cold edge), fan-out CPU per Gbit with merged writes on
+#  10 the stream manager holding 10k and 100k leases renewed in batches,
+#     5k lookups/s; the same lookups as coworker queries across 32 origins
 #
 # Environment:
 #   BENCH_TRIES          TTFF tries per series in scenario 2 (default 50)
@@ -32,6 +34,9 @@
 #   BENCH_WINDOW         fan-out measurement window, seconds (15)
 #   BENCH_FAILOVER_WAIT  how long players are watched after the kill (12)
 #   BENCH_WAIT_TRIES     trials per series in scenario 8 (5)
+#   BENCH_SCALE_SECONDS  scenario 10's window per measurement (20)
+#   BENCH_SCALE_LEASES   scenario 10's sizes ("10000 100000")
+#   BENCH_SCALE_RATE     scenario 10's lookups a second (5000)
 #   BENCH_PERF=0         no CPU profile of the fan-out edges (scenarios 3
 #                        and 7 profile them with perf when it is installed)
 #   TEST_KEEP=1          keep the instances' prefixes (configs, logs)
@@ -86,6 +91,8 @@ my %SCENARIO = (
     7 => ['Merged writes: CPU, memory and latency', \&s7_merge],
     8 => ['A player waiting before the publish', \&s8_wait],
     9 => ['HTTP-FLV against RTMP at an edge', \&s9_flv],
+    10 => ['The stream manager at scale, against coworker queries',
+           \&s10_scale],
 );
 
 # --doc: docs/benchmarks.md written again from build/bench-results.json
@@ -95,9 +102,9 @@ if (@ARGV == 1 && $ARGV[0] eq '--doc') {
     exit 0;
 }
 
-my @want = @ARGV ? @ARGV : sort keys %SCENARIO;
+my @want = @ARGV ? @ARGV : sort { $a <=> $b } keys %SCENARIO;
 for (@want) {
-    die "usage: perl bench/run.pl [--doc | scenario numbers 1-9...]\n"
+    die "usage: perl bench/run.pl [--doc | scenario numbers 1-10...]\n"
         unless /^\d+$/ && $SCENARIO{$_};
 }
 
@@ -1898,6 +1905,395 @@ sub s9_flv {
 }
 
 ###########################################################################
+# 10. The stream manager at scale, against coworker queries
+
+my $LOOKUPLOAD    = "$REPO/build/lookupload";
+my $SCALE_SECONDS = $ENV{BENCH_SCALE_SECONDS} // 20;
+my @SCALE_LEASES  = split ' ', $ENV{BENCH_SCALE_LEASES} // '10000 100000';
+my $SCALE_RATE    = $ENV{BENCH_SCALE_RATE} // 5000;
+my $SCALE_BATCH   = 200;    # the leases an origin renews in one request
+my $SCALE_TTL     = 10;     # cluster_lease_ttl's default
+my $SCALE_ORIGINS = 32;
+my $SCALE_STREAMS = 3;      # published at each of them
+
+# a process that is not a ClusterTest::Proc, stopped with the scenario
+{
+    package BenchPid;
+    sub new  { my ($c, $pid) = @_; bless { pid => $pid }, $c }
+    sub stop { kill 'TERM', $_[0]{pid}; waitpid $_[0]{pid}, 0 }
+}
+
+# the machine's 1-minute load average: the other work it had
+sub loadavg {
+    my ($l) = ClusterTest::_read_file('/proc/loadavg') =~ /^(\S+)/;
+    return $l + 0;
+}
+
+sub lookupload {
+    my (@args) = @_;
+    my $load = loadavg();
+    my ($code, $out, $err) = $t->run([$LOOKUPLOAD, @args],
+                                     timeout => $SCALE_SECONDS + 120);
+    my $j = eval { JSON::PP->new->decode($out) };
+    die "lookupload exited with $code:\n$err\n" unless $code == 0 && $j;
+    $j->{loadavg} = [$load, loadavg()];
+    return $j;
+}
+
+sub redis_used_memory {
+    my ($db) = @_;
+    my $info = $db->command('INFO', 'memory');
+    return $info =~ /used_memory:(\d+)/ ? $1 : undef;
+}
+
+sub s10_manager_size {
+    my ($n, $confs) = @_;
+    require Redis;
+    my ($rp, $mh) = map { $t->port } 1 .. 2;
+    my $redis = own($t->redis_server($rp));
+    my $db = Redis->new(port => $rp, timeout => 30);
+    my $mem0 = redis_used_memory($db);
+    my $mconf = tune(manager_conf(http => $mh, locations =>
+        "location /streams/ { cluster_stream_manager redis=127.0.0.1:$rp; "
+        . 'keepalive_requests 100000000; access_log off; }'));
+    my $m = start_nginx("s10-manager-$n", $mconf, ports => [$mh]);
+    push @$confs, doc_conf('Stream manager, 1 worker (scenario 10)', $mconf,
+                           { MANAGER_HTTP => $mh, REDIS => $rp })
+        unless @$confs;
+    my @mpids = pids_of($m);
+
+    note "10: $n leases, renewed in batches of $SCALE_BATCH every "
+         . sprintf('%.1f s', $SCALE_TTL / 3)
+         . ", $SCALE_RATE lookups/s for $SCALE_SECONDS s";
+    my $j = lookupload('-m', $mh, '-p', '/streams/', '-n', $n,
+        '-b', $SCALE_BATCH, '-T', $SCALE_TTL, '-c', 128, '-r', $SCALE_RATE,
+        '-d', $SCALE_SECONDS, '-C', join(',', @mpids),
+        '-X', $redis->pid);
+
+    # every lease asked for must still be in Redis
+    my %have = map { $_ => 1 }
+        @{$db->command('KEYS', 'ngx_rtmp_cluster:stream:bench/*')};
+    my $lost = grep { !$have{"ngx_rtmp_cluster:stream:bench/s$_"} }
+                    0 .. $n - 1;
+    my $mem = redis_used_memory($db);
+    $j->{leases_lost} = $lost;
+    $j->{manager_rss_kb} = rss_kb(@mpids);
+    $j->{redis_bytes_per_lease} = ($mem - $mem0) / $n;
+    $j->{redis_rss_kb} = rss_kb($redis->pid);
+    note "10: $n leases: ", fmt($j->{lookups_per_s}), ' lookups/s, p50 ',
+         fmt($j->{lookup_ms}{p50}), ' p99 ', fmt($j->{lookup_ms}{p99}),
+         " ms, $lost lost";
+    return $j;
+}
+
+# the play-to-302 of $names at origin port $port (each a lookup of its own)
+sub s10_rtmp_lookups {
+    my ($port, @names) = @_;
+    my @ms;
+    for my $name (@names) {
+        my $c = eval { $t->rtmp(port => $port, app => 'live') } or next;
+        $c->create_stream;
+        my $start = time;
+        $c->play($name);
+        my $m = $c->wait_status(qr/^NetConnection\.Connect\.Rejected$/,
+                                timeout => 5);
+        push @ms, (time - $start) * 1000 if $m;
+        $c->close;
+    }
+    return { n => scalar @ms, tries => scalar @names, p50 => pct(\@ms, 50),
+             p99 => pct(\@ms, 99), max => pct(\@ms, 100) };
+}
+
+sub s10_coworkers {
+    my ($confs) = @_;
+    my @o = map { { port => $t->port, http => $t->port } } 1 .. $SCALE_ORIGINS;
+    note "10: $SCALE_ORIGINS origins, each with the $#o others as coworkers";
+    for my $i (0 .. $#o) {
+        my @cw = map { "127.0.0.1:$o[$_]{http}" } grep { $_ != $i } 0 .. $#o;
+        my $conf = ours_origin_conf(port => $o[$i]{port},
+            http => $o[$i]{http}, coworkers => \@cw,
+            app => 'cluster_lookup_cache 0 0;');
+        $o[$i]{n} = start_nginx("s10-origin-$i", $conf,
+                                ports => [$o[$i]{port}, $o[$i]{http}]);
+        push @$confs, doc_conf("Ours: origin 0 of $SCALE_ORIGINS, with 31 "
+            . 'coworkers (scenario 10; the others alike)', $conf,
+            { ORIGIN0_RTMP => $o[0]{port}, ORIGIN0_HTTP => $o[0]{http},
+              map { ("ORIGIN${_}_HTTP" => $o[$_]{http}) } 1 .. $#o })
+            if $i == 0;
+    }
+    my @status;
+    for my $i (0 .. $#o) {
+        my ($pid, $st) = lease_publishers($t, $o[$i]{port}, "o$i-",
+                                          $SCALE_STREAMS);
+        own(BenchPid->new($pid));
+        push @status, $st;
+    }
+    wait_until(sub { !grep { (publishers_status($_)->{started} // 0)
+                             < $SCALE_STREAMS } @status }, 60)
+        or die "10: the publishers did not all start\n";
+    my $file = $t->tmp . '/s10-streams';
+    open my $fh, '>', $file or die "$file: $!\n";
+    for my $i (0 .. $#o) {
+        print $fh "$i live o$i-$_\n" for 0 .. $SCALE_STREAMS - 1;
+    }
+    close $fh;
+
+    # real lookups first: origin 0 asked to play streams it lacks, each
+    # a distinct name (a miss of its lookup cache)
+    note '10: play to 302 at origin 0 for one stream of each other origin';
+    my $rtmp = s10_rtmp_lookups($o[0]{port}, map { "o$_-0" } 1 .. $#o);
+
+    my @pids = map { pids_of($_->{n}) } @o;
+    note "10: $SCALE_RATE lookups/s across the $SCALE_ORIGINS origins' "
+         . "coworker API for $SCALE_SECONDS s";
+    my $j = lookupload('-w', join(',', map { $_->{http} } @o), '-s', $file,
+        '-r', $SCALE_RATE, '-d', $SCALE_SECONDS, '-M', 1024,
+        '-C', join(',', @pids));
+    $j->{rtmp_play_to_302} = $rtmp;
+    $j->{origins_rss_kb} = rss_kb(@pids);
+    note '10: coworkers: ', fmt($j->{lookups_per_s}), ' lookups/s, p50 ',
+         fmt($j->{lookup_ms}{p50}), ' p99 ', fmt($j->{lookup_ms}{p99}), ' ms';
+
+    # and at half the rate they held, for their latency unsaturated
+    my $rate = max(10, int($j->{lookups_per_s} / 2));
+    note "10: $rate lookups/s across the coworker API for $SCALE_SECONDS s";
+    my $h = lookupload('-w', join(',', map { $_->{http} } @o), '-s', $file,
+        '-r', $rate, '-d', $SCALE_SECONDS, '-M', 1024,
+        '-C', join(',', @pids));
+    note '10: coworkers at half: ', fmt($h->{lookups_per_s}),
+         ' lookups/s, p50 ', fmt($h->{lookup_ms}{p50}), ' p99 ',
+         fmt($h->{lookup_ms}{p99}), ' ms';
+
+    # real lookups at that rate: RTMP plays at 4 origins, each of a stream
+    # another one has; without a lookup cache each is a full lookup but
+    # for those single flight joins to one in progress
+    my @ask = (0 .. 3);
+    my %st0 = map { ($_ => ($o[$_]{n}->status($o[$_]{http}, '/cluster')
+                            // {})->{lookups} // {}) } @ask;
+    my $t0 = cpu_ticks(@pids);
+    my $w0 = time;
+    my $load = loadavg();
+    note "10: $rate RTMP plays/s at origins 0-3 for $SCALE_SECONDS s";
+    my @rl = map { rtmpload(url => "rtmp://127.0.0.1:$o[$_]{port}/live/o"
+                            . ($_ + 16) . '-0', n => ceil($rate / @ask
+                            * $SCALE_SECONDS), rate => $rate / @ask,
+                            d => 5, t => 5) } @ask;
+    my @rj = map { rtmpload_result($_, timeout => $SCALE_SECONDS + 20) } @rl;
+    my $el = time - $w0;
+    my $cpu = (cpu_ticks(@pids) - $t0) / $HZ;
+    my (@ms, @cms, %lk);
+    for my $x (@rj) {
+        for (grep { defined $_->{redirect_ms} } @{$x->{players}}) {
+            push @ms, $_->{redirect_ms} - $_->{play_ms};
+            push @cms, $_->{redirect_ms};
+        }
+    }
+    for my $a (@ask) {
+        my $l = ($o[$a]{n}->status($o[$a]{http}, '/cluster') // {})->{lookups}
+                // {};
+        $lk{$_} += ($l->{$_} // 0) - ($st0{$a}{$_} // 0)
+            for qw(total cache_hits joined queries errors);
+    }
+    my $full = $lk{total} - $lk{cache_hits} - $lk{joined};
+    my $p = { plays => scalar(map { @{$_->{players}} } @rj),
+              redirected => scalar @ms, seconds => $el, rate_asked => $rate,
+              play_to_302_ms => { n => scalar @ms, p50 => pct(\@ms, 50),
+                                  p99 => pct(\@ms, 99),
+                                  max => pct(\@ms, 100) },
+              connect_to_302_ms => { n => scalar @cms,
+                                     p50 => pct(\@cms, 50),
+                                     p99 => pct(\@cms, 99),
+                                     max => pct(\@cms, 100) },
+              lookups => \%lk, full_lookups => $full, cpu_s => $cpu,
+              loadavg => [$load, loadavg()] };
+    note "10: RTMP plays: $p->{redirected}/$p->{plays} redirected, p50 ",
+         fmt($p->{play_to_302_ms}{p50}), ' p99 ',
+         fmt($p->{play_to_302_ms}{p99}), " ms, $full full lookups";
+    return ($j, $h, $p);
+}
+
+sub s10_scale {
+    die "build the lookup client first (make loadclient)\n"
+        unless -x $LOOKUPLOAD;
+    my (@confs, %raw, @rows);
+    for my $n (@SCALE_LEASES) {
+        $raw{"manager_$n"} = my $j = scoped(sub {
+            s10_manager_size($n, \@confs) });
+        my $req = $j->{requests} || 1;
+        push @rows, [$n, sprintf('%s / %s', fmt($j->{lookups_per_s}),
+                                 $SCALE_RATE),
+            fmt($j->{requests_per_s}),
+            fmt($j->{lookup_ms}{p50}), fmt($j->{lookup_ms}{p99}),
+            fmt($j->{lookup_due_ms}{p99}),
+            fmt($j->{renewals_in_window} / ($j->{seconds} || 1)),
+            fmt($j->{renew_ms}{p99}),
+            sprintf('%.3f', $j->{cpu_s} / $req * 1000),
+            fmt($j->{manager_rss_kb} / 1024),
+            sprintf('%.3f', $j->{cpu2_s} / $req * 1000),
+            fmt($j->{redis_bytes_per_lease}),
+            $j->{leases_lost}, join(' / ', @{$j->{loadavg}})];
+    }
+    my ($c, $h, $p) = scoped(sub { s10_coworkers(\@confs) });
+    @raw{qw(coworkers coworkers_half rtmp_plays)} = ($c, $h, $p);
+
+    # the same lookups, side by side
+    my @cmp;
+    my $big = $raw{"manager_$SCALE_LEASES[-1]"};
+    if ($big) {
+        my $lk = $big->{lookups} || 1;
+        push @cmp, ["stream manager, $SCALE_LEASES[-1] leases renewed",
+            sprintf('%s / %s', fmt($big->{lookups_per_s}), $SCALE_RATE),
+            fmt($big->{lookup_ms}{p50}), fmt($big->{lookup_ms}{p99}),
+            fmt($big->{lookup_due_ms}{p99}), 1,
+            sprintf('%.3f', ($big->{cpu_s} + $big->{cpu2_s}) / $lk * 1000)
+            . ' (renewals included)', join(' / ', @{$big->{loadavg}})];
+    }
+    for my $x ($c, $h) {
+        my $lk = $x->{lookups} || 1;
+        push @cmp, ["$SCALE_ORIGINS origins' coworker API"
+            . ($x == $h ? ', at half the rate they held' : ''),
+            sprintf('%s / %s', fmt($x->{lookups_per_s}),
+                    fmt($x->{rate_asked})),
+            fmt($x->{lookup_ms}{p50}), fmt($x->{lookup_ms}{p99}),
+            fmt($x->{lookup_due_ms}{p99}), $SCALE_ORIGINS - 1,
+            sprintf('%.3f', $x->{cpu_s} / $lk * 1000),
+            join(' / ', @{$x->{loadavg}})];
+    }
+    push @cmp, ["$SCALE_ORIGINS origins, RTMP plays at 4 of them "
+        . '(play to 302)', sprintf('%s / %s',
+        fmt($p->{redirected} / $SCALE_SECONDS), fmt($p->{rate_asked})),
+        fmt($p->{play_to_302_ms}{p50}), fmt($p->{play_to_302_ms}{p99}),
+        'n/a', $SCALE_ORIGINS - 1, sprintf('%.3f', $p->{cpu_s}
+        / ($p->{full_lookups} || 1) * 1000) . ' (askers included)',
+        join(' / ', @{$p->{loadavg}})];
+    my $r = $c->{rtmp_play_to_302};
+    return {
+        tables => [{
+            head => ['leases', 'lookups/s done / asked', 'requests/s served',
+                     'lookup p50 ms', 'lookup p99 ms',
+                     'p99 from the time due, ms', 'batch renewals/s',
+                     'renewal p99 ms', 'manager CPU-s per 1k requests',
+                     'manager RSS MB', 'Redis CPU-s per 1k requests',
+                     'Redis bytes per lease', 'leases lost',
+                     'load average before / after'],
+            rows => \@rows }, {
+            head => ['lookups answered by', 'lookups/s done / asked',
+                     'p50 ms', 'p99 ms', 'p99 from the time due, ms',
+                     'requests per lookup', 'server CPU-s per 1k lookups',
+                     'load average before / after'],
+            rows => \@cmp }],
+        raw => \%raw,
+        configs => \@confs,
+        notes => [
+            'Ours only (stock nginx-rtmp has neither a stream manager nor '
+            . 'coworkers).  The load client is `build/lookupload` '
+            . '(bench/lookupload.c: C, epoll, one thread), on the same '
+            . 'machine as everything it measures.',
+            'Stream manager: a redis-server started for each size and a '
+            . 'manager (nginx, 1 worker, `cluster_stream_manager '
+            . 'redis=...`).  lookupload, as a population of origins on 128 '
+            . 'keep-alive connections (one request in flight each; '
+            . 'registrations and renewals on at most 64 of them, lookups '
+            . 'on any), '
+            . 'registers N leases (`POST /streams/bench/sI`), renews each '
+            . "every TTL/3 (TTL ${SCALE_TTL} s, `cluster_lease_ttl`'s "
+            . "default) in batches of $SCALE_BATCH (`PUT /streams/`, what "
+            . 'origins send), each batch at its own phase of the interval, '
+            . 'and once all are registered looks up random leased streams '
+            . "(`GET /streams/bench/sI`) at $SCALE_RATE a second for "
+            . "$SCALE_SECONDS s (BENCH_SCALE_SECONDS) while the renewals go "
+            . 'on.  Requests/s: answers of every kind in that window.  '
+            . 'Lookup latency: from the request written to its answer read; '
+            . '"from the time due": from when the fixed rate called for it '
+            . '(it includes the wait for a free connection).  CPU: utime + '
+            . 'stime of the manager\'s master and worker and of '
+            . 'redis-server over the window, per 1000 requests answered.  '
+            . 'RSS: the manager\'s master + worker at the end.  Redis bytes '
+            . 'per lease: `used_memory` at the end less before, over N.  '
+            . 'Leases lost: leases registered whose key is missing from '
+            . 'Redis at the end (`KEYS`), the window being longer than the '
+            . 'TTL (a lease never renewed would be gone).',
+            "Coworkers: $SCALE_ORIGINS origins of this module (one nginx, "
+            . '1 worker each), each listing the '
+            . ($SCALE_ORIGINS - 1) . ' others in `cluster_coworkers`; '
+            . "$SCALE_STREAMS streams published at each (the test suite's "
+            . 'RTMP client, one connection per stream, metadata once a '
+            . 'second).  For each lookup, lookupload picks a published '
+            . 'stream and an origin that lacks it, and sends what that '
+            . 'origin\'s lookup sends: the SRS query `GET '
+            . '/api/v1/clusters?vhost=__defaultVhost__&ip=...&app=live'
+            . '&stream=NAME&coworker=HOST:PORT` to each of its '
+            . ($SCALE_ORIGINS - 1) . ' coworkers at once, a new TCP '
+            . 'connection each (the API closes it after its answer, as '
+            . 'SRS does), at most 1024 connections open (33 lookups in '
+            . 'flight).  Then again at half the rate that run held, for '
+            . 'their latency below saturation.  Latency: until '
+            . 'all ' . ($SCALE_ORIGINS - 1) . ' answered (an origin acts '
+            . 'on the first positive answer and cancels the others: that '
+            . 'one\'s p50/p99 were '
+            . fmt($c->{first_found_ms}{p50}) . '/'
+            . fmt($c->{first_found_ms}{p99}) . ' ms, and at half the rate '
+            . fmt($h->{first_found_ms}{p50}) . '/'
+            . fmt($h->{first_found_ms}{p99}) . ' ms).  Same rate asked, '
+            . 'same duration as the manager\'s lookups; when the machine '
+            . 'cannot start them at that rate, "done" says how many were.  '
+            . 'CPU: the ' . $SCALE_ORIGINS . ' origins\' masters and '
+            . 'workers over the window, per 1000 lookups; for the manager, '
+            . 'its CPU and Redis\'s over its window (renewals included) '
+            . 'per 1000 lookups.  The asking origin\'s own cost (its '
+            . 'queries, its lookup cache) is not in these figures: the '
+            . 'lookup cache and single flight live at the asker and merge '
+            . 'repeated lookups of one stream there, so a real origin '
+            . 'makes these queries only for distinct misses.',
+            "RTMP plays: then, at the rate of the second run, rtmpload "
+            . 'players at origins 0 to 3 (a quarter each, each origin '
+            . 'playing one stream that another has), each redirected: '
+            . 'latency from its `play` to the 302 `onStatus` (rtmpload\'s '
+            . '`redirect_ms` less `play_ms`; from its TCP connect, p50/p99 '
+            . fmt($p->{connect_to_302_ms}{p50}) . '/'
+            . fmt($p->{connect_to_302_ms}{p99}) . ' ms).  The '
+            . 'origins have `cluster_lookup_cache 0 0` (it only concerns '
+            . 'lookups they make, not the API\'s answers), so each play is '
+            . 'a full lookup of the 31 coworkers unless single flight '
+            . 'joins it to one in progress: of '
+            . ($p->{lookups}{total} // 0) . ' lookups, '
+            . ($p->{lookups}{joined} // 0) . ' joined, '
+            . ($p->{lookups}{cache_hits} // 0) . ' cache hits, '
+            . ($p->{lookups}{queries} // 0) . ' coworker queries, '
+            . ($p->{lookups}{errors} // 0) . ' errors (the askers\' '
+            . 'status counters).  CPU: the 32 origins, askers included, '
+            . 'from the first play to the last 302, per 1000 full '
+            . "lookups; rtmpload's own is not counted.",
+            'Real lookups, as a check: before the load, origin 0 was asked '
+            . 'to play one stream of each other origin (distinct names: '
+            . 'each a lookup cache miss, a full lookup across its '
+            . ($SCALE_ORIGINS - 1) . ' coworkers), from the `play` sent '
+            . "by the test suite's RTMP client to the 302 status: "
+            . "$r->{n}/$r->{tries} redirected, p50 " . fmt($r->{p50})
+            . ' ms, p99 ' . fmt($r->{p99}) . ' ms.',
+            'Load average: the 1-minute figure of /proc/loadavg just '
+            . 'before and just after each measurement, for the other work '
+            . 'the machine had (the scenario itself adds about 2 while it '
+            . 'runs: the server, Redis and the client).  The client\'s own '
+            . 'CPU is `client_cpu_s` in the raw results.',
+            'The manager worker has one Redis connection: a lookup that '
+            . 'arrives while a renewal script runs waits for it (the '
+            . 'renewal latency column shows how long those take).',
+            'Goal of issue 17: 100k leased streams held with 5k lookups/s '
+            . 'at p99 under 10 ms.  '
+            . ($big ? sprintf('In this run, with %d leases: %s lookups/s '
+                . 'done of %s asked, p99 %s ms, %d leases lost: %s.',
+                $SCALE_LEASES[-1], fmt($big->{lookups_per_s}), $SCALE_RATE,
+                fmt($big->{lookup_ms}{p99}), $big->{leases_lost},
+                ($SCALE_LEASES[-1] >= 100000 && $SCALE_RATE >= 5000
+                 && $big->{lookups_per_s} >= 0.99 * $SCALE_RATE
+                 && $big->{lookup_ms}{p99} < 10 && !$big->{leases_lost})
+                ? 'met' : 'not met') : ''),
+        ],
+    };
+}
+
+###########################################################################
 # Results: build/bench-results.json keeps every section with its own run
 # date; docs/benchmarks.md is generated from it.
 
@@ -1926,9 +2322,62 @@ sub machine {
 }
 
 sub load_results {
-    return {} unless -s $RESULTS;
-    my $r = eval { JSON::PP->new->decode(ClusterTest::_read_file($RESULTS)) };
-    return ref $r eq 'HASH' ? $r : {};
+    my $r = -s $RESULTS
+        ? eval { JSON::PP->new->decode(ClusterTest::_read_file($RESULTS)) }
+        : undef;
+    $r = {} unless ref $r eq 'HASH';
+    keep_doc_sections($r);
+    return $r;
+}
+
+# "A; B (x; y); `c;`" -> labels, split on "; " outside brackets and code
+sub split_labels {
+    my ($s) = @_;
+    my @l = ('');
+    my ($depth, $code, $i) = (0, 0, 0);
+    while ($i < length $s) {
+        my $ch = substr $s, $i++, 1;
+        $code = !$code if $ch eq '`';
+        $depth += $ch eq '(' ? 1 : $ch eq ')' ? -1 : 0 unless $code;
+        if (!$code && !$depth && $ch eq ';' && substr($s, $i, 1) eq ' ') {
+            push @l, '';
+            $i++;
+            next;
+        }
+        $l[-1] .= $ch;
+    }
+    return @l;
+}
+
+# The sections of docs/benchmarks.md whose scenario the results lack (a
+# tree without build/bench-results.json, or one made before a scenario
+# was added) are kept as they are, with their configurations; so is the
+# header when the results have no machine.
+sub keep_doc_sections {
+    my ($res) = @_;
+    my $text = -s $DOC ? ClusterTest::_read_file($DOC) : return;
+    my %conf;
+    my ($cfg) = $text =~ /^## Configurations\n(.*)\z/ms;
+    $cfg //= '';
+    while ($cfg =~ /^### ([^\n]+)\n\n```nginx\n(.*?)\n```$/msg) {
+        my ($head, $body) = ($1, $2);
+        $conf{$_} = "$body\n" for split_labels($head);
+    }
+    while ($text =~ /^## (\d+)\. ([^\n]+)\n\n(.*?)(?=^## )/msg) {
+        my ($k, $title, @lines) = ($1, $2, split /\n/, $3);
+        next if $res->{scenarios}{$k} || !$SCENARIO{$k};
+        my @configs;
+        if (@lines && $lines[-1] =~ /^- Configurations: (.*) \(below\)\.$/) {
+            pop @lines;
+            @configs = map { { label => $_, text => $conf{$_} // '' } }
+                           split_labels($1);
+        }
+        $res->{scenarios}{$k} = { title => $title, doc_md => \@lines,
+                                  configs => \@configs,
+                                  kept_from => 'docs/benchmarks.md' };
+    }
+    ($res->{doc_header}) = $text =~ /\A(.*?)^## \d+\. /ms
+        unless $res->{machine};
 }
 
 sub save_results {
@@ -1953,54 +2402,64 @@ sub write_doc {
     my $m = $res->{machine} // {};
     my $media = $res->{media} // {};
     my @o;
-    push @o, '# Benchmarks', '',
-        '<!-- Generated by bench/run.pl: do not edit by hand. -->', '',
-        '**This file is generated by `bench/run.pl`; do not edit it by hand.** '
-        . 'Regenerate it with `make bench` (every scenario) or '
-        . '`perl bench/run.pl N ...` (some scenarios: the others keep '
-        . 'their figures and run date from `build/bench-results.json`, '
-        . 'which holds the raw numbers).',
-        '',
-        "Last run: $res->{date}, `$res->{command}`.  Every figure is "
-        . 'measured in that run (or the run named in its section); none is '
-        . 'written by hand.  Each scenario runs this module ("ours") and '
-        . 'stock nginx-rtmp ("stock": plain `pull` relays, no cluster '
-        . 'directives) side by side on 127.0.0.1, with the same nginx '
-        . 'binary, on the same machine, in the same run.', '',
-        '## Machine', '',
-        '| | |', '|---|---|',
-        "| CPU | $m->{cpu} |",
-        "| cores | $m->{cores} |",
-        "| memory | $m->{memory_gb} GB |",
-        "| kernel | $m->{kernel} |",
-        "| nginx | $m->{nginx} |",
-        "| nginx-rtmp (libnginx-mod-rtmp) | $m->{nginx_rtmp} |",
-        "| module commit | $m->{commit} |",
-        "| media | $media->{description} (" . fmt($media->{mbit_per_s})
-            . " Mbit/s on average), `$media->{file}`, published with "
-            . '`ffmpeg -re -stream_loop -1 -i clip.flv -c copy -f flv '
-            . 'rtmp://...` |',
-        '',
-        'Everything runs on this one machine: nginx instances, the '
-        . 'ffmpeg publishers, and the load client `build/rtmpload` share '
-        . "its $m->{cores} cores, and other work on the machine adds noise.  "
-        . 'Read the figures as a comparison made under the same '
-        . 'conditions, not as capacity figures.', '';
+    if (!$m->{cpu} && $res->{doc_header}) {
+        # no machine in the results (--doc without a results file): the
+        # header as it was
+        push @o, split(/\n/, $res->{doc_header}), '';
+    } else {
+        push @o, '# Benchmarks', '',
+            '<!-- Generated by bench/run.pl: do not edit by hand. -->', '',
+            '**This file is generated by `bench/run.pl`; do not edit it by hand.** '
+            . 'Regenerate it with `make bench` (every scenario) or '
+            . '`perl bench/run.pl N ...` (some scenarios: the others keep '
+            . 'their figures and run date from `build/bench-results.json`, '
+            . 'which holds the raw numbers).',
+            '',
+            "Last run: $res->{date}, `$res->{command}`.  Every figure is "
+            . 'measured in that run (or the run named in its section); none is '
+            . 'written by hand.  Each scenario runs this module ("ours") and '
+            . 'stock nginx-rtmp ("stock": plain `pull` relays, no cluster '
+            . 'directives) side by side on 127.0.0.1, with the same nginx '
+            . 'binary, on the same machine, in the same run.', '',
+            '## Machine', '',
+            '| | |', '|---|---|',
+            "| CPU | $m->{cpu} |",
+            "| cores | $m->{cores} |",
+            "| memory | $m->{memory_gb} GB |",
+            "| kernel | $m->{kernel} |",
+            "| nginx | $m->{nginx} |",
+            "| nginx-rtmp (libnginx-mod-rtmp) | $m->{nginx_rtmp} |",
+            "| module commit | $m->{commit} |",
+            "| media | $media->{description} (" . fmt($media->{mbit_per_s})
+                . " Mbit/s on average), `$media->{file}`, published with "
+                . '`ffmpeg -re -stream_loop -1 -i clip.flv -c copy -f flv '
+                . 'rtmp://...` |',
+            '',
+            'Everything runs on this one machine: nginx instances, the '
+            . 'ffmpeg publishers, and the load client `build/rtmpload` share '
+            . "its $m->{cores} cores, and other work on the machine adds noise.  "
+            . 'Read the figures as a comparison made under the same '
+            . 'conditions, not as capacity figures.', '';
+    }
 
     my %used;       # config text -> labels
     my @order;
     for my $k (sort { $a <=> $b } keys %{$res->{scenarios}}) {
         my $s = $res->{scenarios}{$k};
         push @o, "## $k. $s->{title}", '';
-        push @o, "_Run $s->{date}, module commit $s->{commit}, "
-            . sprintf('%.0f s._', $s->{seconds} // 0), '';
+        push @o, $s->{doc_md}
+            ? @{$s->{doc_md}}
+            : ("_Run $s->{date}, module commit $s->{commit}, "
+               . sprintf('%.0f s._', $s->{seconds} // 0), '');
         if ($s->{error}) {
             push @o, "**This scenario failed:** `$s->{error}`", '';
             next;
         }
-        push @o, md_table($_), '' for @{$s->{tables}};
-        push @o, '**Method.**', '';
-        push @o, map { ("- $_") } @{$s->{notes}};
+        if (!$s->{doc_md}) {
+            push @o, md_table($_), '' for @{$s->{tables}};
+            push @o, '**Method.**', '';
+            push @o, map { ("- $_") } @{$s->{notes}};
+        }
         my @labels;
         for my $c (@{$s->{configs} // []}) {
             push @order, $c->{text} unless $used{$c->{text}};
@@ -2059,6 +2518,7 @@ my $res = load_results();
 $res->{scenarios} //= {};
 my $machine = machine();
 $res->{machine} = $machine;
+delete $res->{doc_header};
 $res->{media} = media_info();
 $res->{date} = strftime('%Y-%m-%d %H:%M:%S %Z', localtime);
 $res->{command} = join ' ', 'perl bench/run.pl', @ARGV;

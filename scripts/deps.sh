@@ -7,8 +7,8 @@ set -e
 
 packages="make gcc libc6-dev dpkg-dev xz-utils nginx nginx-dev
     libnginx-mod-rtmp libcurl4-openssl-dev libyajl-dev libhiredis-dev
-    ffmpeg rtmpdump redis-server perl libipc-run-perl curl procps iproute2
-    prometheus debhelper lintian"
+    ffmpeg rtmpdump redis-server redis-sentinel perl libipc-run-perl curl
+    procps iproute2 prometheus debhelper lintian"
 
 missing=""
 for p in $packages; do
@@ -59,4 +59,5 @@ if [ -n "$missing" ]; then
 fi
 
 # the packages start a system nginx, redis and prometheus we do not use
-systemctl disable --now nginx redis-server prometheus >/dev/null 2>&1 || true
+systemctl disable --now nginx redis-server redis-sentinel prometheus \
+    >/dev/null 2>&1 || true

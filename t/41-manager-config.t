@@ -44,7 +44,7 @@ $origins_own = qr/\Q$origins_own\E/;
 
 my @bad = (
     ['location /s/ { cluster_stream_manager ttl=3s; }',
-     qr/"cluster_stream_manager": "redis=HOST:PORT" is required/, 'no redis'],
+     qr/"cluster_stream_manager": "redis=HOST:PORT" or "sentinel=HOST:PORT \.\.\. master=NAME" is required/, 'no redis'],
     ['location /s/ { cluster_stream_manager redis=127.0.0.1:6379 ttl=0; }',
      qr/"cluster_stream_manager": invalid ttl "0"/, 'ttl 0'],
     ['location /s/ { cluster_stream_manager redis=127.0.0.1:6379 ttl=500ms; }',
@@ -80,6 +80,37 @@ my @bad = (
      . 'cluster_stream_manager redis=127.0.0.1:6380; }',
      qr/"cluster_stream_manager" directive is duplicate/, 'twice'],
 
+    # Redis Sentinel
+    ['location /s/ { cluster_stream_manager sentinel=127.0.0.1:26379; }',
+     qr/"redis=HOST:PORT" or "sentinel=HOST:PORT \.\.\. master=NAME" is required/,
+     'sentinel without master'],
+    ['location /s/ { cluster_stream_manager master=mymaster; }',
+     qr/"redis=HOST:PORT" or "sentinel=HOST:PORT \.\.\. master=NAME" is required/,
+     'master without sentinel'],
+    ['location /s/ { cluster_stream_manager redis=127.0.0.1:6379 '
+     . 'sentinel=127.0.0.1:26379 master=mymaster; }',
+     qr/"cluster_stream_manager": "redis" and "sentinel" or "master" exclude each other/,
+     'redis and sentinel'],
+    ['location /s/ { cluster_stream_manager sentinel=127.0.0.1:99999 '
+     . 'master=mymaster; }',
+     qr/"cluster_stream_manager": invalid sentinel "127.0.0.1:99999", expected HOST:PORT/,
+     'bad sentinel port'],
+    ['location /s/ { cluster_stream_manager sentinel=unix:/tmp/s.sock '
+     . 'master=mymaster; }',
+     qr/"cluster_stream_manager": invalid sentinel "unix:\/tmp\/s.sock"/,
+     'sentinel on a unix socket'],
+    ['location /s/ { cluster_stream_manager sentinel=127.0.0.1:26379 '
+     . 'master=; }',
+     qr/"cluster_stream_manager": invalid master ""/, 'empty master'],
+    ['location /s/ { cluster_stream_manager sentinel=127.0.0.1:26379 '
+     . '"master=my master"; }',
+     qr/"cluster_stream_manager": invalid master "my master"/,
+     'master with a space'],
+    ['location /s/ { cluster_stream_manager '
+     . join(' ', map { "sentinel=127.0.0.1:" . (26379 + $_) } 0 .. 16)
+     . ' master=m; }',
+     qr/"cluster_stream_manager": more than 16 sentinels/, '17 sentinels'],
+
     # the origin's (rtmp) directive, the old spelling, refused in http
     ['location /s/ { cluster_manager redis=127.0.0.1:6379; }',
      $origins_own, 'the old name in a location'],
@@ -102,6 +133,13 @@ my ($code, $out) = $t->nginx_t(conf(
     . 'timeout=250ms; }'));
 is($code, 0, 'config: a good one passes, names resolved at start')
     or diag($out);
+
+($code, $out) = $t->nginx_t(conf(
+    'location /a/ { cluster_stream_manager sentinel=127.0.0.1:26379 '
+    . 'sentinel=localhost master=mymaster; } '
+    . 'location /b/ { cluster_stream_manager sentinel=127.0.0.1:26380 '
+    . 'master=mymaster ttl=1m; }'));
+is($code, 0, 'config: sentinels and a master pass') or diag($out);
 
 ($code, $out) = $t->nginx_t(conf('location /s/ { cluster_stream_manager '
     . 'redis=127.0.0.1:6379 "secret=two words hidden"; }'));

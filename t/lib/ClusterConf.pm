@@ -13,6 +13,7 @@ use warnings;
 use Digest::MD5 qw(md5_hex);
 use Exporter qw(import);
 use HTTP::Tiny;
+use IO::Select;
 use JSON::PP ();
 use Time::HiRes qw(time sleep);
 
@@ -20,7 +21,8 @@ use POSIX qw(_exit);
 use ClusterTest ();
 use RTMP::Client;
 
-our @EXPORT = qw(origin_conf edge_conf cluster_origin_conf wait_video
+our @EXPORT = qw(lease_publishers publishers_status
+    origin_conf edge_conf cluster_origin_conf wait_video
                  wait_keyframe wait_stream_time collect_media monotonic
                  stream_status origin_status origin_connections
                  manager_conf manager_req url_escape
@@ -335,6 +337,66 @@ sub url_escape {
     utf8::encode($s);
     $s =~ s/([^A-Za-z0-9_.~-])/sprintf('%%%02X', ord $1)/ge;
     return $s;
+}
+
+# lease_publishers($t, $port, $tag, $n): a process holding $n publishes of
+# live/$tag0 .. live/$tag<n-1> on an origin, each sending metadata once a
+# second; returns ($pid, $status_file).  publishers_status($file) reads
+# {started, refused, cut}: publishes that started, that were refused, and
+# that the origin closed since.  SIGTERM ends it.
+sub lease_publishers {
+    my ($t, $port, $tag, $n) = @_;
+    my $status = $t->tmp . "/publishers-$tag";
+    my $pid = fork // die "fork: $!";
+    return ($pid, $status) if $pid;
+
+    $SIG{$_} = 'DEFAULT' for qw(INT HUP);
+    $SIG{PIPE} = 'IGNORE';
+    my ($started, $refused, $cut, @c) = (0, 0, 0);
+    my $stop = 0;
+    local $SIG{TERM} = sub { $stop = 1 };
+    my $write = sub {
+        open my $fh, '>', "$status.tmp" or _exit(1);
+        print $fh "started=$started refused=$refused cut=$cut\n";
+        close $fh;
+        rename "$status.tmp", $status;
+    };
+    for my $i (0 .. $n - 1) {
+        my $c = eval {
+            my $c = RTMP::Client->new(port => $port, timeout => 10);
+            $c->connect(app => 'live');
+            $c->create_stream;
+            my $st = $c->publish("$tag$i");
+            $st->{code} eq 'NetStream.Publish.Start' ? $c : undef;
+        };
+        if ($c) { $started++; push @c, $c } else { $refused++ }
+    }
+    $write->();
+    my %gone;
+    until ($stop) {
+        for my $k (0 .. $#c) {
+            next if $gone{$k};
+            my $ok = eval {
+                # what the origin sent is read and dropped; EOF is a cut
+                my $s = $c[$k]->sock;
+                while (IO::Select->new($s)->can_read(0)) {
+                    my $r = sysread $s, my $buf, 65536;
+                    die "eof\n" unless $r;
+                }
+                $c[$k]->send_metadata({ width => 320, height => 240 });
+                1;
+            };
+            unless ($ok) { $gone{$k} = 1; $cut++ }
+        }
+        $write->();
+        sleep 1 unless $stop;    # paces the keep-alive, not a wait
+    }
+    _exit(0);
+}
+
+sub publishers_status {
+    my $text = eval { ClusterTest::_read_file($_[0]) } // '';
+    return { $text =~ /(\w+)=(\d+)/g };
 }
 
 1;

@@ -420,6 +420,40 @@ sub redis_server {
     return $p;
 }
 
+# redis_sentinel($port, master => $port, name => 'mymaster', quorum => 2,
+#                down_after => 1000): a redis-sentinel watching the master
+# on 127.0.0.1, with a configuration file of its own (it rewrites it)
+sub redis_sentinel {
+    my ($self, $port, %o) = @_;
+    require Redis;
+    my $name = $o{name} // 'mymaster';
+    my $conf = "$self->{tmp}/sentinel-$port.conf";
+    open my $fh, '>', $conf or croak "$conf: $!";
+    print $fh "port $port\nbind 127.0.0.1\ndir $self->{tmp}\n"
+        . "sentinel monitor $name 127.0.0.1 $o{master} "
+        . ($o{quorum} // 2) . "\n"
+        . "sentinel down-after-milliseconds $name "
+        . ($o{down_after} // 1000) . "\n"
+        . "sentinel failover-timeout $name 10000\n"
+        . "sentinel parallel-syncs $name 1\n";
+    close $fh;
+    my $p = $self->spawn(['redis-sentinel', $conf], name => 'sentinel');
+    $self->wait_until(sub { Redis->ping($port) }, timeout => 10,
+                      interval => 0.05)
+        or croak "redis-sentinel did not start:\n" . $p->log_text;
+    return $p;
+}
+
+# plan skip_all unless redis-sentinel is installed too
+sub skip_unless_sentinel {
+    my ($self) = @_;
+    $self->skip_unless_redis;
+    my ($path) = grep { -x } map { "$_/redis-sentinel" }
+                 split /:/, $ENV{PATH} // '/usr/bin';
+    Test::More::plan(skip_all => 'redis-sentinel is not installed')
+        unless $path;
+}
+
 # plan skip_all unless redis-server is installed
 sub skip_unless_redis {
     my ($self) = @_;
