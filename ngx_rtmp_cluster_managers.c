@@ -579,6 +579,10 @@ ngx_rtmp_cluster_renewals_add(ngx_rtmp_cluster_lease_t *l)
     ngx_msec_t                    period;
     ngx_rtmp_cluster_renewals_t  *rn;
 
+    if (l->queued) {
+        return;
+    }
+
     rn = l->cacf->renewals;
 
     if (rn == NULL) {

@@ -8,7 +8,8 @@
 # the same token, a publisher that leaves has its lease released and not
 # registered again.  A manager that refuses the batch (405 on the
 # location, as from a plain nginx location in front) is sent single
-# renewals by that worker from then on, logged once.
+# renewals by that worker from then on, logged once.  A worker holding
+# 250 leases sends two batches a tick.
 
 use strict;
 use warnings;
@@ -26,7 +27,7 @@ my $t = ClusterTest->new;
 $t->skip_unless_module;
 $t->skip_unless_redis;
 
-my ($rp, $mh, $op, $oh, $op2, $oh2) = map { $t->port } 1 .. 6;
+my ($rp, $mh, $op, $oh, $op2, $oh2, $op3, $oh3) = map { $t->port } 1 .. 8;
 my $prefix = 'ngx_rtmp_cluster:stream:';
 my $n = 200;
 my $ttl = 6;                    # renewals every 2 s
@@ -39,6 +40,9 @@ my $db = Redis->new(port => $rp, timeout => 10);
 # location in front of an older manager would
 my $m = $t->nginx('manager', manager_conf(http => $mh, locations => <<"END"),
 location /streams/ {
+            cluster_stream_manager redis=127.0.0.1:$rp timeout=8s;
+        }
+        location /big/ {
             cluster_stream_manager redis=127.0.0.1:$rp timeout=1s;
         }
         location = /old/ { return 405; }
@@ -50,7 +54,7 @@ END
 
 my $o = $t->nginx('origin', cluster_origin_conf(port => $op, http => $oh,
     workers => 2, app => "cluster_manager http://127.0.0.1:$mh/streams/; "
-    . "cluster_lease_ttl ${ttl}s; cluster_lookup_timeout 1s;"),
+    . "cluster_lease_ttl ${ttl}s; cluster_lookup_timeout 8s;"),
     ports => [$op, $oh]);
 
 sub access { split /\n/, ClusterTest::_read_file($m->prefix
@@ -132,7 +136,8 @@ ok($o->grep_log(qr/refused to renew the lease of "live\/s7" \(HTTP 404\), (?x)
 is(scalar(grep { m{"POST /streams/live/s7 } } access()), 2,
    'one registration more for it');
 
-### a publisher that leaves: released, not registered again
+### a publisher that leaves while its batch is out: released, and not
+### registered again by the batch's answer
 
 my $solo = synthetic_publisher($op, 'solo', frames => 2000);
 ok($t->wait_until(sub { defined value('solo') }, timeout => 10),
@@ -141,7 +146,18 @@ ok($t->wait_until(sub { defined value('solo') }, timeout => 10),
 my $bs = batches(access());
 ok($t->wait_until(sub { batches(access()) >= $bs + 2 },
                   timeout => 4 * $period), 'renewed with the others');
+# Redis holds every command for 3 s (the manager and the origin wait up
+# to 8; every lease has 4 s left at least): the next tick's batches,
+# solo's among them, wait there
+my $requests = $o->status($oh, '/cluster')->{manager}{requests};
+is($db->command('CLIENT', 'PAUSE', 3000), 'OK', 'Redis paused');
+my $paused = time;
+ok($t->_wait_until(sub {
+        $o->status($oh, '/cluster')->{manager}{requests} >= $requests + 2
+    }, timeout => 2.7), 'both workers\' batches are out')
+    or diag($o->status($oh, '/cluster')->{manager}{requests} - $requests);
 stop_publisher($solo);
+cmp_ok(time - $paused, '<', 3, 'solo left with its batch out');
 ok($t->wait_until(sub { !defined value('solo') }, timeout => 5),
    'its lease is released');
 ok($t->wait_until(sub {
@@ -168,8 +184,16 @@ my $o2 = $t->nginx('origin2', cluster_origin_conf(port => $op2, http => $oh2,
     . "cluster_lease_ttl ${ttl}s; cluster_lookup_timeout 1s;"),
     ports => [$op2, $oh2]);
 
+# and one worker with 250 leases, at the same time
+my $o3 = $t->nginx('origin3', cluster_origin_conf(port => $op3, http => $oh3,
+    workers => 1, app => "cluster_manager http://127.0.0.1:$mh/big/; "
+    . "cluster_lease_ttl ${ttl}s; cluster_lookup_timeout 1s;"),
+    ports => [$op3, $oh3]);
+
 my $k = 10;
+my $big = 250;
 my ($pub2, $status2) = lease_publishers($t, $op2, 'old', $k);
+my ($pub3, $status3) = lease_publishers($t, $op3, 'big', $big);
 ok($t->wait_until(sub { keys_on('old') == $k }, timeout => 30),
    "$k leases through /old/");
 my @old = map { "old$_" } 0 .. $k - 1;
@@ -205,8 +229,32 @@ is(scalar(grep { m{"PUT /old/ HTTP/1\.1" } } access()), scalar @refused,
 is($o2->status($oh2, '/cluster')->{manager}{renew_failures}, 0,
    'no renewal failed');
 
-kill 'TERM', $pub, $pub2;
-waitpid $_, 0 for $pub, $pub2;
+### 250 leases on one worker: two batches a tick
+
+ok($t->wait_until(sub { keys_on('big') == $big }, timeout => 60),
+   "$big leases on one worker") or diag(keys_on('big'));
+sub big { scalar grep { m{"PUT /big/ HTTP/1\.1" 200 } } access() }
+ok($t->wait_until(sub { big() >= 1 }, timeout => 10), 'renewed in batches');
+my $big0 = big();
+$t0 = time;
+$lowest = undef;
+while (time - $t0 < 5 * $period) {
+    my $p = min_pttl(map { "big$_" } 0 .. $big - 1);
+    $lowest = $p if !defined $lowest || $p < $lowest;
+    sleep 0.2;                  # paces the look at Redis, not a wait
+}
+$b = big() - $big0;
+$intervals = (time - $t0) / $period;
+diag(sprintf 'one worker, %d leases: %d batched PUTs in %.1f intervals',
+     $big, $b, $intervals);
+# one batch a tick would make at most int($intervals) + 1
+cmp_ok($b, '>=', 2 * (int($intervals) - 1), 'two batches a tick');
+cmp_ok($b, '<=', 2 * (ceil($intervals) + 1), 'not more');
+is(scalar(grep { m{"PUT /big/live/} } access()), 0, 'no single renewal');
+cmp_ok($lowest // -2, '>', 0, 'every TTL stayed positive');
+
+kill 'TERM', $pub, $pub2, $pub3;
+waitpid $_, 0 for $pub, $pub2, $pub3;
 
 # the leases go with their publishers
 ok($t->wait_until(sub { keys_on('') == 0 }, timeout => 10),
@@ -214,6 +262,7 @@ ok($t->wait_until(sub { keys_on('') == 0 }, timeout => 10),
 
 $o->stop;
 $o2->stop;
+$o3->stop;
 $m->stop;
 $redis->stop;
 
