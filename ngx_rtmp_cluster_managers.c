@@ -30,9 +30,9 @@
  * A lease in a batch is out of the list until its answer, so none is
  * renewed twice a tick; one that ends meanwhile is only taken out of the
  * batch, and its answer is dropped.  A manager that does not know the
- * batch (400, 404, 405, 501 to it: an older build, another
- * implementation) is sent single renewals (PUT on APP/NAME) from then on
- * by this worker.
+ * batch (400, 404, 405, 413, 501 to it, or a 200 without a status per
+ * lease: an older build, another implementation, a proxy in front) is
+ * sent single renewals (PUT on APP/NAME) from then on by this worker.
  *
  * Lookups.  One question to each manager in the configured order until
  * one answers: found (200), not found (404); no manager answering is an
@@ -797,6 +797,7 @@ ngx_rtmp_cluster_batch_answer(ngx_rtmp_cluster_fetch_t *f,
 {
     ngx_rtmp_cluster_batch_t *b = data;
 
+    ngx_int_t                     rc;
     ngx_uint_t                    i, ttl, renewed;
     ngx_rtmp_cluster_lease_t     *l;
     ngx_rtmp_cluster_coworker_t  *m;
@@ -807,38 +808,44 @@ ngx_rtmp_cluster_batch_answer(ngx_rtmp_cluster_fetch_t *f,
     rn = b->rn;
     m = rn->cacf->managers->elts;
 
-    if (r->error == NULL
-        && (r->status == 400 || r->status == 404 || r->status == 405
-            || r->status == 501))
+    /* a status for each lease sent, those ended since included */
+
+    rc = NGX_ERROR;
+
+    if (r->error == NULL && r->status == 200) {
+        rc = ngx_rtmp_cluster_parse_renew_answer(r->body, r->len, b->n, &ttl,
+                                                 status);
+    }
+
+    if (rc != NGX_OK && r->error == NULL
+        && (r->status == 200 || r->status == 400 || r->status == 404
+            || r->status == 405 || r->status == 413 || r->status == 501))
     {
-        /* it answers, but not batches: single renewals there from now */
+        /*
+         * It answers, but not batches (an older build, another
+         * implementation, a proxy in front): single renewals there from
+         * now on.  413: a smaller body limit than ours; 200: an answer
+         * without a status per lease.
+         */
 
         ngx_rtmp_cluster_manager_result(rn->cacf, b->manager, r, NULL);
 
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                       "cluster: stream manager \"%V\" refused a batched "
-                      "renewal (HTTP %l), renewing each lease with a "
+                      "renewal (HTTP %l%s), renewing each lease with a "
                       "request of its own there", &m[b->manager].name,
-                      r->status);
+                      r->status, r->status == 200 ? ", unreadable" : "");
 
         rn->single[b->manager] = 1;
         ngx_rtmp_cluster_batch_single(b);
         return;
     }
 
-    /* a status for each lease sent, those ended since included */
-
-    if (r->error || r->status != 200
-        || ngx_rtmp_cluster_parse_renew_answer(r->body, r->len, b->n, &ttl,
-                                               status)
-           != NGX_OK)
-    {
+    if (rc != NGX_OK) {
         ngx_rtmp_cluster_manager_result(rn->cacf, b->manager, r,
                                         r->error ? r->error
-                                        : r->status != 200
-                                        ? ngx_rtmp_cluster_lease_status(
-                                                                r->status)
-                                        : "malformed batch answer");
+                                        : ngx_rtmp_cluster_lease_status(
+                                                                r->status));
         ngx_rtmp_cluster_batch_failed(b);
         return;
     }
