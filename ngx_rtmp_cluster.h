@@ -392,6 +392,8 @@ typedef struct {
                                                        0: off */
     size_t                          merge_bytes;
     ngx_uint_t                      total_weight;   /* of the origins */
+    void                           *renewals;       /* this worker's, see
+                                                       managers.c */
 } ngx_rtmp_cluster_app_conf_t;
 
 

@@ -6,11 +6,11 @@
  *
  * Leases.  An origin with "cluster_manager" registers each stream
  * published here (POST, with a token of its own, random per publish),
- * renews it at a third of the TTL the manager granted (PUT with the
- * token) from the publisher's worker, and releases it when the publisher
- * leaves (DELETE, the token in the body).  Every request carries the
- * manager's secret (cluster_manager_secret) in an Authorization header,
- * never in the URL.  The registration's first answer goes to the caller
+ * renews it at a third of the TTL the manager granted from the
+ * publisher's worker, and releases it when the publisher leaves (DELETE,
+ * the token in the body).  Every request carries the manager's secret
+ * (cluster_manager_secret) in an Authorization header, never in the
+ * URL.  The registration's first answer goes to the caller
  * (granted, held by another origin, or no manager answered); renewals
  * and retries are this file's own.
  *
@@ -21,6 +21,18 @@
  * ours), and a lease that ends meanwhile is still released with it,
  * retrying while the lease could live.  No lease is left behind that
  * nobody can renew or release.
+ *
+ * Renewals are batched: each worker keeps the leases it holds for an
+ * application in one list with one timer (its "renewals"), and at each
+ * tick, a third of the TTL granted, sends all of them in PUTs on the
+ * manager's location, BATCH_LEASES a request (the tokens in the body);
+ * the answer says for each lease what the single PUT would have said.
+ * A lease in a batch is out of the list until its answer, so none is
+ * renewed twice a tick; one that ends meanwhile is only taken out of the
+ * batch, and its answer is dropped.  A manager that does not know the
+ * batch (400, 404, 405, 413, 501 to it, or a 200 without a status per
+ * lease: an older build, another implementation, a proxy in front) is
+ * sent single renewals (PUT on APP/NAME) from then on by this worker.
  *
  * Lookups.  One question to each manager in the configured order until
  * one answers: found (200), not found (404); no manager answering is an
@@ -40,6 +52,18 @@
 
 #define NGX_RTMP_CLUSTER_TOKEN_LEN     32          /* hex digits we make */
 #define NGX_RTMP_CLUSTER_RETRY         1000
+
+/*
+ * A batched renewal's leases: 200 keep a request small (about 20 KB with
+ * short names) and a manager's Redis script short (lookups on its
+ * connection wait behind it, see docs/manager.md); the manager takes
+ * 1000 and 256 KB at most, BATCH_BYTES keeps long names under that.
+ */
+#define NGX_RTMP_CLUSTER_BATCH_LEASES  200
+#define NGX_RTMP_CLUSTER_BATCH_BYTES   (192 * 1024)
+
+
+typedef struct ngx_rtmp_cluster_batch_s  ngx_rtmp_cluster_batch_t;
 
 
 struct ngx_rtmp_cluster_lease_s {
@@ -63,10 +87,43 @@ struct ngx_rtmp_cluster_lease_s {
     unsigned                        unsure:1;   /* may have been carried
                                                    out, unanswered */
     unsigned                        renewing:1;
+    unsigned                        queued:1;   /* in its renewals' list */
+    ngx_queue_t                     queue;
+    ngx_rtmp_cluster_batch_t       *batch;      /* being renewed in it */
+    ngx_uint_t                      slot;       /* there */
     u_char                          token[NGX_RTMP_CLUSTER_TOKEN_MAX + 1];
     u_char                          holder[NGX_RTMP_CLUSTER_ADDR_LEN];
     u_char                          key_buf[NGX_RTMP_CLUSTER_KEY_LEN];
     u_char                          host_buf[NGX_RTMP_CLUSTER_ADDR_LEN];
+};
+
+
+/* a worker's held leases of an application (cacf->renewals) */
+
+typedef struct {
+    ngx_rtmp_cluster_app_conf_t    *cacf;
+    ngx_queue_t                     held;       /* waiting for the tick */
+    ngx_uint_t                      manager;    /* the last that answered */
+    ngx_event_t                     tick;
+    ngx_connection_t                dummy;
+    u_char                          single[NGX_RTMP_CLUSTER_MAX_COWORKERS];
+                                                /* no batches there */
+} ngx_rtmp_cluster_renewals_t;
+
+
+/* one batched renewal, until it is answered */
+
+struct ngx_rtmp_cluster_batch_s {
+    ngx_rtmp_cluster_renewals_t    *rn;
+    ngx_rtmp_cluster_fetch_t       *fetch;
+    ngx_uint_t                      manager;
+    ngx_uint_t                      tried;      /* managers this round */
+    ngx_uint_t                      n;
+    ngx_uint_t                      left;       /* leases not ended */
+    ngx_msec_t                      ttl;        /* the shortest */
+    ngx_event_t                     timer;      /* retry */
+    ngx_connection_t                dummy;
+    ngx_rtmp_cluster_lease_t       *lease[NGX_RTMP_CLUSTER_BATCH_LEASES];
 };
 
 
@@ -112,6 +169,17 @@ static void ngx_rtmp_cluster_lease_report(ngx_rtmp_cluster_lease_t *l,
     ngx_int_t rc, u_char *addr, in_port_t port);
 static void ngx_rtmp_cluster_lease_posted(ngx_event_t *ev);
 static void ngx_rtmp_cluster_lease_timer(ngx_event_t *ev);
+static void ngx_rtmp_cluster_renewals_add(ngx_rtmp_cluster_lease_t *l);
+static void ngx_rtmp_cluster_renewals_tick(ngx_event_t *ev);
+static void ngx_rtmp_cluster_batch_send(ngx_rtmp_cluster_batch_t *b);
+static void ngx_rtmp_cluster_batch_answer(ngx_rtmp_cluster_fetch_t *f,
+    ngx_rtmp_cluster_fetch_result_t *r, void *data);
+static void ngx_rtmp_cluster_batch_failed(ngx_rtmp_cluster_batch_t *b);
+static void ngx_rtmp_cluster_batch_timer(ngx_event_t *ev);
+static void ngx_rtmp_cluster_batch_single(ngx_rtmp_cluster_batch_t *b);
+static void ngx_rtmp_cluster_batch_free(ngx_rtmp_cluster_batch_t *b);
+static void ngx_rtmp_cluster_lease_lost(ngx_rtmp_cluster_lease_t *l,
+    ngx_uint_t manager, long status);
 static void ngx_rtmp_cluster_release(ngx_rtmp_cluster_lease_t *l);
 static void ngx_rtmp_cluster_release_send(ngx_rtmp_cluster_release_t *rl);
 static void ngx_rtmp_cluster_release_answer(ngx_rtmp_cluster_fetch_t *f,
@@ -321,25 +389,15 @@ ngx_rtmp_cluster_lease_answer(ngx_rtmp_cluster_fetch_t *f,
                           "%Mms", &l->key, &m[l->manager].name, l->ttl);
         }
 
-        ngx_add_timer(&l->timer, ngx_max(l->ttl / 3, 1));
+        /* renewed from now on with the worker's other leases */
+        ngx_rtmp_cluster_renewals_add(l);
 
         ngx_rtmp_cluster_lease_report(l, NGX_OK, NULL, 0);
         return;
     }
 
     if (l->renewing) {
-        /* our lease expired or was taken: register again, same token */
-
-        ngx_log_error(NGX_LOG_ERR, l->log, 0,
-                      "cluster: manager \"%V\" refused to renew the lease of "
-                      "\"%V\" (HTTP %l), registering again",
-                      &m[l->manager].name, &l->key, r->status);
-
-        ngx_rtmp_cluster_manager_count(NGX_RTMP_CLUSTER_RENEW_FAILURES, 1);
-        ngx_rtmp_cluster_manager_count(NGX_RTMP_CLUSTER_LEASES_HELD, -1);
-
-        l->held = 0;
-        ngx_rtmp_cluster_lease_send(l);
+        ngx_rtmp_cluster_lease_lost(l, l->manager, r->status);
         return;
     }
 
@@ -351,6 +409,30 @@ ngx_rtmp_cluster_lease_answer(ngx_rtmp_cluster_fetch_t *f,
 
     ngx_rtmp_cluster_lease_report(l, NGX_DECLINED,
                                   addr[0] ? addr : NULL, port);
+}
+
+
+/* our lease expired or was taken: registered again, with the same token */
+
+static void
+ngx_rtmp_cluster_lease_lost(ngx_rtmp_cluster_lease_t *l, ngx_uint_t manager,
+    long status)
+{
+    ngx_rtmp_cluster_coworker_t  *m;
+
+    m = l->cacf->managers->elts;
+
+    ngx_log_error(NGX_LOG_ERR, l->log, 0,
+                  "cluster: manager \"%V\" refused to renew the lease of "
+                  "\"%V\" (HTTP %l), registering again",
+                  &m[manager].name, &l->key, status);
+
+    ngx_rtmp_cluster_manager_count(NGX_RTMP_CLUSTER_RENEW_FAILURES, 1);
+    ngx_rtmp_cluster_manager_count(NGX_RTMP_CLUSTER_LEASES_HELD, -1);
+
+    l->held = 0;
+    l->manager = manager;
+    ngx_rtmp_cluster_lease_send(l);
 }
 
 
@@ -441,6 +523,8 @@ ngx_rtmp_cluster_lease_timer(ngx_event_t *ev)
 void
 ngx_rtmp_cluster_lease_end(ngx_rtmp_cluster_lease_t *l)
 {
+    ngx_rtmp_cluster_batch_t  *b;
+
     l->handler = NULL;
 
     if (l->answer.posted) {
@@ -461,9 +545,418 @@ ngx_rtmp_cluster_lease_end(ngx_rtmp_cluster_lease_t *l)
         ngx_del_timer(&l->timer);
     }
 
+    if (l->queued) {
+        ngx_queue_remove(&l->queue);
+        l->queued = 0;
+    }
+
+    if (l->batch) {
+        /* its answer, whatever it says, is not for this lease any more */
+        b = l->batch;
+        b->lease[l->slot] = NULL;
+        l->batch = NULL;
+
+        if (--b->left == 0) {
+            ngx_rtmp_cluster_batch_free(b);
+        }
+    }
+
     if (l->held || l->unsure) {
         ngx_rtmp_cluster_release(l);
     }
+}
+
+
+/*
+ * A lease held (registered or renewed) joins its worker's renewals of
+ * the application; the tick comes a third of its TTL from now at the
+ * latest.  Without memory for the list, it is renewed alone.
+ */
+
+static void
+ngx_rtmp_cluster_renewals_add(ngx_rtmp_cluster_lease_t *l)
+{
+    ngx_msec_t                    period;
+    ngx_rtmp_cluster_renewals_t  *rn;
+
+    if (l->queued) {
+        return;
+    }
+
+    rn = l->cacf->renewals;
+
+    if (rn == NULL) {
+        rn = ngx_pcalloc(ngx_cycle->pool,
+                         sizeof(ngx_rtmp_cluster_renewals_t));
+        if (rn == NULL) {
+            ngx_add_timer(&l->timer, ngx_max(l->ttl / 3, 1));
+            return;
+        }
+
+        rn->cacf = l->cacf;
+        ngx_queue_init(&rn->held);
+
+        rn->dummy.fd = (ngx_socket_t) -1;
+        rn->dummy.data = rn;
+
+        rn->tick.data = &rn->dummy;
+        rn->tick.log = ngx_cycle->log;
+        rn->tick.handler = ngx_rtmp_cluster_renewals_tick;
+        rn->tick.cancelable = 1;
+
+        l->cacf->renewals = rn;
+    }
+
+    ngx_queue_insert_tail(&rn->held, &l->queue);
+    l->queued = 1;
+
+    period = ngx_max(l->ttl / 3, 1);
+
+    if (!rn->tick.timer_set
+        || (ngx_msec_int_t) (rn->tick.timer.key - ngx_current_msec - period)
+           > 0)
+    {
+        ngx_add_timer(&rn->tick, period);
+    }
+}
+
+
+/* every lease the worker holds here, in batches */
+
+static void
+ngx_rtmp_cluster_renewals_tick(ngx_event_t *ev)
+{
+    size_t                        size, len;
+    ngx_queue_t                  *q;
+    ngx_rtmp_cluster_batch_t     *b;
+    ngx_rtmp_cluster_lease_t     *l;
+    ngx_rtmp_cluster_renewals_t  *rn;
+
+    rn = ((ngx_connection_t *) ev->data)->data;
+
+    while (!ngx_queue_empty(&rn->held)) {
+
+        b = ngx_calloc(sizeof(ngx_rtmp_cluster_batch_t), ngx_cycle->log);
+        if (b == NULL) {
+            ngx_add_timer(&rn->tick, NGX_RTMP_CLUSTER_RETRY);
+            return;
+        }
+
+        b->rn = rn;
+        b->manager = rn->manager;
+        b->ttl = rn->cacf->lease_ttl;
+
+        b->dummy.fd = (ngx_socket_t) -1;
+        b->dummy.data = b;
+
+        b->timer.data = &b->dummy;
+        b->timer.log = ngx_cycle->log;
+        b->timer.handler = ngx_rtmp_cluster_batch_timer;
+        b->timer.cancelable = 1;
+
+        size = 0;
+
+        while (b->n < NGX_RTMP_CLUSTER_BATCH_LEASES
+               && !ngx_queue_empty(&rn->held))
+        {
+            q = ngx_queue_head(&rn->held);
+            l = ngx_queue_data(q, ngx_rtmp_cluster_lease_t, queue);
+
+            /* its JSON with every byte escaped, at worst */
+            len = 6 * l->key.len + NGX_RTMP_CLUSTER_TOKEN_MAX + 64;
+
+            if (b->n && size + len > NGX_RTMP_CLUSTER_BATCH_BYTES) {
+                break;
+            }
+
+            size += len;
+
+            ngx_queue_remove(q);
+            l->queued = 0;
+
+            l->batch = b;
+            l->slot = b->n;
+            b->lease[b->n++] = l;
+            b->ttl = ngx_min(b->ttl, l->ttl);
+        }
+
+        b->left = b->n;
+
+        ngx_rtmp_cluster_batch_send(b);
+    }
+}
+
+
+/* PUT on the location: {"ttl":N,"leases":[{"app","name","token"},...]} */
+
+static void
+ngx_rtmp_cluster_batch_send(ngx_rtmp_cluster_batch_t *b)
+{
+    u_char                       *p, *json;
+    size_t                        len;
+    ngx_str_t                     url, body, app, name;
+    ngx_uint_t                    i;
+    ngx_rtmp_cluster_lease_t     *l;
+    ngx_rtmp_cluster_coworker_t  *m;
+    ngx_rtmp_cluster_app_conf_t  *cacf;
+    u_char                        buf[NGX_RTMP_CLUSTER_ADDR_LEN
+                                      + NGX_SOCKADDR_STRLEN + 320];
+
+    cacf = b->rn->cacf;
+
+    if (b->rn->single[b->manager]) {
+        ngx_rtmp_cluster_batch_single(b);
+        return;
+    }
+
+    /* a retry: the leases ended since are left out; the answer is for
+     * those sent, in their order */
+
+    for (len = 0, i = 0; i < b->n; i++) {
+        if (b->lease[i]) {
+            b->lease[len] = b->lease[i];
+            b->lease[len]->slot = len;
+            len++;
+        }
+    }
+
+    b->n = len;
+
+    m = cacf->managers->elts;
+    m = &m[b->manager];
+
+    if (m->url.len + 2 > sizeof(buf)) {
+        ngx_rtmp_cluster_batch_failed(b);
+        return;
+    }
+
+    p = ngx_cpymem(buf, m->url.data, m->url.len);
+    *p++ = '/';
+
+    url.data = buf;
+    url.len = p - buf;
+
+    len = sizeof("{\"ttl\":,\"leases\":[]}") - 1 + NGX_INT_T_LEN;
+
+    for (i = 0; i < b->n; i++) {
+        l = b->lease[i];
+
+        len += sizeof("{\"app\":\"\",\"name\":\"\",\"token\":\"\"},") - 1
+               + l->key.len + ngx_escape_json(NULL, l->key.data, l->key.len)
+               + ngx_strlen(l->token);
+    }
+
+    json = ngx_alloc(len, ngx_cycle->log);
+    if (json == NULL) {
+        ngx_rtmp_cluster_batch_failed(b);
+        return;
+    }
+
+    p = ngx_sprintf(json, "{\"ttl\":%M,\"leases\":[", cacf->lease_ttl / 1000);
+
+    for (i = 0; i < b->n; i++) {
+        l = b->lease[i];
+
+        app.data = l->key.data;
+        app.len = l->app_len;
+        name.data = l->key.data + l->app_len + 1;
+        name.len = l->key.len - l->app_len - 1;
+
+        p = ngx_cpymem(p, "{\"app\":\"", sizeof("{\"app\":\"") - 1);
+        p = (u_char *) ngx_escape_json(p, app.data, app.len);
+        p = ngx_cpymem(p, "\",\"name\":\"", sizeof("\",\"name\":\"") - 1);
+        p = (u_char *) ngx_escape_json(p, name.data, name.len);
+        p = ngx_sprintf(p, "\",\"token\":\"%s\"},", l->token);
+    }
+
+    p[-1] = ']';
+    *p++ = '}';
+
+    body.data = json;
+    body.len = p - json;
+
+    ngx_rtmp_cluster_manager_count(NGX_RTMP_CLUSTER_MANAGER_REQUESTS, 1);
+
+    b->fetch = ngx_rtmp_cluster_fetch_start_secret(&url, &m->name,
+                                            &cacf->manager_secret, "PUT",
+                                            &body, cacf->lookup_timeout,
+                                            16 * NGX_RTMP_CLUSTER_BATCH_LEASES
+                                            + 1024,
+                                            ngx_rtmp_cluster_batch_answer, b);
+    ngx_free(json);
+
+    if (b->fetch == NULL) {
+        ngx_rtmp_cluster_batch_failed(b);
+    }
+}
+
+
+static void
+ngx_rtmp_cluster_batch_answer(ngx_rtmp_cluster_fetch_t *f,
+    ngx_rtmp_cluster_fetch_result_t *r, void *data)
+{
+    ngx_rtmp_cluster_batch_t *b = data;
+
+    ngx_int_t                     rc;
+    ngx_uint_t                    i, ttl, renewed;
+    ngx_rtmp_cluster_lease_t     *l;
+    ngx_rtmp_cluster_coworker_t  *m;
+    ngx_rtmp_cluster_renewals_t  *rn;
+    ngx_uint_t                    status[NGX_RTMP_CLUSTER_BATCH_LEASES];
+
+    b->fetch = NULL;
+    rn = b->rn;
+    m = rn->cacf->managers->elts;
+
+    /* a status for each lease sent, those ended since included */
+
+    rc = NGX_ERROR;
+
+    if (r->error == NULL && r->status == 200) {
+        rc = ngx_rtmp_cluster_parse_renew_answer(r->body, r->len, b->n, &ttl,
+                                                 status);
+    }
+
+    if (rc != NGX_OK && r->error == NULL
+        && (r->status == 200 || r->status == 400 || r->status == 404
+            || r->status == 405 || r->status == 413 || r->status == 501))
+    {
+        /*
+         * It answers, but not batches (an older build, another
+         * implementation, a proxy in front): single renewals there from
+         * now on.  413: a smaller body limit than ours; 200: an answer
+         * without a status per lease.
+         */
+
+        ngx_rtmp_cluster_manager_result(rn->cacf, b->manager, r, NULL);
+
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "cluster: stream manager \"%V\" refused a batched "
+                      "renewal (HTTP %l%s), renewing each lease with a "
+                      "request of its own there", &m[b->manager].name,
+                      r->status, r->status == 200 ? ", unreadable" : "");
+
+        rn->single[b->manager] = 1;
+        ngx_rtmp_cluster_batch_single(b);
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_rtmp_cluster_manager_result(rn->cacf, b->manager, r,
+                                        r->error ? r->error
+                                        : ngx_rtmp_cluster_lease_status(
+                                                                r->status));
+        ngx_rtmp_cluster_batch_failed(b);
+        return;
+    }
+
+    ngx_rtmp_cluster_manager_result(rn->cacf, b->manager, r, NULL);
+
+    /* the next tick starts where this one was answered */
+    rn->manager = b->manager;
+
+    renewed = 0;
+
+    for (i = 0; i < b->n; i++) {
+        l = b->lease[i];
+
+        if (l == NULL) {
+            /* ended while asked: released, never registered again */
+            continue;
+        }
+
+        l->batch = NULL;
+
+        if (status[i] == 200) {
+            /* the next renewal at a third of what was granted */
+            l->ttl = ttl ? ttl * 1000 : rn->cacf->lease_ttl;
+            l->manager = b->manager;
+            ngx_rtmp_cluster_renewals_add(l);
+            renewed++;
+            continue;
+        }
+
+        /* 404, 409: as the single renewal's answer */
+        ngx_rtmp_cluster_lease_lost(l, b->manager, (long) status[i]);
+    }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_RTMP, ngx_cycle->log, 0,
+                   "cluster: %ui of %ui leases renewed at manager \"%V\" "
+                   "in one request, %ui ended meanwhile", renewed, b->n,
+                   &m[b->manager].name, b->n - b->left);
+
+    ngx_rtmp_cluster_batch_free(b);
+}
+
+
+/* the next manager, else all again a second later (a third of the TTL) */
+
+static void
+ngx_rtmp_cluster_batch_failed(ngx_rtmp_cluster_batch_t *b)
+{
+    ngx_uint_t  n;
+
+    n = b->rn->cacf->managers->nelts;
+
+    b->manager = (b->manager + 1) % n;
+
+    if (++b->tried < n) {
+        ngx_rtmp_cluster_batch_send(b);
+        return;
+    }
+
+    b->tried = 0;
+
+    ngx_rtmp_cluster_manager_count(NGX_RTMP_CLUSTER_RENEW_FAILURES,
+                                   (ngx_atomic_int_t) b->left);
+
+    ngx_add_timer(&b->timer, ngx_max(ngx_min(NGX_RTMP_CLUSTER_RETRY,
+                                             b->ttl / 3), 1));
+}
+
+
+static void
+ngx_rtmp_cluster_batch_timer(ngx_event_t *ev)
+{
+    ngx_rtmp_cluster_batch_send(((ngx_connection_t *) ev->data)->data);
+}
+
+
+/* a manager that does not take batches: each lease renewed on its own */
+
+static void
+ngx_rtmp_cluster_batch_single(ngx_rtmp_cluster_batch_t *b)
+{
+    ngx_uint_t                 i;
+    ngx_rtmp_cluster_lease_t  *l;
+
+    for (i = 0; i < b->n; i++) {
+        l = b->lease[i];
+
+        if (l) {
+            b->lease[i] = NULL;
+            l->batch = NULL;
+            l->manager = b->manager;
+            ngx_rtmp_cluster_lease_send(l);
+        }
+    }
+
+    ngx_rtmp_cluster_batch_free(b);
+}
+
+
+static void
+ngx_rtmp_cluster_batch_free(ngx_rtmp_cluster_batch_t *b)
+{
+    if (b->fetch) {
+        ngx_rtmp_cluster_fetch_cancel(b->fetch);
+    }
+
+    if (b->timer.timer_set) {
+        ngx_del_timer(&b->timer);
+    }
+
+    ngx_free(b);
 }
 
 

@@ -975,6 +975,76 @@ ngx_rtmp_cluster_parse_lease_ttl(u_char *body, size_t len)
 
 
 /*
+ * A batched renewal's answer, {"code":0,"ttl":N,"leases":[200,404,...]}:
+ * the ttl granted (0: not said) and a status for each of the n leases
+ * asked, each 200, 404 or 409; anything else is NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_rtmp_cluster_parse_renew_answer(u_char *body, size_t len, ngx_uint_t n,
+    ngx_uint_t *ttl, ngx_uint_t *status)
+{
+    size_t      i;
+    yajl_val    root, v;
+    ngx_int_t   rc;
+    long long   code;
+
+    static const char  *ttl_path[] = { "ttl", NULL };
+    static const char  *leases_path[] = { "leases", NULL };
+
+    *ttl = 0;
+
+    root = ngx_rtmp_cluster_json_parse(body, len);
+
+    if (root == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    if (!YAJL_IS_OBJECT(root)) {
+        goto done;
+    }
+
+    v = yajl_tree_get(root, ttl_path, yajl_t_number);
+
+    if (v && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) >= 1
+        && YAJL_GET_INTEGER(v) <= NGX_RTMP_CLUSTER_TTL_MAX)
+    {
+        *ttl = (ngx_uint_t) YAJL_GET_INTEGER(v);
+    }
+
+    v = yajl_tree_get(root, leases_path, yajl_t_array);
+
+    if (v == NULL || v->u.array.len != n) {
+        goto done;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (!YAJL_IS_INTEGER(v->u.array.values[i])) {
+            goto done;
+        }
+
+        code = YAJL_GET_INTEGER(v->u.array.values[i]);
+
+        if (code != 200 && code != 404 && code != 409) {
+            goto done;
+        }
+
+        status[i] = (ngx_uint_t) code;
+    }
+
+    rc = NGX_OK;
+
+done:
+
+    yajl_tree_free(root);
+
+    return rc;
+}
+
+
+/*
  * A JSON document from a peer, or NULL: no NUL inside (yajl reads a C
  * string) and no nesting deeper than any answer of ours needs (yajl
  * frees a tree recursively).

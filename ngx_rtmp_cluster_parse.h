@@ -92,6 +92,8 @@ ngx_int_t ngx_rtmp_cluster_parse_lease(u_char *body, size_t len,
     u_char *addr, size_t addr_size, in_port_t *port, u_char *token,
     size_t token_size);
 ngx_uint_t ngx_rtmp_cluster_parse_lease_ttl(u_char *body, size_t len);
+ngx_int_t ngx_rtmp_cluster_parse_renew_answer(u_char *body, size_t len,
+    ngx_uint_t n, ngx_uint_t *ttl, ngx_uint_t *status);
 
 /* JSON: writing, strings as valid UTF-8 whatever the bytes */
 ngx_int_t ngx_rtmp_cluster_utf8_valid(u_char *p, size_t len);

@@ -48,9 +48,11 @@ for my $o ([$op1, $oh1], [$op2, $oh2]) {
 }
 
 sub keys_on { scalar @{$db->command('KEYS', "${prefix}live/*")} }
+# the batched renewals answered (one a worker holding leases a third of
+# the TTL)
 sub puts {
     my ($m) = @_;
-    scalar grep { m{"PUT /streams/live/} }
+    scalar grep { m{"PUT /streams/ HTTP/1\.1" 200 } }
         split /\n/, ClusterTest::_read_file($m->prefix . '/logs/access.log');
 }
 
@@ -71,7 +73,7 @@ my %before = map {
 } map { my $tag = $_; map { "$tag$_" } 0 .. $per_origin - 1 } 'a', 'b';
 
 # positive control: the first manager renews, the second is not asked
-ok($t->wait_until(sub { puts($managers[0]) >= 2 * $per_origin },
+ok($t->wait_until(sub { puts($managers[0]) >= 4 },
                   timeout => 30), 'renewals go to the first manager');
 is(puts($managers[1]), 0, 'the second is not asked while the first answers');
 
@@ -80,15 +82,16 @@ is(puts($managers[1]), 0, 'the second is not asked while the first answers');
 $managers[0]->kill9;
 my $killed = time;
 
-ok($t->wait_until(sub { puts($managers[1]) >= 2 * $per_origin },
+ok($t->wait_until(sub { puts($managers[1]) >= 2 },
                   timeout => 30), 'renewals go to the second manager');
 diag(sprintf 'every lease renewed through the second manager %.2f s after '
      . 'the kill', time - $killed);
 
 # two full TTLs after the kill: a lease not renewed would have lapsed
 my $puts = puts($managers[1]);
-ok($t->wait_until(sub { puts($managers[1]) >= $puts + 4 * $per_origin },
-                  timeout => 30), 'renewals go on');
+ok($t->wait_until(sub {
+        time - $killed >= 2 * $ttl && puts($managers[1]) >= $puts + 4
+    }, timeout => 30), 'renewals go on');
 
 my (@lost, @changed);
 for my $k (sort keys %before) {
