@@ -48,6 +48,8 @@
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_TTL        10      /* seconds */
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_MAX_TTL    300
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_SENTINELS  16
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_SUB_MIN    250     /* ms, backoff */
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_SUB_MAX    8000
 
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_LIST       0
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_LOOKUP     1
@@ -94,9 +96,19 @@ typedef struct {
     ngx_msec_t                                 ready_at;
     redisAsyncContext                         *ac;
     ngx_event_t                                timer;  /* connect, retry */
+    ngx_str_t                                  password;  /* "": none */
+    ngx_str_t                                  sentinel_password;
+
+    /* the +switch-master subscription: one sentinel, the next on failure */
+    redisAsyncContext                         *pac;
+    ngx_uint_t                                 psentinel;
+    ngx_msec_t                                 pbackoff;
+    ngx_event_t                                ptimer;  /* connect, retry */
+
     unsigned                                   ready:1;
     unsigned                                   down:1;
     unsigned                                   known:1;
+    unsigned                                   subscribed:1;
     char                                       ip[NGX_SOCKADDR_STRLEN + 1];
 } ngx_http_rtmp_cluster_manager_redis_t;
 
@@ -172,11 +184,18 @@ static char *ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_rtmp_cluster_manager_misplaced(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_rtmp_cluster_manager_password(ngx_conf_t *cf,
+    ngx_str_t *value, size_t skip, ngx_str_t *password);
 static ngx_http_rtmp_cluster_manager_redis_t *
-    ngx_http_rtmp_cluster_manager_add_redis(ngx_conf_t *cf, ngx_url_t *u);
+    ngx_http_rtmp_cluster_manager_add_redis(ngx_conf_t *cf, ngx_url_t *u,
+    ngx_str_t *password);
 static ngx_http_rtmp_cluster_manager_redis_t *
     ngx_http_rtmp_cluster_manager_add_master(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_array_t *sentinels);
+    ngx_array_t *sentinels, ngx_str_t *password,
+    ngx_str_t *sentinel_password);
+static ngx_int_t ngx_http_rtmp_cluster_manager_same(ngx_conf_t *cf,
+    ngx_http_rtmp_cluster_manager_redis_t *rd, ngx_str_t *password,
+    ngx_str_t *sentinel_password);
 static ngx_int_t ngx_http_rtmp_cluster_manager_init_process(
     ngx_cycle_t *cycle);
 static void ngx_http_rtmp_cluster_manager_exit_process(ngx_cycle_t *cycle);
@@ -186,8 +205,27 @@ static void ngx_http_rtmp_cluster_manager_connect(
 static redisAsyncContext *ngx_http_rtmp_cluster_manager_open(
     ngx_http_rtmp_cluster_manager_redis_t *rd, const char *ip, int port,
     u_char *err, size_t len);
+static void ngx_http_rtmp_cluster_manager_auth_sent(redisAsyncContext *ac,
+    void *reply, void *data);
+static void ngx_http_rtmp_cluster_manager_sentinel_auth(
+    redisAsyncContext *ac, void *reply, void *data);
 static void ngx_http_rtmp_cluster_manager_ask(
     ngx_http_rtmp_cluster_manager_redis_t *rd);
+static void ngx_http_rtmp_cluster_manager_subscribe(
+    ngx_http_rtmp_cluster_manager_redis_t *rd);
+static void ngx_http_rtmp_cluster_manager_sub_auth(redisAsyncContext *ac,
+    void *reply, void *data);
+static void ngx_http_rtmp_cluster_manager_sub_message(redisAsyncContext *ac,
+    void *reply, void *data);
+static void ngx_http_rtmp_cluster_manager_switch(
+    ngx_http_rtmp_cluster_manager_redis_t *rd, redisReply *msg);
+static void ngx_http_rtmp_cluster_manager_sub_fail(
+    ngx_http_rtmp_cluster_manager_redis_t *rd, const char *err);
+static void ngx_http_rtmp_cluster_manager_sub_retry(ngx_event_t *ev);
+static void ngx_http_rtmp_cluster_manager_sub_connected(
+    const redisAsyncContext *ac, int status);
+static void ngx_http_rtmp_cluster_manager_sub_disconnected(
+    const redisAsyncContext *ac, int status);
 static void ngx_http_rtmp_cluster_manager_master(redisAsyncContext *ac,
     void *reply, void *data);
 static void ngx_http_rtmp_cluster_manager_next_sentinel(
@@ -482,9 +520,11 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_rtmp_cluster_manager_loc_conf_t *mlcf = conf;
 
+    char                                      *rv;
     size_t                                     len;
     ngx_int_t                                  n;
-    ngx_str_t                                 *value, s, master;
+    ngx_str_t                                 *value, s, master, password;
+    ngx_str_t                                  sentinel_password;
     ngx_url_t                                  u, su;
     ngx_uint_t                                 i;
     ngx_array_t                                sentinels;
@@ -498,6 +538,8 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
     ngx_memzero(&u, sizeof(ngx_url_t));
     ngx_str_null(&master);
+    ngx_str_null(&password);
+    ngx_str_null(&sentinel_password);
 
     if (ngx_array_init(&sentinels, cf->temp_pool, 3,
                        sizeof(ngx_http_rtmp_cluster_manager_sentinel_t))
@@ -561,6 +603,26 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                    "\"cluster_stream_manager\": invalid "
                                    "master \"%V\"", &master);
                 return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
+            rv = ngx_http_rtmp_cluster_manager_password(cf, &value[i], 9,
+                                                        &password);
+            if (rv != NGX_CONF_OK) {
+                return rv;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "sentinel_password=", 18) == 0) {
+            rv = ngx_http_rtmp_cluster_manager_password(cf, &value[i], 18,
+                                                        &sentinel_password);
+            if (rv != NGX_CONF_OK) {
+                return rv;
             }
 
             continue;
@@ -661,6 +723,13 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (sentinel_password.len && sentinels.nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_stream_manager\": "
+                           "\"sentinel_password\" needs \"sentinel\"");
+        return NGX_CONF_ERROR;
+    }
+
     if (u.url.len == 0 && (sentinels.nelts == 0 || master.len == 0)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"cluster_stream_manager\": "
@@ -725,11 +794,13 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     if (u.url.len) {
-        mlcf->redis = ngx_http_rtmp_cluster_manager_add_redis(cf, &u);
+        mlcf->redis = ngx_http_rtmp_cluster_manager_add_redis(cf, &u,
+                                                              &password);
 
     } else {
         mlcf->redis = ngx_http_rtmp_cluster_manager_add_master(cf, &master,
-                                                               &sentinels);
+                                                     &sentinels, &password,
+                                                     &sentinel_password);
     }
 
     if (mlcf->redis == NULL) {
@@ -761,11 +832,73 @@ ngx_http_rtmp_cluster_manager_misplaced(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/*
+ * password= and sentinel_password=: sent with AUTH, never logged (not
+ * even in a configuration error).
+ */
+
+static char *
+ngx_http_rtmp_cluster_manager_password(ngx_conf_t *cf, ngx_str_t *value,
+    size_t skip, ngx_str_t *password)
+{
+    ngx_str_t  s;
+
+    s.data = value->data + skip;
+    s.len = value->len - skip;
+
+    if (password->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_stream_manager\": duplicate \"%*s\" "
+                           "parameter", skip - 1, value->data);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_rtmp_cluster_secret_valid(s.data, s.len) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_stream_manager\": invalid \"%*s\", "
+                           "expected 1 to 256 printable ASCII characters "
+                           "without spaces", skip - 1, value->data);
+        return NGX_CONF_ERROR;
+    }
+
+    *password = s;
+
+    return NGX_CONF_OK;
+}
+
+
+/* a record shared by several locations: they must agree on passwords */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_same(ngx_conf_t *cf,
+    ngx_http_rtmp_cluster_manager_redis_t *rd, ngx_str_t *password,
+    ngx_str_t *sentinel_password)
+{
+    if (rd->password.len != password->len
+        || ngx_strncmp(rd->password.data, password->data, password->len) != 0
+        || rd->sentinel_password.len != sentinel_password->len
+        || ngx_strncmp(rd->sentinel_password.data, sentinel_password->data,
+                       sentinel_password->len)
+           != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_stream_manager\": redis \"%V\" is "
+                           "named with other passwords in another location",
+                           &rd->name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /* one record per address, shared by the locations that name it */
 
 static ngx_http_rtmp_cluster_manager_redis_t *
-ngx_http_rtmp_cluster_manager_add_redis(ngx_conf_t *cf, ngx_url_t *u)
+ngx_http_rtmp_cluster_manager_add_redis(ngx_conf_t *cf, ngx_url_t *u,
+    ngx_str_t *password)
 {
+    ngx_str_t                                   none;
     size_t                                      len;
     ngx_uint_t                                  i;
     ngx_http_rtmp_cluster_manager_redis_t     **rdp, *rd;
@@ -783,6 +916,15 @@ ngx_http_rtmp_cluster_manager_add_redis(ngx_conf_t *cf, ngx_url_t *u)
                              u->addrs[0].sockaddr, u->addrs[0].socklen, 1)
             == NGX_OK)
         {
+            ngx_str_null(&none);
+
+            if (ngx_http_rtmp_cluster_manager_same(cf, rdp[i], password,
+                                                   &none)
+                != NGX_OK)
+            {
+                return NULL;
+            }
+
             return rdp[i];
         }
     }
@@ -798,6 +940,7 @@ ngx_http_rtmp_cluster_manager_add_redis(ngx_conf_t *cf, ngx_url_t *u)
         return NULL;
     }
 
+    rd->password = *password;
     rd->sockaddr = u->addrs[0].sockaddr;
     rd->socklen = u->addrs[0].socklen;
     rd->port = ngx_inet_get_port(rd->sockaddr);
@@ -836,7 +979,8 @@ ngx_http_rtmp_cluster_manager_add_redis(ngx_conf_t *cf, ngx_url_t *u)
 
 static ngx_http_rtmp_cluster_manager_redis_t *
 ngx_http_rtmp_cluster_manager_add_master(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_array_t *sentinels)
+    ngx_array_t *sentinels, ngx_str_t *password,
+    ngx_str_t *sentinel_password)
 {
     ngx_uint_t                                  i;
     ngx_http_rtmp_cluster_manager_redis_t     **rdp, *rd;
@@ -852,6 +996,13 @@ ngx_http_rtmp_cluster_manager_add_master(ngx_conf_t *cf, ngx_str_t *name,
             && rdp[i]->name.len == name->len
             && ngx_strncmp(rdp[i]->name.data, name->data, name->len) == 0)
         {
+            if (ngx_http_rtmp_cluster_manager_same(cf, rdp[i], password,
+                                                   sentinel_password)
+                != NGX_OK)
+            {
+                return NULL;
+            }
+
             return rdp[i];
         }
     }
@@ -862,6 +1013,8 @@ ngx_http_rtmp_cluster_manager_add_master(ngx_conf_t *cf, ngx_str_t *name,
     }
 
     rd->name = *name;
+    rd->password = *password;
+    rd->sentinel_password = *sentinel_password;
     rd->nsentinels = sentinels->nelts;
     rd->sentinels = ngx_pnalloc(cf->pool, sentinels->nelts
                         * sizeof(ngx_http_rtmp_cluster_manager_sentinel_t));
@@ -907,6 +1060,18 @@ ngx_http_rtmp_cluster_manager_init_process(ngx_cycle_t *cycle)
                                      cycle->log);
 
         ngx_http_rtmp_cluster_manager_connect(rdp[i]);
+
+        if (rdp[i]->sentinels) {
+            ngx_rtmp_cluster_event_timer(&rdp[i]->ptimer,
+                                     ngx_http_rtmp_cluster_manager_sub_retry,
+                                     cycle->log);
+
+            /* the workers spread over the sentinels */
+            rdp[i]->psentinel = ngx_worker;
+            rdp[i]->pbackoff = NGX_HTTP_RTMP_CLUSTER_MANAGER_SUB_MIN;
+
+            ngx_http_rtmp_cluster_manager_subscribe(rdp[i]);
+        }
     }
 
     return NGX_OK;
@@ -946,6 +1111,16 @@ ngx_http_rtmp_cluster_manager_exit_process(ngx_cycle_t *cycle)
             rdp[i]->sac = NULL;
             redisAsyncFree(ac);
         }
+
+        if (rdp[i]->ptimer.timer_set) {
+            ngx_del_timer(&rdp[i]->ptimer);
+        }
+
+        if (rdp[i]->pac) {
+            ac = rdp[i]->pac;
+            rdp[i]->pac = NULL;
+            redisAsyncFree(ac);
+        }
     }
 }
 
@@ -976,6 +1151,17 @@ ngx_http_rtmp_cluster_manager_connect(
 
     rd->ac = ac;
     rd->ready = 0;
+
+    /* AUTH before anything else: hiredis sends the queue once connected */
+
+    if (rd->password.len
+        && redisAsyncCommand(ac, ngx_http_rtmp_cluster_manager_auth_sent, rd,
+                             "AUTH %b", rd->password.data, rd->password.len)
+           != REDIS_OK)
+    {
+        ngx_http_rtmp_cluster_manager_fail(rd, "cannot send AUTH");
+        return;
+    }
 
     /* the first write event tells the connect's outcome */
     (void) redisAsyncSetConnectCallback(ac,
@@ -1057,6 +1243,17 @@ ngx_http_rtmp_cluster_manager_ask(ngx_http_rtmp_cluster_manager_redis_t *rd)
                                             sizeof(err));
     if (ac == NULL) {
         ngx_http_rtmp_cluster_manager_next_sentinel(rd, (char *) err);
+        return;
+    }
+
+    if (rd->sentinel_password.len
+        && redisAsyncCommand(ac, ngx_http_rtmp_cluster_manager_sentinel_auth,
+                             rd, "AUTH %b", rd->sentinel_password.data,
+                             rd->sentinel_password.len)
+           != REDIS_OK)
+    {
+        redisAsyncFree(ac);
+        ngx_http_rtmp_cluster_manager_next_sentinel(rd, "cannot send AUTH");
         return;
     }
 
@@ -1176,6 +1373,414 @@ ngx_http_rtmp_cluster_manager_master(redisAsyncContext *ac, void *reply,
     rd->known = 1;
 
     ngx_http_rtmp_cluster_manager_connect(rd);
+}
+
+
+/*
+ * AUTH's answer on the master's connection.  A refused password is a
+ * failure as any other (logged once, retried every second); the reply is
+ * Redis's text, which never repeats the password.
+ */
+
+static void
+ngx_http_rtmp_cluster_manager_auth_sent(redisAsyncContext *ac, void *reply,
+    void *data)
+{
+    ngx_http_rtmp_cluster_manager_redis_t *rd = data;
+
+    redisReply  *rr;
+    u_char      *p, err[160];
+
+    rr = reply;
+
+    if (rr == NULL || rd->ac != ac || rr->type != REDIS_REPLY_ERROR) {
+        return;
+    }
+
+    p = ngx_cpymem(err, "AUTH refused: ", 14);
+    ngx_cpystrn(p, (u_char *) rr->str,
+                ngx_min((size_t) (err + sizeof(err) - p), rr->len + 1));
+
+    ngx_http_rtmp_cluster_manager_fail(rd, (char *) err);
+}
+
+
+/* AUTH's answer on a sentinel's connection: the question that follows
+ * fails too (NOAUTH) and the next sentinel is asked */
+
+static void
+ngx_http_rtmp_cluster_manager_sentinel_auth(redisAsyncContext *ac,
+    void *reply, void *data)
+{
+    ngx_http_rtmp_cluster_manager_redis_t *rd = data;
+
+    ngx_uint_t                                 level;
+    redisReply                                *rr;
+    ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
+
+    rr = reply;
+
+    if (rr == NULL || rd->sac != ac || rr->type != REDIS_REPLY_ERROR) {
+        return;
+    }
+
+    sn = &rd->sentinels[rd->sentinel % rd->nsentinels];
+    level = rd->down ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+    ngx_log_error(level, ngx_cycle->log, 0,
+                  "cluster: sentinel %V refused the sentinel_password: %*s",
+                  &sn->name, rr->len, rr->str);
+}
+
+
+/*
+ * The +switch-master subscription: each worker listens to one sentinel
+ * and moves to the announced master at once, without waiting for a
+ * write to fail on the old one (a manual failover leaves it up, a master
+ * that takes writes for seconds before the sentinels demote it).
+ */
+
+static void
+ngx_http_rtmp_cluster_manager_subscribe(
+    ngx_http_rtmp_cluster_manager_redis_t *rd)
+{
+    redisAsyncContext                         *ac;
+    ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
+    u_char                                     err[128];
+
+    if (rd->pac || ngx_http_rtmp_cluster_manager_exiting || ngx_exiting
+        || ngx_terminate)
+    {
+        return;
+    }
+
+    sn = &rd->sentinels[rd->psentinel % rd->nsentinels];
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "cluster: subscribing to +switch-master at sentinel %V "
+                   "for \"%V\"", &sn->name, &rd->name);
+
+    ac = ngx_http_rtmp_cluster_manager_open(rd, sn->ip, sn->port, err,
+                                            sizeof(err));
+    if (ac == NULL) {
+        ngx_http_rtmp_cluster_manager_sub_fail(rd, (char *) err);
+        return;
+    }
+
+    if ((rd->sentinel_password.len
+         && redisAsyncCommand(ac, ngx_http_rtmp_cluster_manager_sub_auth, rd,
+                              "AUTH %b", rd->sentinel_password.data,
+                              rd->sentinel_password.len)
+            != REDIS_OK)
+        || redisAsyncCommand(ac, ngx_http_rtmp_cluster_manager_sub_message,
+                             rd, "SUBSCRIBE +switch-master")
+           != REDIS_OK)
+    {
+        redisAsyncFree(ac);
+        ngx_http_rtmp_cluster_manager_sub_fail(rd, "cannot send SUBSCRIBE");
+        return;
+    }
+
+    (void) redisAsyncSetConnectCallback(ac,
+                               ngx_http_rtmp_cluster_manager_sub_connected);
+    (void) redisAsyncSetDisconnectCallback(ac,
+                               ngx_http_rtmp_cluster_manager_sub_disconnected);
+
+    rd->pac = ac;
+    rd->subscribed = 0;
+
+    /* until SUBSCRIBE is confirmed */
+    ngx_add_timer(&rd->ptimer, rd->connect_timeout);
+}
+
+
+static void
+ngx_http_rtmp_cluster_manager_sub_auth(redisAsyncContext *ac, void *reply,
+    void *data)
+{
+    ngx_http_rtmp_cluster_manager_redis_t *rd = data;
+
+    redisReply  *rr;
+    u_char      *p, err[160];
+
+    rr = reply;
+
+    if (rr == NULL || rd->pac != ac || rr->type != REDIS_REPLY_ERROR) {
+        return;
+    }
+
+    p = ngx_cpymem(err, "AUTH refused: ", 14);
+    ngx_cpystrn(p, (u_char *) rr->str,
+                ngx_min((size_t) (err + sizeof(err) - p), rr->len + 1));
+
+    ngx_http_rtmp_cluster_manager_sub_fail(rd, (char *) err);
+}
+
+
+/* ["subscribe", channel, n], then ["message", channel, text] */
+
+static void
+ngx_http_rtmp_cluster_manager_sub_message(redisAsyncContext *ac, void *reply,
+    void *data)
+{
+    ngx_http_rtmp_cluster_manager_redis_t *rd = data;
+
+    redisReply                                *rr;
+    ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
+
+    rr = reply;
+
+    if (rr == NULL || rd->pac != ac) {
+        /* the connection went: the disconnect callback tells */
+        return;
+    }
+
+    sn = &rd->sentinels[rd->psentinel % rd->nsentinels];
+
+    if (rr->type != REDIS_REPLY_ARRAY || rr->elements != 3
+        || rr->element[0]->type != REDIS_REPLY_STRING)
+    {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "cluster: sentinel %V sent something else than a "
+                      "+switch-master message, ignored", &sn->name);
+        return;
+    }
+
+    if (rr->element[0]->len == 9
+        && ngx_strncmp(rr->element[0]->str, "subscribe", 9) == 0)
+    {
+        if (rd->ptimer.timer_set) {
+            ngx_del_timer(&rd->ptimer);
+        }
+
+        rd->subscribed = 1;
+        rd->pbackoff = NGX_HTTP_RTMP_CLUSTER_MANAGER_SUB_MIN;
+
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "cluster: listening to +switch-master at sentinel %V "
+                      "for \"%V\"", &sn->name, &rd->name);
+        return;
+    }
+
+    if (rr->element[0]->len != 7
+        || ngx_strncmp(rr->element[0]->str, "message", 7) != 0
+        || rr->element[2]->type != REDIS_REPLY_STRING)
+    {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "cluster: sentinel %V sent something else than a "
+                      "+switch-master message, ignored", &sn->name);
+        return;
+    }
+
+    ngx_http_rtmp_cluster_manager_switch(rd, rr->element[2]);
+}
+
+
+/* "NAME OLD-IP OLD-PORT NEW-IP NEW-PORT": ours moves to the new address */
+
+static void
+ngx_http_rtmp_cluster_manager_switch(ngx_http_rtmp_cluster_manager_redis_t *rd,
+    redisReply *msg)
+{
+    u_char                                    *p, *last, *f[5];
+    size_t                                     len[5];
+    ngx_int_t                                  port;
+    ngx_uint_t                                 n;
+    redisAsyncContext                         *ac;
+    struct in6_addr                            a6;
+    ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
+    char                                       ip[NGX_SOCKADDR_STRLEN + 1];
+
+    sn = &rd->sentinels[rd->psentinel % rd->nsentinels];
+
+    p = (u_char *) msg->str;
+    last = p + msg->len;
+
+    for (n = 0; n < 5 && p < last; n++) {
+        f[n] = p;
+
+        while (p < last && *p != ' ') {
+            p++;
+        }
+
+        len[n] = p - f[n];
+
+        if (p < last) {
+            p++;
+        }
+    }
+
+    port = NGX_ERROR;
+
+    if (n == 5 && p == last && len[3] > 0 && len[3] < sizeof(ip)) {
+        ngx_memcpy(ip, f[3], len[3]);
+        ip[len[3]] = '\0';
+
+        if (inet_pton(AF_INET, ip, &a6) == 1
+            || inet_pton(AF_INET6, ip, &a6) == 1)
+        {
+            port = ngx_atoi(f[4], len[4]);
+        }
+    }
+
+    if (port < 1 || port > 65535) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "cluster: sentinel %V sent a malformed +switch-master "
+                      "message, ignored", &sn->name);
+        return;
+    }
+
+    if (len[0] != rd->name.len
+        || ngx_strncmp(f[0], rd->name.data, len[0]) != 0)
+    {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "cluster: +switch-master of another master from "
+                       "sentinel %V, ignored", &sn->name);
+        return;
+    }
+
+    if (rd->known && rd->port == port && ngx_strcmp(rd->ip, ip) == 0
+        && (rd->ac || rd->sac))
+    {
+        /* already there: another sentinel's news, or ours was first */
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "cluster: sentinel %V announces +switch-master: "
+                  "\"%V\" is now %s port %i, switching",
+                  &sn->name, &rd->name, ip, port);
+
+    if (rd->timer.timer_set) {
+        ngx_del_timer(&rd->timer);
+    }
+
+    if (rd->sac) {
+        ac = rd->sac;
+        rd->sac = NULL;
+        redisAsyncFree(ac);
+    }
+
+    /* commands in flight on the old master are answered 503 */
+
+    if (rd->ac) {
+        ngx_http_rtmp_cluster_manager_close(rd);
+    }
+
+    ngx_memcpy(rd->ip, ip, len[3] + 1);
+    rd->port = (int) port;
+    rd->known = 1;
+    rd->tried = 0;
+
+    /* PING and ROLE before use, as any master a sentinel names */
+    ngx_http_rtmp_cluster_manager_connect(rd);
+}
+
+
+/* the next sentinel, after a backoff that doubles up to 8 s */
+
+static void
+ngx_http_rtmp_cluster_manager_sub_fail(
+    ngx_http_rtmp_cluster_manager_redis_t *rd, const char *err)
+{
+    ngx_uint_t                                 level;
+    redisAsyncContext                         *ac;
+    ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
+
+    sn = &rd->sentinels[rd->psentinel % rd->nsentinels];
+
+    /* an error when a working subscription is lost, else a note */
+    level = rd->subscribed ? NGX_LOG_ERR : NGX_LOG_INFO;
+
+    ngx_log_error(level, ngx_cycle->log, 0,
+                  "cluster: no +switch-master subscription at sentinel %V "
+                  "for \"%V\": %s, next sentinel in %Mms",
+                  &sn->name, &rd->name, err, rd->pbackoff);
+
+    rd->subscribed = 0;
+
+    if (rd->ptimer.timer_set) {
+        ngx_del_timer(&rd->ptimer);
+    }
+
+    if (rd->pac) {
+        ac = rd->pac;
+        rd->pac = NULL;
+        redisAsyncFree(ac);
+    }
+
+    rd->psentinel++;
+
+    if (ngx_http_rtmp_cluster_manager_exiting || ngx_exiting
+        || ngx_terminate)
+    {
+        return;
+    }
+
+    ngx_add_timer(&rd->ptimer, rd->pbackoff);
+
+    rd->pbackoff = ngx_min(rd->pbackoff * 2,
+                           NGX_HTTP_RTMP_CLUSTER_MANAGER_SUB_MAX);
+}
+
+
+/* the subscription's connect timeout, else its reconnect */
+
+static void
+ngx_http_rtmp_cluster_manager_sub_retry(ngx_event_t *ev)
+{
+    ngx_http_rtmp_cluster_manager_redis_t  *rd;
+
+    rd = (ngx_http_rtmp_cluster_manager_redis_t *)
+             ((u_char *) ev
+              - offsetof(ngx_http_rtmp_cluster_manager_redis_t, ptimer));
+
+    if (rd->pac) {
+        ngx_http_rtmp_cluster_manager_sub_fail(rd, "timed out");
+        return;
+    }
+
+    ngx_http_rtmp_cluster_manager_subscribe(rd);
+}
+
+
+static void
+ngx_http_rtmp_cluster_manager_sub_connected(const redisAsyncContext *ac,
+    int status)
+{
+    ngx_http_rtmp_cluster_manager_redis_t  *rd;
+
+    rd = ac->data;
+
+    if (rd->pac != ac || status == REDIS_OK) {
+        return;
+    }
+
+    /* hiredis frees the context when this returns */
+    rd->pac = NULL;
+
+    ngx_http_rtmp_cluster_manager_sub_fail(rd, ac->c.errstr[0]
+                                               ? ac->c.errstr
+                                               : "cannot connect");
+}
+
+
+static void
+ngx_http_rtmp_cluster_manager_sub_disconnected(const redisAsyncContext *ac,
+    int status)
+{
+    ngx_http_rtmp_cluster_manager_redis_t  *rd;
+
+    rd = ac->data;
+
+    if (rd->pac != ac) {
+        return;
+    }
+
+    rd->pac = NULL;
+
+    ngx_http_rtmp_cluster_manager_sub_fail(rd, ac->c.err ? ac->c.errstr
+                                                         : "connection closed");
 }
 
 
