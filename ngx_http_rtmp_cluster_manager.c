@@ -65,6 +65,13 @@
  */
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH_MAX  (256 * 1024)
 
+/*
+ * A batch runs as scripts of at most this many leases, one after the
+ * other: Redis runs a script whole, so a lookup sent meanwhile (on this
+ * connection or any other) waits for one script, not for the batch.
+ */
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_CHUNK      100
+
 
 /* a sentinel, asked for the master's address */
 
@@ -166,8 +173,11 @@ struct ngx_http_rtmp_cluster_manager_ctx_s {
     ngx_str_t                                  name;
     ngx_str_t                                  coworker;
 
-    /* a batched renewal's leases */
+    /* a batched renewal's leases, the statuses of those already run */
     ngx_array_t                               *items;
+    ngx_uint_t                                 done;
+    ngx_uint_t                                 sent;
+    ngx_int_t                                 *codes;
 
     /* the list: SCAN's cursor, the keys of the MGET in flight */
     ngx_str_t                                  cursor;
@@ -3302,7 +3312,7 @@ ngx_http_rtmp_cluster_manager_parse_batch(ngx_http_request_t *r,
 }
 
 
-/* one script for the whole batch: Redis runs it atomically */
+/* the next script of the batch: its next CHUNK leases */
 
 static ngx_int_t
 ngx_http_rtmp_cluster_manager_start_batch(
@@ -3318,14 +3328,25 @@ ngx_http_rtmp_cluster_manager_start_batch(
 
     r = ctx->request;
 
-    if (ctx->ttl == 0) {
-        ctx->ttl = ctx->conf->ttl;
+    if (ctx->codes == NULL) {
+        if (ctx->ttl == 0) {
+            ctx->ttl = ctx->conf->ttl;
+        }
+
+        ctx->ttl = ngx_min(ctx->ttl, ctx->conf->max_ttl);
+
+        ctx->codes = ngx_palloc(r->pool,
+                                ctx->items->nelts * sizeof(ngx_int_t));
+        if (ctx->codes == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
-    ctx->ttl = ngx_min(ctx->ttl, ctx->conf->max_ttl);
+    it = (ngx_rtmp_cluster_renew_item_t *) ctx->items->elts + ctx->done;
+    n = ngx_min(ctx->items->nelts - ctx->done,
+                NGX_HTTP_RTMP_CLUSTER_MANAGER_CHUNK);
 
-    it = ctx->items->elts;
-    n = ctx->items->nelts;
+    ctx->sent = n;
 
     /* EVAL script N key... ttl token... */
 
@@ -3388,16 +3409,27 @@ ngx_http_rtmp_cluster_manager_answer_batch(
     ngx_uint_t   i, renewed;
     redisReply  *e;
 
-    if (reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != ctx->items->nelts)
-    {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != ctx->sent) {
         return ngx_http_rtmp_cluster_manager_unexpected(ctx);
     }
 
     for (i = 0; i < reply->elements; i++) {
-        if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
+        e = reply->element[i];
+
+        if (e->type != REDIS_REPLY_INTEGER) {
             return ngx_http_rtmp_cluster_manager_unexpected(ctx);
         }
+
+        ctx->codes[ctx->done + i] = e->integer == 1 ? NGX_HTTP_OK
+                                    : e->integer == 0 ? NGX_HTTP_NOT_FOUND
+                                    : NGX_HTTP_CONFLICT;
+    }
+
+    ctx->done += ctx->sent;
+
+    if (ctx->done < ctx->items->nelts) {
+        /* NGX_DONE, or the answer already sent (a 503) */
+        return ngx_http_rtmp_cluster_manager_start_batch(ctx);
     }
 
     g = ngx_http_rtmp_cluster_manager_gen(0);
@@ -3411,12 +3443,8 @@ ngx_http_rtmp_cluster_manager_answer_batch(
 
     renewed = 0;
 
-    for (i = 0; i < reply->elements; i++) {
-        e = reply->element[i];
-
-        code = e->integer == 1 ? NGX_HTTP_OK
-               : e->integer == 0 ? NGX_HTTP_NOT_FOUND : NGX_HTTP_CONFLICT;
-
+    for (i = 0; i < ctx->items->nelts; i++) {
+        code = ctx->codes[i];
         renewed += (code == NGX_HTTP_OK);
 
         yajl_gen_integer(g, code);
@@ -3426,8 +3454,8 @@ ngx_http_rtmp_cluster_manager_answer_batch(
     yajl_gen_map_close(g);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "cluster: %ui of %ui leases renewed at once",
-                   renewed, reply->elements);
+                   "cluster: %ui of %ui leases renewed",
+                   renewed, ctx->items->nelts);
 
     return ngx_http_rtmp_cluster_send_json(ctx->request, NGX_HTTP_OK, g);
 }
