@@ -1491,6 +1491,9 @@ ngx_http_rtmp_cluster_manager_subscribe(
         return;
     }
 
+    /* an idle subscription: TCP keepalive notices a sentinel gone away */
+    (void) redisEnableKeepAlive(&ac->c);
+
     (void) redisAsyncSetConnectCallback(ac,
                                ngx_http_rtmp_cluster_manager_sub_connected);
     (void) redisAsyncSetDisconnectCallback(ac,
