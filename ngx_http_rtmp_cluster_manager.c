@@ -106,8 +106,15 @@ typedef struct {
     ngx_str_t                                  password;  /* "": none */
     ngx_str_t                                  sentinel_password;
 
-    /* the +switch-master subscription: one sentinel, the next on failure */
-    redisAsyncContext                         *pac;
+    /*
+     * The +switch-master subscription: one sentinel, the next on failure.
+     * A plain hiredis context, read here: hiredis's asynchronous
+     * subscribe mode asserts on replies a sentinel answering garbage
+     * could send.
+     */
+    redisContext                              *pctx;
+    ngx_connection_t                          *pc;
+    ngx_uint_t                                 pauth;   /* AUTH's answer due */
     ngx_uint_t                                 psentinel;
     ngx_msec_t                                 pbackoff;
     ngx_event_t                                ptimer;  /* connect, retry */
@@ -223,19 +230,16 @@ static void ngx_http_rtmp_cluster_manager_ask(
     ngx_http_rtmp_cluster_manager_redis_t *rd);
 static void ngx_http_rtmp_cluster_manager_subscribe(
     ngx_http_rtmp_cluster_manager_redis_t *rd);
-static void ngx_http_rtmp_cluster_manager_sub_auth(redisAsyncContext *ac,
-    void *reply, void *data);
-static void ngx_http_rtmp_cluster_manager_sub_message(redisAsyncContext *ac,
-    void *reply, void *data);
+static void ngx_http_rtmp_cluster_manager_sub_event(ngx_event_t *ev);
+static ngx_int_t ngx_http_rtmp_cluster_manager_sub_reply(
+    ngx_http_rtmp_cluster_manager_redis_t *rd, redisReply *rr);
 static void ngx_http_rtmp_cluster_manager_switch(
     ngx_http_rtmp_cluster_manager_redis_t *rd, redisReply *msg);
+static void ngx_http_rtmp_cluster_manager_sub_close(
+    ngx_http_rtmp_cluster_manager_redis_t *rd);
 static void ngx_http_rtmp_cluster_manager_sub_fail(
     ngx_http_rtmp_cluster_manager_redis_t *rd, const char *err);
 static void ngx_http_rtmp_cluster_manager_sub_retry(ngx_event_t *ev);
-static void ngx_http_rtmp_cluster_manager_sub_connected(
-    const redisAsyncContext *ac, int status);
-static void ngx_http_rtmp_cluster_manager_sub_disconnected(
-    const redisAsyncContext *ac, int status);
 static void ngx_http_rtmp_cluster_manager_master(redisAsyncContext *ac,
     void *reply, void *data);
 static void ngx_http_rtmp_cluster_manager_next_sentinel(
@@ -1126,10 +1130,8 @@ ngx_http_rtmp_cluster_manager_exit_process(ngx_cycle_t *cycle)
             ngx_del_timer(&rdp[i]->ptimer);
         }
 
-        if (rdp[i]->pac) {
-            ac = rdp[i]->pac;
-            rdp[i]->pac = NULL;
-            redisAsyncFree(ac);
+        if (rdp[i]->pctx) {
+            ngx_http_rtmp_cluster_manager_sub_close(rdp[i]);
         }
     }
 }
@@ -1454,11 +1456,11 @@ static void
 ngx_http_rtmp_cluster_manager_subscribe(
     ngx_http_rtmp_cluster_manager_redis_t *rd)
 {
-    redisAsyncContext                         *ac;
+    redisContext                              *ctx;
     ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
     u_char                                     err[128];
 
-    if (rd->pac || ngx_http_rtmp_cluster_manager_exiting || ngx_exiting
+    if (rd->pctx || ngx_http_rtmp_cluster_manager_exiting || ngx_exiting
         || ngx_terminate)
     {
         return;
@@ -1470,36 +1472,54 @@ ngx_http_rtmp_cluster_manager_subscribe(
                    "cluster: subscribing to +switch-master at sentinel %V "
                    "for \"%V\"", &sn->name, &rd->name);
 
-    ac = ngx_http_rtmp_cluster_manager_open(rd, sn->ip, sn->port, err,
-                                            sizeof(err));
-    if (ac == NULL) {
+    /* non-blocking; the numeric address needs no resolver */
+    ctx = redisConnectNonBlock(sn->ip, sn->port);
+
+    if (ctx == NULL || ctx->err) {
+        ngx_cpystrn(err, (u_char *) (ctx ? ctx->errstr : "out of memory"),
+                    sizeof(err));
+
+        if (ctx) {
+            redisFree(ctx);
+        }
+
         ngx_http_rtmp_cluster_manager_sub_fail(rd, (char *) err);
         return;
     }
 
-    if ((rd->sentinel_password.len
-         && redisAsyncCommand(ac, ngx_http_rtmp_cluster_manager_sub_auth, rd,
-                              "AUTH %b", rd->sentinel_password.data,
-                              rd->sentinel_password.len)
+    rd->pctx = ctx;
+    rd->pauth = (rd->sentinel_password.len != 0);
+
+    rd->pc = ngx_rtmp_cluster_event_borrow(ctx->fd, ngx_cycle->log,
+                                   ngx_http_rtmp_cluster_manager_sub_event,
+                                   rd);
+    if (rd->pc == NULL) {
+        ngx_http_rtmp_cluster_manager_sub_fail(rd, "no free connection");
+        return;
+    }
+
+    /* queued: written once connected, AUTH first */
+
+    if ((rd->pauth
+         && redisAppendCommand(ctx, "AUTH %b", rd->sentinel_password.data,
+                               rd->sentinel_password.len)
             != REDIS_OK)
-        || redisAsyncCommand(ac, ngx_http_rtmp_cluster_manager_sub_message,
-                             rd, "SUBSCRIBE +switch-master")
-           != REDIS_OK)
+        || redisAppendCommand(ctx, "SUBSCRIBE +switch-master") != REDIS_OK)
     {
-        redisAsyncFree(ac);
         ngx_http_rtmp_cluster_manager_sub_fail(rd, "cannot send SUBSCRIBE");
         return;
     }
 
     /* an idle subscription: TCP keepalive notices a sentinel gone away */
-    (void) redisEnableKeepAlive(&ac->c);
+    (void) redisEnableKeepAlive(ctx);
 
-    (void) redisAsyncSetConnectCallback(ac,
-                               ngx_http_rtmp_cluster_manager_sub_connected);
-    (void) redisAsyncSetDisconnectCallback(ac,
-                               ngx_http_rtmp_cluster_manager_sub_disconnected);
+    /* the first write event tells the connect's outcome */
 
-    rd->pac = ac;
+    if (ngx_rtmp_cluster_event_watch(rd->pc, 1, 1) != NGX_OK) {
+        ngx_http_rtmp_cluster_manager_sub_fail(rd, "cannot poll");
+        return;
+    }
+
     rd->subscribed = 0;
 
     /* until SUBSCRIBE is confirmed */
@@ -1508,55 +1528,105 @@ ngx_http_rtmp_cluster_manager_subscribe(
 
 
 static void
-ngx_http_rtmp_cluster_manager_sub_auth(redisAsyncContext *ac, void *reply,
-    void *data)
+ngx_http_rtmp_cluster_manager_sub_event(ngx_event_t *ev)
 {
-    ngx_http_rtmp_cluster_manager_redis_t *rd = data;
+    int                                     done;
+    void                                   *reply;
+    ngx_int_t                               rc;
+    redisContext                           *ctx;
+    ngx_connection_t                       *c;
+    ngx_http_rtmp_cluster_manager_redis_t  *rd;
+    u_char                                  err[128];
 
-    redisReply  *rr;
-    u_char      *p, err[160];
+    c = ev->data;
+    rd = c->data;
+    ctx = rd->pctx;
 
-    rr = reply;
+    if (ev->write) {
+        if (redisBufferWrite(ctx, &done) != REDIS_OK) {
+            ngx_cpystrn(err, (u_char *) ctx->errstr, sizeof(err));
+            ngx_http_rtmp_cluster_manager_sub_fail(rd, (char *) err);
+            return;
+        }
 
-    if (rr == NULL || rd->pac != ac || rr->type != REDIS_REPLY_ERROR) {
+        if (done) {
+            (void) ngx_rtmp_cluster_event_watch(c,
+                                        NGX_RTMP_CLUSTER_EVENT_KEEP, 0);
+        }
+
         return;
     }
 
-    p = ngx_cpymem(err, "AUTH refused: ", 14);
-    ngx_cpystrn(p, (u_char *) rr->str,
-                ngx_min((size_t) (err + sizeof(err) - p), rr->len + 1));
+    if (redisBufferRead(ctx) != REDIS_OK) {
+        ngx_cpystrn(err, (u_char *) ctx->errstr, sizeof(err));
+        ngx_http_rtmp_cluster_manager_sub_fail(rd, (char *) err);
+        return;
+    }
 
-    ngx_http_rtmp_cluster_manager_sub_fail(rd, (char *) err);
+    for ( ;; ) {
+        reply = NULL;
+
+        if (redisReaderGetReply(ctx->reader, &reply) != REDIS_OK) {
+            ngx_http_rtmp_cluster_manager_sub_fail(rd, "protocol error");
+            return;
+        }
+
+        if (reply == NULL) {
+            return;
+        }
+
+        /* the switch may close this subscription's context: not here */
+
+        rc = ngx_http_rtmp_cluster_manager_sub_reply(rd, reply);
+
+        freeReplyObject(reply);
+
+        if (rc != NGX_OK) {
+            return;
+        }
+    }
 }
 
 
-/* ["subscribe", channel, n], then ["message", channel, text] */
+/*
+ * AUTH's answer, then ["subscribe", channel, n], then ["message",
+ * channel, text]; NGX_ERROR: the subscription was closed
+ */
 
-static void
-ngx_http_rtmp_cluster_manager_sub_message(redisAsyncContext *ac, void *reply,
-    void *data)
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_sub_reply(
+    ngx_http_rtmp_cluster_manager_redis_t *rd, redisReply *rr)
 {
-    ngx_http_rtmp_cluster_manager_redis_t *rd = data;
-
-    redisReply                                *rr;
+    u_char                                    *p, err[160];
     ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
-
-    rr = reply;
-
-    if (rr == NULL || rd->pac != ac) {
-        /* the connection went: the disconnect callback tells */
-        return;
-    }
 
     sn = &rd->sentinels[rd->psentinel % rd->nsentinels];
 
+    if (rr->type == REDIS_REPLY_ERROR) {
+        /* AUTH refused, NOAUTH, an unknown command: not subscribed */
+
+        p = ngx_cpymem(err, rd->pauth ? "AUTH refused: " : "",
+                       rd->pauth ? 14 : 0);
+        ngx_cpystrn(p, (u_char *) rr->str,
+                    ngx_min((size_t) (err + sizeof(err) - p), rr->len + 1));
+
+        ngx_http_rtmp_cluster_manager_sub_fail(rd, (char *) err);
+        return NGX_ERROR;
+    }
+
+    if (rd->pauth) {
+        rd->pauth = 0;
+        return NGX_OK;
+    }
+
     if (rr->type != REDIS_REPLY_ARRAY || rr->elements != 3
-        || rr->element[0]->type != REDIS_REPLY_STRING)
+        || rr->element[0]->type != REDIS_REPLY_STRING
+        || rr->element[1]->type != REDIS_REPLY_STRING)
     {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "cluster: sentinel %V sent something else than a "
                       "+switch-master message, ignored", &sn->name);
-        return;
+        return NGX_OK;
     }
 
     if (rr->element[0]->len == 9
@@ -1572,20 +1642,24 @@ ngx_http_rtmp_cluster_manager_sub_message(redisAsyncContext *ac, void *reply,
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "cluster: listening to +switch-master at sentinel %V "
                       "for \"%V\"", &sn->name, &rd->name);
-        return;
+        return NGX_OK;
     }
 
     if (rr->element[0]->len != 7
         || ngx_strncmp(rr->element[0]->str, "message", 7) != 0
+        || rr->element[1]->len != 14
+        || ngx_strncmp(rr->element[1]->str, "+switch-master", 14) != 0
         || rr->element[2]->type != REDIS_REPLY_STRING)
     {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "cluster: sentinel %V sent something else than a "
                       "+switch-master message, ignored", &sn->name);
-        return;
+        return NGX_OK;
     }
 
     ngx_http_rtmp_cluster_manager_switch(rd, rr->element[2]);
+
+    return NGX_OK;
 }
 
 
@@ -1690,6 +1764,22 @@ ngx_http_rtmp_cluster_manager_switch(ngx_http_rtmp_cluster_manager_redis_t *rd,
 }
 
 
+/* the descriptor goes with hiredis's context */
+
+static void
+ngx_http_rtmp_cluster_manager_sub_close(
+    ngx_http_rtmp_cluster_manager_redis_t *rd)
+{
+    if (rd->pc) {
+        ngx_rtmp_cluster_event_release(rd->pc);
+        rd->pc = NULL;
+    }
+
+    redisFree(rd->pctx);
+    rd->pctx = NULL;
+}
+
+
 /* the next sentinel, after a backoff that doubles up to 8 s */
 
 static void
@@ -1697,7 +1787,6 @@ ngx_http_rtmp_cluster_manager_sub_fail(
     ngx_http_rtmp_cluster_manager_redis_t *rd, const char *err)
 {
     ngx_uint_t                                 level;
-    redisAsyncContext                         *ac;
     ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
 
     sn = &rd->sentinels[rd->psentinel % rd->nsentinels];
@@ -1716,10 +1805,8 @@ ngx_http_rtmp_cluster_manager_sub_fail(
         ngx_del_timer(&rd->ptimer);
     }
 
-    if (rd->pac) {
-        ac = rd->pac;
-        rd->pac = NULL;
-        redisAsyncFree(ac);
+    if (rd->pctx) {
+        ngx_http_rtmp_cluster_manager_sub_close(rd);
     }
 
     rd->psentinel++;
@@ -1748,52 +1835,12 @@ ngx_http_rtmp_cluster_manager_sub_retry(ngx_event_t *ev)
              ((u_char *) ev
               - offsetof(ngx_http_rtmp_cluster_manager_redis_t, ptimer));
 
-    if (rd->pac) {
+    if (rd->pctx) {
         ngx_http_rtmp_cluster_manager_sub_fail(rd, "timed out");
         return;
     }
 
     ngx_http_rtmp_cluster_manager_subscribe(rd);
-}
-
-
-static void
-ngx_http_rtmp_cluster_manager_sub_connected(const redisAsyncContext *ac,
-    int status)
-{
-    ngx_http_rtmp_cluster_manager_redis_t  *rd;
-
-    rd = ac->data;
-
-    if (rd->pac != ac || status == REDIS_OK) {
-        return;
-    }
-
-    /* hiredis frees the context when this returns */
-    rd->pac = NULL;
-
-    ngx_http_rtmp_cluster_manager_sub_fail(rd, ac->c.errstr[0]
-                                               ? ac->c.errstr
-                                               : "cannot connect");
-}
-
-
-static void
-ngx_http_rtmp_cluster_manager_sub_disconnected(const redisAsyncContext *ac,
-    int status)
-{
-    ngx_http_rtmp_cluster_manager_redis_t  *rd;
-
-    rd = ac->data;
-
-    if (rd->pac != ac) {
-        return;
-    }
-
-    rd->pac = NULL;
-
-    ngx_http_rtmp_cluster_manager_sub_fail(rd, ac->c.err ? ac->c.errstr
-                                                         : "connection closed");
 }
 
 
