@@ -25,6 +25,10 @@
  * reply is dropped.
  * While Redis is unreachable, requests are answered 503 at once and the
  * connection is retried every second.
+ *
+ * On Redis Sentinel, the master's address comes from the sentinels and
+ * each worker also listens to one sentinel's +switch-master messages, to
+ * move to a new master as soon as it is promoted.
  */
 
 
