@@ -892,12 +892,18 @@ ngx_http_rtmp_cluster_manager_same(ngx_conf_t *cf,
     ngx_http_rtmp_cluster_manager_redis_t *rd, ngx_str_t *password,
     ngx_str_t *sentinel_password)
 {
+    /* no password is a NULL pointer: not given to strncmp() */
+
     if (rd->password.len != password->len
-        || ngx_strncmp(rd->password.data, password->data, password->len) != 0
+        || (password->len
+            && ngx_strncmp(rd->password.data, password->data,
+                           password->len)
+               != 0)
         || rd->sentinel_password.len != sentinel_password->len
-        || ngx_strncmp(rd->sentinel_password.data, sentinel_password->data,
-                       sentinel_password->len)
-           != 0)
+        || (sentinel_password->len
+            && ngx_strncmp(rd->sentinel_password.data,
+                           sentinel_password->data, sentinel_password->len)
+               != 0))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"cluster_stream_manager\": redis \"%V\" is "
