@@ -99,7 +99,9 @@ typedef struct {
     ngx_uint_t                                 nsentinels;
     ngx_uint_t                                 sentinel;   /* next asked */
     ngx_uint_t                                 tried;      /* this round */
-    redisAsyncContext                         *sac;        /* asking */
+    redisContext                              *sctx;       /* asking */
+    ngx_connection_t                          *sc;
+    ngx_uint_t                                 sauth;  /* AUTH's answer due */
     struct sockaddr                           *sockaddr;
     socklen_t                                  socklen;
     int                                        port;
@@ -228,8 +230,9 @@ static redisAsyncContext *ngx_http_rtmp_cluster_manager_open(
     u_char *err, size_t len);
 static void ngx_http_rtmp_cluster_manager_auth_sent(redisAsyncContext *ac,
     void *reply, void *data);
-static void ngx_http_rtmp_cluster_manager_sentinel_auth(
-    redisAsyncContext *ac, void *reply, void *data);
+static void ngx_http_rtmp_cluster_manager_ask_event(ngx_event_t *ev);
+static void ngx_http_rtmp_cluster_manager_ask_close(
+    ngx_http_rtmp_cluster_manager_redis_t *rd);
 static void ngx_http_rtmp_cluster_manager_ask(
     ngx_http_rtmp_cluster_manager_redis_t *rd);
 static void ngx_http_rtmp_cluster_manager_subscribe(
@@ -244,8 +247,8 @@ static void ngx_http_rtmp_cluster_manager_sub_close(
 static void ngx_http_rtmp_cluster_manager_sub_fail(
     ngx_http_rtmp_cluster_manager_redis_t *rd, const char *err);
 static void ngx_http_rtmp_cluster_manager_sub_retry(ngx_event_t *ev);
-static void ngx_http_rtmp_cluster_manager_master(redisAsyncContext *ac,
-    void *reply, void *data);
+static void ngx_http_rtmp_cluster_manager_master(
+    ngx_http_rtmp_cluster_manager_redis_t *rd, redisReply *rr);
 static void ngx_http_rtmp_cluster_manager_next_sentinel(
     ngx_http_rtmp_cluster_manager_redis_t *rd, const char *err);
 static void ngx_http_rtmp_cluster_manager_role(redisAsyncContext *ac,
@@ -1106,7 +1109,6 @@ static void
 ngx_http_rtmp_cluster_manager_exit_process(ngx_cycle_t *cycle)
 {
     ngx_uint_t                                  i;
-    redisAsyncContext                          *ac;
     ngx_http_rtmp_cluster_manager_redis_t     **rdp;
     ngx_http_rtmp_cluster_manager_main_conf_t  *mmcf;
 
@@ -1130,10 +1132,8 @@ ngx_http_rtmp_cluster_manager_exit_process(ngx_cycle_t *cycle)
             ngx_http_rtmp_cluster_manager_close(rdp[i]);
         }
 
-        if (rdp[i]->sac) {
-            ac = rdp[i]->sac;
-            rdp[i]->sac = NULL;
-            redisAsyncFree(ac);
+        if (rdp[i]->sctx) {
+            ngx_http_rtmp_cluster_manager_ask_close(rdp[i]);
         }
 
         if (rdp[i]->ptimer.timer_set) {
@@ -1239,19 +1239,19 @@ ngx_http_rtmp_cluster_manager_open(ngx_http_rtmp_cluster_manager_redis_t *rd,
 
 
 /*
- * Asks a sentinel for the master's address, under the connect timeout.
- * The command is queued before the connection is up: a failed connect
- * answers it with no reply.
+ * Asks a sentinel for the master's address, under the connect timeout,
+ * on a plain hiredis context read here, as the subscription: a sentinel
+ * sending more than asked would make hiredis's asynchronous API abort.
  */
 
 static void
 ngx_http_rtmp_cluster_manager_ask(ngx_http_rtmp_cluster_manager_redis_t *rd)
 {
-    redisAsyncContext                         *ac;
+    redisContext                              *ctx;
     ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
     u_char                                     err[128];
 
-    if (rd->sac) {
+    if (rd->sctx) {
         return;
     }
 
@@ -1261,35 +1261,44 @@ ngx_http_rtmp_cluster_manager_ask(ngx_http_rtmp_cluster_manager_redis_t *rd)
                    "cluster: asking sentinel %V for the master \"%V\"",
                    &sn->name, &rd->name);
 
-    ac = ngx_http_rtmp_cluster_manager_open(rd, sn->ip, sn->port, err,
-                                            sizeof(err));
-    if (ac == NULL) {
+    /* non-blocking; the numeric address needs no resolver */
+    ctx = redisConnectNonBlock(sn->ip, sn->port);
+
+    if (ctx == NULL || ctx->err) {
+        ngx_cpystrn(err, (u_char *) (ctx ? ctx->errstr : "out of memory"),
+                    sizeof(err));
+
+        if (ctx) {
+            redisFree(ctx);
+        }
+
         ngx_http_rtmp_cluster_manager_next_sentinel(rd, (char *) err);
         return;
     }
 
-    if (rd->sentinel_password.len
-        && redisAsyncCommand(ac, ngx_http_rtmp_cluster_manager_sentinel_auth,
-                             rd, "AUTH %b", rd->sentinel_password.data,
-                             rd->sentinel_password.len)
-           != REDIS_OK)
-    {
-        redisAsyncFree(ac);
-        ngx_http_rtmp_cluster_manager_next_sentinel(rd, "cannot send AUTH");
-        return;
-    }
+    rd->sctx = ctx;
+    rd->sauth = (rd->sentinel_password.len != 0);
 
-    if (redisAsyncCommand(ac, ngx_http_rtmp_cluster_manager_master, rd,
-                          "SENTINEL get-master-addr-by-name %b",
-                          rd->name.data, rd->name.len)
-        != REDIS_OK)
+    rd->sc = ngx_rtmp_cluster_event_borrow(ctx->fd, ngx_cycle->log,
+                                   ngx_http_rtmp_cluster_manager_ask_event,
+                                   rd);
+
+    /* queued: written once connected, AUTH first */
+
+    if (rd->sc == NULL
+        || (rd->sauth
+            && redisAppendCommand(ctx, "AUTH %b", rd->sentinel_password.data,
+                                  rd->sentinel_password.len)
+               != REDIS_OK)
+        || redisAppendCommand(ctx, "SENTINEL get-master-addr-by-name %b",
+                              rd->name.data, rd->name.len)
+           != REDIS_OK
+        || ngx_rtmp_cluster_event_watch(rd->sc, 1, 1) != NGX_OK)
     {
-        redisAsyncFree(ac);
+        ngx_http_rtmp_cluster_manager_ask_close(rd);
         ngx_http_rtmp_cluster_manager_next_sentinel(rd, "cannot send");
         return;
     }
-
-    rd->sac = ac;
 
     if (rd->timer.timer_set) {
         ngx_del_timer(&rd->timer);
@@ -1299,38 +1308,116 @@ ngx_http_rtmp_cluster_manager_ask(ngx_http_rtmp_cluster_manager_redis_t *rd)
 }
 
 
+static void
+ngx_http_rtmp_cluster_manager_ask_event(ngx_event_t *ev)
+{
+    int                                        done;
+    void                                      *reply;
+    ngx_uint_t                                 level;
+    redisReply                                *rr;
+    redisContext                              *ctx;
+    ngx_connection_t                          *c;
+    ngx_http_rtmp_cluster_manager_redis_t     *rd;
+    ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
+    u_char                                     err[128];
+
+    c = ev->data;
+    rd = c->data;
+    ctx = rd->sctx;
+
+    if (ev->write) {
+        if (redisBufferWrite(ctx, &done) != REDIS_OK) {
+            ngx_cpystrn(err, (u_char *) ctx->errstr, sizeof(err));
+            ngx_http_rtmp_cluster_manager_ask_close(rd);
+            ngx_http_rtmp_cluster_manager_next_sentinel(rd, (char *) err);
+            return;
+        }
+
+        if (done) {
+            (void) ngx_rtmp_cluster_event_watch(c,
+                                        NGX_RTMP_CLUSTER_EVENT_KEEP, 0);
+        }
+
+        return;
+    }
+
+    if (redisBufferRead(ctx) != REDIS_OK) {
+        ngx_cpystrn(err, (u_char *) ctx->errstr, sizeof(err));
+        ngx_http_rtmp_cluster_manager_ask_close(rd);
+        ngx_http_rtmp_cluster_manager_next_sentinel(rd, (char *) err);
+        return;
+    }
+
+    for ( ;; ) {
+        reply = NULL;
+
+        if (redisReaderGetReply(ctx->reader, &reply) != REDIS_OK) {
+            ngx_http_rtmp_cluster_manager_ask_close(rd);
+            ngx_http_rtmp_cluster_manager_next_sentinel(rd, "protocol error");
+            return;
+        }
+
+        if (reply == NULL) {
+            return;
+        }
+
+        rr = reply;
+
+        if (!rd->sauth) {
+            break;
+        }
+
+        /* AUTH's answer: if refused, the question fails too (NOAUTH) */
+
+        rd->sauth = 0;
+
+        if (rr->type == REDIS_REPLY_ERROR) {
+            sn = &rd->sentinels[rd->sentinel % rd->nsentinels];
+            level = rd->down ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+            ngx_log_error(level, ngx_cycle->log, 0,
+                          "cluster: sentinel %V refused the "
+                          "sentinel_password: %*s", &sn->name, rr->len,
+                          rr->str);
+        }
+
+        freeReplyObject(reply);
+    }
+
+    /* the answer: whatever the sentinel sends after it is not read */
+
+    ngx_http_rtmp_cluster_manager_ask_close(rd);
+    ngx_http_rtmp_cluster_manager_master(rd, rr);
+    freeReplyObject(reply);
+}
+
+
+static void
+ngx_http_rtmp_cluster_manager_ask_close(
+    ngx_http_rtmp_cluster_manager_redis_t *rd)
+{
+    if (rd->sc) {
+        ngx_rtmp_cluster_event_release(rd->sc);
+        rd->sc = NULL;
+    }
+
+    redisFree(rd->sctx);
+    rd->sctx = NULL;
+}
+
+
 /* the sentinel's answer: [ip, port], nil for an unknown master */
 
 static void
-ngx_http_rtmp_cluster_manager_master(redisAsyncContext *ac, void *reply,
-    void *data)
+ngx_http_rtmp_cluster_manager_master(ngx_http_rtmp_cluster_manager_redis_t *rd,
+    redisReply *rr)
 {
-    ngx_http_rtmp_cluster_manager_redis_t *rd = data;
-
     ngx_int_t                                  port;
-    redisReply                                *rr, *ip;
+    redisReply                                *ip;
     struct in6_addr                            a6;
     ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
     char                                       text[NGX_SOCKADDR_STRLEN + 1];
     u_char                                     err[128];
-
-    if (rd->sac != ac) {
-        /* closed by us: a timeout, a failure, the exit */
-        return;
-    }
-
-    rd->sac = NULL;
-    rr = reply;
-
-    if (rr == NULL) {
-        /* hiredis frees the context when this returns */
-        ngx_http_rtmp_cluster_manager_next_sentinel(rd, ac->c.errstr[0]
-                                                    ? ac->c.errstr
-                                                    : "connection closed");
-        return;
-    }
-
-    redisAsyncDisconnect(ac);
 
     if (rr->type == REDIS_REPLY_ERROR) {
         ngx_cpystrn(err, (u_char *) rr->str,
@@ -1424,34 +1511,6 @@ ngx_http_rtmp_cluster_manager_auth_sent(redisAsyncContext *ac, void *reply,
                 ngx_min((size_t) (err + sizeof(err) - p), rr->len + 1));
 
     ngx_http_rtmp_cluster_manager_fail(rd, (char *) err);
-}
-
-
-/* AUTH's answer on a sentinel's connection: the question that follows
- * fails too (NOAUTH) and the next sentinel is asked */
-
-static void
-ngx_http_rtmp_cluster_manager_sentinel_auth(redisAsyncContext *ac,
-    void *reply, void *data)
-{
-    ngx_http_rtmp_cluster_manager_redis_t *rd = data;
-
-    ngx_uint_t                                 level;
-    redisReply                                *rr;
-    ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
-
-    rr = reply;
-
-    if (rr == NULL || rd->sac != ac || rr->type != REDIS_REPLY_ERROR) {
-        return;
-    }
-
-    sn = &rd->sentinels[rd->sentinel % rd->nsentinels];
-    level = rd->down ? NGX_LOG_INFO : NGX_LOG_ERR;
-
-    ngx_log_error(level, ngx_cycle->log, 0,
-                  "cluster: sentinel %V refused the sentinel_password: %*s",
-                  &sn->name, rr->len, rr->str);
 }
 
 
@@ -1683,7 +1742,6 @@ ngx_http_rtmp_cluster_manager_switch(ngx_http_rtmp_cluster_manager_redis_t *rd,
     size_t                                     len[5];
     ngx_int_t                                  port;
     ngx_uint_t                                 n;
-    redisAsyncContext                         *ac;
     struct in6_addr                            a6;
     ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
     char                                       ip[NGX_SOCKADDR_STRLEN + 1];
@@ -1737,7 +1795,7 @@ ngx_http_rtmp_cluster_manager_switch(ngx_http_rtmp_cluster_manager_redis_t *rd,
     }
 
     if (rd->known && rd->port == port && ngx_strcmp(rd->ip, ip) == 0
-        && (rd->ac || rd->sac))
+        && (rd->ac || rd->sctx))
     {
         /* already there: another sentinel's news, or ours was first */
         return;
@@ -1752,10 +1810,8 @@ ngx_http_rtmp_cluster_manager_switch(ngx_http_rtmp_cluster_manager_redis_t *rd,
         ngx_del_timer(&rd->timer);
     }
 
-    if (rd->sac) {
-        ac = rd->sac;
-        rd->sac = NULL;
-        redisAsyncFree(ac);
+    if (rd->sctx) {
+        ngx_http_rtmp_cluster_manager_ask_close(rd);
     }
 
     /* commands in flight on the old master are answered 503 */
@@ -1979,18 +2035,14 @@ ngx_http_rtmp_cluster_manager_usable(ngx_http_rtmp_cluster_manager_redis_t *rd)
 static void
 ngx_http_rtmp_cluster_manager_retry(ngx_event_t *ev)
 {
-    redisAsyncContext                      *ac;
     ngx_http_rtmp_cluster_manager_redis_t  *rd;
 
     rd = (ngx_http_rtmp_cluster_manager_redis_t *)
              ((u_char *) ev
               - offsetof(ngx_http_rtmp_cluster_manager_redis_t, timer));
 
-    if (rd->sac) {
-        ac = rd->sac;
-        rd->sac = NULL;
-        redisAsyncFree(ac);
-
+    if (rd->sctx) {
+        ngx_http_rtmp_cluster_manager_ask_close(rd);
         ngx_http_rtmp_cluster_manager_next_sentinel(rd, "timed out");
         return;
     }

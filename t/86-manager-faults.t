@@ -76,6 +76,9 @@ unless ($sentinel_pid) {
                 $what eq 'garbage' ? "*2\r\n\$5\r\nhello\r\n\$5\r\nworld\r\n"
               : $what eq 'error'   ? "-ERR no such command\r\n"
               : $what eq 'nil'     ? "*-1\r\n"
+              # the answer, and one reply more than asked
+              : $what =~ /^twice:(\d+)$/
+              ? ("*2\r\n\$9\r\n127.0.0.1\r\n\$" . length($1) . "\r\n$1\r\n") x 2
               : "*2\r\n\$9\r\n127.0.0.1\r\n\$" . length($what) . "\r\n$what\r\n";
             syswrite $s, $reply;
         }
@@ -111,11 +114,15 @@ for my $case (['garbage', 'it answered something else than an address'],
     is(lookup()->{status}, 503, "sentinel $case->[0]: a lookup is 503");
 }
 
-### then it names A: answered
+### then it names A, with a reply too many: answered
 
-say_($ra);
+my @first = $m->worker_pids;
+say_("twice:$ra");
 ok($t->wait_until(sub { lookup()->{status} == 404 }, timeout => 10),
    'the sentinel names A: lookups answered');
+is_deeply([$m->worker_pids], \@first,
+          'a reply more than asked: no worker died');
+say_($ra);
 is(register('s1')->{status}, 201, 'a lease registered on A');
 ok($dba->command('GET', "${prefix}live/s1"), 'and it is on A');
 
