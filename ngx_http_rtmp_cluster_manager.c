@@ -25,6 +25,10 @@
  * reply is dropped.
  * While Redis is unreachable, requests are answered 503 at once and the
  * connection is retried every second.
+ *
+ * On Redis Sentinel, the master's address comes from the sentinels and
+ * each worker also listens to one sentinel's +switch-master messages, to
+ * move to a new master as soon as it is promoted.
  */
 
 
@@ -48,6 +52,8 @@
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_TTL        10      /* seconds */
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_MAX_TTL    300
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_SENTINELS  16
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_SUB_MIN    250     /* ms, backoff */
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_SUB_MAX    8000
 
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_LIST       0
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_LOOKUP     1
@@ -62,6 +68,13 @@
  * tree grows an array one element at a time (a realloc each).
  */
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH_MAX  (256 * 1024)
+
+/*
+ * A batch runs as scripts of at most this many leases, one after the
+ * other: Redis runs a script whole, so a lookup sent meanwhile (on this
+ * connection or any other) waits for one script, not for the batch.
+ */
+#define NGX_HTTP_RTMP_CLUSTER_MANAGER_CHUNK      100
 
 
 /* a sentinel, asked for the master's address */
@@ -86,7 +99,9 @@ typedef struct {
     ngx_uint_t                                 nsentinels;
     ngx_uint_t                                 sentinel;   /* next asked */
     ngx_uint_t                                 tried;      /* this round */
-    redisAsyncContext                         *sac;        /* asking */
+    redisContext                              *sctx;       /* asking */
+    ngx_connection_t                          *sc;
+    ngx_uint_t                                 sauth;  /* AUTH's answer due */
     struct sockaddr                           *sockaddr;
     socklen_t                                  socklen;
     int                                        port;
@@ -94,9 +109,26 @@ typedef struct {
     ngx_msec_t                                 ready_at;
     redisAsyncContext                         *ac;
     ngx_event_t                                timer;  /* connect, retry */
+    ngx_str_t                                  password;  /* "": none */
+    ngx_str_t                                  sentinel_password;
+
+    /*
+     * The +switch-master subscription: one sentinel, the next on failure.
+     * A plain hiredis context, read here: hiredis's asynchronous
+     * subscribe mode asserts on replies a sentinel answering garbage
+     * could send.
+     */
+    redisContext                              *pctx;
+    ngx_connection_t                          *pc;
+    ngx_uint_t                                 pauth;   /* AUTH's answer due */
+    ngx_uint_t                                 psentinel;
+    ngx_msec_t                                 pbackoff;
+    ngx_event_t                                ptimer;  /* connect, retry */
+
     unsigned                                   ready:1;
     unsigned                                   down:1;
     unsigned                                   known:1;
+    unsigned                                   subscribed:1;
     char                                       ip[NGX_SOCKADDR_STRLEN + 1];
 } ngx_http_rtmp_cluster_manager_redis_t;
 
@@ -154,8 +186,11 @@ struct ngx_http_rtmp_cluster_manager_ctx_s {
     ngx_str_t                                  name;
     ngx_str_t                                  coworker;
 
-    /* a batched renewal's leases */
+    /* a batched renewal's leases, the statuses of those already run */
     ngx_array_t                               *items;
+    ngx_uint_t                                 done;
+    ngx_uint_t                                 sent;
+    ngx_int_t                                 *codes;
 
     /* the list: SCAN's cursor, the keys of the MGET in flight */
     ngx_str_t                                  cursor;
@@ -172,11 +207,18 @@ static char *ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_rtmp_cluster_manager_misplaced(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_rtmp_cluster_manager_password(ngx_conf_t *cf,
+    ngx_str_t *value, size_t skip, ngx_str_t *password);
 static ngx_http_rtmp_cluster_manager_redis_t *
-    ngx_http_rtmp_cluster_manager_add_redis(ngx_conf_t *cf, ngx_url_t *u);
+    ngx_http_rtmp_cluster_manager_add_redis(ngx_conf_t *cf, ngx_url_t *u,
+    ngx_str_t *password);
 static ngx_http_rtmp_cluster_manager_redis_t *
     ngx_http_rtmp_cluster_manager_add_master(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_array_t *sentinels);
+    ngx_array_t *sentinels, ngx_str_t *password,
+    ngx_str_t *sentinel_password);
+static ngx_int_t ngx_http_rtmp_cluster_manager_same(ngx_conf_t *cf,
+    ngx_http_rtmp_cluster_manager_redis_t *rd, ngx_str_t *password,
+    ngx_str_t *sentinel_password);
 static ngx_int_t ngx_http_rtmp_cluster_manager_init_process(
     ngx_cycle_t *cycle);
 static void ngx_http_rtmp_cluster_manager_exit_process(ngx_cycle_t *cycle);
@@ -186,10 +228,27 @@ static void ngx_http_rtmp_cluster_manager_connect(
 static redisAsyncContext *ngx_http_rtmp_cluster_manager_open(
     ngx_http_rtmp_cluster_manager_redis_t *rd, const char *ip, int port,
     u_char *err, size_t len);
+static void ngx_http_rtmp_cluster_manager_auth_sent(redisAsyncContext *ac,
+    void *reply, void *data);
+static void ngx_http_rtmp_cluster_manager_ask_event(ngx_event_t *ev);
+static void ngx_http_rtmp_cluster_manager_ask_close(
+    ngx_http_rtmp_cluster_manager_redis_t *rd);
 static void ngx_http_rtmp_cluster_manager_ask(
     ngx_http_rtmp_cluster_manager_redis_t *rd);
-static void ngx_http_rtmp_cluster_manager_master(redisAsyncContext *ac,
-    void *reply, void *data);
+static void ngx_http_rtmp_cluster_manager_subscribe(
+    ngx_http_rtmp_cluster_manager_redis_t *rd);
+static void ngx_http_rtmp_cluster_manager_sub_event(ngx_event_t *ev);
+static ngx_int_t ngx_http_rtmp_cluster_manager_sub_reply(
+    ngx_http_rtmp_cluster_manager_redis_t *rd, redisReply *rr);
+static void ngx_http_rtmp_cluster_manager_switch(
+    ngx_http_rtmp_cluster_manager_redis_t *rd, redisReply *msg);
+static void ngx_http_rtmp_cluster_manager_sub_close(
+    ngx_http_rtmp_cluster_manager_redis_t *rd);
+static void ngx_http_rtmp_cluster_manager_sub_fail(
+    ngx_http_rtmp_cluster_manager_redis_t *rd, const char *err);
+static void ngx_http_rtmp_cluster_manager_sub_retry(ngx_event_t *ev);
+static void ngx_http_rtmp_cluster_manager_master(
+    ngx_http_rtmp_cluster_manager_redis_t *rd, redisReply *rr);
 static void ngx_http_rtmp_cluster_manager_next_sentinel(
     ngx_http_rtmp_cluster_manager_redis_t *rd, const char *err);
 static void ngx_http_rtmp_cluster_manager_role(redisAsyncContext *ac,
@@ -482,9 +541,11 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_rtmp_cluster_manager_loc_conf_t *mlcf = conf;
 
+    char                                      *rv;
     size_t                                     len;
     ngx_int_t                                  n;
-    ngx_str_t                                 *value, s, master;
+    ngx_str_t                                 *value, s, master, password;
+    ngx_str_t                                  sentinel_password;
     ngx_url_t                                  u, su;
     ngx_uint_t                                 i;
     ngx_array_t                                sentinels;
@@ -498,6 +559,8 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
     ngx_memzero(&u, sizeof(ngx_url_t));
     ngx_str_null(&master);
+    ngx_str_null(&password);
+    ngx_str_null(&sentinel_password);
 
     if (ngx_array_init(&sentinels, cf->temp_pool, 3,
                        sizeof(ngx_http_rtmp_cluster_manager_sentinel_t))
@@ -561,6 +624,26 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                    "\"cluster_stream_manager\": invalid "
                                    "master \"%V\"", &master);
                 return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
+            rv = ngx_http_rtmp_cluster_manager_password(cf, &value[i], 9,
+                                                        &password);
+            if (rv != NGX_CONF_OK) {
+                return rv;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "sentinel_password=", 18) == 0) {
+            rv = ngx_http_rtmp_cluster_manager_password(cf, &value[i], 18,
+                                                        &sentinel_password);
+            if (rv != NGX_CONF_OK) {
+                return rv;
             }
 
             continue;
@@ -661,6 +744,13 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (sentinel_password.len && sentinels.nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_stream_manager\": "
+                           "\"sentinel_password\" needs \"sentinel\"");
+        return NGX_CONF_ERROR;
+    }
+
     if (u.url.len == 0 && (sentinels.nelts == 0 || master.len == 0)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"cluster_stream_manager\": "
@@ -725,11 +815,13 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     if (u.url.len) {
-        mlcf->redis = ngx_http_rtmp_cluster_manager_add_redis(cf, &u);
+        mlcf->redis = ngx_http_rtmp_cluster_manager_add_redis(cf, &u,
+                                                              &password);
 
     } else {
         mlcf->redis = ngx_http_rtmp_cluster_manager_add_master(cf, &master,
-                                                               &sentinels);
+                                                     &sentinels, &password,
+                                                     &sentinel_password);
     }
 
     if (mlcf->redis == NULL) {
@@ -761,11 +853,79 @@ ngx_http_rtmp_cluster_manager_misplaced(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/*
+ * password= and sentinel_password=: sent with AUTH, never logged (not
+ * even in a configuration error).
+ */
+
+static char *
+ngx_http_rtmp_cluster_manager_password(ngx_conf_t *cf, ngx_str_t *value,
+    size_t skip, ngx_str_t *password)
+{
+    ngx_str_t  s;
+
+    s.data = value->data + skip;
+    s.len = value->len - skip;
+
+    if (password->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_stream_manager\": duplicate \"%*s\" "
+                           "parameter", skip - 1, value->data);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_rtmp_cluster_secret_valid(s.data, s.len) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_stream_manager\": invalid \"%*s\", "
+                           "expected 1 to 256 printable ASCII characters "
+                           "without spaces", skip - 1, value->data);
+        return NGX_CONF_ERROR;
+    }
+
+    *password = s;
+
+    return NGX_CONF_OK;
+}
+
+
+/* a record shared by several locations: they must agree on passwords */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_same(ngx_conf_t *cf,
+    ngx_http_rtmp_cluster_manager_redis_t *rd, ngx_str_t *password,
+    ngx_str_t *sentinel_password)
+{
+    /* no password is a NULL pointer: not given to strncmp() */
+
+    if (rd->password.len != password->len
+        || (password->len
+            && ngx_strncmp(rd->password.data, password->data,
+                           password->len)
+               != 0)
+        || rd->sentinel_password.len != sentinel_password->len
+        || (sentinel_password->len
+            && ngx_strncmp(rd->sentinel_password.data,
+                           sentinel_password->data, sentinel_password->len)
+               != 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_stream_manager\": redis \"%V\" is "
+                           "named with other passwords in another location",
+                           &rd->name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /* one record per address, shared by the locations that name it */
 
 static ngx_http_rtmp_cluster_manager_redis_t *
-ngx_http_rtmp_cluster_manager_add_redis(ngx_conf_t *cf, ngx_url_t *u)
+ngx_http_rtmp_cluster_manager_add_redis(ngx_conf_t *cf, ngx_url_t *u,
+    ngx_str_t *password)
 {
+    ngx_str_t                                   none;
     size_t                                      len;
     ngx_uint_t                                  i;
     ngx_http_rtmp_cluster_manager_redis_t     **rdp, *rd;
@@ -783,6 +943,15 @@ ngx_http_rtmp_cluster_manager_add_redis(ngx_conf_t *cf, ngx_url_t *u)
                              u->addrs[0].sockaddr, u->addrs[0].socklen, 1)
             == NGX_OK)
         {
+            ngx_str_null(&none);
+
+            if (ngx_http_rtmp_cluster_manager_same(cf, rdp[i], password,
+                                                   &none)
+                != NGX_OK)
+            {
+                return NULL;
+            }
+
             return rdp[i];
         }
     }
@@ -798,6 +967,7 @@ ngx_http_rtmp_cluster_manager_add_redis(ngx_conf_t *cf, ngx_url_t *u)
         return NULL;
     }
 
+    rd->password = *password;
     rd->sockaddr = u->addrs[0].sockaddr;
     rd->socklen = u->addrs[0].socklen;
     rd->port = ngx_inet_get_port(rd->sockaddr);
@@ -836,7 +1006,8 @@ ngx_http_rtmp_cluster_manager_add_redis(ngx_conf_t *cf, ngx_url_t *u)
 
 static ngx_http_rtmp_cluster_manager_redis_t *
 ngx_http_rtmp_cluster_manager_add_master(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_array_t *sentinels)
+    ngx_array_t *sentinels, ngx_str_t *password,
+    ngx_str_t *sentinel_password)
 {
     ngx_uint_t                                  i;
     ngx_http_rtmp_cluster_manager_redis_t     **rdp, *rd;
@@ -852,6 +1023,13 @@ ngx_http_rtmp_cluster_manager_add_master(ngx_conf_t *cf, ngx_str_t *name,
             && rdp[i]->name.len == name->len
             && ngx_strncmp(rdp[i]->name.data, name->data, name->len) == 0)
         {
+            if (ngx_http_rtmp_cluster_manager_same(cf, rdp[i], password,
+                                                   sentinel_password)
+                != NGX_OK)
+            {
+                return NULL;
+            }
+
             return rdp[i];
         }
     }
@@ -862,6 +1040,8 @@ ngx_http_rtmp_cluster_manager_add_master(ngx_conf_t *cf, ngx_str_t *name,
     }
 
     rd->name = *name;
+    rd->password = *password;
+    rd->sentinel_password = *sentinel_password;
     rd->nsentinels = sentinels->nelts;
     rd->sentinels = ngx_pnalloc(cf->pool, sentinels->nelts
                         * sizeof(ngx_http_rtmp_cluster_manager_sentinel_t));
@@ -907,6 +1087,18 @@ ngx_http_rtmp_cluster_manager_init_process(ngx_cycle_t *cycle)
                                      cycle->log);
 
         ngx_http_rtmp_cluster_manager_connect(rdp[i]);
+
+        if (rdp[i]->sentinels) {
+            ngx_rtmp_cluster_event_timer(&rdp[i]->ptimer,
+                                     ngx_http_rtmp_cluster_manager_sub_retry,
+                                     cycle->log);
+
+            /* the workers spread over the sentinels */
+            rdp[i]->psentinel = ngx_worker;
+            rdp[i]->pbackoff = NGX_HTTP_RTMP_CLUSTER_MANAGER_SUB_MIN;
+
+            ngx_http_rtmp_cluster_manager_subscribe(rdp[i]);
+        }
     }
 
     return NGX_OK;
@@ -917,7 +1109,6 @@ static void
 ngx_http_rtmp_cluster_manager_exit_process(ngx_cycle_t *cycle)
 {
     ngx_uint_t                                  i;
-    redisAsyncContext                          *ac;
     ngx_http_rtmp_cluster_manager_redis_t     **rdp;
     ngx_http_rtmp_cluster_manager_main_conf_t  *mmcf;
 
@@ -941,10 +1132,16 @@ ngx_http_rtmp_cluster_manager_exit_process(ngx_cycle_t *cycle)
             ngx_http_rtmp_cluster_manager_close(rdp[i]);
         }
 
-        if (rdp[i]->sac) {
-            ac = rdp[i]->sac;
-            rdp[i]->sac = NULL;
-            redisAsyncFree(ac);
+        if (rdp[i]->sctx) {
+            ngx_http_rtmp_cluster_manager_ask_close(rdp[i]);
+        }
+
+        if (rdp[i]->ptimer.timer_set) {
+            ngx_del_timer(&rdp[i]->ptimer);
+        }
+
+        if (rdp[i]->pctx) {
+            ngx_http_rtmp_cluster_manager_sub_close(rdp[i]);
         }
     }
 }
@@ -976,6 +1173,17 @@ ngx_http_rtmp_cluster_manager_connect(
 
     rd->ac = ac;
     rd->ready = 0;
+
+    /* AUTH before anything else: hiredis sends the queue once connected */
+
+    if (rd->password.len
+        && redisAsyncCommand(ac, ngx_http_rtmp_cluster_manager_auth_sent, rd,
+                             "AUTH %b", rd->password.data, rd->password.len)
+           != REDIS_OK)
+    {
+        ngx_http_rtmp_cluster_manager_fail(rd, "cannot send AUTH");
+        return;
+    }
 
     /* the first write event tells the connect's outcome */
     (void) redisAsyncSetConnectCallback(ac,
@@ -1031,19 +1239,19 @@ ngx_http_rtmp_cluster_manager_open(ngx_http_rtmp_cluster_manager_redis_t *rd,
 
 
 /*
- * Asks a sentinel for the master's address, under the connect timeout.
- * The command is queued before the connection is up: a failed connect
- * answers it with no reply.
+ * Asks a sentinel for the master's address, under the connect timeout,
+ * on a plain hiredis context read here, as the subscription: a sentinel
+ * sending more than asked would make hiredis's asynchronous API abort.
  */
 
 static void
 ngx_http_rtmp_cluster_manager_ask(ngx_http_rtmp_cluster_manager_redis_t *rd)
 {
-    redisAsyncContext                         *ac;
+    redisContext                              *ctx;
     ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
     u_char                                     err[128];
 
-    if (rd->sac) {
+    if (rd->sctx) {
         return;
     }
 
@@ -1053,24 +1261,44 @@ ngx_http_rtmp_cluster_manager_ask(ngx_http_rtmp_cluster_manager_redis_t *rd)
                    "cluster: asking sentinel %V for the master \"%V\"",
                    &sn->name, &rd->name);
 
-    ac = ngx_http_rtmp_cluster_manager_open(rd, sn->ip, sn->port, err,
-                                            sizeof(err));
-    if (ac == NULL) {
+    /* non-blocking; the numeric address needs no resolver */
+    ctx = redisConnectNonBlock(sn->ip, sn->port);
+
+    if (ctx == NULL || ctx->err) {
+        ngx_cpystrn(err, (u_char *) (ctx ? ctx->errstr : "out of memory"),
+                    sizeof(err));
+
+        if (ctx) {
+            redisFree(ctx);
+        }
+
         ngx_http_rtmp_cluster_manager_next_sentinel(rd, (char *) err);
         return;
     }
 
-    if (redisAsyncCommand(ac, ngx_http_rtmp_cluster_manager_master, rd,
-                          "SENTINEL get-master-addr-by-name %b",
-                          rd->name.data, rd->name.len)
-        != REDIS_OK)
+    rd->sctx = ctx;
+    rd->sauth = (rd->sentinel_password.len != 0);
+
+    rd->sc = ngx_rtmp_cluster_event_borrow(ctx->fd, ngx_cycle->log,
+                                   ngx_http_rtmp_cluster_manager_ask_event,
+                                   rd);
+
+    /* queued: written once connected, AUTH first */
+
+    if (rd->sc == NULL
+        || (rd->sauth
+            && redisAppendCommand(ctx, "AUTH %b", rd->sentinel_password.data,
+                                  rd->sentinel_password.len)
+               != REDIS_OK)
+        || redisAppendCommand(ctx, "SENTINEL get-master-addr-by-name %b",
+                              rd->name.data, rd->name.len)
+           != REDIS_OK
+        || ngx_rtmp_cluster_event_watch(rd->sc, 1, 1) != NGX_OK)
     {
-        redisAsyncFree(ac);
+        ngx_http_rtmp_cluster_manager_ask_close(rd);
         ngx_http_rtmp_cluster_manager_next_sentinel(rd, "cannot send");
         return;
     }
-
-    rd->sac = ac;
 
     if (rd->timer.timer_set) {
         ngx_del_timer(&rd->timer);
@@ -1080,38 +1308,116 @@ ngx_http_rtmp_cluster_manager_ask(ngx_http_rtmp_cluster_manager_redis_t *rd)
 }
 
 
+static void
+ngx_http_rtmp_cluster_manager_ask_event(ngx_event_t *ev)
+{
+    int                                        done;
+    void                                      *reply;
+    ngx_uint_t                                 level;
+    redisReply                                *rr;
+    redisContext                              *ctx;
+    ngx_connection_t                          *c;
+    ngx_http_rtmp_cluster_manager_redis_t     *rd;
+    ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
+    u_char                                     err[128];
+
+    c = ev->data;
+    rd = c->data;
+    ctx = rd->sctx;
+
+    if (ev->write) {
+        if (redisBufferWrite(ctx, &done) != REDIS_OK) {
+            ngx_cpystrn(err, (u_char *) ctx->errstr, sizeof(err));
+            ngx_http_rtmp_cluster_manager_ask_close(rd);
+            ngx_http_rtmp_cluster_manager_next_sentinel(rd, (char *) err);
+            return;
+        }
+
+        if (done) {
+            (void) ngx_rtmp_cluster_event_watch(c,
+                                        NGX_RTMP_CLUSTER_EVENT_KEEP, 0);
+        }
+
+        return;
+    }
+
+    if (redisBufferRead(ctx) != REDIS_OK) {
+        ngx_cpystrn(err, (u_char *) ctx->errstr, sizeof(err));
+        ngx_http_rtmp_cluster_manager_ask_close(rd);
+        ngx_http_rtmp_cluster_manager_next_sentinel(rd, (char *) err);
+        return;
+    }
+
+    for ( ;; ) {
+        reply = NULL;
+
+        if (redisReaderGetReply(ctx->reader, &reply) != REDIS_OK) {
+            ngx_http_rtmp_cluster_manager_ask_close(rd);
+            ngx_http_rtmp_cluster_manager_next_sentinel(rd, "protocol error");
+            return;
+        }
+
+        if (reply == NULL) {
+            return;
+        }
+
+        rr = reply;
+
+        if (!rd->sauth) {
+            break;
+        }
+
+        /* AUTH's answer: if refused, the question fails too (NOAUTH) */
+
+        rd->sauth = 0;
+
+        if (rr->type == REDIS_REPLY_ERROR) {
+            sn = &rd->sentinels[rd->sentinel % rd->nsentinels];
+            level = rd->down ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+            ngx_log_error(level, ngx_cycle->log, 0,
+                          "cluster: sentinel %V refused the "
+                          "sentinel_password: %*s", &sn->name, rr->len,
+                          rr->str);
+        }
+
+        freeReplyObject(reply);
+    }
+
+    /* the answer: whatever the sentinel sends after it is not read */
+
+    ngx_http_rtmp_cluster_manager_ask_close(rd);
+    ngx_http_rtmp_cluster_manager_master(rd, rr);
+    freeReplyObject(reply);
+}
+
+
+static void
+ngx_http_rtmp_cluster_manager_ask_close(
+    ngx_http_rtmp_cluster_manager_redis_t *rd)
+{
+    if (rd->sc) {
+        ngx_rtmp_cluster_event_release(rd->sc);
+        rd->sc = NULL;
+    }
+
+    redisFree(rd->sctx);
+    rd->sctx = NULL;
+}
+
+
 /* the sentinel's answer: [ip, port], nil for an unknown master */
 
 static void
-ngx_http_rtmp_cluster_manager_master(redisAsyncContext *ac, void *reply,
-    void *data)
+ngx_http_rtmp_cluster_manager_master(ngx_http_rtmp_cluster_manager_redis_t *rd,
+    redisReply *rr)
 {
-    ngx_http_rtmp_cluster_manager_redis_t *rd = data;
-
     ngx_int_t                                  port;
-    redisReply                                *rr, *ip;
+    redisReply                                *ip;
     struct in6_addr                            a6;
     ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
     char                                       text[NGX_SOCKADDR_STRLEN + 1];
     u_char                                     err[128];
-
-    if (rd->sac != ac) {
-        /* closed by us: a timeout, a failure, the exit */
-        return;
-    }
-
-    rd->sac = NULL;
-    rr = reply;
-
-    if (rr == NULL) {
-        /* hiredis frees the context when this returns */
-        ngx_http_rtmp_cluster_manager_next_sentinel(rd, ac->c.errstr[0]
-                                                    ? ac->c.errstr
-                                                    : "connection closed");
-        return;
-    }
-
-    redisAsyncDisconnect(ac);
 
     if (rr->type == REDIS_REPLY_ERROR) {
         ngx_cpystrn(err, (u_char *) rr->str,
@@ -1176,6 +1482,431 @@ ngx_http_rtmp_cluster_manager_master(redisAsyncContext *ac, void *reply,
     rd->known = 1;
 
     ngx_http_rtmp_cluster_manager_connect(rd);
+}
+
+
+/*
+ * AUTH's answer on the master's connection.  A refused password is a
+ * failure as any other (logged once, retried every second); the reply is
+ * Redis's text, which never repeats the password.
+ */
+
+static void
+ngx_http_rtmp_cluster_manager_auth_sent(redisAsyncContext *ac, void *reply,
+    void *data)
+{
+    ngx_http_rtmp_cluster_manager_redis_t *rd = data;
+
+    redisReply  *rr;
+    u_char      *p, err[160];
+
+    rr = reply;
+
+    if (rr == NULL || rd->ac != ac || rr->type != REDIS_REPLY_ERROR) {
+        return;
+    }
+
+    p = ngx_cpymem(err, "AUTH refused: ", 14);
+    ngx_cpystrn(p, (u_char *) rr->str,
+                ngx_min((size_t) (err + sizeof(err) - p), rr->len + 1));
+
+    ngx_http_rtmp_cluster_manager_fail(rd, (char *) err);
+}
+
+
+/*
+ * The +switch-master subscription: each worker listens to one sentinel
+ * and moves to the announced master at once, without waiting for a
+ * write to fail on the old one (a manual failover leaves it up, a master
+ * that takes writes for seconds before the sentinels demote it).
+ */
+
+static void
+ngx_http_rtmp_cluster_manager_subscribe(
+    ngx_http_rtmp_cluster_manager_redis_t *rd)
+{
+    redisContext                              *ctx;
+    ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
+    u_char                                     err[128];
+
+    if (rd->pctx || ngx_http_rtmp_cluster_manager_exiting || ngx_exiting
+        || ngx_terminate)
+    {
+        return;
+    }
+
+    sn = &rd->sentinels[rd->psentinel % rd->nsentinels];
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "cluster: subscribing to +switch-master at sentinel %V "
+                   "for \"%V\"", &sn->name, &rd->name);
+
+    /* non-blocking; the numeric address needs no resolver */
+    ctx = redisConnectNonBlock(sn->ip, sn->port);
+
+    if (ctx == NULL || ctx->err) {
+        ngx_cpystrn(err, (u_char *) (ctx ? ctx->errstr : "out of memory"),
+                    sizeof(err));
+
+        if (ctx) {
+            redisFree(ctx);
+        }
+
+        ngx_http_rtmp_cluster_manager_sub_fail(rd, (char *) err);
+        return;
+    }
+
+    rd->pctx = ctx;
+    rd->pauth = (rd->sentinel_password.len != 0);
+
+    rd->pc = ngx_rtmp_cluster_event_borrow(ctx->fd, ngx_cycle->log,
+                                   ngx_http_rtmp_cluster_manager_sub_event,
+                                   rd);
+    if (rd->pc == NULL) {
+        ngx_http_rtmp_cluster_manager_sub_fail(rd, "no free connection");
+        return;
+    }
+
+    /* queued: written once connected, AUTH first */
+
+    if ((rd->pauth
+         && redisAppendCommand(ctx, "AUTH %b", rd->sentinel_password.data,
+                               rd->sentinel_password.len)
+            != REDIS_OK)
+        || redisAppendCommand(ctx, "SUBSCRIBE +switch-master") != REDIS_OK)
+    {
+        ngx_http_rtmp_cluster_manager_sub_fail(rd, "cannot send SUBSCRIBE");
+        return;
+    }
+
+    /* an idle subscription: TCP keepalive notices a sentinel gone away */
+    (void) redisEnableKeepAlive(ctx);
+
+    /* the first write event tells the connect's outcome */
+
+    if (ngx_rtmp_cluster_event_watch(rd->pc, 1, 1) != NGX_OK) {
+        ngx_http_rtmp_cluster_manager_sub_fail(rd, "cannot poll");
+        return;
+    }
+
+    rd->subscribed = 0;
+
+    /* until SUBSCRIBE is confirmed */
+    ngx_add_timer(&rd->ptimer, rd->connect_timeout);
+}
+
+
+static void
+ngx_http_rtmp_cluster_manager_sub_event(ngx_event_t *ev)
+{
+    int                                     done;
+    void                                   *reply;
+    ngx_int_t                               rc;
+    redisContext                           *ctx;
+    ngx_connection_t                       *c;
+    ngx_http_rtmp_cluster_manager_redis_t  *rd;
+    u_char                                  err[128];
+
+    c = ev->data;
+    rd = c->data;
+    ctx = rd->pctx;
+
+    if (ev->write) {
+        if (redisBufferWrite(ctx, &done) != REDIS_OK) {
+            ngx_cpystrn(err, (u_char *) ctx->errstr, sizeof(err));
+            ngx_http_rtmp_cluster_manager_sub_fail(rd, (char *) err);
+            return;
+        }
+
+        if (done) {
+            (void) ngx_rtmp_cluster_event_watch(c,
+                                        NGX_RTMP_CLUSTER_EVENT_KEEP, 0);
+        }
+
+        return;
+    }
+
+    if (redisBufferRead(ctx) != REDIS_OK) {
+        ngx_cpystrn(err, (u_char *) ctx->errstr, sizeof(err));
+        ngx_http_rtmp_cluster_manager_sub_fail(rd, (char *) err);
+        return;
+    }
+
+    for ( ;; ) {
+        reply = NULL;
+
+        if (redisReaderGetReply(ctx->reader, &reply) != REDIS_OK) {
+            ngx_http_rtmp_cluster_manager_sub_fail(rd, "protocol error");
+            return;
+        }
+
+        if (reply == NULL) {
+            return;
+        }
+
+        /* the switch may close this subscription's context: not here */
+
+        rc = ngx_http_rtmp_cluster_manager_sub_reply(rd, reply);
+
+        freeReplyObject(reply);
+
+        if (rc != NGX_OK) {
+            return;
+        }
+    }
+}
+
+
+/*
+ * AUTH's answer, then ["subscribe", channel, n], then ["message",
+ * channel, text]; NGX_ERROR: the subscription was closed
+ */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_sub_reply(
+    ngx_http_rtmp_cluster_manager_redis_t *rd, redisReply *rr)
+{
+    u_char                                    *p, err[160];
+    ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
+
+    sn = &rd->sentinels[rd->psentinel % rd->nsentinels];
+
+    if (rr->type == REDIS_REPLY_ERROR) {
+        /* AUTH refused, NOAUTH, an unknown command: not subscribed */
+
+        p = ngx_cpymem(err, rd->pauth ? "AUTH refused: " : "",
+                       rd->pauth ? 14 : 0);
+        ngx_cpystrn(p, (u_char *) rr->str,
+                    ngx_min((size_t) (err + sizeof(err) - p), rr->len + 1));
+
+        ngx_http_rtmp_cluster_manager_sub_fail(rd, (char *) err);
+        return NGX_ERROR;
+    }
+
+    if (rd->pauth) {
+        rd->pauth = 0;
+        return NGX_OK;
+    }
+
+    if (rr->type != REDIS_REPLY_ARRAY || rr->elements != 3
+        || rr->element[0]->type != REDIS_REPLY_STRING
+        || rr->element[1]->type != REDIS_REPLY_STRING)
+    {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "cluster: sentinel %V sent something else than a "
+                      "+switch-master message, ignored", &sn->name);
+        return NGX_OK;
+    }
+
+    if (rr->element[0]->len == 9
+        && ngx_strncmp(rr->element[0]->str, "subscribe", 9) == 0)
+    {
+        if (rd->ptimer.timer_set) {
+            ngx_del_timer(&rd->ptimer);
+        }
+
+        rd->subscribed = 1;
+        rd->pbackoff = NGX_HTTP_RTMP_CLUSTER_MANAGER_SUB_MIN;
+
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "cluster: listening to +switch-master at sentinel %V "
+                      "for \"%V\"", &sn->name, &rd->name);
+        return NGX_OK;
+    }
+
+    if (rr->element[0]->len != 7
+        || ngx_strncmp(rr->element[0]->str, "message", 7) != 0
+        || rr->element[1]->len != 14
+        || ngx_strncmp(rr->element[1]->str, "+switch-master", 14) != 0
+        || rr->element[2]->type != REDIS_REPLY_STRING)
+    {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "cluster: sentinel %V sent something else than a "
+                      "+switch-master message, ignored", &sn->name);
+        return NGX_OK;
+    }
+
+    ngx_http_rtmp_cluster_manager_switch(rd, rr->element[2]);
+
+    return NGX_OK;
+}
+
+
+/* "NAME OLD-IP OLD-PORT NEW-IP NEW-PORT": ours moves to the new address */
+
+static void
+ngx_http_rtmp_cluster_manager_switch(ngx_http_rtmp_cluster_manager_redis_t *rd,
+    redisReply *msg)
+{
+    u_char                                    *p, *last, *f[5];
+    size_t                                     len[5];
+    ngx_int_t                                  port;
+    ngx_uint_t                                 n;
+    struct in6_addr                            a6;
+    ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
+    char                                       ip[NGX_SOCKADDR_STRLEN + 1];
+
+    sn = &rd->sentinels[rd->psentinel % rd->nsentinels];
+
+    p = (u_char *) msg->str;
+    last = p + msg->len;
+
+    for (n = 0; n < 5 && p < last; n++) {
+        f[n] = p;
+
+        while (p < last && *p != ' ') {
+            p++;
+        }
+
+        len[n] = p - f[n];
+
+        if (p < last) {
+            p++;
+        }
+    }
+
+    port = NGX_ERROR;
+
+    if (n == 5 && p == last && len[3] > 0 && len[3] < sizeof(ip)) {
+        ngx_memcpy(ip, f[3], len[3]);
+        ip[len[3]] = '\0';
+
+        if (inet_pton(AF_INET, ip, &a6) == 1
+            || inet_pton(AF_INET6, ip, &a6) == 1)
+        {
+            port = ngx_atoi(f[4], len[4]);
+        }
+    }
+
+    if (port < 1 || port > 65535) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "cluster: sentinel %V sent a malformed +switch-master "
+                      "message, ignored", &sn->name);
+        return;
+    }
+
+    if (len[0] != rd->name.len
+        || ngx_strncmp(f[0], rd->name.data, len[0]) != 0)
+    {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "cluster: +switch-master of another master from "
+                       "sentinel %V, ignored", &sn->name);
+        return;
+    }
+
+    if (rd->known && rd->port == port && ngx_strcmp(rd->ip, ip) == 0
+        && (rd->ac || rd->sctx))
+    {
+        /* already there: another sentinel's news, or ours was first */
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "cluster: sentinel %V announces +switch-master: "
+                  "\"%V\" is now %s port %i, switching",
+                  &sn->name, &rd->name, ip, port);
+
+    if (rd->timer.timer_set) {
+        ngx_del_timer(&rd->timer);
+    }
+
+    if (rd->sctx) {
+        ngx_http_rtmp_cluster_manager_ask_close(rd);
+    }
+
+    /* commands in flight on the old master are answered 503 */
+
+    if (rd->ac) {
+        ngx_http_rtmp_cluster_manager_close(rd);
+    }
+
+    ngx_memcpy(rd->ip, ip, len[3] + 1);
+    rd->port = (int) port;
+    rd->known = 1;
+    rd->tried = 0;
+
+    /* PING and ROLE before use, as any master a sentinel names */
+    ngx_http_rtmp_cluster_manager_connect(rd);
+}
+
+
+/* the descriptor goes with hiredis's context */
+
+static void
+ngx_http_rtmp_cluster_manager_sub_close(
+    ngx_http_rtmp_cluster_manager_redis_t *rd)
+{
+    if (rd->pc) {
+        ngx_rtmp_cluster_event_release(rd->pc);
+        rd->pc = NULL;
+    }
+
+    redisFree(rd->pctx);
+    rd->pctx = NULL;
+}
+
+
+/* the next sentinel, after a backoff that doubles up to 8 s */
+
+static void
+ngx_http_rtmp_cluster_manager_sub_fail(
+    ngx_http_rtmp_cluster_manager_redis_t *rd, const char *err)
+{
+    ngx_uint_t                                 level;
+    ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
+
+    sn = &rd->sentinels[rd->psentinel % rd->nsentinels];
+
+    /* an error when a working subscription is lost, else a note */
+    level = rd->subscribed ? NGX_LOG_ERR : NGX_LOG_INFO;
+
+    ngx_log_error(level, ngx_cycle->log, 0,
+                  "cluster: no +switch-master subscription at sentinel %V "
+                  "for \"%V\": %s, next sentinel in %Mms",
+                  &sn->name, &rd->name, err, rd->pbackoff);
+
+    rd->subscribed = 0;
+
+    if (rd->ptimer.timer_set) {
+        ngx_del_timer(&rd->ptimer);
+    }
+
+    if (rd->pctx) {
+        ngx_http_rtmp_cluster_manager_sub_close(rd);
+    }
+
+    rd->psentinel++;
+
+    if (ngx_http_rtmp_cluster_manager_exiting || ngx_exiting
+        || ngx_terminate)
+    {
+        return;
+    }
+
+    ngx_add_timer(&rd->ptimer, rd->pbackoff);
+
+    rd->pbackoff = ngx_min(rd->pbackoff * 2,
+                           NGX_HTTP_RTMP_CLUSTER_MANAGER_SUB_MAX);
+}
+
+
+/* the subscription's connect timeout, else its reconnect */
+
+static void
+ngx_http_rtmp_cluster_manager_sub_retry(ngx_event_t *ev)
+{
+    ngx_http_rtmp_cluster_manager_redis_t  *rd;
+
+    rd = (ngx_http_rtmp_cluster_manager_redis_t *)
+             ((u_char *) ev
+              - offsetof(ngx_http_rtmp_cluster_manager_redis_t, ptimer));
+
+    if (rd->pctx) {
+        ngx_http_rtmp_cluster_manager_sub_fail(rd, "timed out");
+        return;
+    }
+
+    ngx_http_rtmp_cluster_manager_subscribe(rd);
 }
 
 
@@ -1304,18 +2035,14 @@ ngx_http_rtmp_cluster_manager_usable(ngx_http_rtmp_cluster_manager_redis_t *rd)
 static void
 ngx_http_rtmp_cluster_manager_retry(ngx_event_t *ev)
 {
-    redisAsyncContext                      *ac;
     ngx_http_rtmp_cluster_manager_redis_t  *rd;
 
     rd = (ngx_http_rtmp_cluster_manager_redis_t *)
              ((u_char *) ev
               - offsetof(ngx_http_rtmp_cluster_manager_redis_t, timer));
 
-    if (rd->sac) {
-        ac = rd->sac;
-        rd->sac = NULL;
-        redisAsyncFree(ac);
-
+    if (rd->sctx) {
+        ngx_http_rtmp_cluster_manager_ask_close(rd);
         ngx_http_rtmp_cluster_manager_next_sentinel(rd, "timed out");
         return;
     }
@@ -2697,7 +3424,7 @@ ngx_http_rtmp_cluster_manager_parse_batch(ngx_http_request_t *r,
 }
 
 
-/* one script for the whole batch: Redis runs it atomically */
+/* the next script of the batch: its next CHUNK leases */
 
 static ngx_int_t
 ngx_http_rtmp_cluster_manager_start_batch(
@@ -2713,14 +3440,25 @@ ngx_http_rtmp_cluster_manager_start_batch(
 
     r = ctx->request;
 
-    if (ctx->ttl == 0) {
-        ctx->ttl = ctx->conf->ttl;
+    if (ctx->codes == NULL) {
+        if (ctx->ttl == 0) {
+            ctx->ttl = ctx->conf->ttl;
+        }
+
+        ctx->ttl = ngx_min(ctx->ttl, ctx->conf->max_ttl);
+
+        ctx->codes = ngx_palloc(r->pool,
+                                ctx->items->nelts * sizeof(ngx_int_t));
+        if (ctx->codes == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
-    ctx->ttl = ngx_min(ctx->ttl, ctx->conf->max_ttl);
+    it = (ngx_rtmp_cluster_renew_item_t *) ctx->items->elts + ctx->done;
+    n = ngx_min(ctx->items->nelts - ctx->done,
+                NGX_HTTP_RTMP_CLUSTER_MANAGER_CHUNK);
 
-    it = ctx->items->elts;
-    n = ctx->items->nelts;
+    ctx->sent = n;
 
     /* EVAL script N key... ttl token... */
 
@@ -2783,16 +3521,27 @@ ngx_http_rtmp_cluster_manager_answer_batch(
     ngx_uint_t   i, renewed;
     redisReply  *e;
 
-    if (reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != ctx->items->nelts)
-    {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != ctx->sent) {
         return ngx_http_rtmp_cluster_manager_unexpected(ctx);
     }
 
     for (i = 0; i < reply->elements; i++) {
-        if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
+        e = reply->element[i];
+
+        if (e->type != REDIS_REPLY_INTEGER) {
             return ngx_http_rtmp_cluster_manager_unexpected(ctx);
         }
+
+        ctx->codes[ctx->done + i] = e->integer == 1 ? NGX_HTTP_OK
+                                    : e->integer == 0 ? NGX_HTTP_NOT_FOUND
+                                    : NGX_HTTP_CONFLICT;
+    }
+
+    ctx->done += ctx->sent;
+
+    if (ctx->done < ctx->items->nelts) {
+        /* NGX_DONE, or the answer already sent (a 503) */
+        return ngx_http_rtmp_cluster_manager_start_batch(ctx);
     }
 
     g = ngx_http_rtmp_cluster_manager_gen(0);
@@ -2806,12 +3555,8 @@ ngx_http_rtmp_cluster_manager_answer_batch(
 
     renewed = 0;
 
-    for (i = 0; i < reply->elements; i++) {
-        e = reply->element[i];
-
-        code = e->integer == 1 ? NGX_HTTP_OK
-               : e->integer == 0 ? NGX_HTTP_NOT_FOUND : NGX_HTTP_CONFLICT;
-
+    for (i = 0; i < ctx->items->nelts; i++) {
+        code = ctx->codes[i];
         renewed += (code == NGX_HTTP_OK);
 
         yajl_gen_integer(g, code);
@@ -2821,8 +3566,8 @@ ngx_http_rtmp_cluster_manager_answer_batch(
     yajl_gen_map_close(g);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                   "cluster: %ui of %ui leases renewed at once",
-                   renewed, reply->elements);
+                   "cluster: %ui of %ui leases renewed",
+                   renewed, ctx->items->nelts);
 
     return ngx_http_rtmp_cluster_send_json(ctx->request, NGX_HTTP_OK, g);
 }

@@ -142,6 +142,23 @@ is(scalar @{$r->{json}{leases} // []}, 1000, 'a status for each');
 is(scalar(grep { $_ == 200 } @{$r->{json}{leases} // []}), 3,
    'the three held renewed, the others not found');
 
+# run as scripts of 100 leases (a lookup waits for one, not for the
+# batch), the statuses still in the request's order across them
+sub evals {
+    my $info = $db->command('INFO', 'commandstats');
+    return $info =~ /^cmdstat_eval:calls=(\d+)/m ? $1 : 0;
+}
+register('many/s150', 't150');
+register('many/s999', 'tother');
+my $e = evals();
+$r = batch({ ttl => 60, leases => \@many }, %auth);
+is(evals() - $e, 10, '1000 leases: 10 scripts of 100');
+my @st = @{$r->{json}{leases} // []};
+is_deeply([@st[0, 1, 2, 149, 998, 3, 500, 999]],
+          [200, 200, 200, 200, 409, 404, 404, 404],
+          'each status at its lease, across the scripts')
+    or diag("@st[0 .. 3, 149, 998]");
+
 $r = batch('{"leases":[' . ('{"app":"a","name":"b","token":"c"},' x 9000)
            . '{"app":"a","name":"b","token":"c"}]}', %auth);
 is($r->{status}, 413, 'a body over 256 KB: 413');

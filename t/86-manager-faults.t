@@ -9,6 +9,9 @@
 # (the file $t->tmp/sentinel-says: "garbage", "error", "nil", or a port
 # of 127.0.0.1), with the reply formats of redis-sentinel's
 # SENTINEL get-master-addr-by-name (a two-string array, nil, an error).
+# It confirms SUBSCRIBE as redis-sentinel does, and sends its subscribers
+# what the test writes to $t->tmp/sentinel-publish (messages for another
+# master, malformed ones, replies that are no message at all).
 
 use strict;
 use warnings;
@@ -46,17 +49,36 @@ unless ($sentinel_pid) {
     my $l = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => $sp,
                                 Listen => 16, ReuseAddr => 1) or _exit(1);
     my $sel = IO::Select->new($l);
+    my %subscribers;
     while (1) {
-        for my $s ($sel->can_read(1)) {
+        my $publish = "$says-publish";
+        if (-e $publish) {
+            my $bytes = ClusterTest::_read_file($publish);
+            syswrite $_, $bytes for values %subscribers;
+            unlink $publish;
+        }
+        for my $s ($sel->can_read(0.05)) {
             if ($s == $l) { $sel->add($l->accept); next }
             my $n = sysread $s, my $buf, 65536;
-            unless ($n) { $sel->remove($s); close $s; next }
+            unless ($n) {
+                delete $subscribers{$s};
+                $sel->remove($s); close $s; next;
+            }
+            if ($buf =~ /SUBSCRIBE\r\n\$14\r\n\+switch-master/i) {
+                $subscribers{$s} = $s;
+                syswrite $s, "*3\r\n\$9\r\nsubscribe\r\n\$14\r\n"
+                             . "+switch-master\r\n:1\r\n";
+                next;
+            }
             # one command a read, as hiredis sends it
             my $what = eval { ClusterTest::_read_file($says) } // 'garbage';
             my $reply =
                 $what eq 'garbage' ? "*2\r\n\$5\r\nhello\r\n\$5\r\nworld\r\n"
               : $what eq 'error'   ? "-ERR no such command\r\n"
               : $what eq 'nil'     ? "*-1\r\n"
+              # the answer, and one reply more than asked
+              : $what =~ /^twice:(\d+)$/
+              ? ("*2\r\n\$9\r\n127.0.0.1\r\n\$" . length($1) . "\r\n$1\r\n") x 2
               : "*2\r\n\$9\r\n127.0.0.1\r\n\$" . length($what) . "\r\n$what\r\n";
             syswrite $s, $reply;
         }
@@ -92,11 +114,15 @@ for my $case (['garbage', 'it answered something else than an address'],
     is(lookup()->{status}, 503, "sentinel $case->[0]: a lookup is 503");
 }
 
-### then it names A: answered
+### then it names A, with a reply too many: answered
 
-say_($ra);
+my @first = $m->worker_pids;
+say_("twice:$ra");
 ok($t->wait_until(sub { lookup()->{status} == 404 }, timeout => 10),
    'the sentinel names A: lookups answered');
+is_deeply([$m->worker_pids], \@first,
+          'a reply more than asked: no worker died');
+say_($ra);
 is(register('s1')->{status}, 201, 'a lease registered on A');
 ok($dba->command('GET', "${prefix}live/s1"), 'and it is on A');
 
@@ -146,6 +172,57 @@ ok(mlog(qr/sentinel 127\.0\.0\.1:$sp names 127\.0\.0\.1 port $rb the master/),
 is(register('s3')->{status}, 201, 'registered on B');
 ok($dbb->command('GET', "${prefix}live/s1"),
    'the leases A held are on B (replicated)');
+
+### what the subscription gets: only our master's message is followed
+
+ok(mlog(qr/listening to \+switch-master at sentinel 127\.0\.0\.1:$sp for "mymaster"/),
+   'subscribed to +switch-master');
+my @workers = $m->worker_pids;
+
+sub publish {
+    open my $fh, '>', "$says-publish.tmp" or die $!;
+    print $fh $_[0];
+    close $fh;
+    rename "$says-publish.tmp", "$says-publish" or die $!;
+    $t->wait_until(sub { !-e "$says-publish" }, timeout => 5);
+}
+sub message {
+    my ($text) = @_;
+    return "*3\r\n\$7\r\nmessage\r\n\$14\r\n+switch-master\r\n\$"
+           . length($text) . "\r\n$text\r\n";
+}
+sub count { scalar mlog($_[0]) }
+
+publish(message("othermaster 127.0.0.1 $rb 127.0.0.1 $ra"));
+publish(message('mymaster 127.0.0.1'));
+ok($t->wait_until(sub {
+        mlog(qr/\[error\].*sentinel 127\.0\.0\.1:$sp sent a malformed \+switch-master message, ignored/)
+    }), 'a malformed message: logged and ignored');
+# replies that are no message (hiredis's asynchronous subscribe mode
+# asserts on the first two)
+publish("*1\r\n:1\r\n" . ":5\r\n" . "*3\r\n:1\r\n:2\r\n:3\r\n"
+        . "*3\r\n\$7\r\nmessage\r\n\$5\r\nother\r\n\$3\r\nabc\r\n");
+ok($t->wait_until(sub {
+        count(qr/sentinel 127\.0\.0\.1:$sp sent something else than a \+switch-master message, ignored/) >= 4
+    }), 'replies that are no message: logged and ignored');
+is_deeply([$m->worker_pids], \@workers, 'no worker died');
+is(count(qr/announces \+switch-master/), 0,
+   'another master\'s message is not followed');
+is(lookup()->{status}, 404, 'lookups still answered from B');
+ok($dbb->command('GET', "${prefix}live/s3"), 'which holds the leases');
+
+# ours, naming A (a replica of B now): ROLE refuses it, the sentinel is
+# asked again and names B
+my $refused = count(qr/port $ra is not the master \(ROLE\)/);
+publish(message("mymaster 127.0.0.1 $rb 127.0.0.1 $ra"));
+ok($t->wait_until(sub {
+        mlog(qr/\[notice\].*sentinel 127\.0\.0\.1:$sp announces \+switch-master: "mymaster" is now 127\.0\.0\.1 port $ra, switching/)
+    }), 'our master\'s message: followed at once');
+ok($t->wait_until(sub {
+        count(qr/port $ra is not the master \(ROLE\)/) > $refused
+    }), 'the announced master checked with ROLE first');
+ok($t->wait_until(sub { lookup()->{status} == 404 }, timeout => 10),
+   'back on B, answered');
 
 kill 'TERM', $sentinel_pid;
 waitpid $sentinel_pid, 0;

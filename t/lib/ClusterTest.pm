@@ -414,15 +414,19 @@ sub redis_server {
                           '127.0.0.1', '--save', '', '--appendonly', 'no',
                           '--dir', $self->{tmp}, @args],
                          name => 'redis');
-    $self->wait_until(sub { Redis->ping($port) }, timeout => 10,
+    my ($password) = map { $args[$_ + 1] }
+                     grep { $args[$_] eq '--requirepass' } 0 .. $#args;
+    $self->wait_until(sub { Redis->ping($port, $password) }, timeout => 10,
                       interval => 0.05)
         or croak "redis-server did not start:\n" . $p->log_text;
     return $p;
 }
 
 # redis_sentinel($port, master => $port, name => 'mymaster', quorum => 2,
-#                down_after => 1000): a redis-sentinel watching the master
-# on 127.0.0.1, with a configuration file of its own (it rewrites it)
+#                down_after => 1000, requirepass => undef,
+#                auth_pass => undef): a redis-sentinel watching the master
+# on 127.0.0.1, with a configuration file of its own (it rewrites it);
+# requirepass: its own password, auth_pass: the master's
 sub redis_sentinel {
     my ($self, $port, %o) = @_;
     require Redis;
@@ -435,10 +439,14 @@ sub redis_sentinel {
         . "sentinel down-after-milliseconds $name "
         . ($o{down_after} // 1000) . "\n"
         . "sentinel failover-timeout $name 10000\n"
-        . "sentinel parallel-syncs $name 1\n";
+        . "sentinel parallel-syncs $name 1\n"
+        . (defined $o{requirepass} ? "requirepass $o{requirepass}\n" : '')
+        . (defined $o{auth_pass}
+           ? "sentinel auth-pass $name $o{auth_pass}\n" : '');
     close $fh;
     my $p = $self->spawn(['redis-sentinel', $conf], name => 'sentinel');
-    $self->wait_until(sub { Redis->ping($port) }, timeout => 10,
+    $self->wait_until(sub { Redis->ping($port, $o{requirepass}) },
+                      timeout => 10,
                       interval => 0.05)
         or croak "redis-sentinel did not start:\n" . $p->log_text;
     return $p;

@@ -31,14 +31,18 @@ sub new {
                                 Proto => 'tcp', Timeout => 2)
         or croak "Redis: cannot connect to $host:$port: " . ($@ || $!);
     binmode $s;
-    return bless { sock => $s, timeout => $o{timeout} // 5, buf => '' },
-                 $class;
+    my $self = bless { sock => $s, timeout => $o{timeout} // 5, buf => '' },
+                     $class;
+    # password => '...': AUTH first, as a client of a requirepass server
+    $self->command('AUTH', $o{password}) if defined $o{password};
+    return $self;
 }
 
 # true when a Redis on that port answers PING now
 sub ping {
-    my ($class, $port) = @_;
-    my $r = eval { $class->new(port => $port, timeout => 1)->command('PING') };
+    my ($class, $port, $password) = @_;
+    my $r = eval { $class->new(port => $port, timeout => 1,
+                               password => $password)->command('PING') };
     return defined $r && $r eq 'PONG';
 }
 
