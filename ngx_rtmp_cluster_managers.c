@@ -27,12 +27,15 @@
  * tick, a third of the TTL granted, sends all of them in PUTs on the
  * manager's location, BATCH_LEASES a request (the tokens in the body);
  * the answer says for each lease what the single PUT would have said.
- * A lease in a batch is out of the list until its answer, so none is
- * renewed twice a tick; one that ends meanwhile is only taken out of the
- * batch, and its answer is dropped.  A manager that does not know the
- * batch (400, 404, 405, 413, 501 to it, or a 200 without a status per
- * lease: an older build, another implementation, a proxy in front) is
- * sent single renewals (PUT on APP/NAME) from then on by this worker.
+ * A tick's batches go out BATCHES_OUT at a time, the next when one is
+ * answered (or waits to retry), not all at once.  A lease in a batch is
+ * out of the list until its answer, so none is renewed twice, even when
+ * the next tick comes with batches still waiting; one that ends
+ * meanwhile is only taken out of the batch, and its answer is dropped.
+ * A manager that does not know the batch (400, 404, 405, 413, 501 to it,
+ * or a 200 without a status per lease: an older build, another
+ * implementation, a proxy in front) is sent single renewals (PUT on
+ * APP/NAME) from then on by this worker.
  *
  * Lookups.  One question to each manager in the configured order until
  * one answers: found (200), not found (404); no manager answering is an
@@ -61,6 +64,17 @@
  */
 #define NGX_RTMP_CLUSTER_BATCH_LEASES  200
 #define NGX_RTMP_CLUSTER_BATCH_BYTES   (192 * 1024)
+
+/*
+ * Batches a worker has out at a time for an application.  A manager's
+ * worker runs them one after another on its Redis connection: more at
+ * once only wait there, holding connections on both sides, with lookups
+ * behind them.  4 keeps the next one sent and parsed while one runs; at
+ * a few ms a batch, a tick of 100000 leases (500 batches) is out in a
+ * second or two, within a third of the default TTL.  A tick that lasts
+ * into the next is not doubled: the next takes only the leases back.
+ */
+#define NGX_RTMP_CLUSTER_BATCHES_OUT   4
 
 
 typedef struct ngx_rtmp_cluster_batch_s  ngx_rtmp_cluster_batch_t;
@@ -105,7 +119,10 @@ typedef struct {
     ngx_queue_t                     held;       /* waiting for the tick */
     ngx_uint_t                      manager;    /* the last that answered */
     ngx_event_t                     tick;
+    ngx_event_t                     next;       /* posted: a slot is free */
     ngx_connection_t                dummy;
+    ngx_queue_t                     waiting;    /* batches not sent yet */
+    ngx_uint_t                      out;        /* batches with a request */
     u_char                          single[NGX_RTMP_CLUSTER_MAX_COWORKERS];
                                                 /* no batches there */
 } ngx_rtmp_cluster_renewals_t;
@@ -123,6 +140,9 @@ struct ngx_rtmp_cluster_batch_s {
     ngx_msec_t                      ttl;        /* the shortest */
     ngx_event_t                     timer;      /* retry */
     ngx_connection_t                dummy;
+    ngx_queue_t                     queue;      /* in rn->waiting */
+    unsigned                        waiting:1;
+    unsigned                        out:1;      /* counted in rn->out */
     ngx_rtmp_cluster_lease_t       *lease[NGX_RTMP_CLUSTER_BATCH_LEASES];
 };
 
@@ -171,6 +191,9 @@ static void ngx_rtmp_cluster_lease_posted(ngx_event_t *ev);
 static void ngx_rtmp_cluster_lease_timer(ngx_event_t *ev);
 static void ngx_rtmp_cluster_renewals_add(ngx_rtmp_cluster_lease_t *l);
 static void ngx_rtmp_cluster_renewals_tick(ngx_event_t *ev);
+static void ngx_rtmp_cluster_renewals_next(ngx_rtmp_cluster_renewals_t *rn);
+static void ngx_rtmp_cluster_renewals_posted(ngx_event_t *ev);
+static void ngx_rtmp_cluster_batch_done(ngx_rtmp_cluster_batch_t *b);
 static void ngx_rtmp_cluster_batch_send(ngx_rtmp_cluster_batch_t *b);
 static void ngx_rtmp_cluster_batch_answer(ngx_rtmp_cluster_fetch_t *f,
     ngx_rtmp_cluster_fetch_result_t *r, void *data);
@@ -595,6 +618,7 @@ ngx_rtmp_cluster_renewals_add(ngx_rtmp_cluster_lease_t *l)
 
         rn->cacf = l->cacf;
         ngx_queue_init(&rn->held);
+        ngx_queue_init(&rn->waiting);
 
         rn->dummy.fd = (ngx_socket_t) -1;
         rn->dummy.data = rn;
@@ -603,6 +627,10 @@ ngx_rtmp_cluster_renewals_add(ngx_rtmp_cluster_lease_t *l)
         rn->tick.log = ngx_cycle->log;
         rn->tick.handler = ngx_rtmp_cluster_renewals_tick;
         rn->tick.cancelable = 1;
+
+        rn->next.data = &rn->dummy;
+        rn->next.log = ngx_cycle->log;
+        rn->next.handler = ngx_rtmp_cluster_renewals_posted;
 
         l->cacf->renewals = rn;
     }
@@ -621,7 +649,7 @@ ngx_rtmp_cluster_renewals_add(ngx_rtmp_cluster_lease_t *l)
 }
 
 
-/* every lease the worker holds here, in batches */
+/* every lease the worker holds here, in batches, BATCHES_OUT at a time */
 
 static void
 ngx_rtmp_cluster_renewals_tick(ngx_event_t *ev)
@@ -639,7 +667,7 @@ ngx_rtmp_cluster_renewals_tick(ngx_event_t *ev)
         b = ngx_calloc(sizeof(ngx_rtmp_cluster_batch_t), ngx_cycle->log);
         if (b == NULL) {
             ngx_add_timer(&rn->tick, NGX_RTMP_CLUSTER_RETRY);
-            return;
+            break;
         }
 
         b->rn = rn;
@@ -682,7 +710,73 @@ ngx_rtmp_cluster_renewals_tick(ngx_event_t *ev)
 
         b->left = b->n;
 
+        ngx_queue_insert_tail(&rn->waiting, &b->queue);
+        b->waiting = 1;
+    }
+
+    ngx_rtmp_cluster_renewals_next(rn);
+}
+
+
+/*
+ * Batches waiting go out while fewer than BATCHES_OUT have a request
+ * out.  A batch that stops having one (answered, ended, waiting to
+ * retry) only posts this: no recursion however many fail at once.
+ */
+
+static void
+ngx_rtmp_cluster_renewals_next(ngx_rtmp_cluster_renewals_t *rn)
+{
+    ngx_queue_t               *q;
+    ngx_rtmp_cluster_batch_t  *b;
+
+    while (rn->out < NGX_RTMP_CLUSTER_BATCHES_OUT
+           && !ngx_queue_empty(&rn->waiting))
+    {
+        q = ngx_queue_head(&rn->waiting);
+        b = ngx_queue_data(q, ngx_rtmp_cluster_batch_t, queue);
+
+        ngx_queue_remove(q);
+        b->waiting = 0;
+
+        b->out = 1;
+        rn->out++;
+
         ngx_rtmp_cluster_batch_send(b);
+    }
+}
+
+
+static void
+ngx_rtmp_cluster_renewals_posted(ngx_event_t *ev)
+{
+    ngx_rtmp_cluster_renewals_next(((ngx_connection_t *) ev->data)->data);
+}
+
+
+/* its request is over: the next batch waiting takes its place */
+
+static void
+ngx_rtmp_cluster_batch_done(ngx_rtmp_cluster_batch_t *b)
+{
+    ngx_rtmp_cluster_renewals_t  *rn;
+
+    rn = b->rn;
+
+    if (b->waiting) {
+        ngx_queue_remove(&b->queue);
+        b->waiting = 0;
+    }
+
+    if (!b->out) {
+        return;
+    }
+
+    b->out = 0;
+    rn->out--;
+
+    if (!ngx_queue_empty(&rn->waiting) && !rn->next.posted) {
+        ngx_post_event(&rn->next, &ngx_posted_events);
     }
 }
 
@@ -912,13 +1006,25 @@ ngx_rtmp_cluster_batch_failed(ngx_rtmp_cluster_batch_t *b)
 
     ngx_add_timer(&b->timer, ngx_max(ngx_min(NGX_RTMP_CLUSTER_RETRY,
                                              b->ttl / 3), 1));
+
+    /* no request out while it waits: another batch may go */
+    ngx_rtmp_cluster_batch_done(b);
 }
 
+
+/* a retry goes out before the batches waiting: its leases are older */
 
 static void
 ngx_rtmp_cluster_batch_timer(ngx_event_t *ev)
 {
-    ngx_rtmp_cluster_batch_send(((ngx_connection_t *) ev->data)->data);
+    ngx_rtmp_cluster_batch_t  *b;
+
+    b = ((ngx_connection_t *) ev->data)->data;
+
+    ngx_queue_insert_head(&b->rn->waiting, &b->queue);
+    b->waiting = 1;
+
+    ngx_rtmp_cluster_renewals_next(b->rn);
 }
 
 
@@ -955,6 +1061,8 @@ ngx_rtmp_cluster_batch_free(ngx_rtmp_cluster_batch_t *b)
     if (b->timer.timer_set) {
         ngx_del_timer(&b->timer);
     }
+
+    ngx_rtmp_cluster_batch_done(b);
 
     ngx_free(b);
 }
