@@ -164,6 +164,8 @@ static ngx_int_t ngx_http_rtmp_cluster_manager_path(ngx_http_request_t *r,
 static ngx_int_t ngx_http_rtmp_cluster_manager_key(ngx_http_request_t *r,
     ngx_http_rtmp_cluster_manager_ctx_t *ctx, ngx_str_t *app,
     ngx_str_t *name);
+static ngx_int_t ngx_http_rtmp_cluster_manager_want_body(
+    ngx_http_request_t *r, off_t max, const char *too_large);
 static void ngx_http_rtmp_cluster_manager_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_rtmp_cluster_manager_read_body(
     ngx_http_request_t *r, u_char *buf, size_t max, size_t *len);
@@ -1163,24 +1165,9 @@ ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r)
     }
 
     if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH) {
-        if (r->headers_in.content_length_n
-            > NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH_MAX)
-        {
-            return ngx_http_rtmp_cluster_manager_refuse(r,
-                                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+        return ngx_http_rtmp_cluster_manager_want_body(r,
+                                  NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH_MAX,
                                   "request body is larger than 256 KB");
-        }
-
-        r->request_body_in_single_buf = 1;
-
-        rc = ngx_http_read_client_request_body(r,
-                                           ngx_http_rtmp_cluster_manager_body);
-
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            return rc;
-        }
-
-        return NGX_DONE;
     }
 
     if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_REGISTER
@@ -1188,24 +1175,9 @@ ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r)
         || (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RELEASE
             && ctx->token.len == 0))
     {
-        if (r->headers_in.content_length_n
-            > NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX)
-        {
-            return ngx_http_rtmp_cluster_manager_refuse(r,
-                                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+        return ngx_http_rtmp_cluster_manager_want_body(r,
+                                  NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX,
                                   "request body is larger than 4096 bytes");
-        }
-
-        r->request_body_in_single_buf = 1;
-
-        rc = ngx_http_read_client_request_body(r,
-                                           ngx_http_rtmp_cluster_manager_body);
-
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            return rc;
-        }
-
-        return NGX_DONE;
     }
 
     rc = ngx_http_discard_request_body(r);
@@ -1416,6 +1388,33 @@ ngx_http_rtmp_cluster_manager_key(ngx_http_request_t *r,
     ngx_memcpy(p, name->data, name->len);
 
     return NGX_OK;
+}
+
+
+/* a body of max bytes at most, given to ..._body() once read */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_want_body(ngx_http_request_t *r, off_t max,
+    const char *too_large)
+{
+    ngx_int_t  rc;
+
+    if (r->headers_in.content_length_n > max) {
+        return ngx_http_rtmp_cluster_manager_refuse(r,
+                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                       too_large);
+    }
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r,
+                                           ngx_http_rtmp_cluster_manager_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
 }
 
 
