@@ -15,29 +15,20 @@
  * restarted), is its own.  So no lease is left that its origin cannot
  * renew or release.
  *
- * Redis is driven through hiredis's asynchronous API on nginx's event
- * loop: each worker keeps one connection per configured Redis address,
- * polled through a borrowed nginx connection (ngx_rtmp_cluster_event.c:
- * level-triggered, the descriptor stays hiredis's).  A request has one
- * command in flight at a time, under a timer.  hiredis holds a small heap
- * record for that command, not the request: a request that ends first
- * (timeout, client gone) only detaches from the record, and the late
- * reply is dropped.
- * While Redis is unreachable, requests are answered 503 at once and the
- * connection is retried every second.
- *
- * On Redis Sentinel, the master's address comes from the sentinels and
- * each worker also listens to one sentinel's +switch-master messages, to
- * move to a new master as soon as it is promoted.
+ * Redis, and Redis Sentinel, are ngx_http_rtmp_cluster_manager_redis.c's:
+ * each worker keeps one connection per configured Redis address.  A
+ * request has one command in flight at a time, under a timer, sent with
+ * ngx_http_rtmp_cluster_manager_command(); its reply comes back to
+ * ngx_http_rtmp_cluster_manager_reply().  hiredis holds a small record
+ * for that command, not the request: a request that ends first (timeout,
+ * client gone) only detaches from the record, and the late reply is
+ * dropped.  While Redis is unusable, requests are answered 503 at once.
  */
 
 
-#include "ngx_http_rtmp_cluster.h"
-#include "ngx_rtmp_cluster_event.h"
+#include "ngx_http_rtmp_cluster_manager.h"
 
 #include <yajl/yajl_tree.h>
-#include <hiredis/hiredis.h>
-#include <hiredis/async.h>
 
 #if (NGX_LINUX)
 #include <sys/random.h>
@@ -46,14 +37,10 @@
 
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX     "ngx_rtmp_cluster:stream:"
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_SRS        "/api/v1/clusters"
-#define NGX_HTTP_RTMP_CLUSTER_MANAGER_RETRY      1000
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX   4096
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_TOKEN_LEN  32
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_TTL        10      /* seconds */
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_MAX_TTL    300
-#define NGX_HTTP_RTMP_CLUSTER_MANAGER_SENTINELS  16
-#define NGX_HTTP_RTMP_CLUSTER_MANAGER_SUB_MIN    250     /* ms, backoff */
-#define NGX_HTTP_RTMP_CLUSTER_MANAGER_SUB_MAX    8000
 
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_LIST       0
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_LOOKUP     1
@@ -75,62 +62,6 @@
  * connection or any other) waits for one script, not for the batch.
  */
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_CHUNK      100
-
-
-/* a sentinel, asked for the master's address */
-
-typedef struct {
-    ngx_str_t                                  name;
-    int                                        port;
-    char                                       ip[NGX_SOCKADDR_STRLEN + 1];
-} ngx_http_rtmp_cluster_manager_sentinel_t;
-
-
-/*
- * One Redis address, or a master named to sentinels; in each worker, its
- * connection.  With sentinels, ip and port are the master's last known
- * address: known is cleared by every failure, so that the next connect
- * asks the sentinels again (one at a time, the next one on a failure).
- */
-
-typedef struct {
-    ngx_str_t                                  name;
-    ngx_http_rtmp_cluster_manager_sentinel_t  *sentinels;  /* NULL: none */
-    ngx_uint_t                                 nsentinels;
-    ngx_uint_t                                 sentinel;   /* next asked */
-    ngx_uint_t                                 tried;      /* this round */
-    redisContext                              *sctx;       /* asking */
-    ngx_connection_t                          *sc;
-    ngx_uint_t                                 sauth;  /* AUTH's answer due */
-    struct sockaddr                           *sockaddr;
-    socklen_t                                  socklen;
-    int                                        port;
-    ngx_msec_t                                 connect_timeout;
-    ngx_msec_t                                 ready_at;
-    redisAsyncContext                         *ac;
-    ngx_event_t                                timer;  /* connect, retry */
-    ngx_str_t                                  password;  /* "": none */
-    ngx_str_t                                  sentinel_password;
-
-    /*
-     * The +switch-master subscription: one sentinel, the next on failure.
-     * A plain hiredis context, read here: hiredis's asynchronous
-     * subscribe mode asserts on replies a sentinel answering garbage
-     * could send.
-     */
-    redisContext                              *pctx;
-    ngx_connection_t                          *pc;
-    ngx_uint_t                                 pauth;   /* AUTH's answer due */
-    ngx_uint_t                                 psentinel;
-    ngx_msec_t                                 pbackoff;
-    ngx_event_t                                ptimer;  /* connect, retry */
-
-    unsigned                                   ready:1;
-    unsigned                                   down:1;
-    unsigned                                   known:1;
-    unsigned                                   subscribed:1;
-    char                                       ip[NGX_SOCKADDR_STRLEN + 1];
-} ngx_http_rtmp_cluster_manager_redis_t;
 
 
 typedef struct {
@@ -223,58 +154,6 @@ static ngx_int_t ngx_http_rtmp_cluster_manager_init_process(
     ngx_cycle_t *cycle);
 static void ngx_http_rtmp_cluster_manager_exit_process(ngx_cycle_t *cycle);
 
-static void ngx_http_rtmp_cluster_manager_connect(
-    ngx_http_rtmp_cluster_manager_redis_t *rd);
-static redisAsyncContext *ngx_http_rtmp_cluster_manager_open(
-    ngx_http_rtmp_cluster_manager_redis_t *rd, const char *ip, int port,
-    u_char *err, size_t len);
-static void ngx_http_rtmp_cluster_manager_auth_sent(redisAsyncContext *ac,
-    void *reply, void *data);
-static void ngx_http_rtmp_cluster_manager_ask_event(ngx_event_t *ev);
-static void ngx_http_rtmp_cluster_manager_ask_close(
-    ngx_http_rtmp_cluster_manager_redis_t *rd);
-static void ngx_http_rtmp_cluster_manager_ask(
-    ngx_http_rtmp_cluster_manager_redis_t *rd);
-static void ngx_http_rtmp_cluster_manager_subscribe(
-    ngx_http_rtmp_cluster_manager_redis_t *rd);
-static void ngx_http_rtmp_cluster_manager_sub_event(ngx_event_t *ev);
-static ngx_int_t ngx_http_rtmp_cluster_manager_sub_reply(
-    ngx_http_rtmp_cluster_manager_redis_t *rd, redisReply *rr);
-static void ngx_http_rtmp_cluster_manager_switch(
-    ngx_http_rtmp_cluster_manager_redis_t *rd, redisReply *msg);
-static void ngx_http_rtmp_cluster_manager_sub_close(
-    ngx_http_rtmp_cluster_manager_redis_t *rd);
-static void ngx_http_rtmp_cluster_manager_sub_fail(
-    ngx_http_rtmp_cluster_manager_redis_t *rd, const char *err);
-static void ngx_http_rtmp_cluster_manager_sub_retry(ngx_event_t *ev);
-static void ngx_http_rtmp_cluster_manager_master(
-    ngx_http_rtmp_cluster_manager_redis_t *rd, redisReply *rr);
-static void ngx_http_rtmp_cluster_manager_next_sentinel(
-    ngx_http_rtmp_cluster_manager_redis_t *rd, const char *err);
-static void ngx_http_rtmp_cluster_manager_role(redisAsyncContext *ac,
-    void *reply, void *data);
-static void ngx_http_rtmp_cluster_manager_up(
-    ngx_http_rtmp_cluster_manager_redis_t *rd);
-static void ngx_http_rtmp_cluster_manager_close(
-    ngx_http_rtmp_cluster_manager_redis_t *rd);
-static void ngx_http_rtmp_cluster_manager_fail(
-    ngx_http_rtmp_cluster_manager_redis_t *rd, const char *err);
-static ngx_int_t ngx_http_rtmp_cluster_manager_usable(
-    ngx_http_rtmp_cluster_manager_redis_t *rd);
-static void ngx_http_rtmp_cluster_manager_retry(ngx_event_t *ev);
-static void ngx_http_rtmp_cluster_manager_connected(
-    const redisAsyncContext *ac, int status);
-static void ngx_http_rtmp_cluster_manager_pong(redisAsyncContext *ac,
-    void *reply, void *data);
-static void ngx_http_rtmp_cluster_manager_disconnected(
-    const redisAsyncContext *ac, int status);
-static void ngx_http_rtmp_cluster_manager_event(ngx_event_t *ev);
-static void ngx_http_rtmp_cluster_manager_add_read(void *data);
-static void ngx_http_rtmp_cluster_manager_del_read(void *data);
-static void ngx_http_rtmp_cluster_manager_add_write(void *data);
-static void ngx_http_rtmp_cluster_manager_del_write(void *data);
-static void ngx_http_rtmp_cluster_manager_ev_cleanup(void *data);
-
 static ngx_int_t ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_rtmp_cluster_manager_auth(ngx_http_request_t *r,
     ngx_http_rtmp_cluster_manager_loc_conf_t *mlcf);
@@ -285,6 +164,8 @@ static ngx_int_t ngx_http_rtmp_cluster_manager_path(ngx_http_request_t *r,
 static ngx_int_t ngx_http_rtmp_cluster_manager_key(ngx_http_request_t *r,
     ngx_http_rtmp_cluster_manager_ctx_t *ctx, ngx_str_t *app,
     ngx_str_t *name);
+static ngx_int_t ngx_http_rtmp_cluster_manager_want_body(
+    ngx_http_request_t *r, off_t max, const char *too_large);
 static void ngx_http_rtmp_cluster_manager_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_rtmp_cluster_manager_read_body(
     ngx_http_request_t *r, u_char *buf, size_t max, size_t *len);
@@ -396,8 +277,6 @@ static const char  ngx_http_rtmp_cluster_manager_lookup_lua[] =
     "if not v then return false end "
     "return {v, redis.call('PTTL', KEYS[1])}";
 
-
-static ngx_uint_t  ngx_http_rtmp_cluster_manager_exiting;
 
 
 static ngx_command_t  ngx_http_rtmp_cluster_manager_commands[] = {
@@ -1082,23 +961,7 @@ ngx_http_rtmp_cluster_manager_init_process(ngx_cycle_t *cycle)
     rdp = mmcf->redis.elts;
 
     for (i = 0; i < mmcf->redis.nelts; i++) {
-        ngx_rtmp_cluster_event_timer(&rdp[i]->timer,
-                                     ngx_http_rtmp_cluster_manager_retry,
-                                     cycle->log);
-
-        ngx_http_rtmp_cluster_manager_connect(rdp[i]);
-
-        if (rdp[i]->sentinels) {
-            ngx_rtmp_cluster_event_timer(&rdp[i]->ptimer,
-                                     ngx_http_rtmp_cluster_manager_sub_retry,
-                                     cycle->log);
-
-            /* the workers spread over the sentinels */
-            rdp[i]->psentinel = ngx_worker;
-            rdp[i]->pbackoff = NGX_HTTP_RTMP_CLUSTER_MANAGER_SUB_MIN;
-
-            ngx_http_rtmp_cluster_manager_subscribe(rdp[i]);
-        }
+        ngx_http_rtmp_cluster_manager_redis_init(rdp[i], cycle->log);
     }
 
     return NGX_OK;
@@ -1124,1198 +987,8 @@ ngx_http_rtmp_cluster_manager_exit_process(ngx_cycle_t *cycle)
     rdp = mmcf->redis.elts;
 
     for (i = 0; i < mmcf->redis.nelts; i++) {
-        if (rdp[i]->timer.timer_set) {
-            ngx_del_timer(&rdp[i]->timer);
-        }
-
-        if (rdp[i]->ac) {
-            ngx_http_rtmp_cluster_manager_close(rdp[i]);
-        }
-
-        if (rdp[i]->sctx) {
-            ngx_http_rtmp_cluster_manager_ask_close(rdp[i]);
-        }
-
-        if (rdp[i]->ptimer.timer_set) {
-            ngx_del_timer(&rdp[i]->ptimer);
-        }
-
-        if (rdp[i]->pctx) {
-            ngx_http_rtmp_cluster_manager_sub_close(rdp[i]);
-        }
+        ngx_http_rtmp_cluster_manager_redis_exit(rdp[i]);
     }
-}
-
-
-/* the Redis connection of this worker */
-
-static void
-ngx_http_rtmp_cluster_manager_connect(
-    ngx_http_rtmp_cluster_manager_redis_t *rd)
-{
-    redisAsyncContext  *ac;
-    u_char              err[128];
-
-    if (rd->sentinels && !rd->known) {
-        ngx_http_rtmp_cluster_manager_ask(rd);
-        return;
-    }
-
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "cluster: redis %V connecting", &rd->name);
-
-    ac = ngx_http_rtmp_cluster_manager_open(rd, rd->ip, rd->port, err,
-                                            sizeof(err));
-    if (ac == NULL) {
-        ngx_http_rtmp_cluster_manager_fail(rd, (char *) err);
-        return;
-    }
-
-    rd->ac = ac;
-    rd->ready = 0;
-
-    /* AUTH before anything else: hiredis sends the queue once connected */
-
-    if (rd->password.len
-        && redisAsyncCommand(ac, ngx_http_rtmp_cluster_manager_auth_sent, rd,
-                             "AUTH %b", rd->password.data, rd->password.len)
-           != REDIS_OK)
-    {
-        ngx_http_rtmp_cluster_manager_fail(rd, "cannot send AUTH");
-        return;
-    }
-
-    /* the first write event tells the connect's outcome */
-    (void) redisAsyncSetConnectCallback(ac,
-                                   ngx_http_rtmp_cluster_manager_connected);
-    (void) redisAsyncSetDisconnectCallback(ac,
-                                   ngx_http_rtmp_cluster_manager_disconnected);
-
-    ngx_add_timer(&rd->timer, rd->connect_timeout);
-}
-
-
-/* a hiredis context on nginx's events; NULL with the reason in err */
-
-static redisAsyncContext *
-ngx_http_rtmp_cluster_manager_open(ngx_http_rtmp_cluster_manager_redis_t *rd,
-    const char *ip, int port, u_char *err, size_t len)
-{
-    ngx_connection_t   *c;
-    redisAsyncContext  *ac;
-
-    /* non-blocking; the numeric address needs no resolver */
-    ac = redisAsyncConnect(ip, port);
-
-    if (ac == NULL) {
-        ngx_cpystrn(err, (u_char *) "out of memory", len);
-        return NULL;
-    }
-
-    if (ac->err) {
-        ngx_cpystrn(err, (u_char *) ac->c.errstr, len);
-        redisAsyncFree(ac);
-        return NULL;
-    }
-
-    c = ngx_rtmp_cluster_event_borrow(ac->c.fd, ngx_cycle->log,
-                                      ngx_http_rtmp_cluster_manager_event, ac);
-    if (c == NULL) {
-        redisAsyncFree(ac);
-        ngx_cpystrn(err, (u_char *) "no free connection", len);
-        return NULL;
-    }
-
-    ac->data = rd;
-    ac->ev.data = c;
-    ac->ev.addRead = ngx_http_rtmp_cluster_manager_add_read;
-    ac->ev.delRead = ngx_http_rtmp_cluster_manager_del_read;
-    ac->ev.addWrite = ngx_http_rtmp_cluster_manager_add_write;
-    ac->ev.delWrite = ngx_http_rtmp_cluster_manager_del_write;
-    ac->ev.cleanup = ngx_http_rtmp_cluster_manager_ev_cleanup;
-
-    return ac;
-}
-
-
-/*
- * Asks a sentinel for the master's address, under the connect timeout,
- * on a plain hiredis context read here, as the subscription: a sentinel
- * sending more than asked would make hiredis's asynchronous API abort.
- */
-
-static void
-ngx_http_rtmp_cluster_manager_ask(ngx_http_rtmp_cluster_manager_redis_t *rd)
-{
-    redisContext                              *ctx;
-    ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
-    u_char                                     err[128];
-
-    if (rd->sctx) {
-        return;
-    }
-
-    sn = &rd->sentinels[rd->sentinel % rd->nsentinels];
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "cluster: asking sentinel %V for the master \"%V\"",
-                   &sn->name, &rd->name);
-
-    /* non-blocking; the numeric address needs no resolver */
-    ctx = redisConnectNonBlock(sn->ip, sn->port);
-
-    if (ctx == NULL || ctx->err) {
-        ngx_cpystrn(err, (u_char *) (ctx ? ctx->errstr : "out of memory"),
-                    sizeof(err));
-
-        if (ctx) {
-            redisFree(ctx);
-        }
-
-        ngx_http_rtmp_cluster_manager_next_sentinel(rd, (char *) err);
-        return;
-    }
-
-    rd->sctx = ctx;
-    rd->sauth = (rd->sentinel_password.len != 0);
-
-    rd->sc = ngx_rtmp_cluster_event_borrow(ctx->fd, ngx_cycle->log,
-                                   ngx_http_rtmp_cluster_manager_ask_event,
-                                   rd);
-
-    /* queued: written once connected, AUTH first */
-
-    if (rd->sc == NULL
-        || (rd->sauth
-            && redisAppendCommand(ctx, "AUTH %b", rd->sentinel_password.data,
-                                  rd->sentinel_password.len)
-               != REDIS_OK)
-        || redisAppendCommand(ctx, "SENTINEL get-master-addr-by-name %b",
-                              rd->name.data, rd->name.len)
-           != REDIS_OK
-        || ngx_rtmp_cluster_event_watch(rd->sc, 1, 1) != NGX_OK)
-    {
-        ngx_http_rtmp_cluster_manager_ask_close(rd);
-        ngx_http_rtmp_cluster_manager_next_sentinel(rd, "cannot send");
-        return;
-    }
-
-    if (rd->timer.timer_set) {
-        ngx_del_timer(&rd->timer);
-    }
-
-    ngx_add_timer(&rd->timer, rd->connect_timeout);
-}
-
-
-static void
-ngx_http_rtmp_cluster_manager_ask_event(ngx_event_t *ev)
-{
-    int                                        done;
-    void                                      *reply;
-    ngx_uint_t                                 level;
-    redisReply                                *rr;
-    redisContext                              *ctx;
-    ngx_connection_t                          *c;
-    ngx_http_rtmp_cluster_manager_redis_t     *rd;
-    ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
-    u_char                                     err[128];
-
-    c = ev->data;
-    rd = c->data;
-    ctx = rd->sctx;
-
-    if (ev->write) {
-        if (redisBufferWrite(ctx, &done) != REDIS_OK) {
-            ngx_cpystrn(err, (u_char *) ctx->errstr, sizeof(err));
-            ngx_http_rtmp_cluster_manager_ask_close(rd);
-            ngx_http_rtmp_cluster_manager_next_sentinel(rd, (char *) err);
-            return;
-        }
-
-        if (done) {
-            (void) ngx_rtmp_cluster_event_watch(c,
-                                        NGX_RTMP_CLUSTER_EVENT_KEEP, 0);
-        }
-
-        return;
-    }
-
-    if (redisBufferRead(ctx) != REDIS_OK) {
-        ngx_cpystrn(err, (u_char *) ctx->errstr, sizeof(err));
-        ngx_http_rtmp_cluster_manager_ask_close(rd);
-        ngx_http_rtmp_cluster_manager_next_sentinel(rd, (char *) err);
-        return;
-    }
-
-    for ( ;; ) {
-        reply = NULL;
-
-        if (redisReaderGetReply(ctx->reader, &reply) != REDIS_OK) {
-            ngx_http_rtmp_cluster_manager_ask_close(rd);
-            ngx_http_rtmp_cluster_manager_next_sentinel(rd, "protocol error");
-            return;
-        }
-
-        if (reply == NULL) {
-            return;
-        }
-
-        rr = reply;
-
-        if (!rd->sauth) {
-            break;
-        }
-
-        /* AUTH's answer: if refused, the question fails too (NOAUTH) */
-
-        rd->sauth = 0;
-
-        if (rr->type == REDIS_REPLY_ERROR) {
-            sn = &rd->sentinels[rd->sentinel % rd->nsentinels];
-            level = rd->down ? NGX_LOG_INFO : NGX_LOG_ERR;
-
-            ngx_log_error(level, ngx_cycle->log, 0,
-                          "cluster: sentinel %V refused the "
-                          "sentinel_password: %*s", &sn->name, rr->len,
-                          rr->str);
-        }
-
-        freeReplyObject(reply);
-    }
-
-    /* the answer: whatever the sentinel sends after it is not read */
-
-    ngx_http_rtmp_cluster_manager_ask_close(rd);
-    ngx_http_rtmp_cluster_manager_master(rd, rr);
-    freeReplyObject(reply);
-}
-
-
-static void
-ngx_http_rtmp_cluster_manager_ask_close(
-    ngx_http_rtmp_cluster_manager_redis_t *rd)
-{
-    if (rd->sc) {
-        ngx_rtmp_cluster_event_release(rd->sc);
-        rd->sc = NULL;
-    }
-
-    redisFree(rd->sctx);
-    rd->sctx = NULL;
-}
-
-
-/* the sentinel's answer: [ip, port], nil for an unknown master */
-
-static void
-ngx_http_rtmp_cluster_manager_master(ngx_http_rtmp_cluster_manager_redis_t *rd,
-    redisReply *rr)
-{
-    ngx_int_t                                  port;
-    redisReply                                *ip;
-    struct in6_addr                            a6;
-    ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
-    char                                       text[NGX_SOCKADDR_STRLEN + 1];
-    u_char                                     err[128];
-
-    if (rr->type == REDIS_REPLY_ERROR) {
-        ngx_cpystrn(err, (u_char *) rr->str,
-                    ngx_min(sizeof(err), rr->len + 1));
-        ngx_http_rtmp_cluster_manager_next_sentinel(rd, (char *) err);
-        return;
-    }
-
-    if (rr->type == REDIS_REPLY_NIL) {
-        ngx_http_rtmp_cluster_manager_next_sentinel(rd,
-                                               "it does not know the master");
-        return;
-    }
-
-    /* a sentinel is not trusted further than a numeric address */
-
-    port = NGX_ERROR;
-    ip = NULL;
-
-    if (rr->type == REDIS_REPLY_ARRAY && rr->elements == 2
-        && rr->element[0]->type == REDIS_REPLY_STRING
-        && rr->element[1]->type == REDIS_REPLY_STRING
-        && rr->element[0]->len > 0
-        && rr->element[0]->len < sizeof(text))
-    {
-        ip = rr->element[0];
-        ngx_memcpy(text, ip->str, ip->len);
-        text[ip->len] = '\0';
-
-        if (inet_pton(AF_INET, text, &a6) == 1
-            || inet_pton(AF_INET6, text, &a6) == 1)
-        {
-            port = ngx_atoi((u_char *) rr->element[1]->str,
-                            rr->element[1]->len);
-        }
-    }
-
-    if (ip == NULL || port < 1 || port > 65535) {
-        ngx_http_rtmp_cluster_manager_next_sentinel(rd,
-                                    "it answered something else than an "
-                                    "address");
-        return;
-    }
-
-    if (rd->timer.timer_set) {
-        ngx_del_timer(&rd->timer);
-    }
-
-    rd->tried = 0;
-
-    if (rd->port != port || ngx_strcmp(rd->ip, text) != 0) {
-        sn = &rd->sentinels[rd->sentinel % rd->nsentinels];
-
-        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
-                      "cluster: sentinel %V names %s port %i the master "
-                      "\"%V\"", &sn->name, text, port, &rd->name);
-
-        ngx_memcpy(rd->ip, text, ip->len + 1);
-        rd->port = (int) port;
-    }
-
-    rd->known = 1;
-
-    ngx_http_rtmp_cluster_manager_connect(rd);
-}
-
-
-/*
- * AUTH's answer on the master's connection.  A refused password is a
- * failure as any other (logged once, retried every second); the reply is
- * Redis's text, which never repeats the password.
- */
-
-static void
-ngx_http_rtmp_cluster_manager_auth_sent(redisAsyncContext *ac, void *reply,
-    void *data)
-{
-    ngx_http_rtmp_cluster_manager_redis_t *rd = data;
-
-    redisReply  *rr;
-    u_char      *p, err[160];
-
-    rr = reply;
-
-    if (rr == NULL || rd->ac != ac || rr->type != REDIS_REPLY_ERROR) {
-        return;
-    }
-
-    p = ngx_cpymem(err, "AUTH refused: ", 14);
-    ngx_cpystrn(p, (u_char *) rr->str,
-                ngx_min((size_t) (err + sizeof(err) - p), rr->len + 1));
-
-    ngx_http_rtmp_cluster_manager_fail(rd, (char *) err);
-}
-
-
-/*
- * The +switch-master subscription: each worker listens to one sentinel
- * and moves to the announced master at once, without waiting for a
- * write to fail on the old one (a manual failover leaves it up, a master
- * that takes writes for seconds before the sentinels demote it).
- */
-
-static void
-ngx_http_rtmp_cluster_manager_subscribe(
-    ngx_http_rtmp_cluster_manager_redis_t *rd)
-{
-    redisContext                              *ctx;
-    ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
-    u_char                                     err[128];
-
-    if (rd->pctx || ngx_http_rtmp_cluster_manager_exiting || ngx_exiting
-        || ngx_terminate)
-    {
-        return;
-    }
-
-    sn = &rd->sentinels[rd->psentinel % rd->nsentinels];
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "cluster: subscribing to +switch-master at sentinel %V "
-                   "for \"%V\"", &sn->name, &rd->name);
-
-    /* non-blocking; the numeric address needs no resolver */
-    ctx = redisConnectNonBlock(sn->ip, sn->port);
-
-    if (ctx == NULL || ctx->err) {
-        ngx_cpystrn(err, (u_char *) (ctx ? ctx->errstr : "out of memory"),
-                    sizeof(err));
-
-        if (ctx) {
-            redisFree(ctx);
-        }
-
-        ngx_http_rtmp_cluster_manager_sub_fail(rd, (char *) err);
-        return;
-    }
-
-    rd->pctx = ctx;
-    rd->pauth = (rd->sentinel_password.len != 0);
-
-    rd->pc = ngx_rtmp_cluster_event_borrow(ctx->fd, ngx_cycle->log,
-                                   ngx_http_rtmp_cluster_manager_sub_event,
-                                   rd);
-    if (rd->pc == NULL) {
-        ngx_http_rtmp_cluster_manager_sub_fail(rd, "no free connection");
-        return;
-    }
-
-    /* queued: written once connected, AUTH first */
-
-    if ((rd->pauth
-         && redisAppendCommand(ctx, "AUTH %b", rd->sentinel_password.data,
-                               rd->sentinel_password.len)
-            != REDIS_OK)
-        || redisAppendCommand(ctx, "SUBSCRIBE +switch-master") != REDIS_OK)
-    {
-        ngx_http_rtmp_cluster_manager_sub_fail(rd, "cannot send SUBSCRIBE");
-        return;
-    }
-
-    /* an idle subscription: TCP keepalive notices a sentinel gone away */
-    (void) redisEnableKeepAlive(ctx);
-
-    /* the first write event tells the connect's outcome */
-
-    if (ngx_rtmp_cluster_event_watch(rd->pc, 1, 1) != NGX_OK) {
-        ngx_http_rtmp_cluster_manager_sub_fail(rd, "cannot poll");
-        return;
-    }
-
-    rd->subscribed = 0;
-
-    /* until SUBSCRIBE is confirmed */
-    ngx_add_timer(&rd->ptimer, rd->connect_timeout);
-}
-
-
-static void
-ngx_http_rtmp_cluster_manager_sub_event(ngx_event_t *ev)
-{
-    int                                     done;
-    void                                   *reply;
-    ngx_int_t                               rc;
-    redisContext                           *ctx;
-    ngx_connection_t                       *c;
-    ngx_http_rtmp_cluster_manager_redis_t  *rd;
-    u_char                                  err[128];
-
-    c = ev->data;
-    rd = c->data;
-    ctx = rd->pctx;
-
-    if (ev->write) {
-        if (redisBufferWrite(ctx, &done) != REDIS_OK) {
-            ngx_cpystrn(err, (u_char *) ctx->errstr, sizeof(err));
-            ngx_http_rtmp_cluster_manager_sub_fail(rd, (char *) err);
-            return;
-        }
-
-        if (done) {
-            (void) ngx_rtmp_cluster_event_watch(c,
-                                        NGX_RTMP_CLUSTER_EVENT_KEEP, 0);
-        }
-
-        return;
-    }
-
-    if (redisBufferRead(ctx) != REDIS_OK) {
-        ngx_cpystrn(err, (u_char *) ctx->errstr, sizeof(err));
-        ngx_http_rtmp_cluster_manager_sub_fail(rd, (char *) err);
-        return;
-    }
-
-    for ( ;; ) {
-        reply = NULL;
-
-        if (redisReaderGetReply(ctx->reader, &reply) != REDIS_OK) {
-            ngx_http_rtmp_cluster_manager_sub_fail(rd, "protocol error");
-            return;
-        }
-
-        if (reply == NULL) {
-            return;
-        }
-
-        /* the switch may close this subscription's context: not here */
-
-        rc = ngx_http_rtmp_cluster_manager_sub_reply(rd, reply);
-
-        freeReplyObject(reply);
-
-        if (rc != NGX_OK) {
-            return;
-        }
-    }
-}
-
-
-/*
- * AUTH's answer, then ["subscribe", channel, n], then ["message",
- * channel, text]; NGX_ERROR: the subscription was closed
- */
-
-static ngx_int_t
-ngx_http_rtmp_cluster_manager_sub_reply(
-    ngx_http_rtmp_cluster_manager_redis_t *rd, redisReply *rr)
-{
-    u_char                                    *p, err[160];
-    ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
-
-    sn = &rd->sentinels[rd->psentinel % rd->nsentinels];
-
-    if (rr->type == REDIS_REPLY_ERROR) {
-        /* AUTH refused, NOAUTH, an unknown command: not subscribed */
-
-        p = ngx_cpymem(err, rd->pauth ? "AUTH refused: " : "",
-                       rd->pauth ? 14 : 0);
-        ngx_cpystrn(p, (u_char *) rr->str,
-                    ngx_min((size_t) (err + sizeof(err) - p), rr->len + 1));
-
-        ngx_http_rtmp_cluster_manager_sub_fail(rd, (char *) err);
-        return NGX_ERROR;
-    }
-
-    if (rd->pauth) {
-        rd->pauth = 0;
-        return NGX_OK;
-    }
-
-    if (rr->type != REDIS_REPLY_ARRAY || rr->elements != 3
-        || rr->element[0]->type != REDIS_REPLY_STRING
-        || rr->element[1]->type != REDIS_REPLY_STRING)
-    {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "cluster: sentinel %V sent something else than a "
-                      "+switch-master message, ignored", &sn->name);
-        return NGX_OK;
-    }
-
-    if (rr->element[0]->len == 9
-        && ngx_strncmp(rr->element[0]->str, "subscribe", 9) == 0)
-    {
-        if (rd->ptimer.timer_set) {
-            ngx_del_timer(&rd->ptimer);
-        }
-
-        rd->subscribed = 1;
-        rd->pbackoff = NGX_HTTP_RTMP_CLUSTER_MANAGER_SUB_MIN;
-
-        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
-                      "cluster: listening to +switch-master at sentinel %V "
-                      "for \"%V\"", &sn->name, &rd->name);
-        return NGX_OK;
-    }
-
-    if (rr->element[0]->len != 7
-        || ngx_strncmp(rr->element[0]->str, "message", 7) != 0
-        || rr->element[1]->len != 14
-        || ngx_strncmp(rr->element[1]->str, "+switch-master", 14) != 0
-        || rr->element[2]->type != REDIS_REPLY_STRING)
-    {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "cluster: sentinel %V sent something else than a "
-                      "+switch-master message, ignored", &sn->name);
-        return NGX_OK;
-    }
-
-    ngx_http_rtmp_cluster_manager_switch(rd, rr->element[2]);
-
-    return NGX_OK;
-}
-
-
-/* "NAME OLD-IP OLD-PORT NEW-IP NEW-PORT": ours moves to the new address */
-
-static void
-ngx_http_rtmp_cluster_manager_switch(ngx_http_rtmp_cluster_manager_redis_t *rd,
-    redisReply *msg)
-{
-    u_char                                    *p, *last, *f[5];
-    size_t                                     len[5];
-    ngx_int_t                                  port;
-    ngx_uint_t                                 n;
-    struct in6_addr                            a6;
-    ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
-    char                                       ip[NGX_SOCKADDR_STRLEN + 1];
-
-    sn = &rd->sentinels[rd->psentinel % rd->nsentinels];
-
-    p = (u_char *) msg->str;
-    last = p + msg->len;
-
-    for (n = 0; n < 5 && p < last; n++) {
-        f[n] = p;
-
-        while (p < last && *p != ' ') {
-            p++;
-        }
-
-        len[n] = p - f[n];
-
-        if (p < last) {
-            p++;
-        }
-    }
-
-    port = NGX_ERROR;
-
-    if (n == 5 && p == last && len[3] > 0 && len[3] < sizeof(ip)) {
-        ngx_memcpy(ip, f[3], len[3]);
-        ip[len[3]] = '\0';
-
-        if (inet_pton(AF_INET, ip, &a6) == 1
-            || inet_pton(AF_INET6, ip, &a6) == 1)
-        {
-            port = ngx_atoi(f[4], len[4]);
-        }
-    }
-
-    if (port < 1 || port > 65535) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "cluster: sentinel %V sent a malformed +switch-master "
-                      "message, ignored", &sn->name);
-        return;
-    }
-
-    if (len[0] != rd->name.len
-        || ngx_strncmp(f[0], rd->name.data, len[0]) != 0)
-    {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                       "cluster: +switch-master of another master from "
-                       "sentinel %V, ignored", &sn->name);
-        return;
-    }
-
-    if (rd->known && rd->port == port && ngx_strcmp(rd->ip, ip) == 0
-        && (rd->ac || rd->sctx))
-    {
-        /* already there: another sentinel's news, or ours was first */
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
-                  "cluster: sentinel %V announces +switch-master: "
-                  "\"%V\" is now %s port %i, switching",
-                  &sn->name, &rd->name, ip, port);
-
-    if (rd->timer.timer_set) {
-        ngx_del_timer(&rd->timer);
-    }
-
-    if (rd->sctx) {
-        ngx_http_rtmp_cluster_manager_ask_close(rd);
-    }
-
-    /* commands in flight on the old master are answered 503 */
-
-    if (rd->ac) {
-        ngx_http_rtmp_cluster_manager_close(rd);
-    }
-
-    ngx_memcpy(rd->ip, ip, len[3] + 1);
-    rd->port = (int) port;
-    rd->known = 1;
-    rd->tried = 0;
-
-    /* PING and ROLE before use, as any master a sentinel names */
-    ngx_http_rtmp_cluster_manager_connect(rd);
-}
-
-
-/* the descriptor goes with hiredis's context */
-
-static void
-ngx_http_rtmp_cluster_manager_sub_close(
-    ngx_http_rtmp_cluster_manager_redis_t *rd)
-{
-    if (rd->pc) {
-        ngx_rtmp_cluster_event_release(rd->pc);
-        rd->pc = NULL;
-    }
-
-    redisFree(rd->pctx);
-    rd->pctx = NULL;
-}
-
-
-/* the next sentinel, after a backoff that doubles up to 8 s */
-
-static void
-ngx_http_rtmp_cluster_manager_sub_fail(
-    ngx_http_rtmp_cluster_manager_redis_t *rd, const char *err)
-{
-    ngx_uint_t                                 level;
-    ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
-
-    sn = &rd->sentinels[rd->psentinel % rd->nsentinels];
-
-    /* an error when a working subscription is lost, else a note */
-    level = rd->subscribed ? NGX_LOG_ERR : NGX_LOG_INFO;
-
-    ngx_log_error(level, ngx_cycle->log, 0,
-                  "cluster: no +switch-master subscription at sentinel %V "
-                  "for \"%V\": %s, next sentinel in %Mms",
-                  &sn->name, &rd->name, err, rd->pbackoff);
-
-    rd->subscribed = 0;
-
-    if (rd->ptimer.timer_set) {
-        ngx_del_timer(&rd->ptimer);
-    }
-
-    if (rd->pctx) {
-        ngx_http_rtmp_cluster_manager_sub_close(rd);
-    }
-
-    rd->psentinel++;
-
-    if (ngx_http_rtmp_cluster_manager_exiting || ngx_exiting
-        || ngx_terminate)
-    {
-        return;
-    }
-
-    ngx_add_timer(&rd->ptimer, rd->pbackoff);
-
-    rd->pbackoff = ngx_min(rd->pbackoff * 2,
-                           NGX_HTTP_RTMP_CLUSTER_MANAGER_SUB_MAX);
-}
-
-
-/* the subscription's connect timeout, else its reconnect */
-
-static void
-ngx_http_rtmp_cluster_manager_sub_retry(ngx_event_t *ev)
-{
-    ngx_http_rtmp_cluster_manager_redis_t  *rd;
-
-    rd = (ngx_http_rtmp_cluster_manager_redis_t *)
-             ((u_char *) ev
-              - offsetof(ngx_http_rtmp_cluster_manager_redis_t, ptimer));
-
-    if (rd->pctx) {
-        ngx_http_rtmp_cluster_manager_sub_fail(rd, "timed out");
-        return;
-    }
-
-    ngx_http_rtmp_cluster_manager_subscribe(rd);
-}
-
-
-/* this sentinel failed: the next one at once, once each in a round */
-
-static void
-ngx_http_rtmp_cluster_manager_next_sentinel(
-    ngx_http_rtmp_cluster_manager_redis_t *rd, const char *err)
-{
-    ngx_uint_t                                 level;
-    ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
-
-    sn = &rd->sentinels[rd->sentinel % rd->nsentinels];
-
-    /* an error once, while the master is not known to be down */
-    level = rd->down ? NGX_LOG_INFO : NGX_LOG_ERR;
-
-    ngx_log_error(level, ngx_cycle->log, 0,
-                  "cluster: sentinel %V did not name the master \"%V\": %s",
-                  &sn->name, &rd->name, err);
-
-    if (rd->timer.timer_set) {
-        ngx_del_timer(&rd->timer);
-    }
-
-    rd->sentinel++;
-
-    if (++rd->tried < rd->nsentinels
-        && !ngx_http_rtmp_cluster_manager_exiting && !ngx_exiting
-        && !ngx_terminate)
-    {
-        ngx_http_rtmp_cluster_manager_ask(rd);
-        return;
-    }
-
-    rd->tried = 0;
-
-    ngx_http_rtmp_cluster_manager_fail(rd, "no sentinel named the master");
-}
-
-
-/* frees our context: commands in flight are answered with no reply */
-
-static void
-ngx_http_rtmp_cluster_manager_close(ngx_http_rtmp_cluster_manager_redis_t *rd)
-{
-    redisAsyncContext  *ac;
-
-    ac = rd->ac;
-    rd->ac = NULL;
-    rd->ready = 0;
-
-    redisAsyncFree(ac);
-}
-
-
-static void
-ngx_http_rtmp_cluster_manager_fail(ngx_http_rtmp_cluster_manager_redis_t *rd,
-    const char *err)
-{
-    /* err may belong to the context: used before it is freed */
-
-    if (!rd->down) {
-        rd->down = 1;
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "cluster: redis %V is down: %s", &rd->name, err);
-
-    } else {
-        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                       "cluster: redis %V is still down: %s",
-                       &rd->name, err);
-    }
-
-    if (rd->timer.timer_set) {
-        ngx_del_timer(&rd->timer);
-    }
-
-    if (rd->ac) {
-        ngx_http_rtmp_cluster_manager_close(rd);
-    }
-
-    /* with sentinels, every failure asks them again */
-    rd->known = 0;
-
-    if (!ngx_http_rtmp_cluster_manager_exiting && !ngx_exiting
-        && !ngx_terminate)
-    {
-        ngx_add_timer(&rd->timer, NGX_HTTP_RTMP_CLUSTER_MANAGER_RETRY);
-    }
-}
-
-
-/* NGX_OK: a command may be sent now (queued while connecting) */
-
-static ngx_int_t
-ngx_http_rtmp_cluster_manager_usable(ngx_http_rtmp_cluster_manager_redis_t *rd)
-{
-    if (ngx_http_rtmp_cluster_manager_exiting) {
-        return NGX_DECLINED;
-    }
-
-    if (rd->ac == NULL) {
-        if (rd->down || ngx_exiting || ngx_terminate) {
-            return NGX_DECLINED;
-        }
-
-        ngx_http_rtmp_cluster_manager_connect(rd);
-
-        if (rd->ac == NULL) {
-            return NGX_DECLINED;
-        }
-    }
-
-    /* after a failure, only an answered PING lets commands in again */
-
-    if (!rd->ready && (rd->down || rd->sentinels)) {
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
-}
-
-
-/* the connect timeout while connecting, else the retry */
-
-static void
-ngx_http_rtmp_cluster_manager_retry(ngx_event_t *ev)
-{
-    ngx_http_rtmp_cluster_manager_redis_t  *rd;
-
-    rd = (ngx_http_rtmp_cluster_manager_redis_t *)
-             ((u_char *) ev
-              - offsetof(ngx_http_rtmp_cluster_manager_redis_t, timer));
-
-    if (rd->sctx) {
-        ngx_http_rtmp_cluster_manager_ask_close(rd);
-        ngx_http_rtmp_cluster_manager_next_sentinel(rd, "timed out");
-        return;
-    }
-
-    if (rd->ac) {
-        ngx_http_rtmp_cluster_manager_fail(rd, "connection timed out");
-        return;
-    }
-
-    if (ngx_http_rtmp_cluster_manager_exiting || ngx_exiting
-        || ngx_terminate)
-    {
-        return;
-    }
-
-    ngx_http_rtmp_cluster_manager_connect(rd);
-}
-
-
-static void
-ngx_http_rtmp_cluster_manager_connected(const redisAsyncContext *ac,
-    int status)
-{
-    ngx_http_rtmp_cluster_manager_redis_t  *rd;
-
-    rd = ac->data;
-
-    if (rd->ac != ac) {
-        return;
-    }
-
-    if (status != REDIS_OK) {
-        /* hiredis frees the context when this returns */
-        rd->ac = NULL;
-
-        ngx_http_rtmp_cluster_manager_fail(rd, ac->c.errstr[0]
-                                               ? ac->c.errstr
-                                               : "cannot connect");
-        return;
-    }
-
-    /*
-     * The context must not be freed from here, hiredis still uses it:
-     * if PING cannot be sent, the connect timer ends the attempt.
-     */
-
-    if (redisAsyncCommand(rd->ac, ngx_http_rtmp_cluster_manager_pong, rd,
-                          "PING")
-        != REDIS_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "cluster: redis %V: cannot send PING", &rd->name);
-    }
-}
-
-
-static void
-ngx_http_rtmp_cluster_manager_pong(redisAsyncContext *ac, void *reply,
-    void *data)
-{
-    ngx_http_rtmp_cluster_manager_redis_t *rd = data;
-
-    redisReply  *rr;
-    u_char       err[128];
-
-    rr = reply;
-
-    if (rr == NULL || rd->ac != ac) {
-        return;
-    }
-
-    if (rr->type == REDIS_REPLY_ERROR) {
-        /* e.g. NOAUTH, LOADING: not usable yet */
-        ngx_cpystrn(err, (u_char *) rr->str,
-                    ngx_min(sizeof(err), rr->len + 1));
-        ngx_http_rtmp_cluster_manager_fail(rd, (char *) err);
-        return;
-    }
-
-    if (rd->sentinels) {
-        /* a sentinel's answer may be out of date: the master says */
-
-        if (redisAsyncCommand(rd->ac, ngx_http_rtmp_cluster_manager_role, rd,
-                              "ROLE")
-            != REDIS_OK)
-        {
-            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                          "cluster: redis %V: cannot send ROLE", &rd->name);
-        }
-
-        return;
-    }
-
-    ngx_http_rtmp_cluster_manager_up(rd);
-}
-
-
-static void
-ngx_http_rtmp_cluster_manager_role(redisAsyncContext *ac, void *reply,
-    void *data)
-{
-    ngx_http_rtmp_cluster_manager_redis_t *rd = data;
-
-    redisReply  *rr;
-
-    rr = reply;
-
-    if (rr == NULL || rd->ac != ac) {
-        return;
-    }
-
-    if (rr->type != REDIS_REPLY_ARRAY || rr->elements == 0
-        || rr->element[0]->type != REDIS_REPLY_STRING
-        || rr->element[0]->len != 6
-        || ngx_strncmp(rr->element[0]->str, "master", 6) != 0)
-    {
-        /* told each time: sentinels that keep naming a replica */
-        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
-                      "cluster: redis %V: %s port %d is not the master "
-                      "(ROLE)", &rd->name, rd->ip, rd->port);
-
-        ngx_http_rtmp_cluster_manager_fail(rd, "not the master (ROLE)");
-        return;
-    }
-
-    ngx_http_rtmp_cluster_manager_up(rd);
-}
-
-
-static void
-ngx_http_rtmp_cluster_manager_up(ngx_http_rtmp_cluster_manager_redis_t *rd)
-{
-    if (rd->timer.timer_set) {
-        ngx_del_timer(&rd->timer);
-    }
-
-    rd->ready = 1;
-    rd->ready_at = ngx_current_msec;
-
-    if (rd->down) {
-        rd->down = 0;
-        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
-                      "cluster: redis %V is up", &rd->name);
-
-    } else {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                       "cluster: redis %V connected", &rd->name);
-    }
-}
-
-
-/* a connection we did not close: it failed, or Redis closed it */
-
-static void
-ngx_http_rtmp_cluster_manager_disconnected(const redisAsyncContext *ac,
-    int status)
-{
-    ngx_uint_t                              ready;
-    const char                             *err;
-    ngx_http_rtmp_cluster_manager_redis_t  *rd;
-
-    rd = ac->data;
-
-    if (rd->ac != ac) {
-        return;
-    }
-
-    rd->ac = NULL;
-    ready = rd->ready;
-    rd->ready = 0;
-
-    err = ac->c.err ? ac->c.errstr : "connection closed";
-
-    if (rd->timer.timer_set) {
-        ngx_del_timer(&rd->timer);
-    }
-
-    /*
-     * A connection that served a while is tried again at once, so an
-     * idle close or a quick restart costs nothing; one that dies young
-     * is a failure, retried later.
-     */
-
-    if (ready
-        && ngx_current_msec - rd->ready_at
-           >= NGX_HTTP_RTMP_CLUSTER_MANAGER_RETRY
-        && !ngx_http_rtmp_cluster_manager_exiting && !ngx_exiting
-        && !ngx_terminate)
-    {
-        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
-                      "cluster: redis %V closed the connection (%s), "
-                      "reconnecting", &rd->name, err);
-
-        rd->known = 0;
-        ngx_http_rtmp_cluster_manager_connect(rd);
-        return;
-    }
-
-    ngx_http_rtmp_cluster_manager_fail(rd, err);
-}
-
-
-/* hiredis's event hooks: its socket polled through a borrowed connection */
-
-static void
-ngx_http_rtmp_cluster_manager_event(ngx_event_t *ev)
-{
-    ngx_connection_t  *c;
-
-    c = ev->data;
-
-    /* c may be freed inside */
-
-    if (ev->write) {
-        redisAsyncHandleWrite(c->data);
-
-    } else {
-        redisAsyncHandleRead(c->data);
-    }
-}
-
-
-static void
-ngx_http_rtmp_cluster_manager_add_read(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (ngx_rtmp_cluster_event_watch(c, 1, NGX_RTMP_CLUSTER_EVENT_KEEP)
-        != NGX_OK)
-    {
-        /* the command timeout will close the connection */
-        ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                      "cluster: cannot poll the redis connection");
-    }
-}
-
-
-static void
-ngx_http_rtmp_cluster_manager_del_read(void *data)
-{
-    (void) ngx_rtmp_cluster_event_watch(data, 0,
-                                        NGX_RTMP_CLUSTER_EVENT_KEEP);
-}
-
-
-static void
-ngx_http_rtmp_cluster_manager_add_write(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (ngx_rtmp_cluster_event_watch(c, NGX_RTMP_CLUSTER_EVENT_KEEP, 1)
-        != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                      "cluster: cannot poll the redis connection");
-    }
-}
-
-
-static void
-ngx_http_rtmp_cluster_manager_del_write(void *data)
-{
-    (void) ngx_rtmp_cluster_event_watch(data, NGX_RTMP_CLUSTER_EVENT_KEEP,
-                                        0);
-}
-
-
-/* hiredis frees its context: give the connection back, not the socket */
-
-static void
-ngx_http_rtmp_cluster_manager_ev_cleanup(void *data)
-{
-    ngx_rtmp_cluster_event_release(data);
 }
 
 
@@ -2492,24 +1165,9 @@ ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r)
     }
 
     if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH) {
-        if (r->headers_in.content_length_n
-            > NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH_MAX)
-        {
-            return ngx_http_rtmp_cluster_manager_refuse(r,
-                                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+        return ngx_http_rtmp_cluster_manager_want_body(r,
+                                  NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH_MAX,
                                   "request body is larger than 256 KB");
-        }
-
-        r->request_body_in_single_buf = 1;
-
-        rc = ngx_http_read_client_request_body(r,
-                                           ngx_http_rtmp_cluster_manager_body);
-
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            return rc;
-        }
-
-        return NGX_DONE;
     }
 
     if (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_REGISTER
@@ -2517,24 +1175,9 @@ ngx_http_rtmp_cluster_manager_handler(ngx_http_request_t *r)
         || (ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RELEASE
             && ctx->token.len == 0))
     {
-        if (r->headers_in.content_length_n
-            > NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX)
-        {
-            return ngx_http_rtmp_cluster_manager_refuse(r,
-                                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+        return ngx_http_rtmp_cluster_manager_want_body(r,
+                                  NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX,
                                   "request body is larger than 4096 bytes");
-        }
-
-        r->request_body_in_single_buf = 1;
-
-        rc = ngx_http_read_client_request_body(r,
-                                           ngx_http_rtmp_cluster_manager_body);
-
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            return rc;
-        }
-
-        return NGX_DONE;
     }
 
     rc = ngx_http_discard_request_body(r);
@@ -2745,6 +1388,33 @@ ngx_http_rtmp_cluster_manager_key(ngx_http_request_t *r,
     ngx_memcpy(p, name->data, name->len);
 
     return NGX_OK;
+}
+
+
+/* a body of max bytes at most, given to ..._body() once read */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_want_body(ngx_http_request_t *r, off_t max,
+    const char *too_large)
+{
+    ngx_int_t  rc;
+
+    if (r->headers_in.content_length_n > max) {
+        return ngx_http_rtmp_cluster_manager_refuse(r,
+                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                       too_large);
+    }
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r,
+                                           ngx_http_rtmp_cluster_manager_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
 }
 
 
@@ -3058,18 +1728,10 @@ static ngx_int_t
 ngx_http_rtmp_cluster_manager_send(ngx_http_rtmp_cluster_manager_ctx_t *ctx,
     int argc, const char **argv, const size_t *argvlen)
 {
-    ngx_http_request_t                     *r;
-    ngx_http_rtmp_cluster_manager_cmd_t    *cmd;
-    ngx_http_rtmp_cluster_manager_redis_t  *rd;
+    ngx_http_request_t                   *r;
+    ngx_http_rtmp_cluster_manager_cmd_t  *cmd;
 
     r = ctx->request;
-    rd = ctx->conf->redis;
-
-    if (ngx_http_rtmp_cluster_manager_usable(rd) != NGX_OK) {
-        return ngx_http_rtmp_cluster_manager_error(r,
-                                               NGX_HTTP_SERVICE_UNAVAILABLE,
-                                               "redis is unavailable");
-    }
 
     cmd = ngx_alloc(sizeof(ngx_http_rtmp_cluster_manager_cmd_t),
                     r->connection->log);
@@ -3079,11 +1741,13 @@ ngx_http_rtmp_cluster_manager_send(ngx_http_rtmp_cluster_manager_ctx_t *ctx,
 
     cmd->ctx = ctx;
 
-    if (redisAsyncCommandArgv(rd->ac, ngx_http_rtmp_cluster_manager_reply,
-                              cmd, argc, argv, argvlen)
-        != REDIS_OK)
+    /* unusable, or the connection going away */
+
+    if (ngx_http_rtmp_cluster_manager_command(ctx->conf->redis,
+                                          ngx_http_rtmp_cluster_manager_reply,
+                                          cmd, argc, argv, argvlen)
+        != NGX_OK)
     {
-        /* the connection is going away */
         ngx_free(cmd);
         return ngx_http_rtmp_cluster_manager_error(r,
                                                NGX_HTTP_SERVICE_UNAVAILABLE,
