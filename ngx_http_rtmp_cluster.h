@@ -55,6 +55,9 @@ ngx_rtmp_cluster_app_conf_t *ngx_http_rtmp_cluster_rtmp_app(
     ngx_uint_t server, ngx_str_t *app, ngx_rtmp_conf_ctx_t *cctx);
 ngx_uint_t ngx_http_rtmp_cluster_alive(ngx_http_rtmp_cluster_pids_t *pids,
     ngx_pid_t pid);
+ngx_rtmp_cluster_shm_stream_t **ngx_http_rtmp_cluster_live_streams(
+    ngx_pool_t *pool, ngx_rtmp_cluster_snapshot_t *snap,
+    ngx_http_rtmp_cluster_pids_t *pids, ngx_uint_t *n);
 
 
 #endif /* _NGX_HTTP_RTMP_CLUSTER_H_INCLUDED_ */

@@ -63,8 +63,6 @@ static void ngx_http_rtmp_cluster_metrics_counters(
 static void ngx_http_rtmp_cluster_metrics_workers(
     ngx_http_rtmp_cluster_metrics_t *m, ngx_rtmp_cluster_snapshot_t *snap,
     ngx_http_rtmp_cluster_pids_t *pids);
-static int ngx_libc_cdecl ngx_http_rtmp_cluster_metrics_cmp(const void *one,
-    const void *two);
 static void ngx_http_rtmp_cluster_metrics_family(
     ngx_http_rtmp_cluster_metrics_t *m, const char *name, const char *type,
     const char *help);
@@ -288,24 +286,12 @@ ngx_http_rtmp_cluster_metrics_streams(ngx_http_rtmp_cluster_metrics_t *m,
 
     pool = m->r->pool;
 
-    live = ngx_palloc(pool, (snap->nstreams + 1)
-                            * sizeof(ngx_rtmp_cluster_shm_stream_t *));
+    live = ngx_http_rtmp_cluster_live_streams(pool, snap, pids, &n);
     st = ngx_pcalloc(pool, (snap->nstreams + 1)
                            * sizeof(ngx_http_rtmp_cluster_metrics_stream_t));
     if (live == NULL || st == NULL) {
         return NGX_ERROR;
     }
-
-    n = 0;
-
-    for (i = 0; i < snap->nstreams; i++) {
-        if (ngx_http_rtmp_cluster_alive(pids, snap->streams[i].pid)) {
-            live[n++] = &snap->streams[i];
-        }
-    }
-
-    ngx_qsort(live, n, sizeof(ngx_rtmp_cluster_shm_stream_t *),
-              ngx_http_rtmp_cluster_metrics_cmp);
 
     ns = 0;
     players = 0;
@@ -714,25 +700,6 @@ ngx_http_rtmp_cluster_metrics_workers(ngx_http_rtmp_cluster_metrics_t *m,
             "rtmp_cluster_worker_owned_streams{pid=\"%P\"} %ui\n",
             w->pid, owned);
     }
-}
-
-
-static int ngx_libc_cdecl
-ngx_http_rtmp_cluster_metrics_cmp(const void *one, const void *two)
-{
-    int                                   rc;
-    ngx_rtmp_cluster_shm_stream_t *const *a, *const *b;
-
-    a = one;
-    b = two;
-
-    rc = ngx_strcmp((*a)->app, (*b)->app);
-
-    if (rc == 0) {
-        rc = ngx_strcmp((*a)->name, (*b)->name);
-    }
-
-    return rc;
 }
 
 

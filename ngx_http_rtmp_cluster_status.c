@@ -269,23 +269,10 @@ ngx_http_rtmp_cluster_gen_hosted(ngx_http_request_t *r, yajl_gen g,
     ngx_uint_t                       i, j, n, players, flv, hls;
     ngx_rtmp_cluster_shm_stream_t   *s, *x, **live;
 
-    live = ngx_palloc(r->pool, (snap->nstreams + 1)
-                               * sizeof(ngx_rtmp_cluster_shm_stream_t *));
+    live = ngx_http_rtmp_cluster_live_streams(r->pool, snap, pids, &n);
     if (live == NULL) {
         return NGX_ERROR;
     }
-
-    n = 0;
-
-    for (i = 0; i < snap->nstreams; i++) {
-        if (ngx_http_rtmp_cluster_alive(pids, snap->streams[i].pid)) {
-            live[n++] = &snap->streams[i];
-        }
-    }
-
-    /* the pointers keep the zone's order among equal names */
-    ngx_qsort(live, n, sizeof(ngx_rtmp_cluster_shm_stream_t *),
-              ngx_http_rtmp_cluster_cmp_stream);
 
     ngx_rtmp_cluster_json_key(g, "hosted");
     yajl_gen_array_open(g);
@@ -353,6 +340,41 @@ ngx_http_rtmp_cluster_gen_hosted(ngx_http_request_t *r, yajl_gen g,
     yajl_gen_array_close(g);
 
     return NGX_OK;
+}
+
+
+/*
+ * The records of live workers, sorted by app and name, the copies of one
+ * stream (one per worker that has it) next to each other in the zone's
+ * order: the status's and the metrics' per-stream sums.
+ */
+
+ngx_rtmp_cluster_shm_stream_t **
+ngx_http_rtmp_cluster_live_streams(ngx_pool_t *pool,
+    ngx_rtmp_cluster_snapshot_t *snap, ngx_http_rtmp_cluster_pids_t *pids,
+    ngx_uint_t *n)
+{
+    ngx_uint_t                       i;
+    ngx_rtmp_cluster_shm_stream_t  **live;
+
+    live = ngx_palloc(pool, (snap->nstreams + 1)
+                            * sizeof(ngx_rtmp_cluster_shm_stream_t *));
+    if (live == NULL) {
+        return NULL;
+    }
+
+    *n = 0;
+
+    for (i = 0; i < snap->nstreams; i++) {
+        if (ngx_http_rtmp_cluster_alive(pids, snap->streams[i].pid)) {
+            live[(*n)++] = &snap->streams[i];
+        }
+    }
+
+    ngx_qsort(live, *n, sizeof(ngx_rtmp_cluster_shm_stream_t *),
+              ngx_http_rtmp_cluster_cmp_stream);
+
+    return live;
 }
 
 
