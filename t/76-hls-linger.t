@@ -85,7 +85,7 @@ sub keep_requesting {
         get($port, $path);
         my @s = stream_status($edge->status($port, '/cluster'), $name);
         $ok = 0 unless @s && grep { $_->{hls} == 1 } @s;
-        sleep 0.5;
+        sleep 0.5;              # a player's refresh pace, not a wait
     }
     return $ok;
 }
@@ -185,7 +185,7 @@ subtest 'two workers' => sub {
     while (time < $end) {
         get($eh2, '/hls/live/s1.m3u8');
         $seen{$_}++ for $writers->();
-        sleep 0.2;
+        sleep 0.2;              # samples over a window, not a wait
     }
     is_deeply([keys %seen], [$owner[0]{worker}],
               'only the owner writes segments')
@@ -220,7 +220,7 @@ subtest 'two workers' => sub {
     while (time < $end) {
         get($eh2, '/hls/live/s1.m3u8');
         $after{$_}++ for $writers->();
-        sleep 0.2;
+        sleep 0.2;              # samples over a window, not a wait
     }
     is_deeply([keys %after], [$w], 'one writer, the new owner')
         or diag explain \%after;

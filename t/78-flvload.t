@@ -125,12 +125,12 @@ sub serve {
             # a header split between writes too
             if ($i % 7 == 0) {
                 w($c, substr($hex, 0, 1));
-                sleep 0.001;
+                sleep 0.001;    # two TCP segments, not a wait
                 w($c, substr($hex, 1) . "$ext\r\n$p\r\n");
             } else {
                 w($c, "$hex$ext\r\n$p\r\n");
             }
-            sleep 0.001 if $i % 16 == 0;
+            sleep 0.001 if $i % 16 == 0;    # chunks in several reads
             sleep 1.5 if $path =~ /gap/ && $i == 100;
             $i++;
         }
