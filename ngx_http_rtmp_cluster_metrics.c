@@ -160,7 +160,9 @@ ngx_http_rtmp_cluster_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         } else if (ngx_strcmp(value[1].data, "streams=on") != 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[1]);
+                               "\"cluster_metrics\": invalid parameter "
+                               "\"%V\", expected \"streams=on\" or "
+                               "\"streams=off\"", &value[1]);
             return NGX_CONF_ERROR;
         }
     }

@@ -219,6 +219,29 @@ is(value($l1, 'rtmp_cluster_lookup_duration_seconds_bucket{le="+Inf"}'),
 is($code, 0, 'promtool check metrics: the origin\'s') or diag("$out\n$l1");
 $lp->close;
 
+# configuration errors name the directive
+
+for my $case (['cluster_metrics streams=maybe;',
+               qr/"cluster_metrics": invalid parameter "streams=maybe", expected "streams=on" or "streams=off"/],
+              ['cluster_metrics; cluster_metrics;',
+               qr/"cluster_metrics" directive is duplicate/]) {
+    my ($c, $out) = $t->nginx_t(<<"END");
+error_log logs/error.log info;
+pid logs/nginx.pid;
+%%LOAD_MODULES%%
+events {}
+http {
+    %%HTTP_DEFAULTS%%
+    server {
+        listen 127.0.0.1:$eh;
+        location /metrics { $case->[0] }
+    }
+}
+END
+    isnt($c, 0, "nginx -t refuses '$case->[0]'");
+    like($out, $case->[1], 'and says why') or diag($out);
+}
+
 $t->check_logs;
 
 done_testing;
