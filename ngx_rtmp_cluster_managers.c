@@ -35,7 +35,10 @@
  * A manager that does not know the batch (400, 404, 405, 413, 501 to it,
  * or a 200 without a status per lease: an older build, another
  * implementation, a proxy in front) is sent single renewals (PUT on
- * APP/NAME) from then on by this worker.
+ * APP/NAME) from then on by this worker.  A batch renewed that way is
+ * still one of the BATCHES_OUT: it sends SINGLE_OUT of its leases at a
+ * time, the next when one has its first answer, and is out until each
+ * has had one.
  *
  * Lookups.  One question to each manager in the configured order until
  * one answers: found (200), not found (404); no manager answering is an
@@ -75,6 +78,14 @@
  * into the next is not doubled: the next takes only the leases back.
  */
 #define NGX_RTMP_CLUSTER_BATCHES_OUT   4
+
+/*
+ * Single renewals a batch has out at a time at a manager that refuses
+ * batches: a tick of many leases is not that many connections at once
+ * (BATCHES_OUT * SINGLE_OUT requests at most), and keep-alive
+ * connections are reused from one to the next.
+ */
+#define NGX_RTMP_CLUSTER_SINGLE_OUT    16
 
 
 typedef struct ngx_rtmp_cluster_batch_s  ngx_rtmp_cluster_batch_t;
@@ -141,8 +152,12 @@ struct ngx_rtmp_cluster_batch_s {
     ngx_event_t                     timer;      /* retry */
     ngx_connection_t                dummy;
     ngx_queue_t                     queue;      /* in rn->waiting */
+    ngx_uint_t                      next;       /* single: to send next */
+    ngx_uint_t                      asked;      /* single: unanswered */
     unsigned                        waiting:1;
     unsigned                        out:1;      /* counted in rn->out */
+    unsigned                        single:1;   /* a lease a request */
+    unsigned                        sending:1;
     ngx_rtmp_cluster_lease_t       *lease[NGX_RTMP_CLUSTER_BATCH_LEASES];
 };
 
@@ -200,6 +215,7 @@ static void ngx_rtmp_cluster_batch_answer(ngx_rtmp_cluster_fetch_t *f,
 static void ngx_rtmp_cluster_batch_failed(ngx_rtmp_cluster_batch_t *b);
 static void ngx_rtmp_cluster_batch_timer(ngx_event_t *ev);
 static void ngx_rtmp_cluster_batch_single(ngx_rtmp_cluster_batch_t *b);
+static void ngx_rtmp_cluster_batch_leave(ngx_rtmp_cluster_lease_t *l);
 static void ngx_rtmp_cluster_batch_free(ngx_rtmp_cluster_batch_t *b);
 static void ngx_rtmp_cluster_lease_lost(ngx_rtmp_cluster_lease_t *l,
     ngx_uint_t manager, long status);
@@ -361,6 +377,9 @@ ngx_rtmp_cluster_lease_answer(ngx_rtmp_cluster_fetch_t *f,
     l->fetch = NULL;
     m = l->cacf->managers->elts;
 
+    /* a single renewal of a batch: its first answer frees a place there */
+    ngx_rtmp_cluster_batch_leave(l);
+
     if (r->error
         || (l->renewing ? (r->status != 200 && r->status != 404
                            && r->status != 409)
@@ -472,6 +491,9 @@ ngx_rtmp_cluster_lease_unreachable(ngx_rtmp_cluster_lease_t *l)
 
     l->manager = 0;
 
+    /* retried on its own: its batch's place goes to the next lease */
+    ngx_rtmp_cluster_batch_leave(l);
+
     if (l->renewing) {
         ngx_rtmp_cluster_manager_count(NGX_RTMP_CLUSTER_RENEW_FAILURES, 1);
     }
@@ -546,8 +568,6 @@ ngx_rtmp_cluster_lease_timer(ngx_event_t *ev)
 void
 ngx_rtmp_cluster_lease_end(ngx_rtmp_cluster_lease_t *l)
 {
-    ngx_rtmp_cluster_batch_t  *b;
-
     l->handler = NULL;
 
     if (l->answer.posted) {
@@ -573,16 +593,8 @@ ngx_rtmp_cluster_lease_end(ngx_rtmp_cluster_lease_t *l)
         l->queued = 0;
     }
 
-    if (l->batch) {
-        /* its answer, whatever it says, is not for this lease any more */
-        b = l->batch;
-        b->lease[l->slot] = NULL;
-        l->batch = NULL;
-
-        if (--b->left == 0) {
-            ngx_rtmp_cluster_batch_free(b);
-        }
-    }
+    /* its batch's answer, whatever it says, is not for this lease now */
+    ngx_rtmp_cluster_batch_leave(l);
 
     if (l->held || l->unsure) {
         ngx_rtmp_cluster_release(l);
@@ -1028,26 +1040,75 @@ ngx_rtmp_cluster_batch_timer(ngx_event_t *ev)
 }
 
 
-/* a manager that does not take batches: each lease renewed on its own */
+/*
+ * A manager that does not take batches: each lease renewed on its own,
+ * SINGLE_OUT at a time.  A lease leaves the batch at its first answer
+ * (or when it ends, or is retried on its own), and the next goes; the
+ * batch is freed, and its place among the BATCHES_OUT with it, when the
+ * last has left.  A lease that fails at once leaves from inside the loop
+ * below: it only frees a place for the loop, and the batch is kept.
+ */
 
 static void
 ngx_rtmp_cluster_batch_single(ngx_rtmp_cluster_batch_t *b)
 {
-    ngx_uint_t                 i;
     ngx_rtmp_cluster_lease_t  *l;
 
-    for (i = 0; i < b->n; i++) {
-        l = b->lease[i];
-
-        if (l) {
-            b->lease[i] = NULL;
-            l->batch = NULL;
-            l->manager = b->manager;
-            ngx_rtmp_cluster_lease_send(l);
-        }
+    if (!b->single) {
+        b->single = 1;
+        b->next = 0;
+        b->asked = 0;
     }
 
-    ngx_rtmp_cluster_batch_free(b);
+    b->sending = 1;
+    b->left++;
+
+    while (b->asked < NGX_RTMP_CLUSTER_SINGLE_OUT && b->next < b->n) {
+        l = b->lease[b->next++];
+
+        if (l == NULL) {
+            continue;
+        }
+
+        b->asked++;
+        l->manager = b->manager;
+        ngx_rtmp_cluster_lease_send(l);
+    }
+
+    b->sending = 0;
+
+    if (--b->left == 0) {
+        ngx_rtmp_cluster_batch_free(b);
+    }
+}
+
+
+static void
+ngx_rtmp_cluster_batch_leave(ngx_rtmp_cluster_lease_t *l)
+{
+    ngx_rtmp_cluster_batch_t  *b;
+
+    b = l->batch;
+
+    if (b == NULL) {
+        return;
+    }
+
+    b->lease[l->slot] = NULL;
+    l->batch = NULL;
+
+    if (b->single && l->slot < b->next) {
+        b->asked--;
+    }
+
+    if (--b->left == 0) {
+        ngx_rtmp_cluster_batch_free(b);
+        return;
+    }
+
+    if (b->single && !b->sending) {
+        ngx_rtmp_cluster_batch_single(b);
+    }
 }
 
 
