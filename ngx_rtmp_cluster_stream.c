@@ -2016,6 +2016,7 @@ ngx_rtmp_cluster_stream_pull(ngx_rtmp_cluster_stream_t *st,
     ngx_rtmp_cluster_target_t *t)
 {
     ngx_int_t                 rc;
+    ngx_err_t                 err;
     ngx_str_t                *name;
     ngx_pool_t               *pool;
     ngx_connection_t         *c;
@@ -2076,9 +2077,29 @@ ngx_rtmp_cluster_stream_pull(ngx_rtmp_cluster_stream_t *st,
     pc->socklen = t->socklen;
     pc->sockaddr = sockaddr;
 
+    if (t->worker) {
+        /*
+         * Another worker's socket: it may be gone by now (the worker
+         * exited after we read it as the owner), and nginx logs a
+         * connect() to a missing path at "crit".  That is no fault of
+         * the host: said here at "info", and the caller logs the failure.
+         */
+        rctx->log.log_level = NGX_LOG_ALERT;
+    }
+
     rc = ngx_event_connect_peer(pc);
+    err = ngx_socket_errno;
+
+    rctx->log.log_level = ngx_cycle->log->log_level;
 
     if (rc != NGX_OK && rc != NGX_AGAIN) {
+
+        if (t->worker && rc == NGX_DECLINED) {
+            ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, err,
+                          "cluster: connect() to the socket of worker %P "
+                          "failed", t->worker);
+        }
+
         goto failed;
     }
 
