@@ -64,12 +64,7 @@ sub singles { scalar grep { m{"PUT /streams/live/} } @_ }
 sub keys_on { scalar @{$db->command('KEYS', "${prefix}live/$_[0]*")} }
 sub value { $db->command('GET', "${prefix}live/$_[0]") }
 
-# the smallest PTTL of these leases in one call (-2: one is missing)
-my $min_pttl = 'local m = nil for _, k in ipairs(KEYS) do '
-    . 'local t = redis.call("PTTL", k) if m == nil or t < m then m = t end '
-    . 'end return m';
-sub min_pttl { $db->command('EVAL', $min_pttl, scalar @_,
-                            map { "${prefix}live/$_" } @_) }
+sub lowest { lowest_pttl($db, shift, map { "${prefix}live/$_" } @_) }
 
 my ($pub, $status) = lease_publishers($t, $op, 's', $n);
 
@@ -91,12 +86,7 @@ ok($t->wait_until(sub { batches(access()) >= 1 }, timeout => 10),
 
 my @log0 = access();
 my $t0 = time;
-my $lowest;
-while (time - $t0 < 5 * $period) {
-    my $p = min_pttl(@names);
-    $lowest = $p if !defined $lowest || $p < $lowest;
-    sleep 0.2;                  # paces the look at Redis, not a wait
-}
+my $lowest = lowest(5 * $period, @names);
 my @log1 = access();
 my $elapsed = time - $t0;
 
@@ -214,13 +204,7 @@ cmp_ok(scalar @notice, '>=', 1, 'the origin says so at notice');
 cmp_ok(scalar @notice, '<=', 2, 'once per worker');
 
 # a full TTL and more of single renewals: no lease lapses
-my $t1 = time;
-$lowest = undef;
-while (time - $t1 < 1.5 * $ttl) {
-    my $p = min_pttl(@old);
-    $lowest = $p if !defined $lowest || $p < $lowest;
-    sleep 0.2;                  # paces the look at Redis, not a wait
-}
+$lowest = lowest(1.5 * $ttl, @old);
 cmp_ok($lowest // -2, '>', 0, 'their TTL stayed positive');
 is(scalar(grep { (value($_) // '') ne $old_before{$_} } @old), 0,
    'with their tokens');
@@ -237,12 +221,7 @@ sub big { scalar grep { m{"PUT /big/ HTTP/1\.1" 200 } } access() }
 ok($t->wait_until(sub { big() >= 1 }, timeout => 10), 'renewed in batches');
 my $big0 = big();
 $t0 = time;
-$lowest = undef;
-while (time - $t0 < 7 * $period) {
-    my $p = min_pttl(map { "big$_" } 0 .. $big - 1);
-    $lowest = $p if !defined $lowest || $p < $lowest;
-    sleep 0.2;                  # paces the look at Redis, not a wait
-}
+$lowest = lowest(7 * $period, map { "big$_" } 0 .. $big - 1);
 $b = big() - $big0;
 $intervals = (time - $t0) / $period;
 diag(sprintf 'one worker, %d leases: %d batched PUTs in %.1f intervals',

@@ -57,19 +57,6 @@ sub keys_on { scalar @{$db->command('KEYS', "${prefix}live/$_[0]*")} }
 sub value { $db->command('GET', "${prefix}live/$_[0]") }
 sub requests { $o->status($oh, '/cluster')->{manager}{requests} }
 
-# connections from the origin to the manager, established (curl keeps
-# them alive between requests: as many as were needed at once)
-sub connections {
-    my @l = grep { /\S/ } `ss -Htn state established dst 127.0.0.1:$mh`;
-    return scalar @l;
-}
-
-my $min_pttl = 'local m = nil for _, k in ipairs(KEYS) do '
-    . 'local t = redis.call("PTTL", k) if m == nil or t < m then m = t end '
-    . 'end return m';
-sub min_pttl { $db->command('EVAL', $min_pttl, scalar @_,
-                            map { "${prefix}live/$_" } @_) }
-
 # two clients publish at once: the leases come sooner
 my ($pa, $sa) = lease_publishers($t, $op, 'a', $half);
 my ($pb, $sb) = lease_publishers($t, $op, 'b', $half);
@@ -96,34 +83,25 @@ ok($t->wait_until(sub { batches(access()) >= $b0 + 2 * $per_tick },
 $b0 = batches(access());
 ok($t->wait_until(sub { batches(access()) > $b0 }, timeout => 2 * $period),
    'a tick');
-my ($last, $since) = (-1, time);
-ok($t->wait_until(sub {
-        my $now = requests() . '/' . batches(access());
-        ($last, $since) = ($now, time) if $now ne $last;
-        time - $since >= 0.3;
-    }, timeout => $period, interval => 0.05), 'its batches answered');
+ok(wait_quiet($t, sub { requests() . '/' . batches(access()) }, 0.3,
+              timeout => $period), 'its batches answered');
 
 my $r0 = requests();
 my $bp = batches(access());
 # 4.5 s: longer than an interval, shorter than what is left of any lease
-# (9 s less up to one interval), under the manager's and origin's 8 s.
-# Only samples that ended inside the pause count: on a loaded machine a
-# sample can take long enough to see the batches answered after it.
+# (9 s less up to one interval), under the manager's and origin's 8 s
 my $pause = 4.5;
-my $asked = time;               # the pause begins after this
-is($db->command('CLIENT', 'PAUSE', $pause * 1000), 'OK', 'Redis paused');
-my ($sent, $conns, $answered, $samples) = (0, 0, 0, 0);
-while (time - $asked < $pause - 0.3) {
-    my $c = connections();
-    my $r = requests() - $r0;
-    my $a = batches(access()) - $bp;
-    last if time - $asked >= $pause - 0.1;
-    $conns = $c if $c > $conns;
-    $sent = $r if $r > $sent;
-    $answered = $a;
-    $samples++;
-    sleep 0.05;                 # paces the look, not a wait
-}
+my ($max, $last, $samples, $asked) = paused_samples($db, $pause, sub {
+    return {
+        # connections to the manager (curl keeps them alive between
+        # requests: as many as were needed at once)
+        conns => established_to($mh),
+        sent => requests() - $r0,
+        answered => batches(access()) - $bp,
+    };
+});
+my ($sent, $conns, $answered) = map { $_ // 0 } $max->{sent},
+                                $max->{conns}, $last->{answered};
 diag("during the pause ($samples samples): $sent batches sent, "
      . "$conns connections at most, $answered answered");
 
@@ -141,13 +119,8 @@ ok($t->wait_until(sub { batches(access()) >= $bp + $per_tick },
 diag(sprintf 'the tick\'s %d batches answered %.2f s after the pause began',
      $per_tick, time - $asked);
 
-my $t0 = time;
-my $lowest;
-while (time - $t0 < 2 * $period) {
-    my $p = min_pttl(@names);
-    $lowest = $p if !defined $lowest || $p < $lowest;
-    sleep 0.2;                  # paces the look at Redis, not a wait
-}
+my $lowest = lowest_pttl($db, 2 * $period,
+                          map { "${prefix}live/$_" } @names);
 cmp_ok($lowest // -2, '>', 0, "every lease's TTL stayed positive (lowest "
        . ($lowest // 'none') . ' ms)');
 is(scalar(grep { (value($_) // '') ne $before{$_} } @names), 0,

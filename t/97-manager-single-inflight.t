@@ -63,17 +63,6 @@ sub keys_on { scalar @{$db->command('KEYS', "${prefix}live/$_[0]*")} }
 sub value { $db->command('GET', "${prefix}live/$_[0]") }
 sub requests { $o->status($oh, '/cluster')->{manager}{requests} }
 
-sub connections {
-    my @l = grep { /\S/ } `ss -Htn state established dst 127.0.0.1:$mh`;
-    return scalar @l;
-}
-
-my $min_pttl = 'local m = nil for _, k in ipairs(KEYS) do '
-    . 'local t = redis.call("PTTL", k) if m == nil or t < m then m = t end '
-    . 'end return m';
-sub min_pttl { $db->command('EVAL', $min_pttl, scalar @_,
-                            map { "${prefix}live/$_" } @_) }
-
 my ($pub, $status) = lease_publishers($t, $op, 's', $n);
 
 ok($t->wait_until(sub { (publishers_status($status)->{started} // 0) == $n },
@@ -99,33 +88,25 @@ cmp_ok(scalar @refused, '<=', 4, 'only the batches out then');
 my $s0 = singles(access());
 ok($t->wait_until(sub { singles(access()) > $s0 }, timeout => 2 * $period),
    'a tick');
-my ($last, $since) = (-1, time);
-ok($t->wait_until(sub {
-        my $now = requests() . '/' . singles(access());
-        ($last, $since) = ($now, time) if $now ne $last;
-        time - $since >= 0.3;
-    }, timeout => $period, interval => 0.05), 'its renewals answered');
+ok(wait_quiet($t, sub { requests() . '/' . singles(access()) }, 0.3,
+              timeout => $period), 'its renewals answered');
 
 my $r0 = requests();
-my $sp = singles(access());
+my $bp = singles(access());
 # 4.5 s: longer than an interval, shorter than what is left of any lease
-# (9 s less up to one interval), under the manager's and origin's 8 s.
-# Only samples that ended inside the pause count.
+# (9 s less up to one interval), under the manager's and origin's 8 s
 my $pause = 4.5;
-my $asked = time;               # the pause begins after this
-is($db->command('CLIENT', 'PAUSE', $pause * 1000), 'OK', 'Redis paused');
-my ($sent, $conns, $answered, $samples) = (0, 0, 0, 0);
-while (time - $asked < $pause - 0.3) {
-    my $c = connections();
-    my $r = requests() - $r0;
-    my $a = singles(access()) - $sp;
-    last if time - $asked >= $pause - 0.1;
-    $conns = $c if $c > $conns;
-    $sent = $r if $r > $sent;
-    $answered = $a;
-    $samples++;
-    sleep 0.05;                 # paces the look, not a wait
-}
+my ($max, $last, $samples, $asked) = paused_samples($db, $pause, sub {
+    return {
+        # connections to the manager (curl keeps them alive between
+        # requests: as many as were needed at once)
+        conns => established_to($mh),
+        sent => requests() - $r0,
+        answered => singles(access()) - $bp,
+    };
+});
+my ($sent, $conns, $answered) = map { $_ // 0 } $max->{sent},
+                                $max->{conns}, $last->{answered};
 diag("during the pause ($samples samples): $sent renewals sent, "
      . "$conns connections at most, $answered answered");
 
@@ -137,19 +118,14 @@ cmp_ok($conns, '<=', $cap, "at most $cap connections to the manager");
 
 ### then the rest of the tick, and every lease renewed
 
-ok($t->wait_until(sub { singles(access()) >= $sp + $n },
+ok($t->wait_until(sub { singles(access()) >= $bp + $n },
                   timeout => $period), 'the tick\'s other renewals follow')
-    or diag(singles(access()) - $sp);
+    or diag(singles(access()) - $bp);
 diag(sprintf 'the tick\'s %d renewals answered %.2f s after the pause began',
      $n, time - $asked);
 
-my $t0 = time;
-my $lowest;
-while (time - $t0 < 2 * $period) {
-    my $p = min_pttl(@names);
-    $lowest = $p if !defined $lowest || $p < $lowest;
-    sleep 0.2;                  # paces the look at Redis, not a wait
-}
+my $lowest = lowest_pttl($db, 2 * $period,
+                          map { "${prefix}live/$_" } @names);
 cmp_ok($lowest // -2, '>', 0, "every lease's TTL stayed positive (lowest "
        . ($lowest // 'none') . ' ms)');
 is(scalar(grep { (value($_) // '') ne $before{$_} } @names), 0,

@@ -26,7 +26,8 @@ our @EXPORT = qw(lease_publishers publishers_status
                  wait_keyframe wait_stream_time collect_media monotonic
                  stream_status origin_status origin_connections
                  manager_conf manager_req url_escape
-                 synthetic_publisher stop_publisher);
+                 synthetic_publisher stop_publisher
+                 lowest_pttl established_to wait_quiet paused_samples);
 
 # CLUSTER_MERGE_WRITES=100ms runs the suite with merged writes in every
 # application with a cluster role (see cluster_merge_writes)
@@ -337,6 +338,69 @@ sub url_escape {
     utf8::encode($s);
     $s =~ s/([^A-Za-z0-9_.~-])/sprintf('%%%02X', ord $1)/ge;
     return $s;
+}
+
+# lowest_pttl($db, $secs, @keys): the lowest PTTL in ms that any of these
+# Redis keys had, looked at in one call every 0.2 s for $secs (-2: one was
+# missing); $db is a Redis client
+my $MIN_PTTL = 'local m = nil for _, k in ipairs(KEYS) do '
+    . 'local t = redis.call("PTTL", k) if m == nil or t < m then m = t end '
+    . 'end return m';
+
+sub lowest_pttl {
+    my ($db, $secs, @keys) = @_;
+    my $t0 = time;
+    my $lowest;
+    while (time - $t0 < $secs) {
+        my $p = $db->command('EVAL', $MIN_PTTL, scalar @keys, @keys);
+        $lowest = $p if !defined $lowest || $p < $lowest;
+        sleep 0.2;              # paces the look at Redis, not a wait
+    }
+    return $lowest;
+}
+
+# established_to($port): TCP connections established to 127.0.0.1:$port
+sub established_to {
+    my ($port) = @_;
+    return scalar grep { /\S/ } `ss -Htn state established dst 127.0.0.1:$port`;
+}
+
+# wait_quiet($t, \&state, $quiet, timeout => secs): true once the string
+# &state returns has not changed for $quiet seconds
+sub wait_quiet {
+    my ($t, $state, $quiet, %opt) = @_;
+    my ($last, $since) = (-1, time);
+    return $t->wait_until(sub {
+        my $now = $state->();
+        ($last, $since) = ($now, time) if $now ne $last;
+        time - $since >= $quiet;
+    }, timeout => $opt{timeout} // 10, interval => 0.05);
+}
+
+# paused_samples($db, $secs, \&sample): Redis paused for $secs (CLIENT
+# PAUSE) while &sample, returning a hash of counts, is called every
+# 0.05 s until 0.3 s before the pause ends.  Only samples that ended
+# inside the pause count: on a loaded machine one can take long enough
+# to see what came after it.  Returns ({the largest of each count},
+# {the last of each}, the samples, the time the pause was asked).
+sub paused_samples {
+    my ($db, $secs, $sample) = @_;
+    my $asked = time;           # the pause begins after this
+    my $ok = $db->command('CLIENT', 'PAUSE', int($secs * 1000));
+    die "CLIENT PAUSE: $ok\n" unless $ok eq 'OK';
+    my (%max, %last);
+    my $n = 0;
+    while (time - $asked < $secs - 0.3) {
+        my $s = $sample->();
+        last if time - $asked >= $secs - 0.1;
+        for (keys %$s) {
+            $max{$_} = $s->{$_} if !defined $max{$_} || $s->{$_} > $max{$_};
+        }
+        %last = %$s;
+        $n++;
+        sleep 0.05;             # paces the look, not a wait
+    }
+    return (\%max, \%last, $n, $asked);
 }
 
 # lease_publishers($t, $port, $tag, $n): a process holding $n publishes of
