@@ -2273,8 +2273,9 @@ sub s10_scale {
             . ' ms, p99 ' . fmt($r->{p99}) . ' ms.',
             'Load average: the 1-minute figure of /proc/loadavg just '
             . 'before and just after each measurement, for the other work '
-            . 'the machine had (the scenario itself adds about 2 while it '
-            . 'runs: the server, Redis and the client).  The client\'s own '
+            . 'the machine had; the "after" figure includes the '
+            . 'scenario\'s own load (the server, Redis and the client).  '
+            . 'The client\'s own '
             . 'CPU is `client_cpu_s` in the raw results.',
             'The manager worker has one Redis connection: a lookup that '
             . 'arrives while a renewal script runs waits for it (the '

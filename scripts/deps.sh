@@ -5,8 +5,10 @@
 
 set -e
 
-packages="make gcc libc6-dev dpkg-dev xz-utils nginx nginx-dev
-    libnginx-mod-rtmp libcurl4-openssl-dev libyajl-dev libhiredis-dev
+# build-essential: dpkg-buildpackage (make deb, t/89) requires it by name;
+# git: make deb and t/95 list the checkout's files with it
+packages="make gcc libc6-dev dpkg-dev build-essential git xz-utils nginx
+    nginx-dev libnginx-mod-rtmp libcurl4-openssl-dev libyajl-dev libhiredis-dev
     ffmpeg rtmpdump redis-server redis-sentinel perl libipc-run-perl curl
     procps iproute2 prometheus debhelper lintian"
 
