@@ -202,7 +202,8 @@ ngx_http_rtmp_cluster_metrics_handler(ngx_http_request_t *r)
 
     zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
 
-    if (zone && ngx_rtmp_cluster_zone_snapshot(zone, r->pool, &snap) != NGX_OK)
+    if (zone
+        && ngx_rtmp_cluster_zone_snapshot(zone, r->pool, &snap, 0) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
