@@ -114,12 +114,6 @@ ngx_module_t  ngx_http_rtmp_cluster_metrics_module = {
 };
 
 
-/* the latency histogram's bounds in seconds, as the zone counts them */
-static const char  *ngx_http_rtmp_cluster_metrics_le[] = {
-    "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5"
-};
-
-
 static void *
 ngx_http_rtmp_cluster_metrics_create_conf(ngx_conf_t *cf)
 {
@@ -524,8 +518,11 @@ static void
 ngx_http_rtmp_cluster_metrics_counters(ngx_http_rtmp_cluster_metrics_t *m,
     ngx_rtmp_cluster_snapshot_t *snap)
 {
+    u_char              le[NGX_INT_T_LEN + sizeof(".000")], *p;
     ngx_uint_t          i;
     ngx_atomic_uint_t  *c, n, ms;
+
+    static const ngx_msec_t  bounds[] = { NGX_RTMP_CLUSTER_LOOKUP_BOUNDS };
 
     c = snap->counters;
 
@@ -567,9 +564,22 @@ ngx_http_rtmp_cluster_metrics_counters(ngx_http_rtmp_cluster_metrics_t *m,
 
     for (i = 0; i < NGX_RTMP_CLUSTER_LOOKUP_NBOUNDS; i++) {
         n += c[NGX_RTMP_CLUSTER_LOOKUP_MS_BUCKETS + i];
+
+        /* the lookups' own bound (ms) in seconds, without trailing
+         * zeros: 5 is "0.005", 100 "0.1", 1000 "1" */
+        p = ngx_sprintf(le, "%M", bounds[i] / 1000);
+
+        if (bounds[i] % 1000) {
+            p = ngx_sprintf(p, ".%03M", bounds[i] % 1000);
+
+            while (p[-1] == '0') {
+                p--;
+            }
+        }
+
         ngx_http_rtmp_cluster_metrics_printf(m,
-            "rtmp_cluster_lookup_duration_seconds_bucket{le=\"%s\"} %uA\n",
-            ngx_http_rtmp_cluster_metrics_le[i], n);
+            "rtmp_cluster_lookup_duration_seconds_bucket{le=\"%*s\"} %uA\n",
+            (size_t) (p - le), le, n);
     }
 
     n += c[NGX_RTMP_CLUSTER_LOOKUP_MS_BUCKETS + i];

@@ -234,7 +234,8 @@ typedef struct {
 } ngx_rtmp_cluster_shm_worker_t;
 
 
-/* the bounds of the lookup latency histogram, ms */
+/* the bounds of the lookup latency histogram, ms (the metrics print
+ * them in seconds) */
 #define NGX_RTMP_CLUSTER_LOOKUP_BOUNDS  5, 10, 25, 50, 100, 250, 500, 1000, \
                                         2500, 5000
 #define NGX_RTMP_CLUSTER_LOOKUP_NBOUNDS  10
