@@ -636,15 +636,49 @@ ngx_http_rtmp_cluster_metrics_counters(ngx_http_rtmp_cluster_metrics_t *m,
 }
 
 
-/* per worker: whether it relays to the others, its relays, its streams */
+/*
+ * Per worker: whether it relays to the others, its relays, its streams.
+ * One walk of the slots and the records, then the three families.
+ */
 
 static void
 ngx_http_rtmp_cluster_metrics_workers(ngx_http_rtmp_cluster_metrics_t *m,
     ngx_rtmp_cluster_snapshot_t *snap, ngx_http_rtmp_cluster_pids_t *pids)
 {
-    ngx_uint_t                      i, j, relays, owned;
+    ngx_uint_t                      i, j;
+    ngx_uint_t                      live[NGX_RTMP_CLUSTER_MAX_WORKERS];
+    ngx_uint_t                      relays[NGX_RTMP_CLUSTER_MAX_WORKERS];
+    ngx_uint_t                      owned[NGX_RTMP_CLUSTER_MAX_WORKERS];
     ngx_rtmp_cluster_shm_worker_t  *w;
     ngx_rtmp_cluster_shm_stream_t  *s;
+
+    for (i = 0; i < NGX_RTMP_CLUSTER_MAX_WORKERS; i++) {
+        w = &snap->workers[i];
+
+        live[i] = w->pid && ngx_http_rtmp_cluster_alive(pids, w->pid);
+        relays[i] = 0;
+        owned[i] = 0;
+
+        if (!live[i]) {
+            continue;
+        }
+
+        for (j = 0; j < snap->nstreams; j++) {
+            s = &snap->streams[j];
+
+            if (s->pid != w->pid) {
+                continue;
+            }
+
+            relays[i] += s->relays;
+
+            if (s->kind == NGX_RTMP_CLUSTER_PUBLISH
+                || s->owner == 0 || s->owner == s->pid)
+            {
+                owned[i]++;
+            }
+        }
+    }
 
     ngx_http_rtmp_cluster_metrics_family(m,
         "rtmp_cluster_worker_relay_listening", "gauge",
@@ -652,12 +686,10 @@ ngx_http_rtmp_cluster_metrics_workers(ngx_http_rtmp_cluster_metrics_t *m,
         " from it.");
 
     for (i = 0; i < NGX_RTMP_CLUSTER_MAX_WORKERS; i++) {
-        w = &snap->workers[i];
-
-        if (w->pid && ngx_http_rtmp_cluster_alive(pids, w->pid)) {
+        if (live[i]) {
             ngx_http_rtmp_cluster_metrics_printf(m,
                 "rtmp_cluster_worker_relay_listening{pid=\"%P\"} %ui\n",
-                w->pid, (ngx_uint_t) w->relay);
+                snap->workers[i].pid, (ngx_uint_t) snap->workers[i].relay);
         }
     }
 
@@ -665,24 +697,11 @@ ngx_http_rtmp_cluster_metrics_workers(ngx_http_rtmp_cluster_metrics_t *m,
         "gauge", "Relays other workers take from this worker's streams.");
 
     for (i = 0; i < NGX_RTMP_CLUSTER_MAX_WORKERS; i++) {
-        w = &snap->workers[i];
-
-        if (w->pid == 0 || !ngx_http_rtmp_cluster_alive(pids, w->pid)) {
-            continue;
+        if (live[i]) {
+            ngx_http_rtmp_cluster_metrics_printf(m,
+                "rtmp_cluster_worker_relays{pid=\"%P\"} %ui\n",
+                snap->workers[i].pid, relays[i]);
         }
-
-        relays = 0;
-
-        for (j = 0; j < snap->nstreams; j++) {
-            s = &snap->streams[j];
-
-            if (s->pid == w->pid) {
-                relays += s->relays;
-            }
-        }
-
-        ngx_http_rtmp_cluster_metrics_printf(m,
-            "rtmp_cluster_worker_relays{pid=\"%P\"} %ui\n", w->pid, relays);
     }
 
     ngx_http_rtmp_cluster_metrics_family(m,
@@ -690,28 +709,11 @@ ngx_http_rtmp_cluster_metrics_workers(ngx_http_rtmp_cluster_metrics_t *m,
         "Streams a worker pulls for the host or holds the publisher of.");
 
     for (i = 0; i < NGX_RTMP_CLUSTER_MAX_WORKERS; i++) {
-        w = &snap->workers[i];
-
-        if (w->pid == 0 || !ngx_http_rtmp_cluster_alive(pids, w->pid)) {
-            continue;
+        if (live[i]) {
+            ngx_http_rtmp_cluster_metrics_printf(m,
+                "rtmp_cluster_worker_owned_streams{pid=\"%P\"} %ui\n",
+                snap->workers[i].pid, owned[i]);
         }
-
-        owned = 0;
-
-        for (j = 0; j < snap->nstreams; j++) {
-            s = &snap->streams[j];
-
-            if (s->pid == w->pid
-                && (s->kind == NGX_RTMP_CLUSTER_PUBLISH
-                    || s->owner == 0 || s->owner == s->pid))
-            {
-                owned++;
-            }
-        }
-
-        ngx_http_rtmp_cluster_metrics_printf(m,
-            "rtmp_cluster_worker_owned_streams{pid=\"%P\"} %ui\n",
-            w->pid, owned);
     }
 }
 
