@@ -279,8 +279,6 @@ ngx_http_rtmp_cluster_metrics_streams(ngx_http_rtmp_cluster_metrics_t *m,
     ngx_rtmp_cluster_shm_stream_t          **live, *x;
     ngx_http_rtmp_cluster_metrics_stream_t  *st, *s;
 
-    static const char  *kinds[] = { "pull", "publish", "proxy" };
-
     pool = m->r->pool;
 
     live = ngx_http_rtmp_cluster_live_streams(pool, snap, pids, &n);
@@ -408,7 +406,7 @@ ngx_http_rtmp_cluster_metrics_streams(ngx_http_rtmp_cluster_metrics_t *m,
     ngx_http_rtmp_cluster_metrics_each(
         "rtmp_cluster_stream_upstream{app=\"%V\",stream=\"%V\",kind=\"%s\","
         "state=\"%s\",origin=\"%V\"} 1\n", &s->app, &s->name,
-        s->up->kind < 3 ? kinds[s->up->kind] : "unknown",
+        ngx_http_rtmp_cluster_kind_name(s->up->kind),
         ngx_rtmp_cluster_state_name(s->up->state), &s->origin);
 
     ngx_http_rtmp_cluster_metrics_family(m, "rtmp_cluster_stream_gop_frames",
@@ -473,12 +471,14 @@ ngx_http_rtmp_cluster_metrics_origins(ngx_http_rtmp_cluster_metrics_t *m,
         "1 when an origin's last attempt succeeded and its circuit is"
         " closed.");
     ngx_http_rtmp_cluster_metrics_each("rtmp_cluster_origin_up",
-        o->open_until <= now && o->fails == 0);
+        ngx_http_rtmp_cluster_origin_health(o, now)
+        == NGX_HTTP_RTMP_CLUSTER_ORIGIN_UP);
 
     ngx_http_rtmp_cluster_metrics_family(m, "rtmp_cluster_origin_circuit_open",
         "gauge", "1 while an origin's circuit is open (not tried).");
     ngx_http_rtmp_cluster_metrics_each("rtmp_cluster_origin_circuit_open",
-        o->open_until > now);
+        ngx_http_rtmp_cluster_origin_health(o, now)
+        == NGX_HTTP_RTMP_CLUSTER_ORIGIN_DOWN);
 
     ngx_http_rtmp_cluster_metrics_family(m,
         "rtmp_cluster_origin_consecutive_failures", "gauge",

@@ -184,8 +184,6 @@ ngx_http_rtmp_cluster_gen_streams(yajl_gen g,
     ngx_uint_t                      i;
     ngx_rtmp_cluster_shm_stream_t  *s;
 
-    static const char  *kinds[] = { "pull", "publish", "proxy" };
-
     ngx_rtmp_cluster_json_key(g, "streams");
     yajl_gen_array_open(g);
 
@@ -202,7 +200,7 @@ ngx_http_rtmp_cluster_gen_streams(yajl_gen g,
         ngx_rtmp_cluster_json_str(g, "app", s->app, ngx_strlen(s->app));
         ngx_rtmp_cluster_json_str(g, "name", s->name, ngx_strlen(s->name));
 
-        text = (s->kind < 3) ? kinds[s->kind] : "unknown";
+        text = ngx_http_rtmp_cluster_kind_name(s->kind);
         ngx_rtmp_cluster_json_str(g, "kind", (u_char *) text,
                                   ngx_strlen(text));
 
@@ -478,8 +476,12 @@ static void
 ngx_http_rtmp_cluster_gen_origins(yajl_gen g,
     ngx_rtmp_cluster_snapshot_t *snap, uint64_t now)
 {
-    ngx_uint_t                      i;
+    ngx_uint_t                      i, health;
     ngx_rtmp_cluster_shm_origin_t  *o;
+
+    static ngx_str_t  healths[] = {
+        ngx_string("up"), ngx_string("failing"), ngx_string("down")
+    };
 
     ngx_rtmp_cluster_json_key(g, "origins");
     yajl_gen_array_open(g);
@@ -491,19 +493,15 @@ ngx_http_rtmp_cluster_gen_origins(yajl_gen g,
 
         ngx_rtmp_cluster_json_str(g, "address", o->name, o->name_len);
 
-        if (o->open_until > now) {
-            ngx_rtmp_cluster_json_str(g, "health", (u_char *) "down", 4);
+        health = ngx_http_rtmp_cluster_origin_health(o, now);
+        ngx_rtmp_cluster_json_str(g, "health", healths[health].data,
+                                  healths[health].len);
+
+        if (health == NGX_HTTP_RTMP_CLUSTER_ORIGIN_DOWN) {
             ngx_rtmp_cluster_json_str(g, "circuit", (u_char *) "open", 4);
             ngx_rtmp_cluster_json_int(g, "retry_in_ms", o->open_until - now);
 
         } else {
-            if (o->fails) {
-                ngx_rtmp_cluster_json_str(g, "health",
-                                          (u_char *) "failing", 7);
-            } else {
-                ngx_rtmp_cluster_json_str(g, "health", (u_char *) "up", 2);
-            }
-
             ngx_rtmp_cluster_json_str(g, "circuit", (u_char *) "closed", 6);
         }
 
@@ -523,6 +521,40 @@ ngx_http_rtmp_cluster_gen_origins(yajl_gen g,
     }
 
     yajl_gen_array_close(g);
+}
+
+
+/*
+ * An origin's health, for the status and the metrics: down while its
+ * circuit is open (it is not tried), failing when its last attempt
+ * failed, else up.
+ */
+
+ngx_uint_t
+ngx_http_rtmp_cluster_origin_health(ngx_rtmp_cluster_shm_origin_t *o,
+    uint64_t now)
+{
+    if (o->open_until > now) {
+        return NGX_HTTP_RTMP_CLUSTER_ORIGIN_DOWN;
+    }
+
+    return o->fails ? NGX_HTTP_RTMP_CLUSTER_ORIGIN_FAILING
+                    : NGX_HTTP_RTMP_CLUSTER_ORIGIN_UP;
+}
+
+
+/* a stream record's kind, for the status and the metrics */
+
+const char *
+ngx_http_rtmp_cluster_kind_name(ngx_uint_t kind)
+{
+    static const char  *kinds[] = { "pull", "publish", "proxy" };
+
+    if (kind >= sizeof(kinds) / sizeof(char *)) {
+        return "unknown";
+    }
+
+    return kinds[kind];
 }
 
 
