@@ -67,6 +67,8 @@ ngx_uint_t ngx_http_rtmp_cluster_origin_health(
 ngx_rtmp_cluster_shm_stream_t **ngx_http_rtmp_cluster_live_streams(
     ngx_pool_t *pool, ngx_rtmp_cluster_snapshot_t *snap,
     ngx_http_rtmp_cluster_pids_t *pids, ngx_uint_t *n);
+ngx_uint_t ngx_http_rtmp_cluster_stream_end(
+    ngx_rtmp_cluster_shm_stream_t **live, ngx_uint_t i, ngx_uint_t n);
 
 
 #endif /* _NGX_HTTP_RTMP_CLUSTER_H_INCLUDED_ */

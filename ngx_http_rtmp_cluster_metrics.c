@@ -274,18 +274,28 @@ ngx_http_rtmp_cluster_metrics_streams(ngx_http_rtmp_cluster_metrics_t *m,
     ngx_rtmp_cluster_snapshot_t *snap, ngx_http_rtmp_cluster_pids_t *pids,
     ngx_flag_t labels)
 {
-    ngx_uint_t                               i, j, n, ns, players, flv, hls;
+    ngx_uint_t                               i, j, n, ns, end, players,
+                                             flv, hls;
     ngx_pool_t                              *pool;
     ngx_rtmp_cluster_shm_stream_t          **live, *x;
-    ngx_http_rtmp_cluster_metrics_stream_t  *st, *s;
+    ngx_http_rtmp_cluster_metrics_stream_t  *st, *s, sum;
 
     pool = m->r->pool;
 
     live = ngx_http_rtmp_cluster_live_streams(pool, snap, pids, &n);
-    st = ngx_pcalloc(pool, (snap->nstreams + 1)
-                           * sizeof(ngx_http_rtmp_cluster_metrics_stream_t));
-    if (live == NULL || st == NULL) {
+    if (live == NULL) {
         return NGX_ERROR;
+    }
+
+    /* each stream's sums kept for its series; for the totals, one at a time */
+    st = NULL;
+
+    if (labels) {
+        st = ngx_pcalloc(pool, (snap->nstreams + 1)
+                              * sizeof(ngx_http_rtmp_cluster_metrics_stream_t));
+        if (st == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     ns = 0;
@@ -293,17 +303,21 @@ ngx_http_rtmp_cluster_metrics_streams(ngx_http_rtmp_cluster_metrics_t *m,
     flv = 0;
     hls = 0;
 
-    for (i = 0; i < n; i = j) {
-        s = &st[ns++];
+    for (i = 0; i < n; i = end) {
+        end = ngx_http_rtmp_cluster_stream_end(live, i, n);
 
-        for (j = i; j < n; j++) {
+        if (labels) {
+            s = &st[ns];
+
+        } else {
+            s = &sum;
+            ngx_memzero(s, sizeof(ngx_http_rtmp_cluster_metrics_stream_t));
+        }
+
+        ns++;
+
+        for (j = i; j < end; j++) {
             x = live[j];
-
-            if (ngx_strcmp(x->app, live[i]->app) != 0
-                || ngx_strcmp(x->name, live[i]->name) != 0)
-            {
-                break;
-            }
 
             /* upstream: the publisher's record, else the one that read */
             if (s->up == NULL

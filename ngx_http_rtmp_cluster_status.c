@@ -265,7 +265,7 @@ ngx_http_rtmp_cluster_gen_hosted(ngx_http_request_t *r, yajl_gen g,
     ngx_rtmp_cluster_snapshot_t *snap, ngx_http_rtmp_cluster_pids_t *pids)
 {
     ngx_pid_t                        owner;
-    ngx_uint_t                       i, j, n, players, flv, hls;
+    ngx_uint_t                       i, j, n, end, players, flv, hls;
     ngx_rtmp_cluster_shm_stream_t   *s, *x, **live;
 
     live = ngx_http_rtmp_cluster_live_streams(r->pool, snap, pids, &n);
@@ -276,8 +276,9 @@ ngx_http_rtmp_cluster_gen_hosted(ngx_http_request_t *r, yajl_gen g,
     ngx_rtmp_cluster_json_key(g, "hosted");
     yajl_gen_array_open(g);
 
-    for (i = 0; i < n; i = j) {
+    for (i = 0; i < n; i = end) {
         s = live[i];
+        end = ngx_http_rtmp_cluster_stream_end(live, i, n);
 
         players = 0;
         flv = 0;
@@ -291,14 +292,8 @@ ngx_http_rtmp_cluster_gen_hosted(ngx_http_request_t *r, yajl_gen g,
         ngx_rtmp_cluster_json_key(g, "workers");
         yajl_gen_array_open(g);
 
-        for (j = i; j < n; j++) {
+        for (j = i; j < end; j++) {
             x = live[j];
-
-            if (ngx_strcmp(x->app, s->app) != 0
-                || ngx_strcmp(x->name, s->name) != 0)
-            {
-                break;
-            }
 
             if (x->owner) {
                 owner = x->owner;
@@ -374,6 +369,26 @@ ngx_http_rtmp_cluster_live_streams(ngx_pool_t *pool,
               ngx_http_rtmp_cluster_cmp_stream);
 
     return live;
+}
+
+
+/* the end of live[i]'s stream among the sorted records: the next other */
+
+ngx_uint_t
+ngx_http_rtmp_cluster_stream_end(ngx_rtmp_cluster_shm_stream_t **live,
+    ngx_uint_t i, ngx_uint_t n)
+{
+    ngx_uint_t  j;
+
+    for (j = i + 1; j < n; j++) {
+        if (ngx_strcmp(live[j]->app, live[i]->app) != 0
+            || ngx_strcmp(live[j]->name, live[i]->name) != 0)
+        {
+            break;
+        }
+    }
+
+    return j;
 }
 
 
