@@ -114,12 +114,6 @@ ngx_module_t  ngx_http_rtmp_cluster_metrics_module = {
 };
 
 
-/* the latency histogram's bounds in seconds, as the zone counts them */
-static const char  *ngx_http_rtmp_cluster_metrics_le[] = {
-    "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5"
-};
-
-
 static void *
 ngx_http_rtmp_cluster_metrics_create_conf(ngx_conf_t *cf)
 {
@@ -202,7 +196,8 @@ ngx_http_rtmp_cluster_metrics_handler(ngx_http_request_t *r)
 
     zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
 
-    if (zone && ngx_rtmp_cluster_zone_snapshot(zone, r->pool, &snap) != NGX_OK)
+    if (zone
+        && ngx_rtmp_cluster_zone_snapshot(zone, r->pool, &snap, 0) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -279,20 +274,28 @@ ngx_http_rtmp_cluster_metrics_streams(ngx_http_rtmp_cluster_metrics_t *m,
     ngx_rtmp_cluster_snapshot_t *snap, ngx_http_rtmp_cluster_pids_t *pids,
     ngx_flag_t labels)
 {
-    ngx_uint_t                               i, j, n, ns, players, flv, hls;
+    ngx_uint_t                               i, j, n, ns, end, players,
+                                             flv, hls;
     ngx_pool_t                              *pool;
     ngx_rtmp_cluster_shm_stream_t          **live, *x;
-    ngx_http_rtmp_cluster_metrics_stream_t  *st, *s;
-
-    static const char  *kinds[] = { "pull", "publish", "proxy" };
+    ngx_http_rtmp_cluster_metrics_stream_t  *st, *s, sum;
 
     pool = m->r->pool;
 
     live = ngx_http_rtmp_cluster_live_streams(pool, snap, pids, &n);
-    st = ngx_pcalloc(pool, (snap->nstreams + 1)
-                           * sizeof(ngx_http_rtmp_cluster_metrics_stream_t));
-    if (live == NULL || st == NULL) {
+    if (live == NULL) {
         return NGX_ERROR;
+    }
+
+    /* each stream's sums kept for its series; for the totals, one at a time */
+    st = NULL;
+
+    if (labels) {
+        st = ngx_pcalloc(pool, (snap->nstreams + 1)
+                              * sizeof(ngx_http_rtmp_cluster_metrics_stream_t));
+        if (st == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     ns = 0;
@@ -300,17 +303,21 @@ ngx_http_rtmp_cluster_metrics_streams(ngx_http_rtmp_cluster_metrics_t *m,
     flv = 0;
     hls = 0;
 
-    for (i = 0; i < n; i = j) {
-        s = &st[ns++];
+    for (i = 0; i < n; i = end) {
+        end = ngx_http_rtmp_cluster_stream_end(live, i, n);
 
-        for (j = i; j < n; j++) {
+        if (labels) {
+            s = &st[ns];
+
+        } else {
+            s = &sum;
+            ngx_memzero(s, sizeof(ngx_http_rtmp_cluster_metrics_stream_t));
+        }
+
+        ns++;
+
+        for (j = i; j < end; j++) {
             x = live[j];
-
-            if (ngx_strcmp(x->app, live[i]->app) != 0
-                || ngx_strcmp(x->name, live[i]->name) != 0)
-            {
-                break;
-            }
 
             /* upstream: the publisher's record, else the one that read */
             if (s->up == NULL
@@ -413,7 +420,7 @@ ngx_http_rtmp_cluster_metrics_streams(ngx_http_rtmp_cluster_metrics_t *m,
     ngx_http_rtmp_cluster_metrics_each(
         "rtmp_cluster_stream_upstream{app=\"%V\",stream=\"%V\",kind=\"%s\","
         "state=\"%s\",origin=\"%V\"} 1\n", &s->app, &s->name,
-        s->up->kind < 3 ? kinds[s->up->kind] : "unknown",
+        ngx_http_rtmp_cluster_kind_name(s->up->kind),
         ngx_rtmp_cluster_state_name(s->up->state), &s->origin);
 
     ngx_http_rtmp_cluster_metrics_family(m, "rtmp_cluster_stream_gop_frames",
@@ -478,12 +485,14 @@ ngx_http_rtmp_cluster_metrics_origins(ngx_http_rtmp_cluster_metrics_t *m,
         "1 when an origin's last attempt succeeded and its circuit is"
         " closed.");
     ngx_http_rtmp_cluster_metrics_each("rtmp_cluster_origin_up",
-        o->open_until <= now && o->fails == 0);
+        ngx_http_rtmp_cluster_origin_health(o, now)
+        == NGX_HTTP_RTMP_CLUSTER_ORIGIN_UP);
 
     ngx_http_rtmp_cluster_metrics_family(m, "rtmp_cluster_origin_circuit_open",
         "gauge", "1 while an origin's circuit is open (not tried).");
     ngx_http_rtmp_cluster_metrics_each("rtmp_cluster_origin_circuit_open",
-        o->open_until > now);
+        ngx_http_rtmp_cluster_origin_health(o, now)
+        == NGX_HTTP_RTMP_CLUSTER_ORIGIN_DOWN);
 
     ngx_http_rtmp_cluster_metrics_family(m,
         "rtmp_cluster_origin_consecutive_failures", "gauge",
@@ -523,8 +532,11 @@ static void
 ngx_http_rtmp_cluster_metrics_counters(ngx_http_rtmp_cluster_metrics_t *m,
     ngx_rtmp_cluster_snapshot_t *snap)
 {
+    u_char              le[NGX_INT_T_LEN + sizeof(".000")], *p;
     ngx_uint_t          i;
     ngx_atomic_uint_t  *c, n, ms;
+
+    static const ngx_msec_t  bounds[] = { NGX_RTMP_CLUSTER_LOOKUP_BOUNDS };
 
     c = snap->counters;
 
@@ -566,9 +578,22 @@ ngx_http_rtmp_cluster_metrics_counters(ngx_http_rtmp_cluster_metrics_t *m,
 
     for (i = 0; i < NGX_RTMP_CLUSTER_LOOKUP_NBOUNDS; i++) {
         n += c[NGX_RTMP_CLUSTER_LOOKUP_MS_BUCKETS + i];
+
+        /* the lookups' own bound (ms) in seconds, without trailing
+         * zeros: 5 is "0.005", 100 "0.1", 1000 "1" */
+        p = ngx_sprintf(le, "%M", bounds[i] / 1000);
+
+        if (bounds[i] % 1000) {
+            p = ngx_sprintf(p, ".%03M", bounds[i] % 1000);
+
+            while (p[-1] == '0') {
+                p--;
+            }
+        }
+
         ngx_http_rtmp_cluster_metrics_printf(m,
-            "rtmp_cluster_lookup_duration_seconds_bucket{le=\"%s\"} %uA\n",
-            ngx_http_rtmp_cluster_metrics_le[i], n);
+            "rtmp_cluster_lookup_duration_seconds_bucket{le=\"%*s\"} %uA\n",
+            (size_t) (p - le), le, n);
     }
 
     n += c[NGX_RTMP_CLUSTER_LOOKUP_MS_BUCKETS + i];
@@ -625,15 +650,49 @@ ngx_http_rtmp_cluster_metrics_counters(ngx_http_rtmp_cluster_metrics_t *m,
 }
 
 
-/* per worker: whether it relays to the others, its relays, its streams */
+/*
+ * Per worker: whether it relays to the others, its relays, its streams.
+ * One walk of the slots and the records, then the three families.
+ */
 
 static void
 ngx_http_rtmp_cluster_metrics_workers(ngx_http_rtmp_cluster_metrics_t *m,
     ngx_rtmp_cluster_snapshot_t *snap, ngx_http_rtmp_cluster_pids_t *pids)
 {
-    ngx_uint_t                      i, j, relays, owned;
+    ngx_uint_t                      i, j;
+    ngx_uint_t                      live[NGX_RTMP_CLUSTER_MAX_WORKERS];
+    ngx_uint_t                      relays[NGX_RTMP_CLUSTER_MAX_WORKERS];
+    ngx_uint_t                      owned[NGX_RTMP_CLUSTER_MAX_WORKERS];
     ngx_rtmp_cluster_shm_worker_t  *w;
     ngx_rtmp_cluster_shm_stream_t  *s;
+
+    for (i = 0; i < NGX_RTMP_CLUSTER_MAX_WORKERS; i++) {
+        w = &snap->workers[i];
+
+        live[i] = w->pid && ngx_http_rtmp_cluster_alive(pids, w->pid);
+        relays[i] = 0;
+        owned[i] = 0;
+
+        if (!live[i]) {
+            continue;
+        }
+
+        for (j = 0; j < snap->nstreams; j++) {
+            s = &snap->streams[j];
+
+            if (s->pid != w->pid) {
+                continue;
+            }
+
+            relays[i] += s->relays;
+
+            if (s->kind == NGX_RTMP_CLUSTER_PUBLISH
+                || s->owner == 0 || s->owner == s->pid)
+            {
+                owned[i]++;
+            }
+        }
+    }
 
     ngx_http_rtmp_cluster_metrics_family(m,
         "rtmp_cluster_worker_relay_listening", "gauge",
@@ -641,12 +700,10 @@ ngx_http_rtmp_cluster_metrics_workers(ngx_http_rtmp_cluster_metrics_t *m,
         " from it.");
 
     for (i = 0; i < NGX_RTMP_CLUSTER_MAX_WORKERS; i++) {
-        w = &snap->workers[i];
-
-        if (w->pid && ngx_http_rtmp_cluster_alive(pids, w->pid)) {
+        if (live[i]) {
             ngx_http_rtmp_cluster_metrics_printf(m,
                 "rtmp_cluster_worker_relay_listening{pid=\"%P\"} %ui\n",
-                w->pid, (ngx_uint_t) w->relay);
+                snap->workers[i].pid, (ngx_uint_t) snap->workers[i].relay);
         }
     }
 
@@ -654,24 +711,11 @@ ngx_http_rtmp_cluster_metrics_workers(ngx_http_rtmp_cluster_metrics_t *m,
         "gauge", "Relays other workers take from this worker's streams.");
 
     for (i = 0; i < NGX_RTMP_CLUSTER_MAX_WORKERS; i++) {
-        w = &snap->workers[i];
-
-        if (w->pid == 0 || !ngx_http_rtmp_cluster_alive(pids, w->pid)) {
-            continue;
+        if (live[i]) {
+            ngx_http_rtmp_cluster_metrics_printf(m,
+                "rtmp_cluster_worker_relays{pid=\"%P\"} %ui\n",
+                snap->workers[i].pid, relays[i]);
         }
-
-        relays = 0;
-
-        for (j = 0; j < snap->nstreams; j++) {
-            s = &snap->streams[j];
-
-            if (s->pid == w->pid) {
-                relays += s->relays;
-            }
-        }
-
-        ngx_http_rtmp_cluster_metrics_printf(m,
-            "rtmp_cluster_worker_relays{pid=\"%P\"} %ui\n", w->pid, relays);
     }
 
     ngx_http_rtmp_cluster_metrics_family(m,
@@ -679,28 +723,11 @@ ngx_http_rtmp_cluster_metrics_workers(ngx_http_rtmp_cluster_metrics_t *m,
         "Streams a worker pulls for the host or holds the publisher of.");
 
     for (i = 0; i < NGX_RTMP_CLUSTER_MAX_WORKERS; i++) {
-        w = &snap->workers[i];
-
-        if (w->pid == 0 || !ngx_http_rtmp_cluster_alive(pids, w->pid)) {
-            continue;
+        if (live[i]) {
+            ngx_http_rtmp_cluster_metrics_printf(m,
+                "rtmp_cluster_worker_owned_streams{pid=\"%P\"} %ui\n",
+                snap->workers[i].pid, owned[i]);
         }
-
-        owned = 0;
-
-        for (j = 0; j < snap->nstreams; j++) {
-            s = &snap->streams[j];
-
-            if (s->pid == w->pid
-                && (s->kind == NGX_RTMP_CLUSTER_PUBLISH
-                    || s->owner == 0 || s->owner == s->pid))
-            {
-                owned++;
-            }
-        }
-
-        ngx_http_rtmp_cluster_metrics_printf(m,
-            "rtmp_cluster_worker_owned_streams{pid=\"%P\"} %ui\n",
-            w->pid, owned);
     }
 }
 

@@ -132,7 +132,8 @@ ngx_http_rtmp_cluster_status_handler(ngx_http_request_t *r)
 
     zone = ngx_rtmp_cluster_zone_get((ngx_cycle_t *) ngx_cycle);
 
-    if (zone && ngx_rtmp_cluster_zone_snapshot(zone, r->pool, &snap) != NGX_OK)
+    if (zone
+        && ngx_rtmp_cluster_zone_snapshot(zone, r->pool, &snap, 1) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -183,8 +184,6 @@ ngx_http_rtmp_cluster_gen_streams(yajl_gen g,
     ngx_uint_t                      i;
     ngx_rtmp_cluster_shm_stream_t  *s;
 
-    static const char  *kinds[] = { "pull", "publish", "proxy" };
-
     ngx_rtmp_cluster_json_key(g, "streams");
     yajl_gen_array_open(g);
 
@@ -201,7 +200,7 @@ ngx_http_rtmp_cluster_gen_streams(yajl_gen g,
         ngx_rtmp_cluster_json_str(g, "app", s->app, ngx_strlen(s->app));
         ngx_rtmp_cluster_json_str(g, "name", s->name, ngx_strlen(s->name));
 
-        text = (s->kind < 3) ? kinds[s->kind] : "unknown";
+        text = ngx_http_rtmp_cluster_kind_name(s->kind);
         ngx_rtmp_cluster_json_str(g, "kind", (u_char *) text,
                                   ngx_strlen(text));
 
@@ -266,7 +265,7 @@ ngx_http_rtmp_cluster_gen_hosted(ngx_http_request_t *r, yajl_gen g,
     ngx_rtmp_cluster_snapshot_t *snap, ngx_http_rtmp_cluster_pids_t *pids)
 {
     ngx_pid_t                        owner;
-    ngx_uint_t                       i, j, n, players, flv, hls;
+    ngx_uint_t                       i, j, n, end, players, flv, hls;
     ngx_rtmp_cluster_shm_stream_t   *s, *x, **live;
 
     live = ngx_http_rtmp_cluster_live_streams(r->pool, snap, pids, &n);
@@ -277,8 +276,9 @@ ngx_http_rtmp_cluster_gen_hosted(ngx_http_request_t *r, yajl_gen g,
     ngx_rtmp_cluster_json_key(g, "hosted");
     yajl_gen_array_open(g);
 
-    for (i = 0; i < n; i = j) {
+    for (i = 0; i < n; i = end) {
         s = live[i];
+        end = ngx_http_rtmp_cluster_stream_end(live, i, n);
 
         players = 0;
         flv = 0;
@@ -292,14 +292,8 @@ ngx_http_rtmp_cluster_gen_hosted(ngx_http_request_t *r, yajl_gen g,
         ngx_rtmp_cluster_json_key(g, "workers");
         yajl_gen_array_open(g);
 
-        for (j = i; j < n; j++) {
+        for (j = i; j < end; j++) {
             x = live[j];
-
-            if (ngx_strcmp(x->app, s->app) != 0
-                || ngx_strcmp(x->name, s->name) != 0)
-            {
-                break;
-            }
 
             if (x->owner) {
                 owner = x->owner;
@@ -375,6 +369,26 @@ ngx_http_rtmp_cluster_live_streams(ngx_pool_t *pool,
               ngx_http_rtmp_cluster_cmp_stream);
 
     return live;
+}
+
+
+/* the end of live[i]'s stream among the sorted records: the next other */
+
+ngx_uint_t
+ngx_http_rtmp_cluster_stream_end(ngx_rtmp_cluster_shm_stream_t **live,
+    ngx_uint_t i, ngx_uint_t n)
+{
+    ngx_uint_t  j;
+
+    for (j = i + 1; j < n; j++) {
+        if (ngx_strcmp(live[j]->app, live[i]->app) != 0
+            || ngx_strcmp(live[j]->name, live[i]->name) != 0)
+        {
+            break;
+        }
+    }
+
+    return j;
 }
 
 
@@ -477,8 +491,12 @@ static void
 ngx_http_rtmp_cluster_gen_origins(yajl_gen g,
     ngx_rtmp_cluster_snapshot_t *snap, uint64_t now)
 {
-    ngx_uint_t                      i;
+    ngx_uint_t                      i, health;
     ngx_rtmp_cluster_shm_origin_t  *o;
+
+    static ngx_str_t  healths[] = {
+        ngx_string("up"), ngx_string("failing"), ngx_string("down")
+    };
 
     ngx_rtmp_cluster_json_key(g, "origins");
     yajl_gen_array_open(g);
@@ -490,19 +508,15 @@ ngx_http_rtmp_cluster_gen_origins(yajl_gen g,
 
         ngx_rtmp_cluster_json_str(g, "address", o->name, o->name_len);
 
-        if (o->open_until > now) {
-            ngx_rtmp_cluster_json_str(g, "health", (u_char *) "down", 4);
+        health = ngx_http_rtmp_cluster_origin_health(o, now);
+        ngx_rtmp_cluster_json_str(g, "health", healths[health].data,
+                                  healths[health].len);
+
+        if (health == NGX_HTTP_RTMP_CLUSTER_ORIGIN_DOWN) {
             ngx_rtmp_cluster_json_str(g, "circuit", (u_char *) "open", 4);
             ngx_rtmp_cluster_json_int(g, "retry_in_ms", o->open_until - now);
 
         } else {
-            if (o->fails) {
-                ngx_rtmp_cluster_json_str(g, "health",
-                                          (u_char *) "failing", 7);
-            } else {
-                ngx_rtmp_cluster_json_str(g, "health", (u_char *) "up", 2);
-            }
-
             ngx_rtmp_cluster_json_str(g, "circuit", (u_char *) "closed", 6);
         }
 
@@ -522,6 +536,40 @@ ngx_http_rtmp_cluster_gen_origins(yajl_gen g,
     }
 
     yajl_gen_array_close(g);
+}
+
+
+/*
+ * An origin's health, for the status and the metrics: down while its
+ * circuit is open (it is not tried), failing when its last attempt
+ * failed, else up.
+ */
+
+ngx_uint_t
+ngx_http_rtmp_cluster_origin_health(ngx_rtmp_cluster_shm_origin_t *o,
+    uint64_t now)
+{
+    if (o->open_until > now) {
+        return NGX_HTTP_RTMP_CLUSTER_ORIGIN_DOWN;
+    }
+
+    return o->fails ? NGX_HTTP_RTMP_CLUSTER_ORIGIN_FAILING
+                    : NGX_HTTP_RTMP_CLUSTER_ORIGIN_UP;
+}
+
+
+/* a stream record's kind, for the status and the metrics */
+
+const char *
+ngx_http_rtmp_cluster_kind_name(ngx_uint_t kind)
+{
+    static const char  *kinds[] = { "pull", "publish", "proxy" };
+
+    if (kind >= sizeof(kinds) / sizeof(char *)) {
+        return "unknown";
+    }
+
+    return kinds[kind];
 }
 
 

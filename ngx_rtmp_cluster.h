@@ -234,7 +234,8 @@ typedef struct {
 } ngx_rtmp_cluster_shm_worker_t;
 
 
-/* the bounds of the lookup latency histogram, ms */
+/* the bounds of the lookup latency histogram, ms (the metrics print
+ * them in seconds) */
 #define NGX_RTMP_CLUSTER_LOOKUP_BOUNDS  5, 10, 25, 50, 100, 250, 500, 1000, \
                                         2500, 5000
 #define NGX_RTMP_CLUSTER_LOOKUP_NBOUNDS  10
@@ -294,11 +295,11 @@ typedef struct {
 } ngx_rtmp_cluster_zone_t;
 
 
-/* the zone copied under the lock, for the status */
+/* the zone copied under the lock, for the status and the metrics */
 typedef struct {
     ngx_uint_t                      norigins;
     ngx_uint_t                      nstreams;
-    ngx_uint_t                      npublished;
+    ngx_uint_t                      npublished; /* 0 unless asked */
     ngx_uint_t                      nlookups;
     ngx_uint_t                      nowners;
     ngx_uint_t                      pages;
@@ -623,7 +624,8 @@ ngx_int_t ngx_rtmp_cluster_key(ngx_str_t *app, u_char *name, ngx_str_t *key,
 void ngx_rtmp_cluster_zone_full(ngx_rtmp_cluster_zone_t *zone,
     const char *what, ngx_str_t *key);
 ngx_int_t ngx_rtmp_cluster_zone_snapshot(ngx_rtmp_cluster_zone_t *zone,
-    ngx_pool_t *pool, ngx_rtmp_cluster_snapshot_t *snap);
+    ngx_pool_t *pool, ngx_rtmp_cluster_snapshot_t *snap,
+    ngx_uint_t published);
 void ngx_rtmp_cluster_count(ngx_rtmp_cluster_zone_t *zone, ngx_uint_t i,
     ngx_atomic_int_t n);
 void ngx_rtmp_cluster_count_max(ngx_rtmp_cluster_zone_t *zone, ngx_uint_t i,

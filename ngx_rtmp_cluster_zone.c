@@ -1401,12 +1401,14 @@ ngx_rtmp_cluster_pid_in(ngx_pid_t pid, ngx_pid_t *pids, ngx_uint_t n)
 
 /*
  * The zone copied under the lock into pool memory, for the status: the
- * status formats it after, without the lock.
+ * status formats it after, without the lock.  The registry of published
+ * streams only when "published" asks for it: the metrics do not show it,
+ * and a scrape should not hold the lock to copy it.
  */
 
 ngx_int_t
 ngx_rtmp_cluster_zone_snapshot(ngx_rtmp_cluster_zone_t *zone,
-    ngx_pool_t *pool, ngx_rtmp_cluster_snapshot_t *snap)
+    ngx_pool_t *pool, ngx_rtmp_cluster_snapshot_t *snap, ngx_uint_t published)
 {
     ngx_uint_t                         i;
     ngx_queue_t                       *q;
@@ -1437,11 +1439,14 @@ ngx_rtmp_cluster_zone_snapshot(ngx_rtmp_cluster_zone_t *zone,
     }
 
     snap->npublished = 0;
-    for (q = ngx_queue_head(&sh->registry.queue);
-         q != ngx_queue_sentinel(&sh->registry.queue);
-         q = ngx_queue_next(q))
-    {
-        snap->npublished++;
+
+    if (published) {
+        for (q = ngx_queue_head(&sh->registry.queue);
+             q != ngx_queue_sentinel(&sh->registry.queue);
+             q = ngx_queue_next(q))
+        {
+            snap->npublished++;
+        }
     }
 
     snap->nlookups = 0;
@@ -1497,10 +1502,10 @@ ngx_rtmp_cluster_zone_snapshot(ngx_rtmp_cluster_zone_t *zone,
                                              queue);
     }
 
-    i = 0;
-    for (q = ngx_queue_head(&sh->registry.queue);
-         q != ngx_queue_sentinel(&sh->registry.queue);
-         q = ngx_queue_next(q))
+    /* as many as counted above: none unless asked */
+    for (i = 0, q = ngx_queue_head(&sh->registry.queue);
+         i < snap->npublished;
+         i++, q = ngx_queue_next(q))
     {
         node = ngx_queue_data(q, ngx_rtmp_cluster_shm_node_t, queue);
         p = (ngx_rtmp_cluster_shm_published_t *) node;
@@ -1511,7 +1516,6 @@ ngx_rtmp_cluster_zone_snapshot(ngx_rtmp_cluster_zone_t *zone,
         ngx_memcpy(snap->published_keys[i], node->key,
                    snap->published[i].sn.len);
         snap->published[i].sn.key = snap->published_keys[i];
-        i++;
     }
 
     ngx_memcpy(snap->workers, sh->workers, sizeof(snap->workers));
