@@ -138,6 +138,10 @@ static char *ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_rtmp_cluster_manager_misplaced(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_rtmp_cluster_manager_duplicate(ngx_conf_t *cf,
+    ngx_str_t *value, size_t skip);
+static char *ngx_http_rtmp_cluster_manager_address(ngx_conf_t *cf,
+    ngx_url_t *u, ngx_uint_t sentinel);
 static char *ngx_http_rtmp_cluster_manager_password(ngx_conf_t *cf,
     ngx_str_t *value, size_t skip, ngx_str_t *password);
 static ngx_http_rtmp_cluster_manager_redis_t *
@@ -456,16 +460,9 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             su.url.len = value[i].len - 9;
             su.default_port = 26379;
 
-            /* resolved here, once, as redis= */
-
-            if (ngx_parse_url(cf->pool, &su) != NGX_OK
-                || su.family == AF_UNIX || su.uri.len || su.naddrs == 0)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"cluster_stream_manager\": invalid "
-                                   "sentinel \"%V\", expected HOST:PORT",
-                                   &su.url);
-                return NGX_CONF_ERROR;
+            rv = ngx_http_rtmp_cluster_manager_address(cf, &su, 1);
+            if (rv != NGX_CONF_OK) {
+                return rv;
             }
 
             if (sentinels.nelts == NGX_HTTP_RTMP_CLUSTER_MANAGER_SENTINELS) {
@@ -490,6 +487,11 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "master=", 7) == 0) {
+            if (master.data) {
+                return ngx_http_rtmp_cluster_manager_duplicate(cf, &value[i],
+                                                               7);
+            }
+
             master.data = value[i].data + 7;
             master.len = value[i].len - 7;
 
@@ -530,10 +532,8 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (ngx_strncmp(value[i].data, "redis=", 6) == 0) {
             if (u.url.data) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"cluster_stream_manager\": duplicate "
-                                   "\"redis\" parameter");
-                return NGX_CONF_ERROR;
+                return ngx_http_rtmp_cluster_manager_duplicate(cf, &value[i],
+                                                               6);
             }
 
             u.url.data = value[i].data + 6;
@@ -542,6 +542,11 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+            if (mlcf->ttl != NGX_CONF_UNSET_UINT) {
+                return ngx_http_rtmp_cluster_manager_duplicate(cf, &value[i],
+                                                               4);
+            }
+
             s.data = value[i].data + 4;
             s.len = value[i].len - 4;
 
@@ -560,6 +565,11 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "max_ttl=", 8) == 0) {
+            if (mlcf->max_ttl != NGX_CONF_UNSET_UINT) {
+                return ngx_http_rtmp_cluster_manager_duplicate(cf, &value[i],
+                                                               8);
+            }
+
             s.data = value[i].data + 8;
             s.len = value[i].len - 8;
 
@@ -578,6 +588,11 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "secret=", 7) == 0) {
+            if (mlcf->secret.data) {
+                return ngx_http_rtmp_cluster_manager_duplicate(cf, &value[i],
+                                                               7);
+            }
+
             s.data = value[i].data + 7;
             s.len = value[i].len - 7;
 
@@ -595,6 +610,11 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            if (mlcf->timeout != NGX_CONF_UNSET_MSEC) {
+                return ngx_http_rtmp_cluster_manager_duplicate(cf, &value[i],
+                                                               8);
+            }
+
             s.data = value[i].data + 8;
             s.len = value[i].len - 8;
 
@@ -640,23 +660,11 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     if (u.url.len) {
-        /* a name is resolved here, once: never at run time */
-
         u.default_port = 6379;
 
-        if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"cluster_stream_manager\": %s in redis "
-                               "\"%V\"",
-                               u.err ? u.err : "invalid address", &u.url);
-            return NGX_CONF_ERROR;
-        }
-
-        if (u.family == AF_UNIX || u.uri.len || u.naddrs == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"cluster_stream_manager\": invalid redis "
-                               "\"%V\", expected HOST:PORT", &u.url);
-            return NGX_CONF_ERROR;
+        rv = ngx_http_rtmp_cluster_manager_address(cf, &u, 0);
+        if (rv != NGX_CONF_OK) {
+            return rv;
         }
     }
 
@@ -732,6 +740,59 @@ ngx_http_rtmp_cluster_manager_misplaced(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/* a parameter given twice: refused, whichever (its value is not shown) */
+
+static char *
+ngx_http_rtmp_cluster_manager_duplicate(ngx_conf_t *cf, ngx_str_t *value,
+    size_t skip)
+{
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"cluster_stream_manager\": duplicate \"%*s\" "
+                       "parameter", skip - 1, value->data);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * redis= and sentinel=: HOST:PORT, a name resolved here, once, never at
+ * run time.  A sentinel's error keeps its wording, "expected HOST:PORT",
+ * and tells the reason after it.
+ */
+
+static char *
+ngx_http_rtmp_cluster_manager_address(ngx_conf_t *cf, ngx_url_t *u,
+    ngx_uint_t sentinel)
+{
+    if (ngx_parse_url(cf->pool, u) != NGX_OK) {
+        if (sentinel) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"cluster_stream_manager\": invalid "
+                               "sentinel \"%V\", expected HOST:PORT (%s)",
+                               &u->url, u->err ? u->err : "invalid address");
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"cluster_stream_manager\": %s in redis "
+                               "\"%V\"",
+                               u->err ? u->err : "invalid address", &u->url);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    if (u->family == AF_UNIX || u->uri.len || u->naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_stream_manager\": invalid %s \"%V\", "
+                           "expected HOST:PORT",
+                           sentinel ? "sentinel" : "redis", &u->url);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 /*
  * password= and sentinel_password=: sent with AUTH, never logged (not
  * even in a configuration error).
@@ -747,10 +808,7 @@ ngx_http_rtmp_cluster_manager_password(ngx_conf_t *cf, ngx_str_t *value,
     s.len = value->len - skip;
 
     if (password->data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"cluster_stream_manager\": duplicate \"%*s\" "
-                           "parameter", skip - 1, value->data);
-        return NGX_CONF_ERROR;
+        return ngx_http_rtmp_cluster_manager_duplicate(cf, value, skip);
     }
 
     if (ngx_rtmp_cluster_secret_valid(s.data, s.len) != NGX_OK) {
