@@ -67,6 +67,8 @@ static void ngx_http_rtmp_cluster_manager_sub_fail(
 static void ngx_http_rtmp_cluster_manager_sub_retry(ngx_event_t *ev);
 static void ngx_http_rtmp_cluster_manager_master(
     ngx_http_rtmp_cluster_manager_redis_t *rd, redisReply *rr);
+static ngx_int_t ngx_http_rtmp_cluster_manager_numeric(u_char *ip,
+    size_t ip_len, u_char *port, size_t port_len, char *text);
 static void ngx_http_rtmp_cluster_manager_next_sentinel(
     ngx_http_rtmp_cluster_manager_redis_t *rd, const char *err);
 static void ngx_http_rtmp_cluster_manager_role(redisAsyncContext *ac,
@@ -530,7 +532,6 @@ ngx_http_rtmp_cluster_manager_master(ngx_http_rtmp_cluster_manager_redis_t *rd,
 {
     ngx_int_t                                  port;
     redisReply                                *ip;
-    struct in6_addr                            a6;
     ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
     char                                       text[NGX_SOCKADDR_STRLEN + 1];
     u_char                                     err[128];
@@ -551,27 +552,19 @@ ngx_http_rtmp_cluster_manager_master(ngx_http_rtmp_cluster_manager_redis_t *rd,
     /* a sentinel is not trusted further than a numeric address */
 
     port = NGX_ERROR;
-    ip = NULL;
 
     if (rr->type == REDIS_REPLY_ARRAY && rr->elements == 2
         && rr->element[0]->type == REDIS_REPLY_STRING
-        && rr->element[1]->type == REDIS_REPLY_STRING
-        && rr->element[0]->len > 0
-        && rr->element[0]->len < sizeof(text))
+        && rr->element[1]->type == REDIS_REPLY_STRING)
     {
         ip = rr->element[0];
-        ngx_memcpy(text, ip->str, ip->len);
-        text[ip->len] = '\0';
-
-        if (inet_pton(AF_INET, text, &a6) == 1
-            || inet_pton(AF_INET6, text, &a6) == 1)
-        {
-            port = ngx_atoi((u_char *) rr->element[1]->str,
-                            rr->element[1]->len);
-        }
+        port = ngx_http_rtmp_cluster_manager_numeric((u_char *) ip->str,
+                                              ip->len,
+                                              (u_char *) rr->element[1]->str,
+                                              rr->element[1]->len, text);
     }
 
-    if (ip == NULL || port < 1 || port > 65535) {
+    if (port == NGX_ERROR) {
         ngx_http_rtmp_cluster_manager_next_sentinel(rd,
                                     "it answered something else than an "
                                     "address");
@@ -591,13 +584,49 @@ ngx_http_rtmp_cluster_manager_master(ngx_http_rtmp_cluster_manager_redis_t *rd,
                       "cluster: sentinel %V names %s port %i the master "
                       "\"%V\"", &sn->name, text, port, &rd->name);
 
-        ngx_memcpy(rd->ip, text, ip->len + 1);
+        ngx_cpystrn((u_char *) rd->ip, (u_char *) text, sizeof(rd->ip));
         rd->port = (int) port;
     }
 
     rd->known = 1;
 
     ngx_http_rtmp_cluster_manager_connect(rd);
+}
+
+
+/*
+ * A master's address as a sentinel sends it: a numeric IP into text
+ * (NGX_SOCKADDR_STRLEN + 1 bytes, NUL-terminated) and the port, or
+ * NGX_ERROR for anything else.
+ */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_numeric(u_char *ip, size_t ip_len,
+    u_char *port, size_t port_len, char *text)
+{
+    ngx_int_t        n;
+    struct in6_addr  a6;
+
+    if (ip_len == 0 || ip_len > NGX_SOCKADDR_STRLEN) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(text, ip, ip_len);
+    text[ip_len] = '\0';
+
+    if (inet_pton(AF_INET, text, &a6) != 1
+        && inet_pton(AF_INET6, text, &a6) != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    n = ngx_atoi(port, port_len);
+
+    if (n < 1 || n > 65535) {
+        return NGX_ERROR;
+    }
+
+    return n;
 }
 
 
@@ -756,7 +785,6 @@ ngx_http_rtmp_cluster_manager_switch(ngx_http_rtmp_cluster_manager_redis_t *rd,
     size_t                                     len[5];
     ngx_int_t                                  port;
     ngx_uint_t                                 n;
-    struct in6_addr                            a6;
     ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
     char                                       ip[NGX_SOCKADDR_STRLEN + 1];
 
@@ -781,18 +809,12 @@ ngx_http_rtmp_cluster_manager_switch(ngx_http_rtmp_cluster_manager_redis_t *rd,
 
     port = NGX_ERROR;
 
-    if (n == 5 && p == last && len[3] > 0 && len[3] < sizeof(ip)) {
-        ngx_memcpy(ip, f[3], len[3]);
-        ip[len[3]] = '\0';
-
-        if (inet_pton(AF_INET, ip, &a6) == 1
-            || inet_pton(AF_INET6, ip, &a6) == 1)
-        {
-            port = ngx_atoi(f[4], len[4]);
-        }
+    if (n == 5 && p == last) {
+        port = ngx_http_rtmp_cluster_manager_numeric(f[3], len[3], f[4],
+                                                     len[4], ip);
     }
 
-    if (port < 1 || port > 65535) {
+    if (port == NGX_ERROR) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "cluster: sentinel %V sent a malformed +switch-master "
                       "message, ignored", &sn->name);
