@@ -35,6 +35,10 @@
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_SUB_MIN    250     /* ms, backoff */
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_SUB_MAX    8000
 
+/* sentinels are taken in turns: n counts the turns */
+#define ngx_http_rtmp_cluster_manager_sentinel(rd, n)                        \
+    (&(rd)->sentinels[(n) % (rd)->nsentinels])
+
 
 static void ngx_http_rtmp_cluster_manager_connect(
     ngx_http_rtmp_cluster_manager_redis_t *rd);
@@ -90,9 +94,21 @@ static void ngx_http_rtmp_cluster_manager_del_read(void *data);
 static void ngx_http_rtmp_cluster_manager_add_write(void *data);
 static void ngx_http_rtmp_cluster_manager_del_write(void *data);
 static void ngx_http_rtmp_cluster_manager_ev_cleanup(void *data);
+static char *ngx_http_rtmp_cluster_manager_reply_error(u_char *buf,
+    size_t size, const char *prefix, redisReply *rr);
 
 
 ngx_uint_t  ngx_http_rtmp_cluster_manager_exiting;
+
+
+/* the worker exits: nothing is connected, asked or retried any more */
+
+static ngx_inline ngx_uint_t
+ngx_http_rtmp_cluster_manager_stopping(void)
+{
+    return ngx_http_rtmp_cluster_manager_exiting || ngx_exiting
+           || ngx_terminate;
+}
 
 
 /* a worker starts: connects, and subscribes when there are sentinels */
@@ -464,7 +480,7 @@ ngx_http_rtmp_cluster_manager_ask(ngx_http_rtmp_cluster_manager_redis_t *rd)
         return;
     }
 
-    sn = &rd->sentinels[rd->sentinel % rd->nsentinels];
+    sn = ngx_http_rtmp_cluster_manager_sentinel(rd, rd->sentinel);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "cluster: asking sentinel %V for the master \"%V\"",
@@ -507,7 +523,7 @@ ngx_http_rtmp_cluster_manager_ask_reply(
         rd->ask.auth = 0;
 
         if (rr->type == REDIS_REPLY_ERROR) {
-            sn = &rd->sentinels[rd->sentinel % rd->nsentinels];
+            sn = ngx_http_rtmp_cluster_manager_sentinel(rd, rd->sentinel);
             level = rd->down ? NGX_LOG_INFO : NGX_LOG_ERR;
 
             ngx_log_error(level, ngx_cycle->log, 0,
@@ -537,9 +553,9 @@ ngx_http_rtmp_cluster_manager_master(ngx_http_rtmp_cluster_manager_redis_t *rd,
     u_char                                     err[128];
 
     if (rr->type == REDIS_REPLY_ERROR) {
-        ngx_cpystrn(err, (u_char *) rr->str,
-                    ngx_min(sizeof(err), rr->len + 1));
-        ngx_http_rtmp_cluster_manager_next_sentinel(rd, (char *) err);
+        ngx_http_rtmp_cluster_manager_next_sentinel(rd,
+                          ngx_http_rtmp_cluster_manager_reply_error(err,
+                                                   sizeof(err), "", rr));
         return;
     }
 
@@ -578,7 +594,7 @@ ngx_http_rtmp_cluster_manager_master(ngx_http_rtmp_cluster_manager_redis_t *rd,
     rd->tried = 0;
 
     if (rd->port != port || ngx_strcmp(rd->ip, text) != 0) {
-        sn = &rd->sentinels[rd->sentinel % rd->nsentinels];
+        sn = ngx_http_rtmp_cluster_manager_sentinel(rd, rd->sentinel);
 
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "cluster: sentinel %V names %s port %i the master "
@@ -643,7 +659,7 @@ ngx_http_rtmp_cluster_manager_auth_sent(redisAsyncContext *ac, void *reply,
     ngx_http_rtmp_cluster_manager_redis_t *rd = data;
 
     redisReply  *rr;
-    u_char      *p, err[160];
+    u_char       err[160];
 
     rr = reply;
 
@@ -651,11 +667,9 @@ ngx_http_rtmp_cluster_manager_auth_sent(redisAsyncContext *ac, void *reply,
         return;
     }
 
-    p = ngx_cpymem(err, "AUTH refused: ", 14);
-    ngx_cpystrn(p, (u_char *) rr->str,
-                ngx_min((size_t) (err + sizeof(err) - p), rr->len + 1));
-
-    ngx_http_rtmp_cluster_manager_fail(rd, (char *) err);
+    ngx_http_rtmp_cluster_manager_fail(rd,
+                          ngx_http_rtmp_cluster_manager_reply_error(err,
+                                     sizeof(err), "AUTH refused: ", rr));
 }
 
 
@@ -672,13 +686,11 @@ ngx_http_rtmp_cluster_manager_subscribe(
 {
     ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
 
-    if (rd->sub.ctx || ngx_http_rtmp_cluster_manager_exiting || ngx_exiting
-        || ngx_terminate)
-    {
+    if (rd->sub.ctx || ngx_http_rtmp_cluster_manager_stopping()) {
         return;
     }
 
-    sn = &rd->sentinels[rd->psentinel % rd->nsentinels];
+    sn = ngx_http_rtmp_cluster_manager_sentinel(rd, rd->psentinel);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "cluster: subscribing to +switch-master at sentinel %V "
@@ -709,20 +721,19 @@ static ngx_int_t
 ngx_http_rtmp_cluster_manager_sub_reply(
     ngx_http_rtmp_cluster_manager_redis_t *rd, redisReply *rr)
 {
-    u_char                                    *p, err[160];
     ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
+    u_char                                     err[160];
 
-    sn = &rd->sentinels[rd->psentinel % rd->nsentinels];
+    sn = ngx_http_rtmp_cluster_manager_sentinel(rd, rd->psentinel);
 
     if (rr->type == REDIS_REPLY_ERROR) {
         /* AUTH refused, NOAUTH, an unknown command: not subscribed */
 
-        p = ngx_cpymem(err, rd->sub.auth ? "AUTH refused: " : "",
-                       rd->sub.auth ? 14 : 0);
-        ngx_cpystrn(p, (u_char *) rr->str,
-                    ngx_min((size_t) (err + sizeof(err) - p), rr->len + 1));
-
-        ngx_http_rtmp_cluster_manager_sub_fail(rd, (char *) err);
+        ngx_http_rtmp_cluster_manager_sub_fail(rd,
+                          ngx_http_rtmp_cluster_manager_reply_error(err,
+                                     sizeof(err),
+                                     rd->sub.auth ? "AUTH refused: " : "",
+                                     rr));
         return NGX_ERROR;
     }
 
@@ -735,10 +746,7 @@ ngx_http_rtmp_cluster_manager_sub_reply(
         || rr->element[0]->type != REDIS_REPLY_STRING
         || rr->element[1]->type != REDIS_REPLY_STRING)
     {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "cluster: sentinel %V sent something else than a "
-                      "+switch-master message, ignored", &sn->name);
-        return NGX_OK;
+        goto ignored;
     }
 
     if (rr->element[0]->len == 9
@@ -763,13 +771,18 @@ ngx_http_rtmp_cluster_manager_sub_reply(
         || ngx_strncmp(rr->element[1]->str, "+switch-master", 14) != 0
         || rr->element[2]->type != REDIS_REPLY_STRING)
     {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "cluster: sentinel %V sent something else than a "
-                      "+switch-master message, ignored", &sn->name);
-        return NGX_OK;
+        goto ignored;
     }
 
     ngx_http_rtmp_cluster_manager_switch(rd, rr->element[2]);
+
+    return NGX_OK;
+
+ignored:
+
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "cluster: sentinel %V sent something else than a "
+                  "+switch-master message, ignored", &sn->name);
 
     return NGX_OK;
 }
@@ -788,7 +801,7 @@ ngx_http_rtmp_cluster_manager_switch(ngx_http_rtmp_cluster_manager_redis_t *rd,
     ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
     char                                       ip[NGX_SOCKADDR_STRLEN + 1];
 
-    sn = &rd->sentinels[rd->psentinel % rd->nsentinels];
+    sn = ngx_http_rtmp_cluster_manager_sentinel(rd, rd->psentinel);
 
     p = (u_char *) msg->str;
     last = p + msg->len;
@@ -830,8 +843,10 @@ ngx_http_rtmp_cluster_manager_switch(ngx_http_rtmp_cluster_manager_redis_t *rd,
         return;
     }
 
-    if (rd->known && rd->port == port && ngx_strcmp(rd->ip, ip) == 0
-        && (rd->ac || rd->ask.ctx))
+    /* (no question to a sentinel is in flight while the master is known) */
+
+    if (rd->known && rd->ac
+        && rd->port == port && ngx_strcmp(rd->ip, ip) == 0)
     {
         /* already there: another sentinel's news, or ours was first */
         return;
@@ -875,7 +890,7 @@ ngx_http_rtmp_cluster_manager_sub_fail(
     ngx_uint_t                                 level;
     ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
 
-    sn = &rd->sentinels[rd->psentinel % rd->nsentinels];
+    sn = ngx_http_rtmp_cluster_manager_sentinel(rd, rd->psentinel);
 
     /* an error when a working subscription is lost, else a note */
     level = rd->subscribed ? NGX_LOG_ERR : NGX_LOG_INFO;
@@ -897,9 +912,7 @@ ngx_http_rtmp_cluster_manager_sub_fail(
 
     rd->psentinel++;
 
-    if (ngx_http_rtmp_cluster_manager_exiting || ngx_exiting
-        || ngx_terminate)
-    {
+    if (ngx_http_rtmp_cluster_manager_stopping()) {
         return;
     }
 
@@ -939,7 +952,7 @@ ngx_http_rtmp_cluster_manager_next_sentinel(
     ngx_uint_t                                 level;
     ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
 
-    sn = &rd->sentinels[rd->sentinel % rd->nsentinels];
+    sn = ngx_http_rtmp_cluster_manager_sentinel(rd, rd->sentinel);
 
     /* an error once, while the master is not known to be down */
     level = rd->down ? NGX_LOG_INFO : NGX_LOG_ERR;
@@ -955,8 +968,7 @@ ngx_http_rtmp_cluster_manager_next_sentinel(
     rd->sentinel++;
 
     if (++rd->tried < rd->nsentinels
-        && !ngx_http_rtmp_cluster_manager_exiting && !ngx_exiting
-        && !ngx_terminate)
+        && !ngx_http_rtmp_cluster_manager_stopping())
     {
         ngx_http_rtmp_cluster_manager_ask(rd);
         return;
@@ -1011,9 +1023,7 @@ ngx_http_rtmp_cluster_manager_fail(ngx_http_rtmp_cluster_manager_redis_t *rd,
     /* with sentinels, every failure asks them again */
     rd->known = 0;
 
-    if (!ngx_http_rtmp_cluster_manager_exiting && !ngx_exiting
-        && !ngx_terminate)
-    {
+    if (!ngx_http_rtmp_cluster_manager_stopping()) {
         ngx_add_timer(&rd->timer, NGX_HTTP_RTMP_CLUSTER_MANAGER_RETRY);
     }
 }
@@ -1029,7 +1039,7 @@ ngx_http_rtmp_cluster_manager_usable(ngx_http_rtmp_cluster_manager_redis_t *rd)
     }
 
     if (rd->ac == NULL) {
-        if (rd->down || ngx_exiting || ngx_terminate) {
+        if (rd->down || ngx_http_rtmp_cluster_manager_stopping()) {
             return NGX_DECLINED;
         }
 
@@ -1072,9 +1082,7 @@ ngx_http_rtmp_cluster_manager_retry(ngx_event_t *ev)
         return;
     }
 
-    if (ngx_http_rtmp_cluster_manager_exiting || ngx_exiting
-        || ngx_terminate)
-    {
+    if (ngx_http_rtmp_cluster_manager_stopping()) {
         return;
     }
 
@@ -1136,9 +1144,9 @@ ngx_http_rtmp_cluster_manager_pong(redisAsyncContext *ac, void *reply,
 
     if (rr->type == REDIS_REPLY_ERROR) {
         /* e.g. NOAUTH, LOADING: not usable yet */
-        ngx_cpystrn(err, (u_char *) rr->str,
-                    ngx_min(sizeof(err), rr->len + 1));
-        ngx_http_rtmp_cluster_manager_fail(rd, (char *) err);
+        ngx_http_rtmp_cluster_manager_fail(rd,
+                          ngx_http_rtmp_cluster_manager_reply_error(err,
+                                                   sizeof(err), "", rr));
         return;
     }
 
@@ -1249,8 +1257,7 @@ ngx_http_rtmp_cluster_manager_disconnected(const redisAsyncContext *ac,
     if (ready
         && ngx_current_msec - rd->ready_at
            >= NGX_HTTP_RTMP_CLUSTER_MANAGER_RETRY
-        && !ngx_http_rtmp_cluster_manager_exiting && !ngx_exiting
-        && !ngx_terminate)
+        && !ngx_http_rtmp_cluster_manager_stopping())
     {
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "cluster: redis %V closed the connection (%s), "
@@ -1336,4 +1343,20 @@ static void
 ngx_http_rtmp_cluster_manager_ev_cleanup(void *data)
 {
     ngx_rtmp_cluster_event_release(data);
+}
+
+
+/* a reply's error text after prefix, cut to fit buf: for a log line */
+
+static char *
+ngx_http_rtmp_cluster_manager_reply_error(u_char *buf, size_t size,
+    const char *prefix, redisReply *rr)
+{
+    u_char  *p;
+
+    p = ngx_cpymem(buf, prefix, ngx_strlen(prefix));
+    ngx_cpystrn(p, (u_char *) rr->str,
+                ngx_min((size_t) (buf + size - p), rr->len + 1));
+
+    return (char *) buf;
 }
