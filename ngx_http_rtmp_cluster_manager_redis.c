@@ -50,7 +50,7 @@ static void ngx_http_rtmp_cluster_manager_auth_sent(redisAsyncContext *ac,
 static ngx_int_t ngx_http_rtmp_cluster_manager_sconn_open(
     ngx_http_rtmp_cluster_manager_sconn_t *sc,
     ngx_http_rtmp_cluster_manager_sentinel_t *sn, ngx_uint_t keepalive,
-    const char *cannot_send, const char *format, ...);
+    const char *format, ...);
 static void ngx_http_rtmp_cluster_manager_sconn_event(ngx_event_t *ev);
 static void ngx_http_rtmp_cluster_manager_sconn_fail(
     ngx_http_rtmp_cluster_manager_sconn_t *sc, const char *err);
@@ -290,15 +290,15 @@ ngx_http_rtmp_cluster_manager_open(ngx_http_rtmp_cluster_manager_redis_t *rd,
 /*
  * A sentinel connection: connects without blocking (the numeric address
  * needs no resolver) and queues AUTH, when there is a sentinel_password,
- * then the command, written once connected.  NGX_DECLINED: the connect
- * failed, NGX_ERROR: a later step did; sc->err tells why, sc is closed.
+ * then the command, written once connected.  NGX_ERROR: sc->err tells
+ * why, sc is closed.
  */
 
 static ngx_int_t
 ngx_http_rtmp_cluster_manager_sconn_open(
     ngx_http_rtmp_cluster_manager_sconn_t *sc,
     ngx_http_rtmp_cluster_manager_sentinel_t *sn, ngx_uint_t keepalive,
-    const char *cannot_send, const char *format, ...)
+    const char *format, ...)
 {
     int                                     rc;
     va_list                                 args;
@@ -317,7 +317,7 @@ ngx_http_rtmp_cluster_manager_sconn_open(
             redisFree(ctx);
         }
 
-        return NGX_DECLINED;
+        return NGX_ERROR;
     }
 
     sc->ctx = ctx;
@@ -366,7 +366,7 @@ ngx_http_rtmp_cluster_manager_sconn_open(
 
 cannot_send:
 
-    ngx_cpystrn(sc->err, (u_char *) cannot_send, sizeof(sc->err));
+    ngx_cpystrn(sc->err, (u_char *) "cannot send", sizeof(sc->err));
 
 failed:
 
@@ -473,7 +473,6 @@ ngx_http_rtmp_cluster_manager_sconn_close(
 static void
 ngx_http_rtmp_cluster_manager_ask(ngx_http_rtmp_cluster_manager_redis_t *rd)
 {
-    ngx_int_t                                  rc;
     ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
 
     if (rd->ask.ctx) {
@@ -486,17 +485,13 @@ ngx_http_rtmp_cluster_manager_ask(ngx_http_rtmp_cluster_manager_redis_t *rd)
                    "cluster: asking sentinel %V for the master \"%V\"",
                    &sn->name, &rd->name);
 
-    rc = ngx_http_rtmp_cluster_manager_sconn_open(&rd->ask, sn, 0,
-                                       "cannot send",
+    if (ngx_http_rtmp_cluster_manager_sconn_open(&rd->ask, sn, 0,
                                        "SENTINEL get-master-addr-by-name %b",
-                                       rd->name.data, rd->name.len);
-
-    if (rc != NGX_OK) {
-        /* after the connect, every failure is "cannot send" */
+                                       rd->name.data, rd->name.len)
+        != NGX_OK)
+    {
         ngx_http_rtmp_cluster_manager_next_sentinel(rd,
-                                          rc == NGX_DECLINED
-                                          ? (char *) rd->ask.err
-                                          : "cannot send");
+                                                    (char *) rd->ask.err);
         return;
     }
 
@@ -697,7 +692,6 @@ ngx_http_rtmp_cluster_manager_subscribe(
                    "for \"%V\"", &sn->name, &rd->name);
 
     if (ngx_http_rtmp_cluster_manager_sconn_open(&rd->sub, sn, 1,
-                                                 "cannot send SUBSCRIBE",
                                                  "SUBSCRIBE +switch-master")
         != NGX_OK)
     {
