@@ -168,6 +168,8 @@ static ngx_int_t ngx_http_rtmp_cluster_manager_path(ngx_http_request_t *r,
 static ngx_int_t ngx_http_rtmp_cluster_manager_key(ngx_http_request_t *r,
     ngx_http_rtmp_cluster_manager_ctx_t *ctx, ngx_str_t *app,
     ngx_str_t *name);
+static u_char *ngx_http_rtmp_cluster_manager_lease_key(ngx_pool_t *pool,
+    ngx_str_t *app, ngx_str_t *name, size_t extra, ngx_str_t *key);
 static ngx_int_t ngx_http_rtmp_cluster_manager_want_body(
     ngx_http_request_t *r, off_t max, const char *too_large);
 static void ngx_http_rtmp_cluster_manager_body(ngx_http_request_t *r);
@@ -1410,33 +1412,20 @@ ngx_http_rtmp_cluster_manager_path(ngx_http_request_t *r,
 }
 
 
-/*
- * The key: the prefix and APP/NAME escaped so that APP and NAME can be
- * told apart (see ngx_rtmp_cluster_stream_key); the stream, APP/NAME as
- * answers and logs show it.
- */
+/* the request's key, and its stream, APP/NAME as answers and logs show it */
 
 static ngx_int_t
 ngx_http_rtmp_cluster_manager_key(ngx_http_request_t *r,
     ngx_http_rtmp_cluster_manager_ctx_t *ctx, ngx_str_t *app, ngx_str_t *name)
 {
     u_char  *p;
-    size_t   len;
 
-    len = sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX) - 1
-          + ngx_rtmp_cluster_stream_key(NULL, app, name);
-
-    p = ngx_pnalloc(r->pool, len + app->len + 1 + name->len);
+    p = ngx_http_rtmp_cluster_manager_lease_key(r->pool, app, name,
+                                                app->len + 1 + name->len,
+                                                &ctx->key);
     if (p == NULL) {
         return NGX_ERROR;
     }
-
-    ctx->key.data = p;
-    ctx->key.len = len;
-
-    p = ngx_cpymem(p, NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX,
-                   sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX) - 1);
-    p += ngx_rtmp_cluster_stream_key(p, app, name);
 
     ctx->stream.data = p;
     ctx->stream.len = app->len + 1 + name->len;
@@ -1446,6 +1435,37 @@ ngx_http_rtmp_cluster_manager_key(ngx_http_request_t *r,
     ngx_memcpy(p, name->data, name->len);
 
     return NGX_OK;
+}
+
+
+/*
+ * A lease's key: the prefix and APP/NAME escaped so that APP and NAME can
+ * be told apart (see ngx_rtmp_cluster_stream_key), allocated with extra
+ * bytes after it; where they start, or NULL.
+ */
+
+static u_char *
+ngx_http_rtmp_cluster_manager_lease_key(ngx_pool_t *pool, ngx_str_t *app,
+    ngx_str_t *name, size_t extra, ngx_str_t *key)
+{
+    u_char  *p;
+    size_t   len;
+
+    len = sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX) - 1
+          + ngx_rtmp_cluster_stream_key(NULL, app, name);
+
+    p = ngx_pnalloc(pool, len + extra);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    key->data = p;
+    key->len = len;
+
+    p = ngx_cpymem(p, NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX,
+                   sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX) - 1);
+
+    return p + ngx_rtmp_cluster_stream_key(p, app, name);
 }
 
 
@@ -1497,6 +1517,24 @@ ngx_http_rtmp_cluster_manager_body(ngx_http_request_t *r)
     }
 
     if (rc == NGX_OK) {
+        /*
+         * The TTL granted, which the answer tells: here, once, as only
+         * registrations and renewals, single or batched, use one, and
+         * all come with a body.
+         */
+
+        if (ctx->ttl == 0) {
+            ctx->ttl = ctx->conf->ttl;
+        }
+
+        if (ctx->ttl > ctx->conf->max_ttl) {
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "cluster: ttl %ui capped to %ui",
+                           ctx->ttl, ctx->conf->max_ttl);
+
+            ctx->ttl = ctx->conf->max_ttl;
+        }
+
         rc = ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH
              ? ngx_http_rtmp_cluster_manager_start_batch(ctx)
              : ngx_http_rtmp_cluster_manager_start(ctx);
@@ -1648,20 +1686,6 @@ ngx_http_rtmp_cluster_manager_start(ngx_http_rtmp_cluster_manager_ctx_t *ctx)
     u_char               px[NGX_INT_T_LEN];
 
     r = ctx->request;
-
-    /* the TTL granted, which the answer tells */
-
-    if (ctx->ttl == 0) {
-        ctx->ttl = ctx->conf->ttl;
-    }
-
-    if (ctx->ttl > ctx->conf->max_ttl) {
-        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "cluster: \"%V\": ttl %ui capped to %ui",
-                       &ctx->stream, ctx->ttl, ctx->conf->max_ttl);
-
-        ctx->ttl = ctx->conf->max_ttl;
-    }
 
     argv[0] = "EVAL";
     argvlen[0] = 4;
@@ -2153,7 +2177,8 @@ ngx_http_rtmp_cluster_manager_start_batch(
     ngx_http_rtmp_cluster_manager_ctx_t *ctx)
 {
     u_char                         *p;
-    size_t                          len, *argvlen;
+    size_t                         *argvlen;
+    ngx_str_t                       key;
     ngx_uint_t                      i, n;
     const char                    **argv;
     ngx_http_request_t             *r;
@@ -2163,12 +2188,6 @@ ngx_http_rtmp_cluster_manager_start_batch(
     r = ctx->request;
 
     if (ctx->codes == NULL) {
-        if (ctx->ttl == 0) {
-            ctx->ttl = ctx->conf->ttl;
-        }
-
-        ctx->ttl = ngx_min(ctx->ttl, ctx->conf->max_ttl);
-
         ctx->codes = ngx_palloc(r->pool,
                                 ctx->items->nelts * sizeof(ngx_int_t));
         if (ctx->codes == NULL) {
@@ -2204,20 +2223,15 @@ ngx_http_rtmp_cluster_manager_start_batch(
     argvlen[2] = ngx_sprintf(p, "%ui", n) - p;
 
     for (i = 0; i < n; i++) {
-        len = sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX) - 1
-              + ngx_rtmp_cluster_stream_key(NULL, &it[i].app, &it[i].name);
-
-        p = ngx_pnalloc(r->pool, len);
-        if (p == NULL) {
+        if (ngx_http_rtmp_cluster_manager_lease_key(r->pool, &it[i].app,
+                                                    &it[i].name, 0, &key)
+            == NULL)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        argv[3 + i] = (const char *) p;
-        argvlen[3 + i] = len;
-
-        p = ngx_cpymem(p, NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX,
-                       sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX) - 1);
-        (void) ngx_rtmp_cluster_stream_key(p, &it[i].app, &it[i].name);
+        argv[3 + i] = (const char *) key.data;
+        argvlen[3 + i] = key.len;
 
         argv[4 + n + i] = (const char *) it[i].token.data;
         argvlen[4 + n + i] = it[i].token.len;
