@@ -174,7 +174,7 @@ static ngx_int_t ngx_http_rtmp_cluster_manager_want_body(
     ngx_http_request_t *r, off_t max, const char *too_large);
 static void ngx_http_rtmp_cluster_manager_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_rtmp_cluster_manager_read_body(
-    ngx_http_request_t *r, u_char *buf, size_t max, size_t *len);
+    ngx_http_request_t *r, size_t max, ngx_str_t *body);
 static ngx_int_t ngx_http_rtmp_cluster_manager_parse_batch(
     ngx_http_request_t *r, ngx_http_rtmp_cluster_manager_ctx_t *ctx,
     char **error);
@@ -1554,59 +1554,85 @@ ngx_http_rtmp_cluster_manager_body(ngx_http_request_t *r)
 }
 
 
-/* the body into buf (BODY_MAX + 1 bytes); NGX_DECLINED: too large */
+/*
+ * The body, max bytes at most (NGX_DECLINED: more): where nginx read it
+ * when that is one buffer in memory (request_body_in_single_buf asks for
+ * it), else gathered from its buffers and the temporary file of a body
+ * larger than client_body_buffer_size.
+ */
 
 static ngx_int_t
-ngx_http_rtmp_cluster_manager_read_body(ngx_http_request_t *r, u_char *buf,
-    size_t max, size_t *len)
+ngx_http_rtmp_cluster_manager_read_body(ngx_http_request_t *r, size_t max,
+    ngx_str_t *body)
 {
+    u_char       *p;
     size_t        n, size;
     ssize_t       got;
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
 
-    size = 0;
+    ngx_str_null(body);
 
-    if (r->request_body == NULL) {
-        *len = 0;
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
         return NGX_OK;
     }
+
+    size = 0;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
         b = cl->buf;
 
-        if (ngx_buf_in_memory(b)) {
-            n = b->last - b->pos;
+        n = ngx_buf_in_memory(b) ? (size_t) (b->last - b->pos)
+            : b->in_file ? (size_t) (b->file_last - b->file_pos)
+            : 0;
 
-            if (size + n > max) {
-                return NGX_DECLINED;
-            }
-
-            ngx_memcpy(buf + size, b->pos, n);
-
-        } else if (b->in_file) {
-            /* a small client_body_buffer_size: a few KB from the file */
-
-            n = b->file_last - b->file_pos;
-
-            if (size + n > max) {
-                return NGX_DECLINED;
-            }
-
-            got = ngx_read_file(b->file, buf + size, n, b->file_pos);
-
-            if (got != (ssize_t) n) {
-                return NGX_ERROR;
-            }
-
-        } else {
-            n = 0;
+        if (n > max - size) {
+            return NGX_DECLINED;
         }
 
         size += n;
     }
 
-    *len = size;
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && ngx_buf_in_memory(cl->buf)) {
+        body->data = cl->buf->pos;
+        body->len = size;
+        return NGX_OK;
+    }
+
+    if (size == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+    body->len = size;
+
+    for ( /* void */ ; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+
+        } else if (b->in_file) {
+            /* larger than client_body_buffer_size: read back */
+
+            n = b->file_last - b->file_pos;
+
+            got = ngx_read_file(b->file, p, n, b->file_pos);
+
+            if (got != (ssize_t) n) {
+                return NGX_ERROR;
+            }
+
+            p += n;
+        }
+    }
 
     return NGX_OK;
 }
@@ -1621,20 +1647,14 @@ static ngx_int_t
 ngx_http_rtmp_cluster_manager_parse_body(ngx_http_request_t *r,
     ngx_http_rtmp_cluster_manager_ctx_t *ctx, char **error)
 {
-    u_char                        *buf;
-    size_t                         len;
     ngx_int_t                      rc;
+    ngx_str_t                      body;
     const char                    *err;
     ngx_rtmp_cluster_lease_req_t   req;
 
-    buf = ngx_pnalloc(r->pool, NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX + 1);
-    if (buf == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_rtmp_cluster_manager_read_body(r, buf,
+    rc = ngx_http_rtmp_cluster_manager_read_body(r,
                                         NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX,
-                                        &len);
+                                        &body);
 
     if (rc == NGX_DECLINED) {
         *error = "request body is larger than 4096 bytes";
@@ -1645,12 +1665,12 @@ ngx_http_rtmp_cluster_manager_parse_body(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (len == 0 && ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RELEASE) {
+    if (body.len == 0 && ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RELEASE) {
         *error = "token is required";
         return NGX_HTTP_BAD_REQUEST;
     }
 
-    rc = ngx_rtmp_cluster_parse_lease_request(r->pool, buf, len,
+    rc = ngx_rtmp_cluster_parse_lease_request(r->pool, body.data, body.len,
                           ctx->op != NGX_HTTP_RTMP_CLUSTER_MANAGER_REGISTER,
                           &req, &err);
 
@@ -2125,25 +2145,19 @@ ngx_http_rtmp_cluster_manager_answer_lease(
 }
 
 
-/* a batched renewal's body, up to 256 KB, in memory */
+/* a batched renewal's body, up to 256 KB */
 
 static ngx_int_t
 ngx_http_rtmp_cluster_manager_parse_batch(ngx_http_request_t *r,
     ngx_http_rtmp_cluster_manager_ctx_t *ctx, char **error)
 {
-    u_char      *buf;
-    size_t       len;
     ngx_int_t    rc;
+    ngx_str_t    body;
     const char  *err;
 
-    buf = ngx_pnalloc(r->pool, NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH_MAX + 1);
-    if (buf == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_rtmp_cluster_manager_read_body(r, buf,
+    rc = ngx_http_rtmp_cluster_manager_read_body(r,
                                        NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH_MAX,
-                                       &len);
+                                       &body);
 
     if (rc == NGX_DECLINED) {
         *error = "request body is larger than 256 KB";
@@ -2154,8 +2168,8 @@ ngx_http_rtmp_cluster_manager_parse_batch(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_rtmp_cluster_parse_renew_batch(r->pool, buf, len, &ctx->items,
-                                            &ctx->ttl, &err);
+    rc = ngx_rtmp_cluster_parse_renew_batch(r->pool, body.data, body.len,
+                                            &ctx->items, &ctx->ttl, &err);
 
     if (rc != NGX_OK) {
         if (err == NULL) {
