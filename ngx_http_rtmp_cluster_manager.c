@@ -138,6 +138,10 @@ static char *ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_rtmp_cluster_manager_misplaced(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_rtmp_cluster_manager_duplicate(ngx_conf_t *cf,
+    ngx_str_t *value, size_t skip);
+static char *ngx_http_rtmp_cluster_manager_address(ngx_conf_t *cf,
+    ngx_url_t *u, ngx_uint_t sentinel);
 static char *ngx_http_rtmp_cluster_manager_password(ngx_conf_t *cf,
     ngx_str_t *value, size_t skip, ngx_str_t *password);
 static ngx_http_rtmp_cluster_manager_redis_t *
@@ -164,11 +168,13 @@ static ngx_int_t ngx_http_rtmp_cluster_manager_path(ngx_http_request_t *r,
 static ngx_int_t ngx_http_rtmp_cluster_manager_key(ngx_http_request_t *r,
     ngx_http_rtmp_cluster_manager_ctx_t *ctx, ngx_str_t *app,
     ngx_str_t *name);
+static u_char *ngx_http_rtmp_cluster_manager_lease_key(ngx_pool_t *pool,
+    ngx_str_t *app, ngx_str_t *name, size_t extra, ngx_str_t *key);
 static ngx_int_t ngx_http_rtmp_cluster_manager_want_body(
     ngx_http_request_t *r, off_t max, const char *too_large);
 static void ngx_http_rtmp_cluster_manager_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_rtmp_cluster_manager_read_body(
-    ngx_http_request_t *r, u_char *buf, size_t max, size_t *len);
+    ngx_http_request_t *r, size_t max, ngx_str_t *body);
 static ngx_int_t ngx_http_rtmp_cluster_manager_parse_batch(
     ngx_http_request_t *r, ngx_http_rtmp_cluster_manager_ctx_t *ctx,
     char **error);
@@ -456,16 +462,9 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             su.url.len = value[i].len - 9;
             su.default_port = 26379;
 
-            /* resolved here, once, as redis= */
-
-            if (ngx_parse_url(cf->pool, &su) != NGX_OK
-                || su.family == AF_UNIX || su.uri.len || su.naddrs == 0)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"cluster_stream_manager\": invalid "
-                                   "sentinel \"%V\", expected HOST:PORT",
-                                   &su.url);
-                return NGX_CONF_ERROR;
+            rv = ngx_http_rtmp_cluster_manager_address(cf, &su, 1);
+            if (rv != NGX_CONF_OK) {
+                return rv;
             }
 
             if (sentinels.nelts == NGX_HTTP_RTMP_CLUSTER_MANAGER_SENTINELS) {
@@ -490,6 +489,11 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "master=", 7) == 0) {
+            if (master.data) {
+                return ngx_http_rtmp_cluster_manager_duplicate(cf, &value[i],
+                                                               7);
+            }
+
             master.data = value[i].data + 7;
             master.len = value[i].len - 7;
 
@@ -530,10 +534,8 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (ngx_strncmp(value[i].data, "redis=", 6) == 0) {
             if (u.url.data) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"cluster_stream_manager\": duplicate "
-                                   "\"redis\" parameter");
-                return NGX_CONF_ERROR;
+                return ngx_http_rtmp_cluster_manager_duplicate(cf, &value[i],
+                                                               6);
             }
 
             u.url.data = value[i].data + 6;
@@ -542,6 +544,11 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+            if (mlcf->ttl != NGX_CONF_UNSET_UINT) {
+                return ngx_http_rtmp_cluster_manager_duplicate(cf, &value[i],
+                                                               4);
+            }
+
             s.data = value[i].data + 4;
             s.len = value[i].len - 4;
 
@@ -560,6 +567,11 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "max_ttl=", 8) == 0) {
+            if (mlcf->max_ttl != NGX_CONF_UNSET_UINT) {
+                return ngx_http_rtmp_cluster_manager_duplicate(cf, &value[i],
+                                                               8);
+            }
+
             s.data = value[i].data + 8;
             s.len = value[i].len - 8;
 
@@ -578,6 +590,11 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "secret=", 7) == 0) {
+            if (mlcf->secret.data) {
+                return ngx_http_rtmp_cluster_manager_duplicate(cf, &value[i],
+                                                               7);
+            }
+
             s.data = value[i].data + 7;
             s.len = value[i].len - 7;
 
@@ -595,6 +612,11 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            if (mlcf->timeout != NGX_CONF_UNSET_MSEC) {
+                return ngx_http_rtmp_cluster_manager_duplicate(cf, &value[i],
+                                                               8);
+            }
+
             s.data = value[i].data + 8;
             s.len = value[i].len - 8;
 
@@ -640,23 +662,11 @@ ngx_http_rtmp_cluster_manager(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     if (u.url.len) {
-        /* a name is resolved here, once: never at run time */
-
         u.default_port = 6379;
 
-        if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"cluster_stream_manager\": %s in redis "
-                               "\"%V\"",
-                               u.err ? u.err : "invalid address", &u.url);
-            return NGX_CONF_ERROR;
-        }
-
-        if (u.family == AF_UNIX || u.uri.len || u.naddrs == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"cluster_stream_manager\": invalid redis "
-                               "\"%V\", expected HOST:PORT", &u.url);
-            return NGX_CONF_ERROR;
+        rv = ngx_http_rtmp_cluster_manager_address(cf, &u, 0);
+        if (rv != NGX_CONF_OK) {
+            return rv;
         }
     }
 
@@ -732,6 +742,59 @@ ngx_http_rtmp_cluster_manager_misplaced(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/* a parameter given twice: refused, whichever (its value is not shown) */
+
+static char *
+ngx_http_rtmp_cluster_manager_duplicate(ngx_conf_t *cf, ngx_str_t *value,
+    size_t skip)
+{
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"cluster_stream_manager\": duplicate \"%*s\" "
+                       "parameter", skip - 1, value->data);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * redis= and sentinel=: HOST:PORT, a name resolved here, once, never at
+ * run time.  A sentinel's error keeps its wording, "expected HOST:PORT",
+ * and tells the reason after it.
+ */
+
+static char *
+ngx_http_rtmp_cluster_manager_address(ngx_conf_t *cf, ngx_url_t *u,
+    ngx_uint_t sentinel)
+{
+    if (ngx_parse_url(cf->pool, u) != NGX_OK) {
+        if (sentinel) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"cluster_stream_manager\": invalid "
+                               "sentinel \"%V\", expected HOST:PORT (%s)",
+                               &u->url, u->err ? u->err : "invalid address");
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"cluster_stream_manager\": %s in redis "
+                               "\"%V\"",
+                               u->err ? u->err : "invalid address", &u->url);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    if (u->family == AF_UNIX || u->uri.len || u->naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cluster_stream_manager\": invalid %s \"%V\", "
+                           "expected HOST:PORT",
+                           sentinel ? "sentinel" : "redis", &u->url);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 /*
  * password= and sentinel_password=: sent with AUTH, never logged (not
  * even in a configuration error).
@@ -747,10 +810,7 @@ ngx_http_rtmp_cluster_manager_password(ngx_conf_t *cf, ngx_str_t *value,
     s.len = value->len - skip;
 
     if (password->data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"cluster_stream_manager\": duplicate \"%*s\" "
-                           "parameter", skip - 1, value->data);
-        return NGX_CONF_ERROR;
+        return ngx_http_rtmp_cluster_manager_duplicate(cf, value, skip);
     }
 
     if (ngx_rtmp_cluster_secret_valid(s.data, s.len) != NGX_OK) {
@@ -1352,33 +1412,20 @@ ngx_http_rtmp_cluster_manager_path(ngx_http_request_t *r,
 }
 
 
-/*
- * The key: the prefix and APP/NAME escaped so that APP and NAME can be
- * told apart (see ngx_rtmp_cluster_stream_key); the stream, APP/NAME as
- * answers and logs show it.
- */
+/* the request's key, and its stream, APP/NAME as answers and logs show it */
 
 static ngx_int_t
 ngx_http_rtmp_cluster_manager_key(ngx_http_request_t *r,
     ngx_http_rtmp_cluster_manager_ctx_t *ctx, ngx_str_t *app, ngx_str_t *name)
 {
     u_char  *p;
-    size_t   len;
 
-    len = sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX) - 1
-          + ngx_rtmp_cluster_stream_key(NULL, app, name);
-
-    p = ngx_pnalloc(r->pool, len + app->len + 1 + name->len);
+    p = ngx_http_rtmp_cluster_manager_lease_key(r->pool, app, name,
+                                                app->len + 1 + name->len,
+                                                &ctx->key);
     if (p == NULL) {
         return NGX_ERROR;
     }
-
-    ctx->key.data = p;
-    ctx->key.len = len;
-
-    p = ngx_cpymem(p, NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX,
-                   sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX) - 1);
-    p += ngx_rtmp_cluster_stream_key(p, app, name);
 
     ctx->stream.data = p;
     ctx->stream.len = app->len + 1 + name->len;
@@ -1388,6 +1435,37 @@ ngx_http_rtmp_cluster_manager_key(ngx_http_request_t *r,
     ngx_memcpy(p, name->data, name->len);
 
     return NGX_OK;
+}
+
+
+/*
+ * A lease's key: the prefix and APP/NAME escaped so that APP and NAME can
+ * be told apart (see ngx_rtmp_cluster_stream_key), allocated with extra
+ * bytes after it; where they start, or NULL.
+ */
+
+static u_char *
+ngx_http_rtmp_cluster_manager_lease_key(ngx_pool_t *pool, ngx_str_t *app,
+    ngx_str_t *name, size_t extra, ngx_str_t *key)
+{
+    u_char  *p;
+    size_t   len;
+
+    len = sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX) - 1
+          + ngx_rtmp_cluster_stream_key(NULL, app, name);
+
+    p = ngx_pnalloc(pool, len + extra);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    key->data = p;
+    key->len = len;
+
+    p = ngx_cpymem(p, NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX,
+                   sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX) - 1);
+
+    return p + ngx_rtmp_cluster_stream_key(p, app, name);
 }
 
 
@@ -1439,6 +1517,24 @@ ngx_http_rtmp_cluster_manager_body(ngx_http_request_t *r)
     }
 
     if (rc == NGX_OK) {
+        /*
+         * The TTL granted, which the answer tells: here, once, as only
+         * registrations and renewals, single or batched, use one, and
+         * all come with a body.
+         */
+
+        if (ctx->ttl == 0) {
+            ctx->ttl = ctx->conf->ttl;
+        }
+
+        if (ctx->ttl > ctx->conf->max_ttl) {
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "cluster: ttl %ui capped to %ui",
+                           ctx->ttl, ctx->conf->max_ttl);
+
+            ctx->ttl = ctx->conf->max_ttl;
+        }
+
         rc = ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH
              ? ngx_http_rtmp_cluster_manager_start_batch(ctx)
              : ngx_http_rtmp_cluster_manager_start(ctx);
@@ -1458,59 +1554,85 @@ ngx_http_rtmp_cluster_manager_body(ngx_http_request_t *r)
 }
 
 
-/* the body into buf (BODY_MAX + 1 bytes); NGX_DECLINED: too large */
+/*
+ * The body, max bytes at most (NGX_DECLINED: more): where nginx read it
+ * when that is one buffer in memory (request_body_in_single_buf asks for
+ * it), else gathered from its buffers and the temporary file of a body
+ * larger than client_body_buffer_size.
+ */
 
 static ngx_int_t
-ngx_http_rtmp_cluster_manager_read_body(ngx_http_request_t *r, u_char *buf,
-    size_t max, size_t *len)
+ngx_http_rtmp_cluster_manager_read_body(ngx_http_request_t *r, size_t max,
+    ngx_str_t *body)
 {
+    u_char       *p;
     size_t        n, size;
     ssize_t       got;
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
 
-    size = 0;
+    ngx_str_null(body);
 
-    if (r->request_body == NULL) {
-        *len = 0;
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
         return NGX_OK;
     }
+
+    size = 0;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
         b = cl->buf;
 
-        if (ngx_buf_in_memory(b)) {
-            n = b->last - b->pos;
+        n = ngx_buf_in_memory(b) ? (size_t) (b->last - b->pos)
+            : b->in_file ? (size_t) (b->file_last - b->file_pos)
+            : 0;
 
-            if (size + n > max) {
-                return NGX_DECLINED;
-            }
-
-            ngx_memcpy(buf + size, b->pos, n);
-
-        } else if (b->in_file) {
-            /* a small client_body_buffer_size: a few KB from the file */
-
-            n = b->file_last - b->file_pos;
-
-            if (size + n > max) {
-                return NGX_DECLINED;
-            }
-
-            got = ngx_read_file(b->file, buf + size, n, b->file_pos);
-
-            if (got != (ssize_t) n) {
-                return NGX_ERROR;
-            }
-
-        } else {
-            n = 0;
+        if (n > max - size) {
+            return NGX_DECLINED;
         }
 
         size += n;
     }
 
-    *len = size;
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && ngx_buf_in_memory(cl->buf)) {
+        body->data = cl->buf->pos;
+        body->len = size;
+        return NGX_OK;
+    }
+
+    if (size == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+    body->len = size;
+
+    for ( /* void */ ; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+
+        } else if (b->in_file) {
+            /* larger than client_body_buffer_size: read back */
+
+            n = b->file_last - b->file_pos;
+
+            got = ngx_read_file(b->file, p, n, b->file_pos);
+
+            if (got != (ssize_t) n) {
+                return NGX_ERROR;
+            }
+
+            p += n;
+        }
+    }
 
     return NGX_OK;
 }
@@ -1525,20 +1647,14 @@ static ngx_int_t
 ngx_http_rtmp_cluster_manager_parse_body(ngx_http_request_t *r,
     ngx_http_rtmp_cluster_manager_ctx_t *ctx, char **error)
 {
-    u_char                        *buf;
-    size_t                         len;
     ngx_int_t                      rc;
+    ngx_str_t                      body;
     const char                    *err;
     ngx_rtmp_cluster_lease_req_t   req;
 
-    buf = ngx_pnalloc(r->pool, NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX + 1);
-    if (buf == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_rtmp_cluster_manager_read_body(r, buf,
+    rc = ngx_http_rtmp_cluster_manager_read_body(r,
                                         NGX_HTTP_RTMP_CLUSTER_MANAGER_BODY_MAX,
-                                        &len);
+                                        &body);
 
     if (rc == NGX_DECLINED) {
         *error = "request body is larger than 4096 bytes";
@@ -1549,12 +1665,12 @@ ngx_http_rtmp_cluster_manager_parse_body(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (len == 0 && ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RELEASE) {
+    if (body.len == 0 && ctx->op == NGX_HTTP_RTMP_CLUSTER_MANAGER_RELEASE) {
         *error = "token is required";
         return NGX_HTTP_BAD_REQUEST;
     }
 
-    rc = ngx_rtmp_cluster_parse_lease_request(r->pool, buf, len,
+    rc = ngx_rtmp_cluster_parse_lease_request(r->pool, body.data, body.len,
                           ctx->op != NGX_HTTP_RTMP_CLUSTER_MANAGER_REGISTER,
                           &req, &err);
 
@@ -1590,20 +1706,6 @@ ngx_http_rtmp_cluster_manager_start(ngx_http_rtmp_cluster_manager_ctx_t *ctx)
     u_char               px[NGX_INT_T_LEN];
 
     r = ctx->request;
-
-    /* the TTL granted, which the answer tells */
-
-    if (ctx->ttl == 0) {
-        ctx->ttl = ctx->conf->ttl;
-    }
-
-    if (ctx->ttl > ctx->conf->max_ttl) {
-        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "cluster: \"%V\": ttl %ui capped to %ui",
-                       &ctx->stream, ctx->ttl, ctx->conf->max_ttl);
-
-        ctx->ttl = ctx->conf->max_ttl;
-    }
 
     argv[0] = "EVAL";
     argvlen[0] = 4;
@@ -2043,25 +2145,19 @@ ngx_http_rtmp_cluster_manager_answer_lease(
 }
 
 
-/* a batched renewal's body, up to 256 KB, in memory */
+/* a batched renewal's body, up to 256 KB */
 
 static ngx_int_t
 ngx_http_rtmp_cluster_manager_parse_batch(ngx_http_request_t *r,
     ngx_http_rtmp_cluster_manager_ctx_t *ctx, char **error)
 {
-    u_char      *buf;
-    size_t       len;
     ngx_int_t    rc;
+    ngx_str_t    body;
     const char  *err;
 
-    buf = ngx_pnalloc(r->pool, NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH_MAX + 1);
-    if (buf == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_rtmp_cluster_manager_read_body(r, buf,
+    rc = ngx_http_rtmp_cluster_manager_read_body(r,
                                        NGX_HTTP_RTMP_CLUSTER_MANAGER_BATCH_MAX,
-                                       &len);
+                                       &body);
 
     if (rc == NGX_DECLINED) {
         *error = "request body is larger than 256 KB";
@@ -2072,8 +2168,8 @@ ngx_http_rtmp_cluster_manager_parse_batch(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_rtmp_cluster_parse_renew_batch(r->pool, buf, len, &ctx->items,
-                                            &ctx->ttl, &err);
+    rc = ngx_rtmp_cluster_parse_renew_batch(r->pool, body.data, body.len,
+                                            &ctx->items, &ctx->ttl, &err);
 
     if (rc != NGX_OK) {
         if (err == NULL) {
@@ -2095,7 +2191,8 @@ ngx_http_rtmp_cluster_manager_start_batch(
     ngx_http_rtmp_cluster_manager_ctx_t *ctx)
 {
     u_char                         *p;
-    size_t                          len, *argvlen;
+    size_t                         *argvlen;
+    ngx_str_t                       key;
     ngx_uint_t                      i, n;
     const char                    **argv;
     ngx_http_request_t             *r;
@@ -2105,12 +2202,6 @@ ngx_http_rtmp_cluster_manager_start_batch(
     r = ctx->request;
 
     if (ctx->codes == NULL) {
-        if (ctx->ttl == 0) {
-            ctx->ttl = ctx->conf->ttl;
-        }
-
-        ctx->ttl = ngx_min(ctx->ttl, ctx->conf->max_ttl);
-
         ctx->codes = ngx_palloc(r->pool,
                                 ctx->items->nelts * sizeof(ngx_int_t));
         if (ctx->codes == NULL) {
@@ -2146,20 +2237,15 @@ ngx_http_rtmp_cluster_manager_start_batch(
     argvlen[2] = ngx_sprintf(p, "%ui", n) - p;
 
     for (i = 0; i < n; i++) {
-        len = sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX) - 1
-              + ngx_rtmp_cluster_stream_key(NULL, &it[i].app, &it[i].name);
-
-        p = ngx_pnalloc(r->pool, len);
-        if (p == NULL) {
+        if (ngx_http_rtmp_cluster_manager_lease_key(r->pool, &it[i].app,
+                                                    &it[i].name, 0, &key)
+            == NULL)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        argv[3 + i] = (const char *) p;
-        argvlen[3 + i] = len;
-
-        p = ngx_cpymem(p, NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX,
-                       sizeof(NGX_HTTP_RTMP_CLUSTER_MANAGER_PREFIX) - 1);
-        (void) ngx_rtmp_cluster_stream_key(p, &it[i].app, &it[i].name);
+        argv[3 + i] = (const char *) key.data;
+        argvlen[3 + i] = key.len;
 
         argv[4 + n + i] = (const char *) it[i].token.data;
         argvlen[4 + n + i] = it[i].token.len;

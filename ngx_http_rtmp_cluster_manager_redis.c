@@ -35,6 +35,10 @@
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_SUB_MIN    250     /* ms, backoff */
 #define NGX_HTTP_RTMP_CLUSTER_MANAGER_SUB_MAX    8000
 
+/* sentinels are taken in turns: n counts the turns */
+#define ngx_http_rtmp_cluster_manager_sentinel(rd, n)                        \
+    (&(rd)->sentinels[(n) % (rd)->nsentinels])
+
 
 static void ngx_http_rtmp_cluster_manager_connect(
     ngx_http_rtmp_cluster_manager_redis_t *rd);
@@ -46,7 +50,7 @@ static void ngx_http_rtmp_cluster_manager_auth_sent(redisAsyncContext *ac,
 static ngx_int_t ngx_http_rtmp_cluster_manager_sconn_open(
     ngx_http_rtmp_cluster_manager_sconn_t *sc,
     ngx_http_rtmp_cluster_manager_sentinel_t *sn, ngx_uint_t keepalive,
-    const char *cannot_send, const char *format, ...);
+    const char *format, ...);
 static void ngx_http_rtmp_cluster_manager_sconn_event(ngx_event_t *ev);
 static void ngx_http_rtmp_cluster_manager_sconn_fail(
     ngx_http_rtmp_cluster_manager_sconn_t *sc, const char *err);
@@ -67,6 +71,8 @@ static void ngx_http_rtmp_cluster_manager_sub_fail(
 static void ngx_http_rtmp_cluster_manager_sub_retry(ngx_event_t *ev);
 static void ngx_http_rtmp_cluster_manager_master(
     ngx_http_rtmp_cluster_manager_redis_t *rd, redisReply *rr);
+static ngx_int_t ngx_http_rtmp_cluster_manager_numeric(u_char *ip,
+    size_t ip_len, u_char *port, size_t port_len, char *text);
 static void ngx_http_rtmp_cluster_manager_next_sentinel(
     ngx_http_rtmp_cluster_manager_redis_t *rd, const char *err);
 static void ngx_http_rtmp_cluster_manager_role(redisAsyncContext *ac,
@@ -88,9 +94,21 @@ static void ngx_http_rtmp_cluster_manager_del_read(void *data);
 static void ngx_http_rtmp_cluster_manager_add_write(void *data);
 static void ngx_http_rtmp_cluster_manager_del_write(void *data);
 static void ngx_http_rtmp_cluster_manager_ev_cleanup(void *data);
+static char *ngx_http_rtmp_cluster_manager_reply_error(u_char *buf,
+    size_t size, const char *prefix, redisReply *rr);
 
 
 ngx_uint_t  ngx_http_rtmp_cluster_manager_exiting;
+
+
+/* the worker exits: nothing is connected, asked or retried any more */
+
+static ngx_inline ngx_uint_t
+ngx_http_rtmp_cluster_manager_stopping(void)
+{
+    return ngx_http_rtmp_cluster_manager_exiting || ngx_exiting
+           || ngx_terminate;
+}
 
 
 /* a worker starts: connects, and subscribes when there are sentinels */
@@ -272,15 +290,15 @@ ngx_http_rtmp_cluster_manager_open(ngx_http_rtmp_cluster_manager_redis_t *rd,
 /*
  * A sentinel connection: connects without blocking (the numeric address
  * needs no resolver) and queues AUTH, when there is a sentinel_password,
- * then the command, written once connected.  NGX_DECLINED: the connect
- * failed, NGX_ERROR: a later step did; sc->err tells why, sc is closed.
+ * then the command, written once connected.  NGX_ERROR: sc->err tells
+ * why, sc is closed.
  */
 
 static ngx_int_t
 ngx_http_rtmp_cluster_manager_sconn_open(
     ngx_http_rtmp_cluster_manager_sconn_t *sc,
     ngx_http_rtmp_cluster_manager_sentinel_t *sn, ngx_uint_t keepalive,
-    const char *cannot_send, const char *format, ...)
+    const char *format, ...)
 {
     int                                     rc;
     va_list                                 args;
@@ -299,7 +317,7 @@ ngx_http_rtmp_cluster_manager_sconn_open(
             redisFree(ctx);
         }
 
-        return NGX_DECLINED;
+        return NGX_ERROR;
     }
 
     sc->ctx = ctx;
@@ -348,7 +366,7 @@ ngx_http_rtmp_cluster_manager_sconn_open(
 
 cannot_send:
 
-    ngx_cpystrn(sc->err, (u_char *) cannot_send, sizeof(sc->err));
+    ngx_cpystrn(sc->err, (u_char *) "cannot send", sizeof(sc->err));
 
 failed:
 
@@ -455,30 +473,25 @@ ngx_http_rtmp_cluster_manager_sconn_close(
 static void
 ngx_http_rtmp_cluster_manager_ask(ngx_http_rtmp_cluster_manager_redis_t *rd)
 {
-    ngx_int_t                                  rc;
     ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
 
     if (rd->ask.ctx) {
         return;
     }
 
-    sn = &rd->sentinels[rd->sentinel % rd->nsentinels];
+    sn = ngx_http_rtmp_cluster_manager_sentinel(rd, rd->sentinel);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "cluster: asking sentinel %V for the master \"%V\"",
                    &sn->name, &rd->name);
 
-    rc = ngx_http_rtmp_cluster_manager_sconn_open(&rd->ask, sn, 0,
-                                       "cannot send",
+    if (ngx_http_rtmp_cluster_manager_sconn_open(&rd->ask, sn, 0,
                                        "SENTINEL get-master-addr-by-name %b",
-                                       rd->name.data, rd->name.len);
-
-    if (rc != NGX_OK) {
-        /* after the connect, every failure is "cannot send" */
+                                       rd->name.data, rd->name.len)
+        != NGX_OK)
+    {
         ngx_http_rtmp_cluster_manager_next_sentinel(rd,
-                                          rc == NGX_DECLINED
-                                          ? (char *) rd->ask.err
-                                          : "cannot send");
+                                                    (char *) rd->ask.err);
         return;
     }
 
@@ -505,7 +518,7 @@ ngx_http_rtmp_cluster_manager_ask_reply(
         rd->ask.auth = 0;
 
         if (rr->type == REDIS_REPLY_ERROR) {
-            sn = &rd->sentinels[rd->sentinel % rd->nsentinels];
+            sn = ngx_http_rtmp_cluster_manager_sentinel(rd, rd->sentinel);
             level = rd->down ? NGX_LOG_INFO : NGX_LOG_ERR;
 
             ngx_log_error(level, ngx_cycle->log, 0,
@@ -530,15 +543,14 @@ ngx_http_rtmp_cluster_manager_master(ngx_http_rtmp_cluster_manager_redis_t *rd,
 {
     ngx_int_t                                  port;
     redisReply                                *ip;
-    struct in6_addr                            a6;
     ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
     char                                       text[NGX_SOCKADDR_STRLEN + 1];
     u_char                                     err[128];
 
     if (rr->type == REDIS_REPLY_ERROR) {
-        ngx_cpystrn(err, (u_char *) rr->str,
-                    ngx_min(sizeof(err), rr->len + 1));
-        ngx_http_rtmp_cluster_manager_next_sentinel(rd, (char *) err);
+        ngx_http_rtmp_cluster_manager_next_sentinel(rd,
+                          ngx_http_rtmp_cluster_manager_reply_error(err,
+                                                   sizeof(err), "", rr));
         return;
     }
 
@@ -551,27 +563,19 @@ ngx_http_rtmp_cluster_manager_master(ngx_http_rtmp_cluster_manager_redis_t *rd,
     /* a sentinel is not trusted further than a numeric address */
 
     port = NGX_ERROR;
-    ip = NULL;
 
     if (rr->type == REDIS_REPLY_ARRAY && rr->elements == 2
         && rr->element[0]->type == REDIS_REPLY_STRING
-        && rr->element[1]->type == REDIS_REPLY_STRING
-        && rr->element[0]->len > 0
-        && rr->element[0]->len < sizeof(text))
+        && rr->element[1]->type == REDIS_REPLY_STRING)
     {
         ip = rr->element[0];
-        ngx_memcpy(text, ip->str, ip->len);
-        text[ip->len] = '\0';
-
-        if (inet_pton(AF_INET, text, &a6) == 1
-            || inet_pton(AF_INET6, text, &a6) == 1)
-        {
-            port = ngx_atoi((u_char *) rr->element[1]->str,
-                            rr->element[1]->len);
-        }
+        port = ngx_http_rtmp_cluster_manager_numeric((u_char *) ip->str,
+                                              ip->len,
+                                              (u_char *) rr->element[1]->str,
+                                              rr->element[1]->len, text);
     }
 
-    if (ip == NULL || port < 1 || port > 65535) {
+    if (port == NGX_ERROR) {
         ngx_http_rtmp_cluster_manager_next_sentinel(rd,
                                     "it answered something else than an "
                                     "address");
@@ -585,19 +589,55 @@ ngx_http_rtmp_cluster_manager_master(ngx_http_rtmp_cluster_manager_redis_t *rd,
     rd->tried = 0;
 
     if (rd->port != port || ngx_strcmp(rd->ip, text) != 0) {
-        sn = &rd->sentinels[rd->sentinel % rd->nsentinels];
+        sn = ngx_http_rtmp_cluster_manager_sentinel(rd, rd->sentinel);
 
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "cluster: sentinel %V names %s port %i the master "
                       "\"%V\"", &sn->name, text, port, &rd->name);
 
-        ngx_memcpy(rd->ip, text, ip->len + 1);
+        ngx_cpystrn((u_char *) rd->ip, (u_char *) text, sizeof(rd->ip));
         rd->port = (int) port;
     }
 
     rd->known = 1;
 
     ngx_http_rtmp_cluster_manager_connect(rd);
+}
+
+
+/*
+ * A master's address as a sentinel sends it: a numeric IP into text
+ * (NGX_SOCKADDR_STRLEN + 1 bytes, NUL-terminated) and the port, or
+ * NGX_ERROR for anything else.
+ */
+
+static ngx_int_t
+ngx_http_rtmp_cluster_manager_numeric(u_char *ip, size_t ip_len,
+    u_char *port, size_t port_len, char *text)
+{
+    ngx_int_t        n;
+    struct in6_addr  a6;
+
+    if (ip_len == 0 || ip_len > NGX_SOCKADDR_STRLEN) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(text, ip, ip_len);
+    text[ip_len] = '\0';
+
+    if (inet_pton(AF_INET, text, &a6) != 1
+        && inet_pton(AF_INET6, text, &a6) != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    n = ngx_atoi(port, port_len);
+
+    if (n < 1 || n > 65535) {
+        return NGX_ERROR;
+    }
+
+    return n;
 }
 
 
@@ -614,7 +654,7 @@ ngx_http_rtmp_cluster_manager_auth_sent(redisAsyncContext *ac, void *reply,
     ngx_http_rtmp_cluster_manager_redis_t *rd = data;
 
     redisReply  *rr;
-    u_char      *p, err[160];
+    u_char       err[160];
 
     rr = reply;
 
@@ -622,11 +662,9 @@ ngx_http_rtmp_cluster_manager_auth_sent(redisAsyncContext *ac, void *reply,
         return;
     }
 
-    p = ngx_cpymem(err, "AUTH refused: ", 14);
-    ngx_cpystrn(p, (u_char *) rr->str,
-                ngx_min((size_t) (err + sizeof(err) - p), rr->len + 1));
-
-    ngx_http_rtmp_cluster_manager_fail(rd, (char *) err);
+    ngx_http_rtmp_cluster_manager_fail(rd,
+                          ngx_http_rtmp_cluster_manager_reply_error(err,
+                                     sizeof(err), "AUTH refused: ", rr));
 }
 
 
@@ -643,20 +681,17 @@ ngx_http_rtmp_cluster_manager_subscribe(
 {
     ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
 
-    if (rd->sub.ctx || ngx_http_rtmp_cluster_manager_exiting || ngx_exiting
-        || ngx_terminate)
-    {
+    if (rd->sub.ctx || ngx_http_rtmp_cluster_manager_stopping()) {
         return;
     }
 
-    sn = &rd->sentinels[rd->psentinel % rd->nsentinels];
+    sn = ngx_http_rtmp_cluster_manager_sentinel(rd, rd->psentinel);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "cluster: subscribing to +switch-master at sentinel %V "
                    "for \"%V\"", &sn->name, &rd->name);
 
     if (ngx_http_rtmp_cluster_manager_sconn_open(&rd->sub, sn, 1,
-                                                 "cannot send SUBSCRIBE",
                                                  "SUBSCRIBE +switch-master")
         != NGX_OK)
     {
@@ -680,20 +715,19 @@ static ngx_int_t
 ngx_http_rtmp_cluster_manager_sub_reply(
     ngx_http_rtmp_cluster_manager_redis_t *rd, redisReply *rr)
 {
-    u_char                                    *p, err[160];
     ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
+    u_char                                     err[160];
 
-    sn = &rd->sentinels[rd->psentinel % rd->nsentinels];
+    sn = ngx_http_rtmp_cluster_manager_sentinel(rd, rd->psentinel);
 
     if (rr->type == REDIS_REPLY_ERROR) {
         /* AUTH refused, NOAUTH, an unknown command: not subscribed */
 
-        p = ngx_cpymem(err, rd->sub.auth ? "AUTH refused: " : "",
-                       rd->sub.auth ? 14 : 0);
-        ngx_cpystrn(p, (u_char *) rr->str,
-                    ngx_min((size_t) (err + sizeof(err) - p), rr->len + 1));
-
-        ngx_http_rtmp_cluster_manager_sub_fail(rd, (char *) err);
+        ngx_http_rtmp_cluster_manager_sub_fail(rd,
+                          ngx_http_rtmp_cluster_manager_reply_error(err,
+                                     sizeof(err),
+                                     rd->sub.auth ? "AUTH refused: " : "",
+                                     rr));
         return NGX_ERROR;
     }
 
@@ -706,10 +740,7 @@ ngx_http_rtmp_cluster_manager_sub_reply(
         || rr->element[0]->type != REDIS_REPLY_STRING
         || rr->element[1]->type != REDIS_REPLY_STRING)
     {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "cluster: sentinel %V sent something else than a "
-                      "+switch-master message, ignored", &sn->name);
-        return NGX_OK;
+        goto ignored;
     }
 
     if (rr->element[0]->len == 9
@@ -734,13 +765,18 @@ ngx_http_rtmp_cluster_manager_sub_reply(
         || ngx_strncmp(rr->element[1]->str, "+switch-master", 14) != 0
         || rr->element[2]->type != REDIS_REPLY_STRING)
     {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "cluster: sentinel %V sent something else than a "
-                      "+switch-master message, ignored", &sn->name);
-        return NGX_OK;
+        goto ignored;
     }
 
     ngx_http_rtmp_cluster_manager_switch(rd, rr->element[2]);
+
+    return NGX_OK;
+
+ignored:
+
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "cluster: sentinel %V sent something else than a "
+                  "+switch-master message, ignored", &sn->name);
 
     return NGX_OK;
 }
@@ -756,11 +792,10 @@ ngx_http_rtmp_cluster_manager_switch(ngx_http_rtmp_cluster_manager_redis_t *rd,
     size_t                                     len[5];
     ngx_int_t                                  port;
     ngx_uint_t                                 n;
-    struct in6_addr                            a6;
     ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
     char                                       ip[NGX_SOCKADDR_STRLEN + 1];
 
-    sn = &rd->sentinels[rd->psentinel % rd->nsentinels];
+    sn = ngx_http_rtmp_cluster_manager_sentinel(rd, rd->psentinel);
 
     p = (u_char *) msg->str;
     last = p + msg->len;
@@ -781,18 +816,12 @@ ngx_http_rtmp_cluster_manager_switch(ngx_http_rtmp_cluster_manager_redis_t *rd,
 
     port = NGX_ERROR;
 
-    if (n == 5 && p == last && len[3] > 0 && len[3] < sizeof(ip)) {
-        ngx_memcpy(ip, f[3], len[3]);
-        ip[len[3]] = '\0';
-
-        if (inet_pton(AF_INET, ip, &a6) == 1
-            || inet_pton(AF_INET6, ip, &a6) == 1)
-        {
-            port = ngx_atoi(f[4], len[4]);
-        }
+    if (n == 5 && p == last) {
+        port = ngx_http_rtmp_cluster_manager_numeric(f[3], len[3], f[4],
+                                                     len[4], ip);
     }
 
-    if (port < 1 || port > 65535) {
+    if (port == NGX_ERROR) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "cluster: sentinel %V sent a malformed +switch-master "
                       "message, ignored", &sn->name);
@@ -808,8 +837,10 @@ ngx_http_rtmp_cluster_manager_switch(ngx_http_rtmp_cluster_manager_redis_t *rd,
         return;
     }
 
-    if (rd->known && rd->port == port && ngx_strcmp(rd->ip, ip) == 0
-        && (rd->ac || rd->ask.ctx))
+    /* (no question to a sentinel is in flight while the master is known) */
+
+    if (rd->known && rd->ac
+        && rd->port == port && ngx_strcmp(rd->ip, ip) == 0)
     {
         /* already there: another sentinel's news, or ours was first */
         return;
@@ -853,7 +884,7 @@ ngx_http_rtmp_cluster_manager_sub_fail(
     ngx_uint_t                                 level;
     ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
 
-    sn = &rd->sentinels[rd->psentinel % rd->nsentinels];
+    sn = ngx_http_rtmp_cluster_manager_sentinel(rd, rd->psentinel);
 
     /* an error when a working subscription is lost, else a note */
     level = rd->subscribed ? NGX_LOG_ERR : NGX_LOG_INFO;
@@ -875,9 +906,7 @@ ngx_http_rtmp_cluster_manager_sub_fail(
 
     rd->psentinel++;
 
-    if (ngx_http_rtmp_cluster_manager_exiting || ngx_exiting
-        || ngx_terminate)
-    {
+    if (ngx_http_rtmp_cluster_manager_stopping()) {
         return;
     }
 
@@ -917,7 +946,7 @@ ngx_http_rtmp_cluster_manager_next_sentinel(
     ngx_uint_t                                 level;
     ngx_http_rtmp_cluster_manager_sentinel_t  *sn;
 
-    sn = &rd->sentinels[rd->sentinel % rd->nsentinels];
+    sn = ngx_http_rtmp_cluster_manager_sentinel(rd, rd->sentinel);
 
     /* an error once, while the master is not known to be down */
     level = rd->down ? NGX_LOG_INFO : NGX_LOG_ERR;
@@ -933,8 +962,7 @@ ngx_http_rtmp_cluster_manager_next_sentinel(
     rd->sentinel++;
 
     if (++rd->tried < rd->nsentinels
-        && !ngx_http_rtmp_cluster_manager_exiting && !ngx_exiting
-        && !ngx_terminate)
+        && !ngx_http_rtmp_cluster_manager_stopping())
     {
         ngx_http_rtmp_cluster_manager_ask(rd);
         return;
@@ -989,9 +1017,7 @@ ngx_http_rtmp_cluster_manager_fail(ngx_http_rtmp_cluster_manager_redis_t *rd,
     /* with sentinels, every failure asks them again */
     rd->known = 0;
 
-    if (!ngx_http_rtmp_cluster_manager_exiting && !ngx_exiting
-        && !ngx_terminate)
-    {
+    if (!ngx_http_rtmp_cluster_manager_stopping()) {
         ngx_add_timer(&rd->timer, NGX_HTTP_RTMP_CLUSTER_MANAGER_RETRY);
     }
 }
@@ -1007,7 +1033,7 @@ ngx_http_rtmp_cluster_manager_usable(ngx_http_rtmp_cluster_manager_redis_t *rd)
     }
 
     if (rd->ac == NULL) {
-        if (rd->down || ngx_exiting || ngx_terminate) {
+        if (rd->down || ngx_http_rtmp_cluster_manager_stopping()) {
             return NGX_DECLINED;
         }
 
@@ -1050,9 +1076,7 @@ ngx_http_rtmp_cluster_manager_retry(ngx_event_t *ev)
         return;
     }
 
-    if (ngx_http_rtmp_cluster_manager_exiting || ngx_exiting
-        || ngx_terminate)
-    {
+    if (ngx_http_rtmp_cluster_manager_stopping()) {
         return;
     }
 
@@ -1114,9 +1138,9 @@ ngx_http_rtmp_cluster_manager_pong(redisAsyncContext *ac, void *reply,
 
     if (rr->type == REDIS_REPLY_ERROR) {
         /* e.g. NOAUTH, LOADING: not usable yet */
-        ngx_cpystrn(err, (u_char *) rr->str,
-                    ngx_min(sizeof(err), rr->len + 1));
-        ngx_http_rtmp_cluster_manager_fail(rd, (char *) err);
+        ngx_http_rtmp_cluster_manager_fail(rd,
+                          ngx_http_rtmp_cluster_manager_reply_error(err,
+                                                   sizeof(err), "", rr));
         return;
     }
 
@@ -1227,8 +1251,7 @@ ngx_http_rtmp_cluster_manager_disconnected(const redisAsyncContext *ac,
     if (ready
         && ngx_current_msec - rd->ready_at
            >= NGX_HTTP_RTMP_CLUSTER_MANAGER_RETRY
-        && !ngx_http_rtmp_cluster_manager_exiting && !ngx_exiting
-        && !ngx_terminate)
+        && !ngx_http_rtmp_cluster_manager_stopping())
     {
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "cluster: redis %V closed the connection (%s), "
@@ -1314,4 +1337,20 @@ static void
 ngx_http_rtmp_cluster_manager_ev_cleanup(void *data)
 {
     ngx_rtmp_cluster_event_release(data);
+}
+
+
+/* a reply's error text after prefix, cut to fit buf: for a log line */
+
+static char *
+ngx_http_rtmp_cluster_manager_reply_error(u_char *buf, size_t size,
+    const char *prefix, redisReply *rr)
+{
+    u_char  *p;
+
+    p = ngx_cpymem(buf, prefix, ngx_strlen(prefix));
+    ngx_cpystrn(p, (u_char *) rr->str,
+                ngx_min((size_t) (buf + size - p), rr->len + 1));
+
+    return (char *) buf;
 }

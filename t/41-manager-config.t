@@ -111,6 +111,37 @@ my @bad = (
      . ' master=m; }',
      qr/"cluster_stream_manager": more than 16 sentinels/, '17 sentinels'],
 
+    ['location /s/ { cluster_stream_manager '
+     . 'sentinel=no-such-host.invalid:26379 master=mymaster; }',
+     qr/"cluster_stream_manager": invalid sentinel "no-such-host\.invalid:26379", expected HOST:PORT \(host not found\)/,
+     'unresolvable sentinel'],
+    ['location /s/ { cluster_stream_manager redis=no-such-host.invalid:6379; }',
+     qr/"cluster_stream_manager": host not found in redis "no-such-host\.invalid:6379"/,
+     'unresolvable redis'],
+
+    # a parameter given twice (sentinel= excepted)
+    ['location /s/ { cluster_stream_manager redis=127.0.0.1:6379 '
+     . 'redis=127.0.0.1:6380; }',
+     qr/"cluster_stream_manager": duplicate "redis" parameter/, 'two redis'],
+    ['location /s/ { cluster_stream_manager sentinel=127.0.0.1:26379 '
+     . 'master=a master=b; }',
+     qr/"cluster_stream_manager": duplicate "master" parameter/, 'two masters'],
+    ['location /s/ { cluster_stream_manager redis=127.0.0.1:6379 ttl=5s '
+     . 'ttl=6s; }',
+     qr/"cluster_stream_manager": duplicate "ttl" parameter/, 'two ttls'],
+    ['location /s/ { cluster_stream_manager redis=127.0.0.1:6379 max_ttl=1m '
+     . 'max_ttl=2m; }',
+     qr/"cluster_stream_manager": duplicate "max_ttl" parameter/,
+     'two max_ttls'],
+    ['location /s/ { cluster_stream_manager redis=127.0.0.1:6379 '
+     . 'timeout=1s timeout=2s; }',
+     qr/"cluster_stream_manager": duplicate "timeout" parameter/,
+     'two timeouts'],
+    ['location /s/ { cluster_stream_manager redis=127.0.0.1:6379 '
+     . 'secret=first-one secret=second-one; }',
+     qr/"cluster_stream_manager": duplicate "secret" parameter/,
+     'two secrets'],
+
     # the origin's (rtmp) directive, the old spelling, refused in http
     ['location /s/ { cluster_manager redis=127.0.0.1:6379; }',
      $origins_own, 'the old name in a location'],
@@ -146,6 +177,11 @@ is($code, 0, 'config: sentinels and a master pass') or diag($out);
 like($out, qr/"cluster_stream_manager": invalid secret/,
      'config: a bad secret with a word after it is refused');
 unlike($out, qr/hidden/, 'config: a bad secret is not repeated in the log');
+
+($code, $out) = $t->nginx_t(conf('location /s/ { cluster_stream_manager '
+    . 'redis=127.0.0.1:6379 secret=first-one secret=second-one; }'));
+unlike($out, qr/first-one|second-one/,
+       'config: a repeated secret is not repeated in the log');
 
 $t->check_logs;
 
