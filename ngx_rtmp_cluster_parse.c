@@ -21,6 +21,8 @@
 
 static ngx_uint_t ngx_rtmp_cluster_utf8_next(u_char *p, u_char *last);
 static ngx_uint_t ngx_rtmp_cluster_utf8_bad(u_char *p, u_char *last);
+static size_t ngx_rtmp_cluster_utf8_copy(u_char *dst, u_char *src,
+    size_t len, ngx_uint_t label);
 static ngx_int_t ngx_rtmp_cluster_json_depth(u_char *p, size_t len);
 static void ngx_rtmp_cluster_json_nul(u_char *p, size_t len);
 static yajl_val ngx_rtmp_cluster_json_tree(u_char *body, size_t len,
@@ -1470,28 +1472,7 @@ ngx_rtmp_cluster_utf8_valid(u_char *p, size_t len)
 size_t
 ngx_rtmp_cluster_utf8_repair(u_char *dst, u_char *src, size_t len)
 {
-    u_char      *d, *last;
-    ngx_uint_t   n;
-
-    d = dst;
-
-    for (last = src + len; src < last; /* void */) {
-        n = ngx_rtmp_cluster_utf8_next(src, last);
-
-        if (n) {
-            d = ngx_cpymem(d, src, n);
-            src += n;
-            continue;
-        }
-
-        src += ngx_rtmp_cluster_utf8_bad(src, last);
-
-        *d++ = 0xef;
-        *d++ = 0xbf;
-        *d++ = 0xbd;
-    }
-
-    return d - dst;
+    return ngx_rtmp_cluster_utf8_copy(dst, src, len, 0);
 }
 
 
@@ -1535,6 +1516,20 @@ ngx_rtmp_cluster_utf8_bad(u_char *p, u_char *last)
 size_t
 ngx_rtmp_cluster_label_escape(u_char *dst, u_char *src, size_t len)
 {
+    return ngx_rtmp_cluster_utf8_copy(dst, src, len, 1);
+}
+
+
+/*
+ * src into dst as valid UTF-8 (each maximal invalid subpart a U+FFFD),
+ * with "label": '\\', '"' and '\n' escaped as in a Prometheus label.
+ * Either way at most 3 bytes a byte of src.
+ */
+
+static size_t
+ngx_rtmp_cluster_utf8_copy(u_char *dst, u_char *src, size_t len,
+    ngx_uint_t label)
+{
     u_char      *d, *last;
     ngx_uint_t   n;
 
@@ -1552,7 +1547,7 @@ ngx_rtmp_cluster_label_escape(u_char *dst, u_char *src, size_t len)
             continue;
         }
 
-        if (n > 1) {
+        if (n > 1 || !label) {
             d = ngx_cpymem(d, src, n);
             continue;
         }
