@@ -136,6 +136,8 @@ typedef struct {
     ngx_uint_t                      out;        /* batches with a request */
     u_char                          single[NGX_RTMP_CLUSTER_MAX_COWORKERS];
                                                 /* no batches there */
+    ngx_str_t                       url[NGX_RTMP_CLUSTER_MAX_COWORKERS];
+                                                /* each manager's batches */
 } ngx_rtmp_cluster_renewals_t;
 
 
@@ -148,6 +150,8 @@ struct ngx_rtmp_cluster_batch_s {
     ngx_uint_t                      tried;      /* managers this round */
     ngx_uint_t                      n;
     ngx_uint_t                      left;       /* leases not ended */
+    size_t                          size;       /* its leases' JSON, at
+                                                   most */
     ngx_msec_t                      ttl;        /* the shortest */
     ngx_event_t                     timer;      /* retry */
     ngx_connection_t                dummy;
@@ -611,7 +615,11 @@ ngx_rtmp_cluster_lease_end(ngx_rtmp_cluster_lease_t *l)
 static void
 ngx_rtmp_cluster_renewals_add(ngx_rtmp_cluster_lease_t *l)
 {
+    u_char                       *p;
+    size_t                        size;
+    ngx_uint_t                    i;
     ngx_msec_t                    period;
+    ngx_rtmp_cluster_coworker_t  *m;
     ngx_rtmp_cluster_renewals_t  *rn;
 
     if (l->queued) {
@@ -621,11 +629,28 @@ ngx_rtmp_cluster_renewals_add(ngx_rtmp_cluster_lease_t *l)
     rn = l->cacf->renewals;
 
     if (rn == NULL) {
-        rn = ngx_pcalloc(ngx_cycle->pool,
-                         sizeof(ngx_rtmp_cluster_renewals_t));
+        m = l->cacf->managers->elts;
+        size = sizeof(ngx_rtmp_cluster_renewals_t);
+
+        for (i = 0; i < l->cacf->managers->nelts; i++) {
+            size += m[i].url.len + 1;
+        }
+
+        rn = ngx_pcalloc(ngx_cycle->pool, size);
         if (rn == NULL) {
             ngx_add_timer(&l->timer, ngx_max(l->ttl / 3, 1));
             return;
+        }
+
+        /* the batches' URLs, the location's: each manager's URL and "/" */
+
+        p = (u_char *) (rn + 1);
+
+        for (i = 0; i < l->cacf->managers->nelts; i++) {
+            rn->url[i].data = p;
+            p = ngx_cpymem(p, m[i].url.data, m[i].url.len);
+            *p++ = '/';
+            rn->url[i].len = p - rn->url[i].data;
         }
 
         rn->cacf = l->cacf;
@@ -721,6 +746,7 @@ ngx_rtmp_cluster_renewals_tick(ngx_event_t *ev)
         }
 
         b->left = b->n;
+        b->size = size;
 
         ngx_queue_insert_tail(&rn->waiting, &b->queue);
         b->waiting = 1;
@@ -800,13 +826,11 @@ ngx_rtmp_cluster_batch_send(ngx_rtmp_cluster_batch_t *b)
 {
     u_char                       *p, *json;
     size_t                        len;
-    ngx_str_t                     url, body, app, name;
+    ngx_str_t                     body, app, name;
     ngx_uint_t                    i;
     ngx_rtmp_cluster_lease_t     *l;
     ngx_rtmp_cluster_coworker_t  *m;
     ngx_rtmp_cluster_app_conf_t  *cacf;
-    u_char                        buf[NGX_RTMP_CLUSTER_ADDR_LEN
-                                      + NGX_SOCKADDR_STRLEN + 320];
 
     cacf = b->rn->cacf;
 
@@ -831,26 +855,8 @@ ngx_rtmp_cluster_batch_send(ngx_rtmp_cluster_batch_t *b)
     m = cacf->managers->elts;
     m = &m[b->manager];
 
-    if (m->url.len + 2 > sizeof(buf)) {
-        ngx_rtmp_cluster_batch_failed(b);
-        return;
-    }
-
-    p = ngx_cpymem(buf, m->url.data, m->url.len);
-    *p++ = '/';
-
-    url.data = buf;
-    url.len = p - buf;
-
-    len = sizeof("{\"ttl\":,\"leases\":[]}") - 1 + NGX_INT_T_LEN;
-
-    for (i = 0; i < b->n; i++) {
-        l = b->lease[i];
-
-        len += sizeof("{\"app\":\"\",\"name\":\"\",\"token\":\"\"},") - 1
-               + l->key.len + ngx_escape_json(NULL, l->key.data, l->key.len)
-               + ngx_strlen(l->token);
-    }
+    /* the tick's bound, still one with fewer leases */
+    len = sizeof("{\"ttl\":,\"leases\":[]}") - 1 + NGX_INT_T_LEN + b->size;
 
     json = ngx_alloc(len, ngx_cycle->log);
     if (json == NULL) {
@@ -883,7 +889,8 @@ ngx_rtmp_cluster_batch_send(ngx_rtmp_cluster_batch_t *b)
 
     ngx_rtmp_cluster_manager_count(NGX_RTMP_CLUSTER_MANAGER_REQUESTS, 1);
 
-    b->fetch = ngx_rtmp_cluster_fetch_start_secret(&url, &m->name,
+    b->fetch = ngx_rtmp_cluster_fetch_start_secret(&b->rn->url[b->manager],
+                                            &m->name,
                                             &cacf->manager_secret, "PUT",
                                             &body, cacf->lookup_timeout,
                                             16 * NGX_RTMP_CLUSTER_BATCH_LEASES
@@ -936,13 +943,19 @@ ngx_rtmp_cluster_batch_answer(ngx_rtmp_cluster_fetch_t *f,
 
         ngx_rtmp_cluster_manager_result(rn->cacf, b->manager, r, NULL);
 
-        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
-                      "cluster: stream manager \"%V\" refused a batched "
-                      "renewal (HTTP %l%s), renewing each lease with a "
-                      "request of its own there", &m[b->manager].name,
-                      r->status, r->status == 200 ? ", unreadable" : "");
+        /* said by the first of the batches out there to be refused */
 
-        rn->single[b->manager] = 1;
+        if (!rn->single[b->manager]) {
+            ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                          "cluster: stream manager \"%V\" refused a "
+                          "batched renewal (HTTP %l%s), renewing each lease "
+                          "with a request of its own there",
+                          &m[b->manager].name, r->status,
+                          r->status == 200 ? ", unreadable" : "");
+
+            rn->single[b->manager] = 1;
+        }
+
         ngx_rtmp_cluster_batch_single(b);
         return;
     }

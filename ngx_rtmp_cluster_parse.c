@@ -21,7 +21,18 @@
 
 static ngx_uint_t ngx_rtmp_cluster_utf8_next(u_char *p, u_char *last);
 static ngx_uint_t ngx_rtmp_cluster_utf8_bad(u_char *p, u_char *last);
+static size_t ngx_rtmp_cluster_utf8_copy(u_char *dst, u_char *src,
+    size_t len, ngx_uint_t label);
 static ngx_int_t ngx_rtmp_cluster_json_depth(u_char *p, size_t len);
+static void ngx_rtmp_cluster_json_nul(u_char *p, size_t len);
+static yajl_val ngx_rtmp_cluster_json_tree(u_char *body, size_t len,
+    ngx_uint_t nul);
+static const char *ngx_rtmp_cluster_name_error(u_char *p, size_t len);
+static ngx_int_t ngx_rtmp_cluster_parse_copy(ngx_pool_t *pool, char *s,
+    ngx_str_t *dst);
+static ngx_int_t ngx_rtmp_cluster_request_ttl(yajl_val root, ngx_uint_t *ttl,
+    const char **error);
+static ngx_uint_t ngx_rtmp_cluster_answer_ttl(yajl_val root);
 
 
 /*
@@ -480,21 +491,14 @@ ngx_rtmp_cluster_parse_path(ngx_pool_t *pool, u_char *p, size_t len,
         }
 
         if (part[i].len > NGX_RTMP_CLUSTER_NAME_MAX) {
-            *error = "APP and NAME are limited to 512 bytes each";
+            *error = "APP and NAME are limited to "
+                     ngx_value(NGX_RTMP_CLUSTER_NAME_MAX) " bytes each";
             return NGX_ERROR;
         }
 
-        if (ngx_rtmp_cluster_name_valid(part[i].data, part[i].len)
-            != NGX_OK)
-        {
-            *error = "APP and NAME must not contain control characters";
-            return NGX_ERROR;
-        }
+        *error = ngx_rtmp_cluster_name_error(part[i].data, part[i].len);
 
-        if (ngx_rtmp_cluster_utf8_valid(part[i].data, part[i].len)
-            != NGX_OK)
-        {
-            *error = "APP and NAME must be UTF-8";
+        if (*error) {
             return NGX_ERROR;
         }
     }
@@ -503,6 +507,26 @@ ngx_rtmp_cluster_parse_path(ngx_pool_t *pool, u_char *p, size_t len,
     *name = part[1];
 
     return NGX_OK;
+}
+
+
+/*
+ * What a manager refuses in an APP or NAME of any length, as the path
+ * of a request or in a batch's body: the reason, or NULL.
+ */
+
+static const char *
+ngx_rtmp_cluster_name_error(u_char *p, size_t len)
+{
+    if (ngx_rtmp_cluster_name_valid(p, len) != NGX_OK) {
+        return "APP and NAME must not contain control characters";
+    }
+
+    if (ngx_rtmp_cluster_utf8_valid(p, len) != NGX_OK) {
+        return "APP and NAME must be UTF-8";
+    }
+
+    return NULL;
 }
 
 
@@ -518,12 +542,10 @@ ngx_rtmp_cluster_parse_lease_request(ngx_pool_t *pool, u_char *body,
     const char **error)
 {
     char      *s;
-    size_t     n;
     yajl_val   root, v;
 
     static const char  *host_path[] = { "host", NULL };
     static const char  *port_path[] = { "port", NULL };
-    static const char  *ttl_path[] = { "ttl", NULL };
     static const char  *token_path[] = { "token", NULL };
 
     *error = NULL;
@@ -553,15 +575,9 @@ ngx_rtmp_cluster_parse_lease_request(ngx_pool_t *pool, u_char *body,
             goto failed;
         }
 
-        n = ngx_strlen(s);
-
-        req->host.data = ngx_pnalloc(pool, n);
-        if (req->host.data == NULL) {
+        if (ngx_rtmp_cluster_parse_copy(pool, s, &req->host) != NGX_OK) {
             goto failed;
         }
-
-        ngx_memcpy(req->host.data, s, n);
-        req->host.len = n;
 
         v = yajl_tree_get(root, port_path, yajl_t_any);
 
@@ -591,33 +607,20 @@ ngx_rtmp_cluster_parse_lease_request(ngx_pool_t *pool, u_char *body,
             goto failed;
         }
 
-        n = ngx_strlen(s);
-
-        if (ngx_rtmp_cluster_token_valid((u_char *) s, n) != NGX_OK) {
+        if (ngx_rtmp_cluster_token_valid((u_char *) s, ngx_strlen(s))
+            != NGX_OK)
+        {
             *error = "invalid token";
             goto failed;
         }
 
-        req->token.data = ngx_pnalloc(pool, n);
-        if (req->token.data == NULL) {
+        if (ngx_rtmp_cluster_parse_copy(pool, s, &req->token) != NGX_OK) {
             goto failed;
         }
-
-        ngx_memcpy(req->token.data, s, n);
-        req->token.len = n;
     }
 
-    v = yajl_tree_get(root, ttl_path, yajl_t_any);
-
-    if (v) {
-        if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 1
-            || YAJL_GET_INTEGER(v) > NGX_RTMP_CLUSTER_TTL_MAX)
-        {
-            *error = "\"ttl\" must be an integer from 1 to 86400";
-            goto failed;
-        }
-
-        req->ttl = (ngx_uint_t) YAJL_GET_INTEGER(v);
+    if (ngx_rtmp_cluster_request_ttl(root, &req->ttl, error) != NGX_OK) {
+        goto failed;
     }
 
     yajl_tree_free(root);
@@ -635,22 +638,19 @@ failed:
 /*
  * A batched renewal: {"ttl":N,"leases":[{"app":A,"name":N,"token":T},...]},
  * 1 to NGX_RTMP_CLUSTER_RENEW_BATCH_MAX leases, "ttl" optional (*ttl 0).
+ * APP and NAME are checked as in a request's path, so a lease the
+ * manager could not hold refuses the batch rather than reading 404.
  * NGX_ERROR with *error set: a bad request; without: no memory.
  */
-
-static ngx_int_t ngx_rtmp_cluster_parse_copy(ngx_pool_t *pool, yajl_val v,
-    ngx_str_t *dst);
-
 
 ngx_int_t
 ngx_rtmp_cluster_parse_renew_batch(ngx_pool_t *pool, u_char *body,
     size_t len, ngx_array_t **items, ngx_uint_t *ttl, const char **error)
 {
     size_t                          i;
-    yajl_val                        root, v, leases, e, app, name, token;
+    yajl_val                        root, leases, e, app, name, token;
     ngx_rtmp_cluster_renew_item_t  *it;
 
-    static const char  *ttl_path[] = { "ttl", NULL };
     static const char  *leases_path[] = { "leases", NULL };
     static const char  *app_path[] = { "app", NULL };
     static const char  *name_path[] = { "name", NULL };
@@ -659,7 +659,7 @@ ngx_rtmp_cluster_parse_renew_batch(ngx_pool_t *pool, u_char *body,
     *error = NULL;
     *ttl = 0;
 
-    root = ngx_rtmp_cluster_json_parse(body, len);
+    root = ngx_rtmp_cluster_json_tree(body, len, 1);
 
     if (root == NULL) {
         *error = "request body is not valid JSON";
@@ -671,17 +671,8 @@ ngx_rtmp_cluster_parse_renew_batch(ngx_pool_t *pool, u_char *body,
         goto failed;
     }
 
-    v = yajl_tree_get(root, ttl_path, yajl_t_any);
-
-    if (v) {
-        if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 1
-            || YAJL_GET_INTEGER(v) > NGX_RTMP_CLUSTER_TTL_MAX)
-        {
-            *error = "\"ttl\" must be an integer from 1 to 86400";
-            goto failed;
-        }
-
-        *ttl = (ngx_uint_t) YAJL_GET_INTEGER(v);
+    if (ngx_rtmp_cluster_request_ttl(root, ttl, error) != NGX_OK) {
+        goto failed;
     }
 
     leases = yajl_tree_get(root, leases_path, yajl_t_any);
@@ -690,7 +681,8 @@ ngx_rtmp_cluster_parse_renew_batch(ngx_pool_t *pool, u_char *body,
         || leases->u.array.len == 0
         || leases->u.array.len > NGX_RTMP_CLUSTER_RENEW_BATCH_MAX)
     {
-        *error = "\"leases\" must be an array of 1 to 1000 leases";
+        *error = "\"leases\" must be an array of 1 to "
+                 ngx_value(NGX_RTMP_CLUSTER_RENEW_BATCH_MAX) " leases";
         goto failed;
     }
 
@@ -721,9 +713,13 @@ ngx_rtmp_cluster_parse_renew_batch(ngx_pool_t *pool, u_char *body,
             goto failed;
         }
 
-        if (ngx_rtmp_cluster_parse_copy(pool, app, &it->app) != NGX_OK
-            || ngx_rtmp_cluster_parse_copy(pool, name, &it->name) != NGX_OK
-            || ngx_rtmp_cluster_parse_copy(pool, token, &it->token)
+        if (ngx_rtmp_cluster_parse_copy(pool, YAJL_GET_STRING(app), &it->app)
+            != NGX_OK
+            || ngx_rtmp_cluster_parse_copy(pool, YAJL_GET_STRING(name),
+                                           &it->name)
+               != NGX_OK
+            || ngx_rtmp_cluster_parse_copy(pool, YAJL_GET_STRING(token),
+                                           &it->token)
                != NGX_OK)
         {
             goto failed;
@@ -733,7 +729,19 @@ ngx_rtmp_cluster_parse_renew_batch(ngx_pool_t *pool, u_char *body,
             || it->app.len > NGX_RTMP_CLUSTER_NAME_MAX
             || it->name.len > NGX_RTMP_CLUSTER_NAME_MAX)
         {
-            *error = "APP and NAME must be 1 to 512 bytes each";
+            *error = "APP and NAME must be 1 to "
+                     ngx_value(NGX_RTMP_CLUSTER_NAME_MAX) " bytes each";
+            goto failed;
+        }
+
+        *error = ngx_rtmp_cluster_name_error(it->app.data, it->app.len);
+
+        if (*error == NULL) {
+            *error = ngx_rtmp_cluster_name_error(it->name.data,
+                                                 it->name.len);
+        }
+
+        if (*error) {
             goto failed;
         }
 
@@ -757,22 +765,55 @@ failed:
 }
 
 
-static ngx_int_t
-ngx_rtmp_cluster_parse_copy(ngx_pool_t *pool, yajl_val v, ngx_str_t *dst)
-{
-    char    *s;
-    size_t   n;
+/* a string of yajl's tree into the pool (its bytes, no NUL added) */
 
-    s = YAJL_GET_STRING(v);
+static ngx_int_t
+ngx_rtmp_cluster_parse_copy(ngx_pool_t *pool, char *s, ngx_str_t *dst)
+{
+    size_t  n;
+
     n = ngx_strlen(s);
 
-    dst->len = n;
-    dst->data = ngx_pnalloc(pool, n + 1);
+    dst->data = ngx_pnalloc(pool, n);
     if (dst->data == NULL) {
         return NGX_ERROR;
     }
 
     ngx_memcpy(dst->data, s, n);
+    dst->len = n;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A request's "ttl": absent (*ttl untouched), or an integer from 1 to
+ * NGX_RTMP_CLUSTER_TTL_MAX; anything else is NGX_ERROR with *error set.
+ */
+
+static ngx_int_t
+ngx_rtmp_cluster_request_ttl(yajl_val root, ngx_uint_t *ttl,
+    const char **error)
+{
+    yajl_val  v;
+
+    static const char  *ttl_path[] = { "ttl", NULL };
+
+    v = yajl_tree_get(root, ttl_path, yajl_t_any);
+
+    if (v == NULL) {
+        return NGX_OK;
+    }
+
+    if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 1
+        || YAJL_GET_INTEGER(v) > NGX_RTMP_CLUSTER_TTL_MAX)
+    {
+        *error = "\"ttl\" must be an integer from 1 to "
+                 ngx_value(NGX_RTMP_CLUSTER_TTL_MAX);
+        return NGX_ERROR;
+    }
+
+    *ttl = (ngx_uint_t) YAJL_GET_INTEGER(v);
 
     return NGX_OK;
 }
@@ -947,10 +988,8 @@ ngx_rtmp_cluster_parse_stream_key(ngx_pool_t *pool, u_char *p, size_t len,
 ngx_uint_t
 ngx_rtmp_cluster_parse_lease_ttl(u_char *body, size_t len)
 {
-    yajl_val    root, v;
+    yajl_val    root;
     ngx_uint_t  ttl;
-
-    static const char  *ttl_path[] = { "ttl", NULL };
 
     root = ngx_rtmp_cluster_json_parse(body, len);
 
@@ -958,19 +997,32 @@ ngx_rtmp_cluster_parse_lease_ttl(u_char *body, size_t len)
         return 0;
     }
 
-    ttl = 0;
+    ttl = ngx_rtmp_cluster_answer_ttl(root);
+
+    yajl_tree_free(root);
+
+    return ttl;
+}
+
+
+/* an answer's "ttl": an integer from 1 to 86400 is taken, else 0 */
+
+static ngx_uint_t
+ngx_rtmp_cluster_answer_ttl(yajl_val root)
+{
+    yajl_val  v;
+
+    static const char  *ttl_path[] = { "ttl", NULL };
 
     v = yajl_tree_get(root, ttl_path, yajl_t_number);
 
     if (v && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) >= 1
         && YAJL_GET_INTEGER(v) <= NGX_RTMP_CLUSTER_TTL_MAX)
     {
-        ttl = (ngx_uint_t) YAJL_GET_INTEGER(v);
+        return (ngx_uint_t) YAJL_GET_INTEGER(v);
     }
 
-    yajl_tree_free(root);
-
-    return ttl;
+    return 0;
 }
 
 
@@ -989,7 +1041,6 @@ ngx_rtmp_cluster_parse_renew_answer(u_char *body, size_t len, ngx_uint_t n,
     ngx_int_t   rc;
     long long   code;
 
-    static const char  *ttl_path[] = { "ttl", NULL };
     static const char  *leases_path[] = { "leases", NULL };
 
     *ttl = 0;
@@ -1006,13 +1057,7 @@ ngx_rtmp_cluster_parse_renew_answer(u_char *body, size_t len, ngx_uint_t n,
         goto done;
     }
 
-    v = yajl_tree_get(root, ttl_path, yajl_t_number);
-
-    if (v && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) >= 1
-        && YAJL_GET_INTEGER(v) <= NGX_RTMP_CLUSTER_TTL_MAX)
-    {
-        *ttl = (ngx_uint_t) YAJL_GET_INTEGER(v);
-    }
+    *ttl = ngx_rtmp_cluster_answer_ttl(root);
 
     v = yajl_tree_get(root, leases_path, yajl_t_array);
 
@@ -1053,6 +1098,20 @@ done:
 yajl_val
 ngx_rtmp_cluster_json_parse(u_char *body, size_t len)
 {
+    return ngx_rtmp_cluster_json_tree(body, len, 0);
+}
+
+
+/*
+ * yajl_tree's strings end at their first NUL, so "live\u0000x" reads as
+ * "live".  With "nul", a "\u0000" in a string is read as "\u0001", a
+ * control character the checks refuse, and every string keeps its
+ * length.
+ */
+
+static yajl_val
+ngx_rtmp_cluster_json_tree(u_char *body, size_t len, ngx_uint_t nul)
+{
     char      *text;
     yajl_val   root;
 
@@ -1070,11 +1129,51 @@ ngx_rtmp_cluster_json_parse(u_char *body, size_t len)
     ngx_memcpy(text, body, len);
     text[len] = '\0';
 
+    if (nul) {
+        ngx_rtmp_cluster_json_nul((u_char *) text, len);
+    }
+
     root = yajl_tree_parse(text, NULL, 0);
 
     ngx_free(text);
 
     return root;
+}
+
+
+/* each "\u0000" in a string of the text made "\u0001" */
+
+static void
+ngx_rtmp_cluster_json_nul(u_char *p, size_t len)
+{
+    u_char      *last;
+    ngx_uint_t   string;
+
+    string = 0;
+
+    for (last = p + len; p < last; p++) {
+
+        if (!string) {
+            string = (*p == '"');
+            continue;
+        }
+
+        if (*p == '"') {
+            string = 0;
+            continue;
+        }
+
+        if (*p != '\\') {
+            continue;
+        }
+
+        /* the escaped character, skipped by the loop */
+        p++;
+
+        if (last - p >= 5 && ngx_strncmp(p, "u0000", 5) == 0) {
+            p[4] = '1';
+        }
+    }
 }
 
 
@@ -1373,28 +1472,7 @@ ngx_rtmp_cluster_utf8_valid(u_char *p, size_t len)
 size_t
 ngx_rtmp_cluster_utf8_repair(u_char *dst, u_char *src, size_t len)
 {
-    u_char      *d, *last;
-    ngx_uint_t   n;
-
-    d = dst;
-
-    for (last = src + len; src < last; /* void */) {
-        n = ngx_rtmp_cluster_utf8_next(src, last);
-
-        if (n) {
-            d = ngx_cpymem(d, src, n);
-            src += n;
-            continue;
-        }
-
-        src += ngx_rtmp_cluster_utf8_bad(src, last);
-
-        *d++ = 0xef;
-        *d++ = 0xbf;
-        *d++ = 0xbd;
-    }
-
-    return d - dst;
+    return ngx_rtmp_cluster_utf8_copy(dst, src, len, 0);
 }
 
 
@@ -1438,6 +1516,20 @@ ngx_rtmp_cluster_utf8_bad(u_char *p, u_char *last)
 size_t
 ngx_rtmp_cluster_label_escape(u_char *dst, u_char *src, size_t len)
 {
+    return ngx_rtmp_cluster_utf8_copy(dst, src, len, 1);
+}
+
+
+/*
+ * src into dst as valid UTF-8 (each maximal invalid subpart a U+FFFD),
+ * with "label": '\\', '"' and '\n' escaped as in a Prometheus label.
+ * Either way at most 3 bytes a byte of src.
+ */
+
+static size_t
+ngx_rtmp_cluster_utf8_copy(u_char *dst, u_char *src, size_t len,
+    ngx_uint_t label)
+{
     u_char      *d, *last;
     ngx_uint_t   n;
 
@@ -1455,7 +1547,7 @@ ngx_rtmp_cluster_label_escape(u_char *dst, u_char *src, size_t len)
             continue;
         }
 
-        if (n > 1) {
+        if (n > 1 || !label) {
             d = ngx_cpymem(d, src, n);
             continue;
         }

@@ -123,6 +123,14 @@ my @bad = (
      'APP and NAME must be 1 to 512 bytes each', 'a long name'],
     ['{"ttl":0,"leases":[{"app":"live","name":"a","token":"t"}]}',
      '"ttl" must be an integer from 1 to 86400', 'ttl 0'],
+    ['{"leases":[{"app":"live","name":"a","token":"t"},'
+     . '{"app":"live","name":"\u0001","token":"t"}]}',
+     'APP and NAME must not contain control characters',
+     'a control character'],
+    ['{"leases":[{"app":"live\u0000x","name":"a","token":"t"}]}',
+     'APP and NAME must not contain control characters', 'a NUL in it'],
+    ['{"leases":[{"app":"live","name":"a","token":"t\u0000x"}]}',
+     'invalid token', 'a NUL in the token'],
 );
 for my $b (@bad) {
     $r = batch($b->[0], %auth);
@@ -130,6 +138,13 @@ for my $b (@bad) {
     is($r->{json}{error} // '', $b->[1], "$b->[2]: the reason");
 }
 cmp_ok(pttl('live/b'), '>', 20_000, 'no bad batch touched a lease');
+
+# an escaped backslash before "u0000" is no NUL: a name the manager takes
+$r = batch('{"leases":[{"app":"live","name":"a\\\\u0000","token":"t"}]}',
+           %auth);
+is($r->{status}, 200, 'a backslash and "u0000" in a name: 200')
+    or diag($r->{content});
+is_deeply($r->{json}{leases}, [404], 'the lease not found');
 
 # 1000 leases in one request: the most a batch takes
 my @many = map { { app => 'many', name => "s$_", token => "t$_" } } 1 .. 1000;
