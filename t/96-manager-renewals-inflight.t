@@ -34,11 +34,14 @@ $t->skip_unless_redis;
 
 my ($rp, $mh) = map { $t->port } 1 .. 2;
 my $prefix = 'ngx_rtmp_cluster:stream:';
-my $ttl = 9;                    # renewals every 3 s
+# renewals every 5 s: the pause must begin after one tick and before the
+# next, and with a 3 s interval a tick of 600 single renewals under ASan
+# plus 1 s of quiet once reached the next tick (make test-asan)
+my $ttl = 15;
 my $period = $ttl / 3;
-# longer than an interval, shorter than what is left of any lease (9 s
+# longer than an interval, shorter than what is left of any lease (15 s
 # less up to one interval), under the manager's and origin's 8 s
-my $pause = 4.5;
+my $pause = 6;
 
 my $redis = $t->redis_server($rp);
 my $db = Redis->new(port => $rp, timeout => 10);
